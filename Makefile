@@ -1,0 +1,56 @@
+# Two commands: `make run` and `make test`. Everything else is set up on the way.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+UV := $(BIN)/uv
+UV_VERSION := 0.13.8
+PORT ?= 8501
+HOST ?= 127.0.0.1
+EMBEDDED ?= 1
+EXTRAS := $(if $(filter 0,$(EMBEDDED)),,--extra embedded)
+# --inexact keeps what is already built (llama-cpp-python compiles once per virtualenv).
+SYNC := $(UV) sync --frozen --inexact $(EXTRAS)
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc 2>/dev/null || echo 2)
+
+.PHONY: run test bench lint format install install-dev clean
+
+$(UV):
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet "uv==$(UV_VERSION)"
+
+define announce_llama_build
+	@if [ "$(EMBEDDED)" != "0" ] && ! $(BIN)/python -c "import llama_cpp" 2>/dev/null; then \
+		echo ">> Building llama-cpp-python for the embedded model: about 7 minutes on 2 cores, once per virtualenv."; \
+		echo ">> (EMBEDDED=0 make run skips it if you only use Ollama.)"; \
+	fi
+endef
+
+install: $(UV)
+	$(announce_llama_build)
+	$(SYNC) --no-dev
+
+install-dev: $(UV)
+	$(announce_llama_build)
+	$(SYNC)
+
+run: install
+	$(BIN)/streamlit run streamlit_app.py --server.port $(PORT) --server.address $(HOST)
+
+lint: install-dev
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+
+format: install-dev
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+test: lint
+	$(BIN)/python -m pytest
+
+bench: install-dev
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

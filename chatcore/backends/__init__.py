@@ -1,0 +1,1 @@
+"""Backends that generate replies: Ollama servers and the embedded llama.cpp engine."""

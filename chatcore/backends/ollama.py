@@ -1,0 +1,116 @@
+"""Ollama through its official client, with every failure mapped to a message a user can act on."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
+import httpx
+import ollama
+
+from chatcore.backends.base import (
+    BackendBusy,
+    BackendError,
+    BackendUnavailable,
+    ChatMessage,
+    Chunk,
+    GenerationFailed,
+    Metrics,
+    ModelInfo,
+    ModelNotFound,
+)
+from chatcore.params import GenerationParams
+
+# No read timeout: a first model load can take minutes before the first byte arrives.
+CLIENT_TIMEOUT = httpx.Timeout(None, connect=5.0)
+
+
+def start_hint(host: str) -> str:
+    return (
+        f"Ollama is not running at {host}. Start it with `ollama serve` "
+        "(or set OLLAMA_HOST to where it runs), then try again."
+    )
+
+
+class OllamaBackend:
+    name = "ollama"
+
+    def __init__(self, host: str) -> None:
+        self.host = host
+        # trust_env=False: a proxy setting must never reroute a loopback server.
+        self._client = ollama.Client(host=host, timeout=CLIENT_TIMEOUT, trust_env=False)
+
+    def list_models(self) -> list[ModelInfo]:
+        with self._mapped_errors(model=None):
+            listing = self._client.list()
+        return [self._model_info(entry) for entry in listing.models]
+
+    def stream_chat(
+        self, model: str, messages: Sequence[ChatMessage], params: GenerationParams
+    ) -> Iterator[Chunk]:
+        stream = self._client.chat(
+            model=model,
+            messages=[dict(m) for m in messages],
+            stream=True,
+            options=params.ollama_options(),
+        )
+        try:
+            with self._mapped_errors(model=model):
+                for part in stream:
+                    text = part.message.content or ""
+                    if part.done:
+                        yield Chunk(text, metrics_of(part))
+                    elif text:
+                        yield Chunk(text)
+        finally:
+            stream.close()  # closing the HTTP stream cancels generation on the server
+
+    def _model_info(self, entry: ollama.ListResponse.Model) -> ModelInfo:
+        details = entry.details
+        return ModelInfo(
+            name=entry.model or "",
+            backend=self.name,
+            host=self.host,
+            family=details.family if details else None,
+            parameter_size=details.parameter_size if details else None,
+            quantization=details.quantization_level if details else None,
+            size_bytes=entry.size,
+        )
+
+    @contextmanager
+    def _mapped_errors(self, model: str | None) -> Iterator[None]:
+        try:
+            yield
+        except BackendError:
+            raise
+        except ollama.ResponseError as error:
+            raise self._response_error(error, model) from error
+        # Streaming raises a raw httpx.ConnectError, non-streaming a built-in ConnectionError.
+        except (httpx.ConnectError, httpx.ConnectTimeout, ConnectionError) as error:
+            raise BackendUnavailable(start_hint(self.host)) from error
+        except httpx.HTTPError as error:
+            raise GenerationFailed(
+                f"Lost the connection to Ollama at {self.host} ({type(error).__name__})."
+            ) from error
+
+    def _response_error(self, error: ollama.ResponseError, model: str | None) -> BackendError:
+        text = error.error or "unknown error"
+        if error.status_code == 404 and model is not None:
+            return ModelNotFound(model)
+        if error.status_code == 503:
+            return BackendBusy(f"Ollama at {self.host} is busy: {text}. Try again in a moment.")
+        if error.status_code == -1:
+            return GenerationFailed(f"Ollama stopped with an error while answering: {text}")
+        return GenerationFailed(f"Ollama answered with an error ({error.status_code}): {text}")
+
+
+def metrics_of(part: ollama.ChatResponse) -> Metrics:
+    return Metrics(
+        prompt_tokens=part.prompt_eval_count,
+        completion_tokens=part.eval_count,
+        total_duration_ns=part.total_duration,
+        load_duration_ns=part.load_duration,
+        prompt_eval_duration_ns=part.prompt_eval_duration,
+        eval_duration_ns=part.eval_duration,
+        done_reason=part.done_reason,
+    )

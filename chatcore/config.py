@@ -1,0 +1,52 @@
+"""Settings read from the environment, with the defaults the README documents."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_OLLAMA_HOST = "http://127.0.0.1:11434"
+DEFAULT_PORT = 8501
+APP_DIR_NAME = "ollama-chat-dashboard"
+
+
+@dataclass(frozen=True)
+class Settings:
+    ollama_host: str
+    db_path: Path
+    port: int
+
+
+def default_data_dir(env: Mapping[str, str]) -> Path:
+    """The user's data directory (XDG on Linux, the usual places elsewhere)."""
+    if base := env.get("XDG_DATA_HOME"):
+        return Path(base) / APP_DIR_NAME
+    home = Path(env.get("HOME") or Path.home())
+    if os.name == "nt":
+        return Path(env.get("LOCALAPPDATA") or home / "AppData" / "Local") / APP_DIR_NAME
+    return home / ".local" / "share" / APP_DIR_NAME
+
+
+def normalise_host(host: str) -> str:
+    """Accept Ollama's own OLLAMA_HOST spellings: `host`, `host:port`, or a full URL."""
+    host = host.strip().rstrip("/")
+    if not host:
+        return DEFAULT_OLLAMA_HOST
+    if "://" not in host:
+        host = f"http://{host}"
+    scheme, rest = host.split("://", 1)
+    if ":" not in rest.split("/", 1)[0]:
+        rest = rest.replace("/", ":11434/", 1) if "/" in rest else f"{rest}:11434"
+    return f"{scheme}://{rest}"
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    env = os.environ if env is None else env
+    db = env.get("CHAT_DB") or str(default_data_dir(env) / "chat.duckdb")
+    return Settings(
+        ollama_host=normalise_host(env.get("OLLAMA_HOST", "")),
+        db_path=Path(db).expanduser(),
+        port=int(env.get("PORT") or DEFAULT_PORT),
+    )

@@ -1,0 +1,42 @@
+"""Generation parameters with the seed's ranges and defaults, mapped to backend options."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+TEMPERATURE_DEFAULT = 0.7
+TOP_P_DEFAULT = 0.9
+MAX_TOKENS_DEFAULT = 500
+MAX_TOKENS_LIMIT = 32768
+
+
+class GenerationParams(BaseModel):
+    """What the sidebar, the Compare page and the REST API let a user tune."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    temperature: float = Field(TEMPERATURE_DEFAULT, ge=0, le=1)
+    top_p: float = Field(TOP_P_DEFAULT, ge=0, le=1)
+    max_tokens: int = Field(MAX_TOKENS_DEFAULT, gt=0, le=MAX_TOKENS_LIMIT)
+    system_prompt: str = ""
+    seed: int | None = None
+    stop: tuple[str, ...] = ()
+
+    def ollama_options(self) -> dict[str, Any]:
+        """Ollama's `options` object; max tokens travels as `num_predict`."""
+        options: dict[str, Any] = {
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+            "num_predict": self.max_tokens,
+        }
+        if self.seed is not None:
+            options["seed"] = self.seed
+        if self.stop:
+            options["stop"] = list(self.stop)
+        return options
+
+    def recorded(self) -> dict[str, Any]:
+        """The parameters as stored with every run."""
+        return self.model_dump(mode="json")

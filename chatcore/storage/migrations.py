@@ -1,0 +1,90 @@
+"""Numbered schema migrations, applied top to bottom, each in its own transaction with its version.
+
+DuckDB runs a multi-statement string in autocommit, so every migration is a list of statements
+executed between BEGIN and COMMIT together with the bump of `schema_version`.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+MIGRATIONS: list[tuple[int, str, list[str]]] = [
+    (
+        1,
+        "conversations, messages and generation runs",
+        [
+            """
+            CREATE TABLE conversations (
+                id VARCHAR PRIMARY KEY,
+                title VARCHAR NOT NULL,
+                created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+                updated_at TIMESTAMPTZ NOT NULL DEFAULT now()
+            )
+            """,
+            "CREATE SEQUENCE messages_id_seq",
+            """
+            CREATE TABLE messages (
+                id BIGINT PRIMARY KEY DEFAULT nextval('messages_id_seq'),
+                conversation_id VARCHAR NOT NULL,
+                role VARCHAR NOT NULL,
+                content VARCHAR NOT NULL,
+                created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+                superseded BOOLEAN NOT NULL DEFAULT false
+            )
+            """,
+            "CREATE INDEX messages_conversation ON messages (conversation_id)",
+            "CREATE SEQUENCE runs_id_seq",
+            """
+            CREATE TABLE runs (
+                id BIGINT PRIMARY KEY DEFAULT nextval('runs_id_seq'),
+                conversation_id VARCHAR NOT NULL,
+                message_id BIGINT NOT NULL,
+                model VARCHAR NOT NULL,
+                backend VARCHAR NOT NULL,
+                host VARCHAR NOT NULL,
+                options JSON NOT NULL,
+                status VARCHAR NOT NULL,
+                error VARCHAR,
+                started_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+                finished_at TIMESTAMPTZ,
+                ttft_ms DOUBLE,
+                prompt_tokens INTEGER,
+                completion_tokens INTEGER,
+                total_duration_ns BIGINT,
+                load_duration_ns BIGINT,
+                prompt_eval_duration_ns BIGINT,
+                eval_duration_ns BIGINT,
+                done_reason VARCHAR,
+                context_dropped INTEGER NOT NULL DEFAULT 0
+            )
+            """,
+            "CREATE INDEX runs_conversation ON runs (conversation_id)",
+            "CREATE INDEX runs_message ON runs (message_id)",
+        ],
+    ),
+]
+
+
+def current_version(con: duckdb.DuckDBPyConnection) -> int:
+    con.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+    row = con.execute("SELECT max(version) FROM schema_version").fetchone()
+    return int(row[0]) if row and row[0] is not None else 0
+
+
+def apply_migrations(con: duckdb.DuckDBPyConnection) -> int:
+    """Bring the schema up to date; returns the version reached."""
+    version = current_version(con)
+    for number, _title, statements in MIGRATIONS:
+        if number <= version:
+            continue
+        con.execute("BEGIN TRANSACTION")
+        try:
+            for statement in statements:
+                con.execute(statement)
+            con.execute("INSERT INTO schema_version VALUES (?)", [number])
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        con.execute("COMMIT")
+        version = number
+    return version

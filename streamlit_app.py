@@ -1,0 +1,22 @@
+"""The dashboard's entry: the shared sidebar and the navigation over pages/."""
+
+import streamlit as st
+
+import ui
+from chatcore.storage.db import DatabaseLocked
+
+st.set_page_config(page_title="Ollama Chat Dashboard", page_icon="💬", layout="wide")
+
+try:
+    ui.services()
+except DatabaseLocked as error:
+    st.error(str(error), icon="🔒")
+    st.stop()
+
+pages = st.navigation(
+    [
+        st.Page("pages/chat.py", title="Chat", icon=":material/chat:", default=True),
+    ]
+)
+ui.sidebar()
+pages.run()

@@ -1,0 +1,45 @@
+"""Shared fixtures: a loopback server speaking Ollama's protocol and a temporary DuckDB file."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from chatcore.config import Settings
+from chatcore.services import Services, open_services
+from tests.fake_ollama import FakeModel, FakeOllama
+
+
+@pytest.fixture
+def fake_ollama() -> Iterator[FakeOllama]:
+    server = FakeOllama(
+        [
+            FakeModel("llama3.2:latest", reply="Hello there, I am a small model."),
+            FakeModel("qwen3:4b", reply="Bonjour from Qwen.", family="qwen3"),
+        ]
+    ).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "chat.duckdb"
+
+
+@pytest.fixture
+def services(fake_ollama: FakeOllama, db_path: Path) -> Iterator[Services]:
+    opened = open_services(Settings(ollama_host=fake_ollama.url, db_path=db_path, port=8501))
+    yield opened
+    opened.close()
+
+
+def closed_port_url() -> str:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}"

@@ -1,0 +1,234 @@
+"""An HTTP server on loopback that speaks Ollama's wire protocol, for tests and benchmarks.
+
+Real HTTP, real NDJSON streams with chunked transfer, real status codes: the official client
+talks to it exactly as it talks to Ollama (shapes from shared/reference/ollama-api.md).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+NS = 1_000_000_000
+
+
+@dataclass
+class FakeModel:
+    name: str
+    reply: str = "Hello! How can I help you today?"
+    token_delay: float = 0.0  # seconds between tokens
+    load_delay: float = 0.0  # seconds before the first token (a cold load)
+    fail_after: int | None = None  # send an error line after this many tokens
+    family: str = "llama"
+    parameter_size: str = "3.2B"
+    quantization: str = "Q4_K_M"
+    size: int = 2_019_393_189
+
+    def tokens(self) -> list[str]:
+        words = self.reply.split(" ")
+        return [w if i == 0 else " " + w for i, w in enumerate(words)]
+
+
+@dataclass
+class FakeOllama:
+    models: list[FakeModel] = field(default_factory=lambda: [FakeModel("llama3.2:latest")])
+    version: str = "0.33.0"
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    cancelled: int = 0
+    _connections: set[socket.socket] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> FakeOllama:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop listening and drop kept-alive connections, as a server that exits does."""
+        self._server.shutdown()
+        self._server.server_close()
+        for connection in list(self._connections):
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+
+    def model(self, name: str) -> FakeModel | None:
+        bare = name if ":" in name else f"{name}:latest"
+        return next((m for m in self.models if m.name in (name, bare)), None)
+
+    def chat_requests(self) -> list[dict[str, Any]]:
+        return [r for r in self.requests if r["path"] == "/api/chat"]
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        fake = self
+
+        class Handler(OllamaHandler):
+            server_state = fake
+
+        return Handler
+
+
+class OllamaHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_state: FakeOllama
+
+    def log_message(self, format: str, *args: Any) -> None:  # keep test output quiet
+        pass
+
+    # --- plumbing ---
+
+    def setup(self) -> None:
+        super().setup()
+        self.server_state._connections.add(self.connection)
+
+    def finish(self) -> None:
+        self.server_state._connections.discard(self.connection)
+        with contextlib.suppress(OSError):
+            super().finish()
+
+    def _body(self) -> dict[str, Any]:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b"{}"
+        body = json.loads(raw or b"{}")
+        self.server_state.requests.append({"path": self.path, "body": body})
+        return body
+
+    def _json(self, payload: Any, status: int = 200) -> None:
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _start_stream(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-ndjson")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+
+    def _line(self, payload: dict[str, Any]) -> None:
+        data = json.dumps(payload).encode() + b"\n"
+        self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+        self.wfile.flush()
+
+    def _end_stream(self) -> None:
+        self.wfile.write(b"0\r\n\r\n")
+        self.wfile.flush()
+
+    # --- endpoints ---
+
+    def do_GET(self) -> None:
+        if self.path == "/":
+            data = b"Ollama is running"
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+        elif self.path == "/api/version":
+            self._json({"version": self.server_state.version})
+        elif self.path == "/api/tags":
+            self._json({"models": [tag(m) for m in self.server_state.models]})
+        else:
+            self._json({"error": "not found"}, 404)
+
+    def do_POST(self) -> None:
+        body = self._body()
+        if self.path == "/api/chat":
+            self._chat(body)
+        else:
+            self._json({"error": "not found"}, 404)
+
+    def _chat(self, body: dict[str, Any]) -> None:
+        name = body.get("model", "")
+        model = self.server_state.model(name)
+        if model is None:
+            self._json({"error": f"model '{name}' not found"}, 404)
+            return
+        if body.get("stream", True) is False:
+            self._json({"error": "the fake speaks streams only"}, 400)
+            return
+        try:
+            self._stream_reply(name, model, body)
+        except (BrokenPipeError, ConnectionResetError):
+            self.server_state.cancelled += 1
+            self.close_connection = True
+
+    def _stream_reply(self, name: str, model: FakeModel, body: dict[str, Any]) -> None:
+        started = time.perf_counter_ns()
+        options = body.get("options") or {}
+        limit = int(options.get("num_predict", -1))
+        tokens = model.tokens()
+        done_reason = "stop"
+        if 0 <= limit < len(tokens):
+            tokens, done_reason = tokens[:limit], "length"
+        self._start_stream()
+        time.sleep(model.load_delay)
+        loaded = time.perf_counter_ns()
+        for index, token in enumerate(tokens):
+            if model.fail_after is not None and index == model.fail_after:
+                self._line({"error": "an error was encountered while running the model"})
+                self._end_stream()
+                return
+            if index and model.token_delay:
+                time.sleep(model.token_delay)
+            self._line(chunk(name, token))
+        finished = time.perf_counter_ns()
+        prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in body["messages"])
+        final = chunk(name, "", done=True)
+        final.update(
+            done_reason=done_reason,
+            total_duration=finished - started,
+            load_duration=loaded - started,
+            prompt_eval_count=prompt_tokens,
+            prompt_eval_duration=max(1, prompt_tokens) * 1_000_000,
+            eval_count=len(tokens),
+            eval_duration=max(1, finished - loaded),
+        )
+        self._line(final)
+        self._end_stream()
+
+
+def chunk(model: str, content: str, done: bool = False) -> dict[str, Any]:
+    return {
+        "model": model,
+        "created_at": "2026-11-25T12:00:00.000000Z",
+        "message": {"role": "assistant", "content": content},
+        "done": done,
+    }
+
+
+def tag(model: FakeModel) -> dict[str, Any]:
+    return {
+        "name": model.name,
+        "model": model.name,
+        "modified_at": "2026-11-01T10:00:00.000000Z",
+        "size": model.size,
+        "digest": f"{abs(hash(model.name)):064x}"[:64],
+        "details": {
+            "format": "gguf",
+            "family": model.family,
+            "families": [model.family],
+            "parameter_size": model.parameter_size,
+            "quantization_level": model.quantization,
+        },
+    }
+
+
+if __name__ == "__main__":  # a manual demo server: python -m tests.fake_ollama
+    server = FakeOllama([FakeModel("llama3.2:latest", token_delay=0.05)]).start()
+    print(server.url, flush=True)
+    threading.Event().wait()

@@ -1,0 +1,122 @@
+"""The storage layer on a real DuckDB file: migrations, locks, and surviving a killed process."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from chatcore.storage import migrations
+from chatcore.storage.db import Database, DatabaseLocked
+from tests.fake_ollama import FakeModel, FakeOllama
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_migrations_bring_a_new_file_to_the_latest_version(db_path: Path) -> None:
+    db = Database(db_path)
+    with db.cursor() as cur:
+        assert migrations.current_version(cur) == migrations.MIGRATIONS[-1][0]
+        tables = {
+            r[0] for r in cur.execute("SELECT table_name FROM information_schema.tables").fetchall()
+        }
+    assert {"conversations", "messages", "runs", "schema_version"} <= tables
+    db.close()
+    Database(db_path).close()  # reopening applies nothing twice
+
+
+def test_a_failing_migration_leaves_nothing_half_applied(db_path: Path, monkeypatch) -> None:
+    broken = (99, "broken", ["CREATE TABLE half (x INTEGER)", "THIS IS NOT SQL"])
+    monkeypatch.setattr(migrations, "MIGRATIONS", [*migrations.MIGRATIONS, broken])
+    with pytest.raises(duckdb.Error):
+        Database(db_path)
+    con = duckdb.connect(str(db_path))
+    tables = {
+        r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()
+    }
+    version = con.execute("SELECT max(version) FROM schema_version").fetchone()[0]
+    con.close()
+    assert "half" not in tables
+    assert version == migrations.MIGRATIONS[-2][0]  # the last real migration, not the broken one
+
+
+WRITER = textwrap.dedent(
+    """
+    import sys, time
+    from chatcore.config import Settings
+    from chatcore.params import GenerationParams
+    from chatcore.services import open_services
+    import chatcore.chat
+    chatcore.chat.CHECKPOINT_SECONDS = 0.2
+    services = open_services(Settings(ollama_host=sys.argv[1], db_path=sys.argv[2], port=0))
+    stream = services.chat.send("killed-chat", "Tell me a long story", "slow", GenerationParams())
+    for piece in stream:
+        print(piece, flush=True)
+    """
+)
+
+
+def test_reopen_after_the_writing_process_was_killed(db_path: Path) -> None:
+    words = " ".join(f"w{i}" for i in range(200))
+    server = FakeOllama([FakeModel("slow:latest", reply=words, token_delay=0.05)]).start()
+    try:
+        writer = subprocess.Popen(
+            [sys.executable, "-c", WRITER, server.url, str(db_path)],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert writer.stdout is not None
+        for _ in range(20):  # about a second of streaming: several checkpoints
+            writer.stdout.readline()
+        time.sleep(0.5)
+        os.kill(writer.pid, signal.SIGKILL)
+        writer.wait()
+    finally:
+        server.stop()
+
+    db = Database(db_path)  # the lock died with the process
+    with db.cursor() as cur:
+        user, reply = cur.execute(
+            "SELECT content FROM messages WHERE conversation_id = 'killed-chat' ORDER BY id"
+        ).fetchall()
+        status, error = cur.execute("SELECT status, error FROM runs").fetchone()
+    db.close()
+    assert user[0] == "Tell me a long story"
+    assert reply[0].startswith("w0 w1 w2")  # checkpointed text survived the kill
+    assert status == "error" and "Interrupted" in error
+
+
+HOLDER = textwrap.dedent(
+    """
+    import sys, time
+    from chatcore.storage.db import Database
+    db = Database(sys.argv[1])  # held open while we sleep
+    print("open", flush=True)
+    time.sleep(60)
+    """
+)
+
+
+def test_a_file_locked_by_another_process_names_it(db_path: Path) -> None:
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(db_path)], cwd=ROOT, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "open"
+        with pytest.raises(DatabaseLocked) as caught:
+            Database(db_path)
+        message = str(caught.value)
+        assert str(db_path) in message
+        assert f"process {holder.pid}" in message
+        assert "CHAT_DB" in message
+    finally:
+        holder.kill()
+        holder.wait()

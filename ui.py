@@ -1,0 +1,156 @@
+"""Streamlit pieces the pages share: the services, the sidebar, a message with its caption."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import streamlit as st
+
+from chatcore.backends.base import BackendError, ModelInfo
+from chatcore.backends.registry import ModelListing
+from chatcore.captions import reply_caption
+from chatcore.chat import InvalidInput, ReplyStream
+from chatcore.params import MAX_TOKENS_DEFAULT, TEMPERATURE_DEFAULT, TOP_P_DEFAULT, GenerationParams
+from chatcore.services import Services, open_services
+from chatcore.storage.conversations import StoredMessage
+
+MODEL_LIST_SECONDS = 15
+RECENT_CONVERSATIONS = 15
+PULL_HINT = (
+    "No models are installed on Ollama yet. "
+    "Pull one in a terminal, e.g. `ollama pull llama3.2`, then refresh."
+)
+
+
+@st.cache_resource
+def services() -> Services:
+    """One database, one registry, one chat service per process, shared by every session."""
+    return open_services()
+
+
+@st.cache_data(ttl=MODEL_LIST_SECONDS, show_spinner=False)
+def model_listing() -> ModelListing:
+    return services().registry.list_models()
+
+
+@dataclass(frozen=True)
+class Choice:
+    model: str | None
+    params: GenerationParams
+
+
+def current_choice() -> Choice:
+    state = st.session_state
+    return Choice(
+        model=state.get("model"),
+        params=GenerationParams(
+            temperature=state.get("temperature", TEMPERATURE_DEFAULT),
+            top_p=state.get("top_p", TOP_P_DEFAULT),
+            max_tokens=state.get("max_tokens", MAX_TOKENS_DEFAULT),
+            system_prompt=state.get("system_prompt", ""),
+        ),
+    )
+
+
+# --- conversation selection (kept in the URL so a reload reopens it) ---
+
+
+def current_conversation_id() -> str | None:
+    if "conversation_id" not in st.session_state:
+        st.session_state.conversation_id = st.query_params.get("c")
+    return st.session_state.conversation_id
+
+
+def open_conversation(conversation_id: str | None) -> None:
+    st.session_state.conversation_id = conversation_id
+    if conversation_id is None:
+        st.query_params.pop("c", None)
+    else:
+        st.query_params["c"] = conversation_id
+
+
+# --- the shared sidebar ---
+
+
+def sidebar() -> None:
+    with st.sidebar:
+        model_picker()
+        generation_controls()
+        conversation_list()
+
+
+def model_picker() -> None:
+    listing = model_listing()
+    for message in listing.unreachable.values():
+        st.warning(message, icon="🔌")
+    models: dict[str, ModelInfo] = {m.name: m for m in listing.models if m.available}
+    if not models:
+        if not listing.unreachable:
+            st.info(PULL_HINT)
+        st.session_state.model = None
+    else:
+        if st.session_state.get("model") not in models:
+            st.session_state.model = next(iter(models))
+        st.selectbox(
+            "Model",
+            options=list(models),
+            format_func=lambda name: models[name].label,
+            key="model",
+        )
+    if st.button("Refresh models", icon=":material/refresh:", width="stretch"):
+        model_listing.clear()
+        st.rerun()
+
+
+def generation_controls() -> None:
+    st.slider("Temperature", 0.0, 1.0, TEMPERATURE_DEFAULT, 0.05, key="temperature")
+    st.slider("Top p", 0.0, 1.0, TOP_P_DEFAULT, 0.05, key="top_p")
+    st.number_input("Max tokens", 1, 32768, MAX_TOKENS_DEFAULT, 50, key="max_tokens")
+    st.text_area("System prompt", key="system_prompt", placeholder="You are a helpful assistant.")
+
+
+def conversation_list() -> None:
+    st.divider()
+    if st.button("New chat", icon=":material/add:", width="stretch"):
+        open_conversation(None)
+        st.rerun()
+    current = current_conversation_id()
+    for summary in services().chat.recent_conversations(RECENT_CONVERSATIONS):
+        kind = "primary" if summary.id == current else "tertiary"
+        if st.button(summary.title, key=f"conv-{summary.id}", type=kind, width="stretch"):
+            open_conversation(summary.id)
+            st.rerun()
+
+
+# --- messages ---
+
+
+def show_message(message: StoredMessage) -> None:
+    with st.chat_message(message.role):
+        st.markdown(message.content)
+        if message.run is not None:
+            run = message.run
+            if run.status == "error":
+                st.error(run.error or "The reply failed.")
+            st.caption(reply_caption(run.model, run.metrics, run.ttft_ms, run.status))
+
+
+def stream_reply(stream: ReplyStream) -> None:
+    """Show a reply as it streams; a stop or rerun closes the stream, which stores it as stopped."""
+    with st.chat_message("assistant"):
+        try:
+            st.write_stream(stream)
+        finally:
+            stream.close()
+        reply = stream.reply
+        if reply.status == "error":
+            st.error(reply.error or "The reply failed.")
+        st.caption(reply_caption(reply.model, reply.metrics, reply.ttft_ms, reply.status))
+
+
+def show_refusal(error: InvalidInput | BackendError, unsent: str | None = None) -> None:
+    """An error raised before anything was stored: say it, and keep the user's text visible."""
+    st.error(str(error))
+    if unsent:
+        st.caption("Your message was not sent; here it is to copy:")
+        st.code(unsent, language=None)

@@ -20,3 +20,4 @@ pages = st.navigation(
 )
 ui.sidebar()
 pages.run()
+ui.conversation_list()

@@ -76,7 +76,6 @@ def sidebar() -> None:
     with st.sidebar:
         model_picker()
         generation_controls()
-        conversation_list()
 
 
 def model_picker() -> None:
@@ -97,9 +96,9 @@ def model_picker() -> None:
             format_func=lambda name: models[name].label,
             key="model",
         )
-    if st.button("Refresh models", icon=":material/refresh:", width="stretch"):
-        model_listing.clear()
-        st.rerun()
+    st.button(
+        "Refresh models", icon=":material/refresh:", width="stretch", on_click=model_listing.clear
+    )
 
 
 def generation_controls() -> None:
@@ -110,16 +109,27 @@ def generation_controls() -> None:
 
 
 def conversation_list() -> None:
-    st.divider()
-    if st.button("New chat", icon=":material/add:", width="stretch"):
-        open_conversation(None)
-        st.rerun()
-    current = current_conversation_id()
-    for summary in services().chat.recent_conversations(RECENT_CONVERSATIONS):
-        kind = "primary" if summary.id == current else "tertiary"
-        if st.button(summary.title, key=f"conv-{summary.id}", type=kind, width="stretch"):
-            open_conversation(summary.id)
-            st.rerun()
+    """Drawn after the page ran, so a conversation the page just created is listed at once."""
+    with st.sidebar:
+        st.divider()
+        st.button(
+            "New chat",
+            key="new-chat",
+            icon=":material/add:",
+            width="stretch",
+            on_click=open_conversation,
+            args=(None,),
+        )
+        current = current_conversation_id()
+        for summary in services().chat.recent_conversations(RECENT_CONVERSATIONS):
+            st.button(
+                summary.title,
+                key=f"conv-{summary.id}",
+                type="primary" if summary.id == current else "tertiary",
+                width="stretch",
+                on_click=open_conversation,
+                args=(summary.id,),
+            )
 
 
 # --- messages ---

@@ -4,28 +4,34 @@ import streamlit as st
 
 import ui
 from chatcore.backends.base import BackendError
-from chatcore.chat import InvalidInput
+from chatcore.chat import InvalidInput, ReplyStream
 
 services = ui.services()
 choice = ui.current_choice()
 conversation_id = ui.current_conversation_id()
+if conversation_id and services.chat.conversation(conversation_id) is None:
+    ui.open_conversation(conversation_id := None)  # a stale link: start a new chat
 
 
-def regenerate_requested() -> None:
+def ask_for_regeneration() -> None:
     st.session_state.regenerate = True
 
 
-if conversation_id and services.chat.conversation(conversation_id) is None:
-    ui.open_conversation(conversation_id := None)
-
-pending = None
-if st.session_state.pop("regenerate", False) and conversation_id and choice.model:
+def start_regeneration() -> ReplyStream | None:
+    if not (st.session_state.pop("regenerate", False) and conversation_id and choice.model):
+        return None
     try:
-        pending = services.chat.regenerate(conversation_id, choice.model, choice.params)
+        return services.chat.regenerate(conversation_id, choice.model, choice.params)
     except (InvalidInput, BackendError) as error:
         ui.show_refusal(error)
+        return None
 
+
+pending = start_regeneration()
 history = services.chat.messages(conversation_id) if conversation_id else []
+if pending is not None:  # its reply streams below, not from the stored dialogue
+    history = [m for m in history if m.id != pending.reply.message_id]
+
 if not history and pending is None:
     st.title("Chat")
     st.caption("Pick a model in the sidebar and say something. Every turn is saved.")
@@ -43,10 +49,10 @@ if prompt and choice.model:
 
 if pending is not None:
     ui.stream_reply(pending)
-    if pending.reply.conversation_id != conversation_id:
-        ui.open_conversation(pending.reply.conversation_id)
-        st.rerun()  # show the new conversation in the sidebar
-    history = [*history, None]  # a reply is now last
+    ui.open_conversation(pending.reply.conversation_id)
 
-if history and (history[-1] is None or history[-1].role == "assistant"):
-    st.button("Regenerate", icon=":material/refresh:", on_click=regenerate_requested)
+last_is_reply = pending is not None or (history and history[-1].role == "assistant")
+if last_is_reply:
+    st.button(
+        "Regenerate", key="regenerate", icon=":material/refresh:", on_click=ask_for_regeneration
+    )

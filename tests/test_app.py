@@ -1,0 +1,195 @@
+"""The Chat page under Streamlit's AppTest, against the loopback Ollama server and a real DuckDB file."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from tests.conftest import closed_port_url
+from tests.fake_ollama import FakeOllama
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def app_env(monkeypatch, fake_ollama: FakeOllama, db_path: Path) -> Iterator[None]:
+    monkeypatch.setenv("OLLAMA_HOST", fake_ollama.url)
+    monkeypatch.setenv("CHAT_DB", str(db_path))
+    monkeypatch.chdir(ROOT)
+    yield
+    release_cached_services()
+
+
+def release_cached_services() -> None:
+    """cache_resource outlives an AppTest: close the database so the next test opens its own."""
+    import ui
+
+    try:
+        ui.services().close()
+    except Exception:
+        pass
+    st.cache_resource.clear()
+    st.cache_data.clear()
+
+
+class DashboardAppTest(AppTest):
+    """AppTest 1.67 reruns an st.navigation app by running the page it finished on alone, skipping
+    the entry script and so the shared sidebar (which `streamlit run` always draws). Requesting no
+    page makes every rerun start from the entry script, as the real server does."""
+
+    def _run(self, *args: Any, **kwargs: Any) -> AppTest:
+        if not self._page_hash:
+            self._finished_page_script_hash = ""
+        return super()._run(*args, **kwargs)
+
+
+def new_app() -> AppTest:
+    return DashboardAppTest(ROOT / "streamlit_app.py", default_timeout=20)
+
+
+def sidebar_conversations(at: AppTest) -> list[str]:
+    return [b.label for b in at.sidebar.button if b.key and b.key.startswith("conv-")]
+
+
+def test_chat_sends_streams_and_shows_the_caption(app_env) -> None:
+    at = new_app().run()
+    assert not at.exception
+    assert at.selectbox(key="model").value == "llama3.2:latest"
+    assert at.slider(key="temperature").value == 0.7
+    assert at.slider(key="top_p").value == 0.9
+    assert at.number_input(key="max_tokens").value == 500
+
+    at.chat_input[0].set_value("Hello model").run()
+    assert not at.exception
+    assert at.chat_message[0].markdown[0].value == "Hello model"
+    assert at.chat_message[1].markdown[0].value == "Hello there, I am a small model."
+    caption = at.chat_message[1].caption[0].value
+    assert caption.startswith("llama3.2:latest · 7 tokens ·")
+    assert "tok/s" in caption and "first token" in caption and "load" in caption
+    # the new conversation is kept in the URL, so a reload reopens it, and listed in the sidebar
+    reloaded = new_app()
+    reloaded.query_params["c"] = at.query_params["c"]
+    reloaded.run()
+    assert sidebar_conversations(reloaded) == ["Hello model"]
+    assert [m.markdown[0].value for m in reloaded.chat_message][0] == "Hello model"
+
+
+def test_sidebar_parameters_reach_ollama(app_env, fake_ollama: FakeOllama) -> None:
+    at = new_app().run()
+    assert at.selectbox(key="model").options == [
+        f"llama3.2:latest · {fake_ollama.url}",
+        f"qwen3:4b · {fake_ollama.url}",
+    ]
+    at.slider(key="temperature").set_value(0.3)
+    at.number_input(key="max_tokens").set_value(2)
+    at.text_area(key="system_prompt").input("Answer in French.")
+    at.selectbox(key="model").select("qwen3:4b")
+    at.chat_input[0].set_value("Hi").run()
+    body = fake_ollama.chat_requests()[-1]["body"]
+    assert body["model"] == "qwen3:4b"
+    assert body["options"]["temperature"] == 0.3 and body["options"]["num_predict"] == 2
+    assert body["messages"][0] == {"role": "system", "content": "Answer in French."}
+    assert "cut at max tokens" in at.chat_message[1].caption[0].value
+
+
+def test_conversations_survive_a_new_session_and_can_be_switched(app_env) -> None:
+    first = new_app().run()
+    first.chat_input[0].set_value("First topic").run()
+    second = new_app()
+    second.query_params["c"] = first.query_params["c"]
+    second.run()
+    assert len(second.chat_message) == 2
+    second.button(key="new-chat").click().run()  # New chat empties the dialogue
+    assert len(second.chat_message) == 0 and "c" not in second.query_params
+    second.chat_input[0].set_value("Second topic").run()
+
+    fresh = new_app().run()  # a new browser session in the same process
+    assert sidebar_conversations(fresh) == ["Second topic", "First topic"]
+    first_button = next(b for b in fresh.sidebar.button if b.label == "First topic")
+    first_button.click().run()
+    assert [m.markdown[0].value for m in fresh.chat_message] == [
+        "First topic",
+        "Hello there, I am a small model.",
+    ]
+
+
+def test_regenerate_replaces_the_last_reply(app_env, fake_ollama: FakeOllama) -> None:
+    at = new_app().run()
+    at.chat_input[0].set_value("Hi").run()
+    at.session_state["model"] = "qwen3:4b"
+    at.button(key="regenerate").click().run()
+    assert not at.exception
+    assert len(at.chat_message) == 2
+    assert at.chat_message[1].markdown[0].value == "Bonjour from Qwen."
+    assert at.chat_message[1].caption[0].value.startswith("qwen3:4b")
+
+
+def test_unknown_conversation_in_the_url_starts_a_new_chat(app_env) -> None:
+    at = new_app()
+    at.query_params["c"] = "gone"
+    at.run()
+    assert not at.exception
+    assert len(at.chat_message) == 0
+
+
+def test_ollama_down_says_how_to_start_it(monkeypatch, db_path: Path) -> None:
+    monkeypatch.setenv("OLLAMA_HOST", closed_port_url())
+    monkeypatch.setenv("CHAT_DB", str(db_path))
+    monkeypatch.chdir(ROOT)
+    try:
+        at = new_app().run()
+        assert not at.exception
+        assert any("ollama serve" in w.value for w in at.sidebar.warning)
+    finally:
+        release_cached_services()
+
+
+def test_no_models_installed_says_how_to_pull_one(app_env, fake_ollama: FakeOllama) -> None:
+    fake_ollama.models.clear()
+    at = new_app().run()
+    assert not at.exception
+    assert any("ollama pull" in i.value for i in at.sidebar.info)
+    assert at.chat_input[0].disabled
+
+
+def test_mid_stream_error_is_shown_not_raised(app_env, fake_ollama: FakeOllama) -> None:
+    from tests.fake_ollama import FakeModel
+
+    fake_ollama.models.insert(0, FakeModel("flaky:latest", reply="one two three", fail_after=1))
+    at = new_app().run()
+    at.chat_input[0].set_value("Hi").run()
+    assert not at.exception
+    assert at.chat_message[1].markdown[0].value == "one"
+    assert "error was encountered" in at.chat_message[1].error[0].value
+
+
+def test_a_locked_database_is_explained(app_env, db_path: Path) -> None:
+    import subprocess
+    import sys
+
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys,time; from chatcore.storage.db import Database;"
+            "db = Database(sys.argv[1]); print('open', flush=True); time.sleep(60)",
+            str(db_path),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "open"
+        st.cache_resource.clear()
+        at = new_app().run()
+        assert not at.exception
+        assert "in use by another process" in at.error[0].value
+    finally:
+        holder.kill()
+        holder.wait()

@@ -32,13 +32,13 @@ history = services.chat.messages(conversation_id) if conversation_id else []
 if pending is not None:  # its reply streams below, not from the stored dialogue
     history = [m for m in history if m.id != pending.reply.message_id]
 
-if not history and pending is None:
+prompt = st.chat_input("Message", submit_mode="stop", disabled=choice.model is None)
+if not history and pending is None and not prompt:
     st.title("Chat")
     st.caption("Pick a model in the sidebar and say something. Every turn is saved.")
 for message in history:
     ui.show_message(message)
 
-prompt = st.chat_input("Message", submit_mode="stop", disabled=choice.model is None)
 if prompt and choice.model:
     with st.chat_message("user"):
         st.markdown(prompt)

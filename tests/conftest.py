@@ -43,3 +43,15 @@ def closed_port_url() -> str:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     return f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture
+def app_env(monkeypatch, fake_ollama: FakeOllama, db_path: Path) -> Iterator[None]:
+    """The dashboard's environment for AppTest: the loopback Ollama and a fresh database."""
+    from tests.apptest import ROOT, release_cached_services
+
+    monkeypatch.setenv("OLLAMA_HOST", fake_ollama.url)
+    monkeypatch.setenv("CHAT_DB", str(db_path))
+    monkeypatch.chdir(ROOT)
+    yield
+    release_cached_services()

@@ -41,10 +41,11 @@ class FakeOllama:
     version: str = "0.33.0"
     requests: list[dict[str, Any]] = field(default_factory=list)
     cancelled: int = 0
+    port: int = 0
     _connections: set[socket.socket] = field(default_factory=set)
 
     def __post_init__(self) -> None:
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), self._handler())
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
@@ -92,6 +93,8 @@ class OllamaHandler(BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         super().setup()
+        # As Go's net/http does: small NDJSON lines must not wait for Nagle's algorithm.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.server_state._connections.add(self.connection)
 
     def finish(self) -> None:
@@ -228,7 +231,23 @@ def tag(model: FakeModel) -> dict[str, Any]:
     }
 
 
-if __name__ == "__main__":  # a manual demo server: python -m tests.fake_ollama
-    server = FakeOllama([FakeModel("llama3.2:latest", token_delay=0.05)]).start()
-    print(server.url, flush=True)
+def main() -> None:
+    """Serve a fake Ollama until killed: `python -m tests.fake_ollama --tokens 2000`."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--model", default="llama3.2:latest")
+    parser.add_argument("--tokens", type=int, default=40)
+    parser.add_argument("--delay", type=float, default=0.05, help="seconds between tokens")
+    args = parser.parse_args()
+    reply = " ".join(f"w{i}" for i in range(args.tokens))
+    server = FakeOllama(
+        [FakeModel(args.model, reply=reply, token_delay=args.delay)], port=args.port
+    )
+    print(server.start().url, flush=True)
     threading.Event().wait()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,59 +1,14 @@
-"""The Chat page under Streamlit's AppTest, against the loopback Ollama server and a real DuckDB file."""
+"""The Chat page under AppTest, against the loopback Ollama server and a real DuckDB file."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import pytest
 import streamlit as st
-from streamlit.testing.v1 import AppTest
 
+from tests.apptest import ROOT, new_app, release_cached_services, sidebar_conversations
 from tests.conftest import closed_port_url
 from tests.fake_ollama import FakeOllama
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture
-def app_env(monkeypatch, fake_ollama: FakeOllama, db_path: Path) -> Iterator[None]:
-    monkeypatch.setenv("OLLAMA_HOST", fake_ollama.url)
-    monkeypatch.setenv("CHAT_DB", str(db_path))
-    monkeypatch.chdir(ROOT)
-    yield
-    release_cached_services()
-
-
-def release_cached_services() -> None:
-    """cache_resource outlives an AppTest: close the database so the next test opens its own."""
-    import ui
-
-    try:
-        ui.services().close()
-    except Exception:
-        pass
-    st.cache_resource.clear()
-    st.cache_data.clear()
-
-
-class DashboardAppTest(AppTest):
-    """AppTest 1.67 reruns an st.navigation app by running the page it finished on alone, skipping
-    the entry script and so the shared sidebar (which `streamlit run` always draws). Requesting no
-    page makes every rerun start from the entry script, as the real server does."""
-
-    def _run(self, *args: Any, **kwargs: Any) -> AppTest:
-        if not self._page_hash:
-            self._finished_page_script_hash = ""
-        return super()._run(*args, **kwargs)
-
-
-def new_app() -> AppTest:
-    return DashboardAppTest(ROOT / "streamlit_app.py", default_timeout=20)
-
-
-def sidebar_conversations(at: AppTest) -> list[str]:
-    return [b.label for b in at.sidebar.button if b.key and b.key.startswith("conv-")]
 
 
 def test_chat_sends_streams_and_shows_the_caption(app_env) -> None:
@@ -76,7 +31,7 @@ def test_chat_sends_streams_and_shows_the_caption(app_env) -> None:
     reloaded.query_params["c"] = at.query_params["c"]
     reloaded.run()
     assert sidebar_conversations(reloaded) == ["Hello model"]
-    assert [m.markdown[0].value for m in reloaded.chat_message][0] == "Hello model"
+    assert reloaded.chat_message[0].markdown[0].value == "Hello model"
 
 
 def test_sidebar_parameters_reach_ollama(app_env, fake_ollama: FakeOllama) -> None:

@@ -37,12 +37,9 @@ class Metrics:
         return asdict(self)
 
 
-@dataclass(frozen=True)
-class Chunk:
-    """A piece of streamed text; the last chunk of a reply carries its metrics."""
-
-    text: str
-    metrics: Metrics | None = None
+# What a backend streams: text pieces as they arrive, then exactly one Metrics when the reply
+# ends. Plain strings rather than a wrapper object: one piece is handled per token.
+Piece = str | Metrics
 
 
 @dataclass(frozen=True)
@@ -107,6 +104,9 @@ class Backend(Protocol):
 
     def stream_chat(
         self, model: str, messages: Sequence[ChatMessage], params: GenerationParams
-    ) -> Iterator[Chunk]:
-        """Stream a reply. Closing the iterator stops generation. Raises BackendError subclasses."""
+    ) -> Iterator[Piece]:
+        """Stream a reply: text pieces, then its Metrics. Closing the iterator stops generation.
+
+        Raises BackendError subclasses, before the first piece or in the middle of the stream.
+        """
         ...

@@ -13,11 +13,11 @@ from chatcore.backends.base import (
     BackendError,
     BackendUnavailable,
     ChatMessage,
-    Chunk,
     GenerationFailed,
     Metrics,
     ModelInfo,
     ModelNotFound,
+    Piece,
 )
 from chatcore.params import GenerationParams
 
@@ -47,7 +47,7 @@ class OllamaBackend:
 
     def stream_chat(
         self, model: str, messages: Sequence[ChatMessage], params: GenerationParams
-    ) -> Iterator[Chunk]:
+    ) -> Iterator[Piece]:
         stream = self._client.chat(
             model=model,
             messages=[dict(m) for m in messages],
@@ -57,11 +57,10 @@ class OllamaBackend:
         try:
             with self._mapped_errors(model=model):
                 for part in stream:
-                    text = part.message.content or ""
+                    if text := part.message.content:
+                        yield text  # the final chunk may carry text too
                     if part.done:
-                        yield Chunk(text, metrics_of(part))
-                    elif text:
-                        yield Chunk(text)
+                        yield metrics_of(part)
         finally:
             stream.close()  # closing the HTTP stream cancels generation on the server
 

@@ -1,0 +1,1 @@
+"""Benchmarks run by `make bench`: each runs both sides in one process run and prints ratios."""

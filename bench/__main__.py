@@ -1,0 +1,6 @@
+"""`make bench`: every benchmark, one after the other."""
+
+from bench import streaming
+
+if __name__ == "__main__":
+    streaming.main()

@@ -1,0 +1,82 @@
+"""The main chat flow in a real browser: Debian's chromium driven by Playwright, `streamlit run`."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, ROOT, streamlit_server, wait_until_idle
+from tests.fake_ollama import FakeModel, FakeOllama
+
+pytestmark = pytest.mark.browser
+playwright_api = pytest.importorskip("playwright.sync_api")
+
+if not Path(CHROMIUM).exists():
+    pytest.fail("Debian's chromium is missing: apt-get install chromium", pytrace=False)
+
+STORY = " ".join(f"word{i}" for i in range(40))
+
+
+@pytest.fixture(scope="module")
+def slow_ollama() -> Iterator[FakeOllama]:
+    server = FakeOllama([FakeModel("llama3.2:latest", reply=STORY, token_delay=0.05)]).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    with playwright_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+def test_chat_streams_and_survives_a_reload(browser, slow_ollama, tmp_path) -> None:
+    env = {"OLLAMA_HOST": slow_ollama.url, "CHAT_DB": str(tmp_path / "chat.duckdb")}
+    with streamlit_server(env, tmp_path / "streamlit.log") as url:
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        page.goto(url)
+        wait_until_idle(page)
+
+        page.get_by_test_id("stChatInputTextArea").fill("Tell me a story")
+        page.keyboard.press("Enter")
+
+        reply = page.get_by_test_id("stChatMessage").nth(1)
+        seen: set[str] = set()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if reply.count():
+                text = reply.inner_text()
+                seen.add(text)
+                if "word39" in text:
+                    break
+            time.sleep(0.05)
+        partial = [t for t in seen if "word0" in t and "word39" not in t]
+        assert len(partial) >= 3, f"the reply did not stream: {sorted(seen)[:3]}"
+        wait_until_idle(page)
+        caption = reply.get_by_test_id("stCaptionContainer").inner_text()
+        assert "llama3.2:latest · 40 tokens" in caption and "tok/s" in caption
+        page.screenshot(path=str(tmp_path / "chat.png"))
+        (ROOT / "docs").mkdir(exist_ok=True)
+        page.screenshot(path=str(ROOT / "docs" / "screenshot.png"))
+
+        page.reload()
+        wait_until_idle(page)
+        messages = page.get_by_test_id("stChatMessage")
+        assert messages.count() == 2
+        assert messages.nth(0).inner_text().strip().endswith("Tell me a story")
+        assert "word39" in messages.nth(1).inner_text()
+        sidebar = page.get_by_test_id("stSidebar")
+        assert sidebar.get_by_text("Tell me a story").count() == 1
+
+        # a new session, with no URL state, finds it in the sidebar
+        fresh = browser.new_page()
+        fresh.goto(url)
+        wait_until_idle(fresh)
+        fresh.get_by_test_id("stSidebar").get_by_text("Tell me a story").click()
+        wait_until_idle(fresh)
+        assert fresh.get_by_test_id("stChatMessage").count() == 2

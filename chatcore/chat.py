@@ -154,7 +154,7 @@ class ChatService:
                 store.create_conversation(cur, conversation_id, title_from(text))
             store.add_message(cur, conversation_id, "user", text)
             history = with_system_prompt(store.context_messages(cur, conversation_id), params)
-            reply = self._start_reply(cur, conversation_id, backend, model, params)
+            reply = self._start_reply(cur, conversation_id, backend, model, params, history)
         return ReplyStream(self.db, backend, history, params, reply, started)
 
     def regenerate(self, conversation_id: str, model: str, params: GenerationParams) -> ReplyStream:
@@ -165,7 +165,7 @@ class ChatService:
             if not store.supersede_last_reply(cur, conversation_id):
                 raise InvalidInput("There is no reply to regenerate in this conversation.")
             history = with_system_prompt(store.context_messages(cur, conversation_id), params)
-            reply = self._start_reply(cur, conversation_id, backend, model, params)
+            reply = self._start_reply(cur, conversation_id, backend, model, params, history)
         return ReplyStream(self.db, backend, history, params, reply, started)
 
     def messages(self, conversation_id: str) -> list[store.StoredMessage]:
@@ -187,6 +187,7 @@ class ChatService:
         backend: Backend,
         model: str,
         params: GenerationParams,
+        history: list[ChatMessage],
     ) -> Reply:
         message_id = store.add_message(cur, conversation_id, "assistant", "")
         run_id = store.start_run(
@@ -197,6 +198,7 @@ class ChatService:
             backend=backend.name,
             host=backend.host,
             options=params.recorded(),
+            prompt_chars=sum(len(m["content"]) for m in history),
         )
         return Reply(conversation_id, message_id, run_id, model, backend.name, backend.host)
 

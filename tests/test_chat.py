@@ -206,3 +206,11 @@ def test_options_are_stored_as_json(services: Services) -> None:
     with services.db.cursor() as cur:
         options = cur.execute("SELECT options FROM runs WHERE id = ?", [reply.run_id]).fetchone()[0]
     assert json.loads(options)["seed"] == 7
+
+
+def test_the_prompt_size_is_recorded_for_context_checks(services: Services) -> None:
+    params = GenerationParams(system_prompt="Be brief.")
+    reply = services.chat.send(None, "Hi", "llama3.2", params).consume()
+    with services.db.cursor() as cur:
+        chars = cur.execute("SELECT prompt_chars FROM runs WHERE id = ?", [reply.run_id]).fetchone()
+    assert chars[0] == len("Be brief.") + len("Hi")

@@ -77,13 +77,17 @@ def start_run(
     backend: str,
     host: str,
     options: dict[str, Any],
+    prompt_chars: int,
 ) -> int:
+    """A run in status 'streaming'; prompt_chars (the whole prompt's length) lets Stats spot
+    prompts that a server silently cut to fit its context window."""
     row = cur.execute(
         """
-        INSERT INTO runs (conversation_id, message_id, model, backend, host, options, status)
-        VALUES (?, ?, ?, ?, ?, ?, 'streaming') RETURNING id
+        INSERT INTO runs
+            (conversation_id, message_id, model, backend, host, options, status, prompt_chars)
+        VALUES (?, ?, ?, ?, ?, ?, 'streaming', ?) RETURNING id
         """,
-        [conversation_id, message_id, model, backend, host, json.dumps(options)],
+        [conversation_id, message_id, model, backend, host, json.dumps(options), prompt_chars],
     ).fetchone()
     assert row is not None
     return int(row[0])

@@ -55,7 +55,9 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
                 prompt_eval_duration_ns BIGINT,
                 eval_duration_ns BIGINT,
                 done_reason VARCHAR,
-                context_dropped INTEGER NOT NULL DEFAULT 0
+                context_dropped INTEGER NOT NULL DEFAULT 0,
+                prompt_chars INTEGER,
+                num_ctx INTEGER
             )
             """,
             "CREATE INDEX runs_conversation ON runs (conversation_id)",

@@ -12,6 +12,8 @@ EXTRAS := $(if $(filter 0,$(EMBEDDED)),,--extra embedded)
 # --inexact keeps what is already built (llama-cpp-python compiles once per virtualenv).
 SYNC := $(UV) sync --frozen --inexact $(EXTRAS)
 export UV_PROJECT_ENVIRONMENT := $(VENV)
+# Compile bytecode at install time, so the app's first page and first reply don't pay for it.
+export UV_COMPILE_BYTECODE := 1
 export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc 2>/dev/null || echo 2)
 
 .PHONY: run test bench lint format install install-dev clean

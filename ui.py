@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import pandas  # noqa: F401  st.write_stream imports it on first use: not during the first reply
 import streamlit as st
 
 from chatcore.backends.base import BackendError, ModelInfo

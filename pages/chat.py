@@ -48,8 +48,8 @@ if prompt and choice.model:
         ui.show_refusal(error, unsent=prompt)
 
 if pending is not None:
+    ui.open_conversation(pending.reply.conversation_id)  # before streaming: a stop ends the run
     ui.stream_reply(pending)
-    ui.open_conversation(pending.reply.conversation_id)
 
 last_is_reply = pending is not None or (history and history[-1].role == "assistant")
 if last_is_reply:

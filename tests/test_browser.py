@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,9 +21,17 @@ if not Path(CHROMIUM).exists():
 STORY = " ".join(f"word{i}" for i in range(40))
 
 
+LONG_STORY = " ".join(f"part{i}" for i in range(300))
+
+
 @pytest.fixture(scope="module")
 def slow_ollama() -> Iterator[FakeOllama]:
-    server = FakeOllama([FakeModel("llama3.2:latest", reply=STORY, token_delay=0.05)]).start()
+    server = FakeOllama(
+        [
+            FakeModel("llama3.2:latest", reply=STORY, token_delay=0.05),
+            FakeModel("verbose:latest", reply=LONG_STORY, token_delay=0.05),
+        ]
+    ).start()
     yield server
     server.stop()
 
@@ -60,9 +69,10 @@ def test_chat_streams_and_survives_a_reload(browser, slow_ollama, tmp_path) -> N
         wait_until_idle(page)
         caption = reply.get_by_test_id("stCaptionContainer").inner_text()
         assert "llama3.2:latest · 40 tokens" in caption and "tok/s" in caption
+        print("caption:", caption)
         page.screenshot(path=str(tmp_path / "chat.png"))
-        (ROOT / "docs").mkdir(exist_ok=True)
-        page.screenshot(path=str(ROOT / "docs" / "screenshot.png"))
+        if os.environ.get("UPDATE_SCREENSHOT"):  # the README's picture: UPDATE_SCREENSHOT=1
+            page.screenshot(path=str(ROOT / "docs" / "screenshot.png"))
 
         page.reload()
         wait_until_idle(page)
@@ -80,3 +90,31 @@ def test_chat_streams_and_survives_a_reload(browser, slow_ollama, tmp_path) -> N
         fresh.get_by_test_id("stSidebar").get_by_text("Tell me a story").click()
         wait_until_idle(fresh)
         assert fresh.get_by_test_id("stChatMessage").count() == 2
+
+
+def test_stop_ends_the_reply_and_keeps_what_arrived(browser, slow_ollama, tmp_path) -> None:
+    env = {"OLLAMA_HOST": slow_ollama.url, "CHAT_DB": str(tmp_path / "chat.duckdb")}
+    with streamlit_server(env, tmp_path / "streamlit.log") as url:
+        page = browser.new_page()
+        page.goto(url)
+        wait_until_idle(page)
+        page.get_by_test_id("stSidebar").get_by_test_id("stSelectbox").click()
+        page.get_by_role("option").filter(has_text="verbose:latest").click()
+        wait_until_idle(page)
+
+        page.get_by_test_id("stChatInputTextArea").fill("Go on and on")
+        page.keyboard.press("Enter")
+        reply = page.get_by_test_id("stChatMessage").nth(1)
+        reply.get_by_text("part5", exact=False).wait_for(timeout=15_000)
+        page.get_by_test_id("stChatInputStopButton").click()
+        wait_until_idle(page)
+        cancelled_before = slow_ollama.cancelled
+
+        page.reload()
+        wait_until_idle(page)
+        stored = page.get_by_test_id("stChatMessage").nth(1)
+        text = stored.inner_text()
+        assert "part5" in text and "part299" not in text
+        caption = stored.get_by_test_id("stCaptionContainer").inner_text()
+        assert caption.startswith("verbose:latest") and caption.endswith("stopped")
+        assert cancelled_before >= 1  # closing the stream ended generation on the server

@@ -214,3 +214,11 @@ def test_the_prompt_size_is_recorded_for_context_checks(services: Services) -> N
     with services.db.cursor() as cur:
         chars = cur.execute("SELECT prompt_chars FROM runs WHERE id = ?", [reply.run_id]).fetchone()
     assert chars[0] == len("Be brief.") + len("Hi")
+
+
+def test_a_slow_first_load_is_waited_for(services: Services, fake_ollama: FakeOllama) -> None:
+    # httpx's default timeout is 5 s; a cold model load can take minutes before the first byte.
+    fake_ollama.models.append(FakeModel("cold:latest", reply="finally here", load_delay=6.0))
+    reply = services.chat.send(None, "Hi", "cold", PARAMS).consume()
+    assert reply.status == "complete" and reply.text == "finally here"
+    assert reply.metrics.load_duration_ns is not None and reply.metrics.load_duration_ns >= 6e9

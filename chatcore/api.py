@@ -8,7 +8,7 @@ ChatService is synchronous: its work runs in worker threads, never on the event 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any, Literal, TypeVar
 
@@ -19,7 +19,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.types import Send
+from starlette.types import Receive, Scope, Send
 
 from chatcore.api_security import AccessGuard
 from chatcore.backends.base import BackendError, Metrics, ModelInfo
@@ -34,6 +34,7 @@ API_THREADS = 40  # chats in flight at once; more wait their turn instead of sta
 DOCS_PATHS = ("/docs", "/docs/oauth2-redirect", "/openapi.json")
 T = TypeVar("T")
 ServicesProvider = Callable[[], Services]
+InThread = Callable[[Callable[[], Any]], Awaitable[Any]]  # runs blocking work off the event loop
 
 
 # --- request and answer bodies ---
@@ -240,17 +241,31 @@ def readable(errors: Sequence[Any]) -> str:
 # --- streaming ---
 
 
-class NDJSONResponse(StreamingResponse):
-    """A stream whose body iterator is always closed, so a dropped client stores the reply."""
+class ReplyStreamResponse(StreamingResponse):
+    """A reply as NDJSON: `{"content": ..., "done": false}` per piece, then the stored outcome
+    with `"done": true`. However the response ends (done, client gone, cancelled before it began),
+    the reply stream is closed, so a reply cut short is stored as stopped."""
 
     media_type = "application/x-ndjson"
 
-    async def stream_response(self, send: Send) -> None:
+    def __init__(self, stream: ReplyStream, in_thread: InThread) -> None:
+        self.stream = stream
+        self.in_thread = in_thread
+        super().__init__(self.lines())
+
+    async def lines(self) -> AsyncIterator[bytes]:
+        pieces = iter(self.stream)
+        while (piece := await self.in_thread(lambda: next(pieces, None))) is not None:
+            yield ndjson({"content": piece, "done": False})
+        yield ndjson({**jsonable_encoder(chat_reply(self.stream.reply)), "done": True})
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
-            await super().stream_response(send)
+            await super().__call__(scope, receive, send)
         finally:
-            with anyio.CancelScope(shield=True):
+            with anyio.CancelScope(shield=True):  # runs even when the request was cancelled
                 await self.body_iterator.aclose()  # type: ignore[attr-defined]
+                await self.in_thread(self.stream.close)
 
 
 # --- the app ---
@@ -308,7 +323,7 @@ def create_api(
             )
 
         if request.stream:
-            return NDJSONResponse(stream_lines(await in_thread(send), in_thread))
+            return ReplyStreamResponse(await in_thread(send), in_thread)
         reply = await in_thread(lambda: send().consume())
         return JSONResponse(
             jsonable_encoder(chat_reply(reply)), status_code=502 if reply.status == "error" else 200
@@ -345,20 +360,6 @@ def create_api(
         )
 
     return api
-
-
-async def stream_lines(
-    stream: ReplyStream, in_thread: Callable[[Callable[[], Any]], Any]
-) -> AsyncIterator[bytes]:
-    """The reply's pieces as NDJSON, then the stored outcome; closing early stores 'stopped'."""
-    pieces = iter(stream)
-    try:
-        while (piece := await in_thread(lambda: next(pieces, None))) is not None:
-            yield ndjson({"content": piece, "done": False})
-        yield ndjson({**jsonable_encoder(chat_reply(stream.reply)), "done": True})
-    finally:
-        with anyio.CancelScope(shield=True):  # runs even when the request was cancelled
-            await in_thread(stream.close)
 
 
 def add_error_handlers(api: FastAPI) -> None:

@@ -157,6 +157,46 @@ def test_streaming_sends_ndjson_and_stores_the_same_reply(client: TestClient) ->
     assert stored["content"] == final["reply"] and stored["metrics"] == final["metrics"]
 
 
+def test_a_stream_cancelled_before_it_began_is_stored_as_stopped(services: Services) -> None:
+    """The client left before the first byte: the reply must not stay 'streaming' forever."""
+    import anyio
+
+    from chatcore.api import ReplyStreamResponse
+    from chatcore.params import GenerationParams
+
+    stream = services.chat.send("early", "Hi", "llama3.2", GenerationParams())
+
+    async def hang_up_at_once() -> None:
+        response = ReplyStreamResponse(stream, lambda work: anyio.to_thread.run_sync(work))
+
+        async def receive() -> dict:
+            return {"type": "http.disconnect"}
+
+        async def send(_: dict) -> None:
+            await anyio.sleep_forever()  # the response never gets its first byte out
+
+        scope = {"type": "http", "asgi": {"spec_version": "2.3"}}
+        await response(scope, receive, send)
+
+    anyio.run(hang_up_at_once)
+    reply = services.chat.messages("early")[-1]
+    assert reply.role == "assistant" and reply.run is not None
+    assert reply.run.status == "stopped" and reply.content == ""
+
+
+def test_a_locked_database_is_503(llama2: FakeOllama) -> None:
+    from chatcore.storage.db import DatabaseLocked
+
+    def locked() -> Services:
+        raise DatabaseLocked("The chat database is in use by another process (process 42).")
+
+    api = Starlette(routes=[Mount("/api", create_api(locked, origins=own_origins(PORT)))])
+    with TestClient(api, base_url=OWN) as client:
+        answer = client.post("/api/chat", json=seed_curl_body())
+        assert answer.status_code == 503 and "process 42" in answer.json()["detail"]
+        assert client.get("/api/conversations").status_code == 503
+
+
 def test_a_reply_failing_midway_is_stored_as_error_and_answered_502(
     client: TestClient, fake_ollama: FakeOllama
 ) -> None:
@@ -398,3 +438,39 @@ def test_twenty_concurrent_chats_lose_and_mix_up_nothing(
             assert sorted(answered) == sorted(f"You said: {t}" for t in asked)
             assert all(m["status"] == "complete" for m in messages if m["role"] == "assistant")
     assert stored_counts(services) == (14, 40, 20)
+
+
+# --- the same chats as the pages ---
+
+
+def test_a_chat_through_the_api_shows_in_the_pages_and_back(app_env) -> None:
+    """The API and the pages share the process's one Services: each sees the other's chats."""
+    from chatcore.services import shared_services
+    from tests.apptest import new_app, sidebar_conversations
+
+    api = Starlette(routes=[Mount("/api", create_api(shared_services, origins=own_origins(PORT)))])
+    with TestClient(api, base_url=OWN) as client:
+        body = {"message": "From a script", "conversation_id": "api-1"}
+        body["model_params"] = {"model": "llama3.2"}
+        assert client.post("/api/chat", json=body).status_code == 200
+
+        at = new_app()
+        at.query_params["c"] = "api-1"
+        at.run()
+        assert not at.exception
+        assert sidebar_conversations(at) == ["From a script"]
+        assert [m.markdown[0].value for m in at.chat_message] == [
+            "From a script",
+            "Hello there, I am a small model.",
+        ]
+        assert at.chat_message[1].caption[0].value.startswith("llama3.2 · 7 tokens")
+
+        at.chat_input[0].set_value("From the page").run()
+        messages = client.get("/api/history/api-1").json()["messages"]
+        assert [m["content"] for m in messages] == [
+            "From a script",
+            "Hello there, I am a small model.",
+            "From the page",
+            "Hello there, I am a small model.",
+        ]
+        assert client.get("/api/conversations").json()[0]["message_count"] == 4

@@ -38,7 +38,8 @@ install-dev: $(UV)
 	$(SYNC)
 
 run: install
-	$(BIN)/streamlit run streamlit_app.py --server.port $(PORT) --server.address $(HOST)
+	@$(BIN)/python -m chatcore.api_security "$(HOST)"  # no token, no listening beyond this machine
+	$(BIN)/streamlit run server.py --server.port $(PORT) --server.address $(HOST)
 
 lint: install-dev
 	$(BIN)/ruff format --check .

@@ -12,7 +12,7 @@ from chatcore.backends.registry import ModelListing
 from chatcore.captions import reply_caption
 from chatcore.chat import InvalidInput, ReplyStream
 from chatcore.params import MAX_TOKENS_DEFAULT, TEMPERATURE_DEFAULT, TOP_P_DEFAULT, GenerationParams
-from chatcore.services import Services, open_services
+from chatcore.services import Services, shared_services
 from chatcore.storage.conversations import StoredMessage
 
 MODEL_LIST_SECONDS = 15
@@ -23,10 +23,10 @@ PULL_HINT = (
 )
 
 
-@st.cache_resource
 def services() -> Services:
-    """One database, one registry, one chat service per process, shared by every session."""
-    return open_services()
+    """One database, one registry, one chat service per process, shared by every session and by
+    the REST API (chatcore.services holds the one object, so the API needs no Streamlit)."""
+    return shared_services()
 
 
 @st.cache_data(ttl=MODEL_LIST_SECONDS, show_spinner=False)

@@ -1,6 +1,7 @@
 """`make bench`: every benchmark, one after the other."""
 
-from bench import streaming
+from bench import api, streaming
 
 if __name__ == "__main__":
     streaming.main()
+    api.main()

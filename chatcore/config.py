@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 DEFAULT_OLLAMA_HOST = "http://127.0.0.1:11434"
@@ -17,6 +17,8 @@ class Settings:
     ollama_host: str
     db_path: Path
     port: int
+    # CHAT_API_TOKEN: when set, every REST API request must carry it. Kept out of repr and logs.
+    api_token: str | None = field(default=None, repr=False)
 
 
 def default_data_dir(env: Mapping[str, str]) -> Path:
@@ -49,4 +51,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         ollama_host=normalise_host(env.get("OLLAMA_HOST", "")),
         db_path=Path(db).expanduser(),
         port=int(env.get("PORT") or DEFAULT_PORT),
+        api_token=env.get("CHAT_API_TOKEN") or None,
     )

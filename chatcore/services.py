@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 from chatcore.backends.base import Backend
@@ -32,3 +33,27 @@ def open_services(settings: Settings | None = None) -> Services:
     db = Database(settings.db_path)
     registry = Registry(build_backends(settings))
     return Services(settings, db, registry, ChatService(db, registry))
+
+
+# The process's one Services, shared by the pages (through ui.services()) and the REST API:
+# DuckDB lets only one process open the file, and one Database per process keeps it simple.
+_shared: Services | None = None
+_shared_lock = threading.Lock()
+
+
+def shared_services() -> Services:
+    """The process-wide Services, opened on first use; raises DatabaseLocked until it can open."""
+    global _shared
+    with _shared_lock:
+        if _shared is None:
+            _shared = open_services()
+        return _shared
+
+
+def close_shared_services() -> None:
+    """Close the process-wide Services; the next shared_services() opens them afresh."""
+    global _shared
+    with _shared_lock:
+        if _shared is not None:
+            _shared.close()
+            _shared = None

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
 from typing import Any
 
 import streamlit as st
 from streamlit.testing.v1 import AppTest
+
+from chatcore.services import close_shared_services
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -29,11 +30,8 @@ def new_app() -> AppTest:
 
 
 def release_cached_services() -> None:
-    """cache_resource outlives an AppTest: close the database so the next test opens its own."""
-    import ui
-
-    with contextlib.suppress(Exception):  # nothing was opened when the test failed early
-        ui.services().close()
+    """The shared services outlive an AppTest: close the database so the next test opens its own."""
+    close_shared_services()
     st.cache_resource.clear()
     st.cache_data.clear()
 

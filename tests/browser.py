@@ -33,14 +33,14 @@ def free_port() -> int:
 
 @contextmanager
 def streamlit_server(env: dict[str, str], log: Path) -> Iterator[str]:
-    """`streamlit run` the dashboard on a free port; yields its URL once it answers."""
+    """`streamlit run server.py` (pages and API) on a free port; yields its URL once it answers."""
     port = free_port()
     command = [
         sys.executable,
         "-m",
         "streamlit",
         "run",
-        "streamlit_app.py",
+        "server.py",
         "--server.headless=true",
         f"--server.port={port}",
         "--server.address=127.0.0.1",

@@ -29,9 +29,14 @@ class FakeModel:
     parameter_size: str = "3.2B"
     quantization: str = "Q4_K_M"
     size: int = 2_019_393_189
+    echo: bool = False  # answer "You said: <last user message>", to tell concurrent chats apart
 
-    def tokens(self) -> list[str]:
-        words = self.reply.split(" ")
+    def tokens(self, messages: list[dict[str, Any]] | None = None) -> list[str]:
+        text = self.reply
+        if self.echo and messages:
+            asked = [m.get("content", "") for m in messages if m.get("role") == "user"]
+            text = f"You said: {asked[-1] if asked else ''}"
+        words = text.split(" ")
         return [w if i == 0 else " " + w for i, w in enumerate(words)]
 
 
@@ -174,7 +179,7 @@ class OllamaHandler(BaseHTTPRequestHandler):
         started = time.perf_counter_ns()
         options = body.get("options") or {}
         limit = int(options.get("num_predict", -1))
-        tokens = model.tokens()
+        tokens = model.tokens(body.get("messages"))
         done_reason = "stop"
         if 0 <= limit < len(tokens):
             tokens, done_reason = tokens[:limit], "length"

@@ -26,6 +26,9 @@ class Database:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._connection = connect(self.path)
         self._lock = threading.Lock()
+        # One writing transaction at a time: concurrent ones touching the same row (two chats
+        # creating one conversation, two replies touching it) would fail to commit in DuckDB.
+        self._write_lock = threading.Lock()
         apply_migrations(self._connection)
         with self.transaction() as cur:
             mark_interrupted_runs(cur)
@@ -42,7 +45,7 @@ class Database:
 
     @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        with self.cursor() as cur:
+        with self._write_lock, self.cursor() as cur:
             cur.execute("BEGIN TRANSACTION")
             try:
                 yield cur

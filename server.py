@@ -1,0 +1,39 @@
+"""The dashboard's server: the Streamlit pages (streamlit_app.py) and the REST API at /api.
+
+`make run` starts it with `streamlit run server.py`, which finds `app` below and serves it with
+uvicorn. Both live in one process because only one process can open the DuckDB file; they share
+its one Services object (chatcore.services.shared_services).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import streamlit as st
+from starlette.routing import Mount
+from streamlit import config
+
+from chatcore.api import create_api
+from chatcore.api_security import exposure_problem, own_origins
+from chatcore.config import load_settings
+from chatcore.services import close_shared_services, shared_services
+
+
+def api_routes() -> list[Mount]:
+    """The API at /api; refuses to serve a non-loopback address without CHAT_API_TOKEN."""
+    token = load_settings().api_token
+    if problem := exposure_problem(config.get_option("server.address") or "", token):
+        raise SystemExit(problem)
+    port = int(config.get_option("server.port"))
+    return [Mount("/api", app=create_api(shared_services, origins=own_origins(port), token=token))]
+
+
+@asynccontextmanager
+async def lifespan(_app: Any) -> AsyncIterator[None]:
+    yield
+    close_shared_services()  # flush DuckDB's log to the file on a clean shutdown
+
+
+app = st.App("streamlit_app.py", routes=api_routes(), lifespan=lifespan)

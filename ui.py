@@ -23,9 +23,10 @@ PULL_HINT = (
 )
 
 
+@st.cache_resource
 def services() -> Services:
     """One database, one registry, one chat service per process, shared by every session and by
-    the REST API (chatcore.services holds the one object, so the API needs no Streamlit)."""
+    the REST API: chatcore.services holds the one object, so the API needs no Streamlit."""
     return shared_services()
 
 

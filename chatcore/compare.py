@@ -12,6 +12,7 @@ import itertools
 import queue
 import random
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -79,6 +80,7 @@ class LiveRound:
         self.prompt = prompt
         self.blind = blind
         self.columns = [Column(label, model) for label, model in zip(LABELS, models, strict=False)]
+        self.started = time.monotonic()
         self._chat = chat
         self._params = params
         self._changes: queue.Queue[int] = queue.Queue()
@@ -123,8 +125,10 @@ class LiveRound:
     def stop(self) -> None:
         """Stop every column still streaming; each is stored as 'stopped' with its text so far."""
         self._stop.set()
+        # A column notices the stop at its next token; don't hang on one that sends none.
+        deadline = time.monotonic() + STOP_WAIT_SECONDS
         for thread in self._threads:
-            thread.join(STOP_WAIT_SECONDS)
+            thread.join(max(0.0, deadline - time.monotonic()))
 
     def _run_column(self, index: int) -> None:
         column = self.columns[index]
@@ -227,6 +231,31 @@ class CompareService:
             for s in self.standings(blind_only)
         ]
         return pd.DataFrame(rows, columns=["Model", "Rating", "Win rate", "Wins", "Votes"])
+
+
+@dataclass(frozen=True)
+class VoteChoice:
+    outcome: str
+    winner_label: str | None
+    text: str
+
+
+def vote_choices(labels: Sequence[str]) -> list[VoteChoice]:
+    """What a user can say about a round: with two answers "A is better", "B is better", "Tie",
+    "Both are bad"; with three or four, which one is best, "Tie" or "All are bad"."""
+    two = len(labels) == 2
+    word = "better" if two else "best"
+    best = [VoteChoice(BEST, label, f"{label} is {word}") for label in labels]
+    return [
+        *best,
+        VoteChoice(TIE, None, "Tie"),
+        VoteChoice(ALL_BAD, None, "Both are bad" if two else "All are bad"),
+    ]
+
+
+def describe_vote(vote: store.StoredVote, labels: Sequence[str]) -> str:
+    texts = {(c.outcome, c.winner_label): c.text for c in vote_choices(labels)}
+    return texts.get((vote.outcome, vote.winner_label), vote.outcome.replace("_", " "))
 
 
 def valid_models(models: Sequence[str]) -> list[str]:

@@ -22,6 +22,7 @@ services = ui.services()
 choice = ui.current_choice()
 listing = ui.model_listing()
 models = {m.name: m for m in listing.models if m.available}
+CLOCK_SECONDS = 0.25
 
 
 # --- one column: heading, answer, error and metrics caption ---
@@ -40,8 +41,11 @@ def show_live_round(live: LiveRound) -> None:
         with place:
             st.subheader(heading(column.label, column.model, live.blind, revealed=False))
             slots.append((st.empty(), st.empty()))
+    ticked = 0.0
     try:
         for changed in live.updates():
+            tick = time.monotonic() - ticked >= CLOCK_SECONDS
+            ticked = time.monotonic() if tick else ticked
             for index, column in enumerate(live.columns):
                 body, foot = slots[index]
                 if index in changed:
@@ -49,7 +53,7 @@ def show_live_round(live: LiveRound) -> None:
                 if column.done and index in changed:
                     with foot.container():
                         show_outcome(column, live.blind)
-                elif not column.done:  # a ticking clock, which also lets a stop through
+                elif not column.done and tick:  # a ticking clock, which also lets a stop in
                     waiting = "streaming" if column.parts else "waiting for the first token"
                     foot.caption(f"{waiting} · {time.monotonic() - live.started:.1f} s")
     finally:

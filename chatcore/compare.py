@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import queue
 import random
+import re
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -94,10 +95,6 @@ class LiveRound:
         for thread in self._threads:
             thread.start()
         return self
-
-    @property
-    def done(self) -> bool:
-        return all(column.done for column in self.columns)
 
     def updates(self, heartbeat: float = HEARTBEAT_SECONDS) -> Iterator[set[int]]:
         """Yield the indexes of the columns that changed since the last yield (an empty set when
@@ -256,6 +253,22 @@ def vote_choices(labels: Sequence[str]) -> list[VoteChoice]:
 def describe_vote(vote: store.StoredVote, labels: Sequence[str]) -> str:
     texts = {(c.outcome, c.winner_label): c.text for c in vote_choices(labels)}
     return texts.get((vote.outcome, vote.winner_label), vote.outcome.replace("_", " "))
+
+
+def model_stem(model: str) -> str:
+    """The name a model calls itself by: `llama3.2:latest` -> `llama`, `qwen3:4b` -> `qwen`."""
+    match = re.match(r"[A-Za-z]+", model.rsplit("/", 1)[-1])
+    return match.group(0).lower() if match else ""
+
+
+def names_a_model(text: str, models: Sequence[str]) -> str | None:
+    """The first of the round's model names an answer mentions: a blind vote on it is not blind
+    (answers often say who made them)."""
+    lowered = text.lower()
+    for stem in map(model_stem, models):
+        if len(stem) >= 3 and re.search(rf"\b{re.escape(stem)}", lowered):
+            return stem
+    return None
 
 
 def valid_models(models: Sequence[str]) -> list[str]:

@@ -14,6 +14,7 @@ from chatcore.compare import (
     Column,
     LiveRound,
     describe_vote,
+    names_a_model,
     vote_choices,
 )
 from chatcore.storage.votes import StoredEntry, StoredRound
@@ -134,6 +135,8 @@ def vote_or_verdict(stored: StoredRound, revealed: bool) -> None:
     if len(labels) < MIN_MODELS or (revealed and stored.blind):
         return
     st.markdown("**Which answer is better?**" if len(labels) == 2 else "**Which is best?**")
+    if stored.blind:
+        warn_about_self_naming(stored)
     choices = vote_choices(labels)
     places = st.columns(len(choices) + stored.blind)
     for option, place in zip(choices, places, strict=False):
@@ -152,6 +155,14 @@ def vote_or_verdict(stored: StoredRound, revealed: bool) -> None:
             on_click=reveal,
             args=(stored.id,),
         )
+
+
+def warn_about_self_naming(stored: StoredRound) -> None:
+    models = [entry.run.model for entry in stored.entries]
+    for entry in stored.entries:
+        if name := names_a_model(entry.text, models):
+            warning = f"Answer {entry.label} mentions “{name}”: this vote may not be blind."
+            st.caption(f":material/visibility: {warning}")
 
 
 def leaderboard() -> None:

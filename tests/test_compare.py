@@ -256,3 +256,17 @@ def test_all_bad_is_a_draw_between_every_pair() -> None:
     ratings = elo_ratings([vote(BEST, "x", "x", "y"), vote(ALL_BAD, None, "x", "y")])
     # the same as a tie: y gains 1.46950 back
     assert ratings["y"] == pytest.approx(985.46950, abs=1e-4)
+
+
+def test_answers_that_name_a_model_are_flagged() -> None:
+    from chatcore.compare import model_stem, names_a_model
+
+    assert [model_stem(m) for m in ["llama3.2:latest", "qwen3:4b", "hf.co/x/gemma-3-270m"]] == [
+        "llama",
+        "qwen",
+        "gemma",
+    ]
+    models = ["llama3.2:latest", "qwen3:4b"]
+    assert names_a_model("I am Qwen, made by Alibaba.", models) == "qwen"
+    assert names_a_model("As a LLaMA model...", models) == "llama"
+    assert names_a_model("I am a helpful assistant.", models) is None

@@ -36,6 +36,10 @@ def test_a_blind_round_streams_votes_and_reveals(app_env) -> None:
     assert len(captions) == 2 and all("tok/s" in c for c in captions)
     assert not any(name in c for c in captions for name in REPLIES)  # blind: no names yet
     assert not [b for b in at.button if b.key and b.key.startswith("continue-")]
+    qwen_label = "A" if at.columns[0].markdown[0].value == REPLIES["qwen3:4b"] else "B"
+    assert f"Answer {qwen_label} mentions “qwen”: this vote may not be blind." in [
+        c.value.split(" ", 1)[1] for c in at.caption
+    ]
 
     at.button(key="vote-best-A").click().run()
     assert not at.exception

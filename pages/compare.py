@@ -208,13 +208,14 @@ prompt = st.chat_input(
     "One prompt for every model", submit_mode="stop", disabled=len(picked) < MIN_MODELS
 )
 
+streamed = None
 if prompt:
     try:
         live = services.compare.start(prompt, picked, choice.params, blind)
     except InvalidInput as error:
         ui.show_refusal(error, unsent=prompt)
     else:
-        st.session_state.compare_round = live.id
+        st.session_state.compare_round = streamed = live.id
         with st.chat_message("user"):
             st.markdown(prompt)
         show_live_round(live)
@@ -227,7 +228,7 @@ if stored is not None:
         or stored.vote is not None
         or st.session_state.get("compare_revealed") == stored.id
     )
-    if not prompt:
+    if stored.id != streamed:
         show_stored_round(stored, revealed)
     vote_or_verdict(stored, revealed)
 

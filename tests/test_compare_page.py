@@ -91,3 +91,19 @@ def test_fewer_than_two_models_cannot_be_sent(app_env) -> None:
     at = compare_page()
     at.multiselect(key="compare_models").set_value(["qwen3:4b"]).run()
     assert at.chat_input[0].disabled
+
+
+def test_ollama_down_leaves_nothing_to_compare(monkeypatch, db_path) -> None:
+    from tests.apptest import ROOT, release_cached_services
+    from tests.conftest import closed_port_url
+
+    monkeypatch.setenv("OLLAMA_HOST", closed_port_url())
+    monkeypatch.setenv("CHAT_DB", str(db_path))
+    monkeypatch.chdir(ROOT)
+    try:
+        at = compare_page()
+        assert at.multiselect(key="compare_models").value == []
+        assert at.chat_input[0].disabled
+        assert any("ollama serve" in w.value for w in at.sidebar.warning)
+    finally:
+        release_cached_services()

@@ -104,6 +104,5 @@ def test_ollama_down_leaves_nothing_to_compare(monkeypatch, db_path) -> None:
         at = compare_page()
         assert at.multiselect(key="compare_models").value == []
         assert at.chat_input[0].disabled
-        assert any("ollama serve" in w.value for w in at.sidebar.warning)
     finally:
         release_cached_services()

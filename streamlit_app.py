@@ -16,6 +16,7 @@ except DatabaseLocked as error:
 pages = st.navigation(
     [
         st.Page("pages/chat.py", title="Chat", icon=":material/chat:", default=True),
+        st.Page("pages/compare.py", title="Compare", icon=":material/view_column:"),
     ]
 )
 ui.sidebar()

@@ -1,7 +1,8 @@
 """`make bench`: every benchmark, one after the other."""
 
-from bench import api, streaming
+from bench import api, compare, streaming
 
 if __name__ == "__main__":
     streaming.main()
     api.main()
+    compare.main()

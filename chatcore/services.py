@@ -9,6 +9,7 @@ from chatcore.backends.base import Backend
 from chatcore.backends.ollama import OllamaBackend
 from chatcore.backends.registry import Registry
 from chatcore.chat import ChatService
+from chatcore.compare import CompareService
 from chatcore.config import Settings, load_settings
 from chatcore.storage.db import Database
 
@@ -19,6 +20,7 @@ class Services:
     db: Database
     registry: Registry
     chat: ChatService
+    compare: CompareService
 
     def close(self) -> None:
         self.db.close()
@@ -32,7 +34,8 @@ def open_services(settings: Settings | None = None) -> Services:
     settings = settings or load_settings()
     db = Database(settings.db_path)
     registry = Registry(build_backends(settings))
-    return Services(settings, db, registry, ChatService(db, registry))
+    chat = ChatService(db, registry)
+    return Services(settings, db, registry, chat, CompareService(db, chat))
 
 
 # The process's one Services, shared by the pages (through ui.services()) and the REST API:

@@ -245,11 +245,20 @@ def main() -> None:
     parser.add_argument("--model", default="llama3.2:latest")
     parser.add_argument("--tokens", type=int, default=40)
     parser.add_argument("--delay", type=float, default=0.05, help="seconds between tokens")
+    parser.add_argument(
+        "--also",
+        action="append",
+        default=[],
+        metavar="NAME=DELAY",
+        help="serve another model with the same reply at its own speed (repeatable)",
+    )
     args = parser.parse_args()
     reply = " ".join(f"w{i}" for i in range(args.tokens))
-    server = FakeOllama(
-        [FakeModel(args.model, reply=reply, token_delay=args.delay)], port=args.port
-    )
+    models = [FakeModel(args.model, reply=reply, token_delay=args.delay)]
+    for spec in args.also:
+        name, delay = spec.rsplit("=", 1)
+        models.append(FakeModel(name, reply=reply, token_delay=float(delay)))
+    server = FakeOllama(models, port=args.port)
     print(server.start().url, flush=True)
     threading.Event().wait()
 

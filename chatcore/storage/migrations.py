@@ -64,6 +64,46 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             "CREATE INDEX runs_message ON runs (message_id)",
         ],
     ),
+    (
+        3,
+        "compare rounds, the runs each round fanned out to, and the votes that judge them",
+        [
+            "CREATE SEQUENCE compare_rounds_id_seq",
+            """
+            CREATE TABLE compare_rounds (
+                id BIGINT PRIMARY KEY DEFAULT nextval('compare_rounds_id_seq'),
+                prompt VARCHAR NOT NULL,
+                blind BOOLEAN NOT NULL,
+                options JSON NOT NULL,
+                created_at TIMESTAMPTZ NOT NULL DEFAULT now()
+            )
+            """,
+            # One row per column that reached a model: its letter, and the conversation and run
+            # ChatService.send created for it (a compared answer is an ordinary conversation).
+            """
+            CREATE TABLE compare_entries (
+                round_id BIGINT NOT NULL,
+                label VARCHAR NOT NULL,
+                position INTEGER NOT NULL,
+                conversation_id VARCHAR NOT NULL,
+                run_id BIGINT NOT NULL,
+                PRIMARY KEY (round_id, label)
+            )
+            """,
+            "CREATE INDEX compare_entries_conversation ON compare_entries (conversation_id)",
+            "CREATE SEQUENCE votes_id_seq",
+            # outcome: 'best' (winner_label names the best column), 'tie' or 'all_bad'.
+            """
+            CREATE TABLE votes (
+                id BIGINT PRIMARY KEY DEFAULT nextval('votes_id_seq'),
+                round_id BIGINT NOT NULL UNIQUE,
+                outcome VARCHAR NOT NULL,
+                winner_label VARCHAR,
+                created_at TIMESTAMPTZ NOT NULL DEFAULT now()
+            )
+            """,
+        ],
+    ),
 ]
 
 

@@ -1,0 +1,163 @@
+"""Queries over compare rounds, their entries (one run per column) and the votes that judge them."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import duckdb
+
+from chatcore.storage.conversations import RunRecord, run_record
+
+
+@dataclass(frozen=True)
+class StoredEntry:
+    """One column of a stored round: its letter, and the reply the model gave in it."""
+
+    label: str
+    position: int
+    conversation_id: str
+    text: str
+    run: RunRecord
+
+
+@dataclass(frozen=True)
+class StoredVote:
+    outcome: str  # best | tie | all_bad
+    winner_label: str | None
+
+
+@dataclass(frozen=True)
+class StoredRound:
+    id: int
+    prompt: str
+    blind: bool
+    entries: list[StoredEntry]
+    vote: StoredVote | None
+
+
+@dataclass(frozen=True)
+class VoteRecord:
+    """A vote with the models of the columns it judged, for the leaderboard."""
+
+    id: int
+    outcome: str
+    winner_model: str | None
+    models: list[str]
+
+
+def create_round(
+    cur: duckdb.DuckDBPyConnection, prompt: str, blind: bool, options: dict[str, Any]
+) -> int:
+    row = cur.execute(
+        "INSERT INTO compare_rounds (prompt, blind, options) VALUES (?, ?, ?) RETURNING id",
+        [prompt, blind, json.dumps(options)],
+    ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def add_entry(
+    cur: duckdb.DuckDBPyConnection,
+    *,
+    round_id: int,
+    label: str,
+    position: int,
+    conversation_id: str,
+    run_id: int,
+) -> None:
+    cur.execute(
+        """
+        INSERT INTO compare_entries (round_id, label, position, conversation_id, run_id)
+        VALUES (?, ?, ?, ?, ?)
+        """,
+        [round_id, label, position, conversation_id, run_id],
+    )
+
+
+ENTRY_COLUMNS = """
+    e.label, e.position, e.conversation_id, m.content,
+    r.id, r.model, r.backend, r.host, r.status, r.error, r.ttft_ms, r.options,
+    r.prompt_tokens, r.completion_tokens, r.total_duration_ns, r.load_duration_ns,
+    r.prompt_eval_duration_ns, r.eval_duration_ns, r.done_reason, r.context_dropped
+"""
+
+
+def get_round(cur: duckdb.DuckDBPyConnection, round_id: int) -> StoredRound | None:
+    row = cur.execute(
+        "SELECT id, prompt, blind FROM compare_rounds WHERE id = ?", [round_id]
+    ).fetchone()
+    if row is None:
+        return None
+    entries = cur.execute(
+        f"""
+        SELECT {ENTRY_COLUMNS} FROM compare_entries e
+        JOIN runs r ON r.id = e.run_id JOIN messages m ON m.id = r.message_id
+        WHERE e.round_id = ? ORDER BY e.position
+        """,
+        [round_id],
+    ).fetchall()
+    vote = cur.execute(
+        "SELECT outcome, winner_label FROM votes WHERE round_id = ?", [round_id]
+    ).fetchone()
+    return StoredRound(
+        id=row[0],
+        prompt=row[1],
+        blind=row[2],
+        entries=[stored_entry(entry) for entry in entries],
+        vote=None if vote is None else StoredVote(*vote),
+    )
+
+
+def stored_entry(row: tuple[Any, ...]) -> StoredEntry:
+    label, position, conversation_id, text, run_id, *run = row
+    return StoredEntry(label, position, conversation_id, text, run_record(run_id, run))
+
+
+def record_vote(
+    cur: duckdb.DuckDBPyConnection, round_id: int, outcome: str, winner_label: str | None
+) -> None:
+    cur.execute(
+        "INSERT INTO votes (round_id, outcome, winner_label) VALUES (?, ?, ?)",
+        [round_id, outcome, winner_label],
+    )
+
+
+def all_votes(cur: duckdb.DuckDBPyConnection, blind_only: bool = False) -> list[VoteRecord]:
+    """Every vote, oldest first, with the models of the columns it judged."""
+    rows = cur.execute(
+        """
+        SELECT v.id, v.outcome,
+            max(r.model) FILTER (WHERE e.label = v.winner_label),
+            list(r.model ORDER BY e.position)
+        FROM votes v
+        JOIN compare_rounds c ON c.id = v.round_id
+        JOIN compare_entries e ON e.round_id = v.round_id
+        JOIN runs r ON r.id = e.run_id
+        WHERE c.blind OR NOT ?
+        GROUP BY v.id, v.outcome
+        ORDER BY v.id
+        """,
+        [blind_only],
+    ).fetchall()
+    return [VoteRecord(*row) for row in rows]
+
+
+def forget_conversation(cur: duckdb.DuckDBPyConnection, conversation_id: str) -> None:
+    """Before a conversation is deleted: drop the votes that judged its answer (they would judge
+    a run that no longer exists), its column, and rounds left with no column at all."""
+    cur.execute(
+        """
+        DELETE FROM votes WHERE round_id IN
+            (SELECT round_id FROM compare_entries WHERE conversation_id = ?)
+        """,
+        [conversation_id],
+    )
+    cur.execute("DELETE FROM compare_entries WHERE conversation_id = ?", [conversation_id])
+    cur.execute(
+        """
+        DELETE FROM compare_rounds c
+        WHERE NOT EXISTS (SELECT 1 FROM compare_entries e WHERE e.round_id = c.id)
+        """
+    )

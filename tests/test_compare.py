@@ -1,0 +1,274 @@
+"""The compare fan-out, votes and ratings, against the loopback Ollama server and a real DuckDB."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from chatcore.compare import (
+    ALL_BAD,
+    BEST,
+    TIE,
+    elo_ratings,
+    standings,
+)
+from chatcore.config import Settings
+from chatcore.params import GenerationParams
+from chatcore.services import Services, open_services
+from chatcore.storage import votes as vote_store
+from chatcore.storage.votes import VoteRecord
+from tests.fake_ollama import FakeModel, FakeOllama
+
+PARAMS = GenerationParams()
+SLOW = " ".join(f"slow{i}" for i in range(12))
+FAST = " ".join(f"fast{i}" for i in range(30))
+MID = " ".join(f"mid{i}" for i in range(8))
+
+
+@pytest.fixture
+def arena() -> Iterator[FakeOllama]:
+    server = FakeOllama(
+        [
+            FakeModel("slow:latest", reply=SLOW, token_delay=0.06),
+            FakeModel("fast:latest", reply=FAST, token_delay=0.005),
+            FakeModel("mid:latest", reply=MID, token_delay=0.03, load_delay=0.1),
+            FakeModel(
+                "flaky:latest", reply="one two three four five", token_delay=0.02, fail_after=2
+            ),
+        ]
+    ).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def compare_services(arena: FakeOllama, db_path: Path) -> Iterator[Services]:
+    opened = open_services(Settings(ollama_host=arena.url, db_path=db_path, port=8501))
+    yield opened
+    opened.close()
+
+
+def test_parallel_streams_land_in_their_own_columns(compare_services: Services) -> None:
+    live = compare_services.compare.start(
+        "Race!", ["slow:latest", "fast:latest", "mid:latest"], PARAMS, blind=False
+    )
+    seen: dict[int, list[str]] = {0: [], 1: [], 2: []}  # each column's text at every update
+    order: list[int] = []
+    for changed in live.updates():
+        for index in sorted(changed):
+            seen[index].append(live.columns[index].text)
+            order.append(index)
+    assert [c.model for c in live.columns] == ["slow:latest", "fast:latest", "mid:latest"]
+    assert [c.text for c in live.columns] == [SLOW, FAST, MID]
+    assert all(c.status == "complete" for c in live.columns)
+    for index, expected in enumerate([SLOW, FAST, MID]):
+        assert all(expected.startswith(text) for text in seen[index])  # never another's tokens
+    # the tokens really interleaved: the fast column finished while the slow one was streaming
+    fast_done = max(i for i, column in enumerate(order) if column == 1)
+    assert any(column == 0 for column in order[fast_done + 1 :])
+
+    # each column is its own ordinary conversation, tagged with the round
+    stored = compare_services.compare.round(live.id)
+    assert stored is not None and stored.prompt == "Race!" and not stored.blind
+    assert [(e.label, e.run.model, e.text) for e in stored.entries] == [
+        ("A", "slow:latest", SLOW),
+        ("B", "fast:latest", FAST),
+        ("C", "mid:latest", MID),
+    ]
+    conversations = {e.conversation_id for e in stored.entries}
+    assert len(conversations) == 3
+    for entry in stored.entries:
+        messages = compare_services.chat.messages(entry.conversation_id)
+        assert [(m.role, m.content) for m in messages] == [
+            ("user", "Race!"),
+            ("assistant", entry.text),
+        ]
+
+
+def test_one_failing_model_does_not_disturb_the_others(compare_services: Services) -> None:
+    live = compare_services.compare.start(
+        "Hi", ["flaky:latest", "mid:latest", "missing:latest"], PARAMS, blind=False
+    )
+    flaky, mid, missing = live.wait()
+    assert flaky.status == "error" and flaky.text == "one two"
+    assert "error was encountered" in (flaky.error_message or "")
+    assert mid.status == "complete" and mid.text == MID
+    assert missing.status == "error" and "not found" in (missing.error_message or "")
+    assert missing.reply is None  # refused before anything was stored
+
+    stored = compare_services.compare.round(live.id)
+    assert stored is not None
+    assert [(e.label, e.run.status) for e in stored.entries] == [("A", "error"), ("B", "complete")]
+
+
+def test_stop_stops_every_column_and_keeps_their_text(compare_services: Services) -> None:
+    live = compare_services.compare.start("Hi", ["slow:latest", "mid:latest"], PARAMS, blind=False)
+    for _ in live.updates():
+        if all(column.parts for column in live.columns):
+            break
+    live.stop()
+    assert all(column.done for column in live.columns)
+    stored = compare_services.compare.round(live.id)
+    assert stored is not None
+    for entry, column in zip(stored.entries, live.columns, strict=True):
+        assert entry.run.status == "stopped"
+        assert entry.text and column.text.startswith(entry.text)
+    assert stored.entries[0].text != SLOW
+
+
+def test_blind_rounds_shuffle_the_models_over_the_letters(compare_services: Services) -> None:
+    models = ["slow:latest", "fast:latest", "mid:latest", "flaky:latest"]
+    orders = set()
+    for seed in range(6):
+        live = compare_services.compare.start(
+            "Hi", models, GenerationParams(max_tokens=1), blind=True, rng=random.Random(seed)
+        )
+        live.wait()
+        orders.add(tuple(c.model for c in live.columns))
+        assert [c.label for c in live.columns] == ["A", "B", "C", "D"]
+    assert len(orders) > 1
+    assert all(sorted(order) == sorted(models) for order in orders)
+
+
+def test_bad_rounds_are_refused_and_write_nothing(compare_services: Services) -> None:
+    from chatcore.chat import InvalidInput
+
+    with pytest.raises(InvalidInput, match="2 to 4"):
+        compare_services.compare.start("Hi", ["slow:latest"], PARAMS, blind=False)
+    with pytest.raises(InvalidInput, match="2 to 4"):
+        compare_services.compare.start("Hi", ["a", "b", "c", "d", "e"], PARAMS, blind=False)
+    with pytest.raises(InvalidInput, match="empty"):
+        compare_services.compare.start("  ", ["slow:latest", "mid:latest"], PARAMS, blind=False)
+    with compare_services.db.cursor() as cur:
+        assert cur.execute("SELECT count(*) FROM compare_rounds").fetchone() == (0,)
+        assert cur.execute("SELECT count(*) FROM conversations").fetchone() == (0,)
+
+
+def finished_round(services: Services, models: list[str], blind: bool = True) -> int:
+    live = services.compare.start("Which is better?", models, GenerationParams(max_tokens=2), blind)
+    live.wait()
+    return live.id
+
+
+def test_votes_are_stored_with_the_runs_they_judge(compare_services: Services) -> None:
+    from chatcore.chat import InvalidInput
+
+    round_id = finished_round(compare_services, ["fast:latest", "mid:latest"])
+    stored = compare_services.compare.round(round_id)
+    assert stored is not None and stored.vote is None
+    winner = next(e for e in stored.entries if e.run.model == "mid:latest")
+
+    with pytest.raises(InvalidInput, match="best"):
+        compare_services.compare.vote(round_id, BEST, "Z")
+    compare_services.compare.vote(round_id, BEST, winner.label)
+    with pytest.raises(InvalidInput, match="already"):
+        compare_services.compare.vote(round_id, TIE)
+
+    with compare_services.db.cursor() as cur:
+        rows = cur.execute(
+            """
+            SELECT v.outcome, r.model, e.label = v.winner_label FROM votes v
+            JOIN compare_entries e ON e.round_id = v.round_id JOIN runs r ON r.id = e.run_id
+            ORDER BY r.model
+            """
+        ).fetchall()
+    assert rows == [("best", "fast:latest", False), ("best", "mid:latest", True)]
+    assert compare_services.compare.round(round_id).vote == vote_store.StoredVote(  # type: ignore[union-attr]
+        BEST, winner.label
+    )
+    board = compare_services.compare.leaderboard()
+    assert board.to_dict("records") == [
+        {"Model": "mid:latest", "Rating": 1016, "Win rate": 1.0, "Wins": 1, "Votes": 1},
+        {"Model": "fast:latest", "Rating": 984, "Win rate": 0.0, "Wins": 0, "Votes": 1},
+    ]
+
+
+def test_a_vote_waits_for_every_answer(compare_services: Services) -> None:
+    from chatcore.chat import InvalidInput
+
+    live = compare_services.compare.start("Hi", ["slow:latest", "fast:latest"], PARAMS, blind=True)
+    try:
+        for _ in live.updates():  # both columns stored and streaming; the slow one is far from done
+            if all(column.parts for column in live.columns):
+                break
+        with pytest.raises(InvalidInput, match="finished"):
+            compare_services.compare.vote(live.id, TIE)
+    finally:
+        live.stop()
+
+
+def test_blind_only_leaderboard_leaves_open_votes_out(compare_services: Services) -> None:
+    open_round = finished_round(compare_services, ["fast:latest", "mid:latest"], blind=False)
+    compare_services.compare.vote(open_round, TIE)
+    assert compare_services.compare.leaderboard(blind_only=True).empty
+    assert list(compare_services.compare.leaderboard()["Votes"]) == [1, 1]
+
+
+def test_deleting_a_conversation_can_forget_its_votes(compare_services: Services) -> None:
+    round_id = finished_round(compare_services, ["fast:latest", "mid:latest"])
+    compare_services.compare.vote(round_id, ALL_BAD)
+    stored = compare_services.compare.round(round_id)
+    assert stored is not None
+    with compare_services.db.transaction() as cur:
+        vote_store.forget_conversation(cur, stored.entries[0].conversation_id)
+    after = compare_services.compare.round(round_id)
+    assert after is not None and after.vote is None and len(after.entries) == 1
+    with compare_services.db.transaction() as cur:
+        vote_store.forget_conversation(cur, stored.entries[1].conversation_id)
+    assert compare_services.compare.round(round_id) is None
+
+
+# --- rating math, checked against numbers worked out by hand ---
+
+
+def vote(outcome: str, winner: str | None, *models: str) -> VoteRecord:
+    return VoteRecord(id=0, outcome=outcome, winner_model=winner, models=list(models))
+
+
+def test_elo_matches_a_hand_computed_case() -> None:
+    # 1. x beats y from 1000 each: expected 0.5, so x = 1000 + 32 * 0.5 = 1016, y = 984.
+    # 2. x and y tie: y expected 1 / (1 + 10 ** (32 / 400)) = 0.454078, so y gains
+    #    32 * (0.5 - 0.454078) = 1.46950 -> y = 985.46950, x = 1014.53050.
+    # 3. three columns, z best: k per game is 32 / 2 = 16, from the ratings before the vote:
+    #    z vs x: expected 1 / (1 + 10 ** (14.53050 / 400)) = 0.479101, z +16 * 0.520899 = +8.33438
+    #    z vs y: expected 1 / (1 + 10 ** (-14.5305 / 400)) = 0.520899, z +16 * 0.479101 = +7.66562
+    #    z = 1016.0, x = 1014.53050 - 8.33438 = 1006.19612, y = 985.46950 - 7.66562 = 977.80388
+    ratings = elo_ratings(
+        [vote(BEST, "x", "x", "y"), vote(TIE, None, "x", "y"), vote(BEST, "z", "x", "y", "z")]
+    )
+    assert ratings["x"] == pytest.approx(1006.19612, abs=1e-4)
+    assert ratings["y"] == pytest.approx(977.80388, abs=1e-4)
+    assert ratings["z"] == pytest.approx(1016.0, abs=1e-4)
+
+    table = standings(
+        [vote(BEST, "x", "x", "y"), vote(TIE, None, "x", "y"), vote(BEST, "z", "x", "y", "z")]
+    )
+    assert [(s.model, s.wins, s.votes) for s in table] == [
+        ("z", 1, 1),
+        ("x", 1, 3),
+        ("y", 0, 3),
+    ]
+    assert table[1].win_rate == pytest.approx(1 / 3)
+
+
+def test_all_bad_is_a_draw_between_every_pair() -> None:
+    ratings = elo_ratings([vote(BEST, "x", "x", "y"), vote(ALL_BAD, None, "x", "y")])
+    # the same as a tie: y gains 1.46950 back
+    assert ratings["y"] == pytest.approx(985.46950, abs=1e-4)
+
+
+def test_answers_that_name_a_model_are_flagged() -> None:
+    from chatcore.compare import model_stem, names_a_model
+
+    assert [model_stem(m) for m in ["llama3.2:latest", "qwen3:4b", "hf.co/x/gemma-3-270m"]] == [
+        "llama",
+        "qwen",
+        "gemma",
+    ]
+    models = ["llama3.2:latest", "qwen3:4b"]
+    assert names_a_model("I am Qwen, made by Alibaba.", models) == "qwen"
+    assert names_a_model("As a LLaMA model...", models) == "llama"
+    assert names_a_model("I am a helpful assistant.", models) is None

@@ -120,3 +120,16 @@ def test_a_file_locked_by_another_process_names_it(db_path: Path) -> None:
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_a_migration_missing_below_the_newest_is_still_applied(db_path: Path, monkeypatch) -> None:
+    late = (0, "merged after a newer one ran", ["CREATE TABLE late_table (x INTEGER)"])
+    Database(db_path).close()
+    monkeypatch.setattr(migrations, "MIGRATIONS", [late, *migrations.MIGRATIONS])
+    Database(db_path).close()
+    con = duckdb.connect(str(db_path))
+    tables = {
+        r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()
+    }
+    con.close()
+    assert "late_table" in tables

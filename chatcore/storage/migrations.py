@@ -107,17 +107,24 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
 ]
 
 
-def current_version(con: duckdb.DuckDBPyConnection) -> int:
+def applied_versions(con: duckdb.DuckDBPyConnection) -> set[int]:
     con.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-    row = con.execute("SELECT max(version) FROM schema_version").fetchone()
-    return int(row[0]) if row and row[0] is not None else 0
+    return {int(row[0]) for row in con.execute("SELECT version FROM schema_version").fetchall()}
+
+
+def current_version(con: duckdb.DuckDBPyConnection) -> int:
+    return max(applied_versions(con), default=0)
 
 
 def apply_migrations(con: duckdb.DuckDBPyConnection) -> int:
-    """Bring the schema up to date; returns the version reached."""
-    version = current_version(con)
+    """Apply, in order, every migration this file has not recorded yet; returns the version.
+
+    Missing numbers are applied even below the highest one recorded: a database made by a build
+    that had migration 3 but not yet 2 still gets 2.
+    """
+    applied = applied_versions(con)
     for number, _title, statements in MIGRATIONS:
-        if number <= version:
+        if number in applied:
             continue
         con.execute("BEGIN TRANSACTION")
         try:
@@ -128,5 +135,4 @@ def apply_migrations(con: duckdb.DuckDBPyConnection) -> int:
             con.execute("ROLLBACK")
             raise
         con.execute("COMMIT")
-        version = number
-    return version
+    return current_version(con)

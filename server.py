@@ -14,6 +14,7 @@ from typing import Any
 import streamlit as st
 from starlette.routing import Mount
 from streamlit import config
+from streamlit.runtime.pages_manager import PagesManager
 
 from chatcore.api import create_api
 from chatcore.api_security import exposure_problem, own_origins
@@ -35,5 +36,10 @@ async def lifespan(_app: Any) -> AsyncIterator[None]:
     yield
     close_shared_services()  # flush DuckDB's log to the file on a clean shutdown
 
+
+# pages/ holds st.navigation's pages, not Streamlit's older page folder. Streamlit assumes the older
+# kind until a run calls st.navigation, so the very first request after start to a page's URL
+# (say /compare) would run that page alone, without the router and its sidebar.
+PagesManager.uses_pages_directory = False
 
 app = st.App("streamlit_app.py", routes=api_routes(), lifespan=lifespan)

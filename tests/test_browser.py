@@ -118,3 +118,17 @@ def test_stop_ends_the_reply_and_keeps_what_arrived(browser, slow_ollama, tmp_pa
         caption = stored.get_by_test_id("stCaptionContainer").inner_text()
         assert caption.startswith("verbose:latest") and caption.endswith("stopped")
         assert cancelled_before >= 1  # closing the stream ended generation on the server
+
+
+def test_a_page_url_opened_first_after_start_has_the_router_and_sidebar(
+    browser, slow_ollama, tmp_path
+) -> None:
+    env = {"OLLAMA_HOST": slow_ollama.url, "CHAT_DB": str(tmp_path / "chat.duckdb")}
+    with streamlit_server(env, tmp_path / "streamlit.log") as url:
+        page = browser.new_page()
+        page.goto(f"{url}/compare")  # the server's very first request
+        wait_until_idle(page)
+        sidebar = page.get_by_test_id("stSidebar")
+        sidebar.get_by_test_id("stSlider").first.wait_for(timeout=15_000)
+        assert sidebar.get_by_test_id("stSlider").count() == 2  # temperature and top p
+        assert sidebar.get_by_test_id("stSelectbox").count() >= 1  # the shared model picker

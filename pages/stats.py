@@ -33,9 +33,13 @@ def cached_report(
 
 
 def chosen_dates(choices: FilterChoices) -> tuple[date | None, date | None]:
-    picked = st.date_input(
-        "Dates", value=(choices.first_day, choices.last_day), key="stats-dates", format="YYYY-MM-DD"
-    )
+    """A range left at every day grows with the runs; one the user narrowed stays as it is."""
+    state, every_day = st.session_state, (choices.first_day, choices.last_day)
+    if state.get("stats-every-day") != every_day:
+        if tuple(state.get("stats-dates", ())) in ((), state.get("stats-every-day")):
+            state["stats-dates"] = every_day
+        state["stats-every-day"] = every_day
+    picked = st.date_input("Dates", key="stats-dates", format="YYYY-MM-DD")
     days = list(picked) if isinstance(picked, tuple | list) else [picked]
     if not days:
         return None, None

@@ -10,8 +10,9 @@ HEIGHT = 260
 
 
 def period_axis(grain: str) -> alt.X:
-    title = "hour" if grain == "hour" else "day"
-    return alt.X("period:T", title=title)
+    """Time on x; the time unit makes each bar as wide as its hour or day."""
+    unit = "yearmonthdatehours" if grain == "hour" else "yearmonthdate"
+    return alt.X(f"{unit}(period):T", title=grain)
 
 
 def tokens_over_time(usage: pd.DataFrame, grain: str) -> alt.Chart:

@@ -154,6 +154,26 @@ def habits(report: StatsReport) -> None:
         )
 
 
+HIT_COLUMNS = {
+    "id": st.column_config.NumberColumn("Run"),
+    "conversation_id": st.column_config.TextColumn("Conversation"),
+    "started_at": st.column_config.DatetimeColumn("Started", format="YYYY-MM-DD HH:mm"),
+    "model": st.column_config.TextColumn("Model"),
+    "backend": st.column_config.TextColumn("Backend"),
+    "host": st.column_config.TextColumn("Host"),
+    "prompt_tokens": st.column_config.NumberColumn("Prompt tokens", format="localized"),
+    "num_ctx": st.column_config.NumberColumn("Window (num_ctx)", format="localized"),
+    "estimated_tokens": st.column_config.NumberColumn("Estimated tokens", format="%.0f"),
+    "reason": st.column_config.TextColumn("Why"),
+}
+SWITCH_COLUMNS = {
+    "model": st.column_config.TextColumn("Switched to"),
+    "switches": st.column_config.NumberColumn("Switches", format="localized"),
+    "load_seconds": st.column_config.NumberColumn("Load time (s)", format="%.1f"),
+    "median_load_ms": st.column_config.NumberColumn("Median load (ms)", format="%.0f"),
+}
+
+
 def context_window(hits: pd.DataFrame) -> None:
     st.subheader("Prompts that probably overflowed the context window")
     total = int(hits["total"].iloc[0]) if not hits.empty else 0
@@ -167,7 +187,7 @@ def context_window(hits: pd.DataFrame) -> None:
         st.success("None found.", icon=":material/check:")
         return
     st.warning(f"{total:,} replies probably lost part of their conversation.", icon="✂️")
-    st.dataframe(hits.drop(columns=["total"]), hide_index=True)
+    st.dataframe(hits.drop(columns=["total"]), hide_index=True, column_config=HIT_COLUMNS)
 
 
 def model_switches(switches: pd.DataFrame) -> None:
@@ -181,12 +201,11 @@ def model_switches(switches: pd.DataFrame) -> None:
         duration(seconds),
         help="Load time of replies whose host had last answered with another model.",
     )
-    st.dataframe(switches, hide_index=True)
+    st.dataframe(switches, hide_index=True, column_config=SWITCH_COLUMNS)
 
 
 def downloads(f: StatsFilter) -> None:
-    csv, parquet, _ = st.columns([1, 1, 4])
-    with csv:
+    with st.container(horizontal=True):
         st.download_button(
             "Runs as CSV",
             data=lambda: services.stats.runs_csv(f),
@@ -195,7 +214,6 @@ def downloads(f: StatsFilter) -> None:
             icon=":material/download:",
             on_click="ignore",
         )
-    with parquet:
         st.download_button(
             "Runs as Parquet",
             data=lambda: services.stats.runs_parquet(f),

@@ -155,25 +155,37 @@ class LocalClock:
 
 
 def local_clock(cur: duckdb.DuckDBPyConnection) -> LocalClock:
-    """Sample the zone's offset every quarter hour over the runs' span (every real-world zone
-    changes its offset on a quarter hour) and keep the points where it changes."""
+    """The zone's offsets over the runs' span: sampled daily, then every quarter hour through
+    each day whose offset changed (every real-world zone changes its offset on a quarter hour,
+    at most once a day)."""
     rows = cur.execute(
         """
         WITH span AS (
             SELECT time_bucket(INTERVAL 1 DAY, min(started_at)) - INTERVAL 1 DAY AS first,
-                max(started_at) + INTERVAL 1 DAY AS last
+                max(started_at) + INTERVAL 2 DAY AS last
             FROM runs
         ),
+        daily AS (
+            SELECT d.ts, epoch(d.ts::TIMESTAMP)::BIGINT - epoch(d.ts)::BIGINT AS offset_s
+            FROM span, generate_series(span.first, span.last, INTERVAL 1 DAY) AS d(ts)
+        ),
+        changed AS (
+            SELECT ts FROM (SELECT ts, offset_s, lag(offset_s) OVER (ORDER BY ts) AS previous
+                            FROM daily)
+            WHERE previous <> offset_s
+        ),
         samples AS (
-            SELECT epoch(t.ts)::BIGINT AS since,
-                epoch(t.ts::TIMESTAMP)::BIGINT - epoch(t.ts)::BIGINT AS offset_s
-            FROM span, generate_series(span.first, span.last, INTERVAL 15 MINUTE) AS t(ts)
+            SELECT ts, offset_s FROM daily
+            UNION
+            SELECT q.ts, epoch(q.ts::TIMESTAMP)::BIGINT - epoch(q.ts)::BIGINT
+            FROM changed c,
+                generate_series(c.ts - INTERVAL 1 DAY, c.ts, INTERVAL 15 MINUTE) AS q(ts)
         ),
         changes AS (
-            SELECT since, offset_s, lag(offset_s) OVER (ORDER BY since) AS previous FROM samples
+            SELECT ts, offset_s, lag(offset_s) OVER (ORDER BY ts) AS previous FROM samples
         )
-        SELECT since, offset_s FROM changes
-        WHERE previous IS NULL OR previous <> offset_s ORDER BY since
+        SELECT epoch(ts)::BIGINT, offset_s FROM changes
+        WHERE previous IS NULL OR previous <> offset_s ORDER BY ts
         """
     ).fetchall()
     if not rows:  # no runs: the offset now
@@ -216,44 +228,61 @@ def totals(cur: duckdb.DuckDBPyConnection, f: StatsFilter) -> pd.DataFrame:
     ).df()
 
 
-def usage_over_time(
+def usage(
     cur: duckdb.DuckDBPyConnection, f: StatsFilter, clock: LocalClock, grain: str = "day"
-) -> pd.DataFrame:
-    """Per local hour or day and model: runs, errors, stops, tokens, generation time and speed.
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Usage over time, and activity by weekday and hour: one pass over the runs for both.
 
-    `period` is the local start of the hour or day. Generation time is the backend's
-    total_duration, or the app's clock from start to finish for a run that reported none (stopped,
-    failed). `tokens_per_second` is the period's completion tokens over its generation seconds,
-    counting only runs that reported both."""
+    Over time, per local hour or day (`period`, its local start) and model: runs, errors, stops,
+    tokens, generation time and speed. Generation time is the backend's total_duration, or the
+    app's clock from start to finish for a run that reported none (stopped, failed).
+    `tokens_per_second` is the period's completion tokens over its generation time, counting only
+    runs that reported both.
+
+    Activity: runs per local ISO weekday (1 = Monday) and hour of day, only cells that have runs.
+    """
     seconds = SECONDS[grain]
     where, params = f.where()
-    return cur.execute(
+    both = cur.execute(
         f"""
-        SELECT TIMESTAMP '1970-01-01' + to_seconds(bucket * {seconds}) AS period, model, runs,
-            errors, stopped, prompt_tokens, completion_tokens, prompt_tokens + completion_tokens
-            AS tokens, generation_ns / 1e9 AS generation_seconds,
-            speed_tokens * 1e9 / nullif(speed_ns, 0) AS tokens_per_second
+        SELECT grouping(bucket, model) = 0 AS over_time,
+            TIMESTAMP '1970-01-01' + to_seconds(bucket * {seconds}) AS period, model,
+            weekday, hour, count(*) AS runs,
+            coalesce(sum(error), 0) AS errors, coalesce(sum(stop), 0) AS stopped,
+            coalesce(sum(prompt_tokens), 0) AS prompt_tokens,
+            coalesce(sum(completion_tokens), 0) AS completion_tokens,
+            coalesce(sum(generation_ns), 0) / 1e9 AS generation_seconds,
+            sum(speed_tokens) * 1e9 / nullif(sum(speed_ns), 0) AS tokens_per_second
         FROM (
-            SELECT {clock.seconds()} // {seconds} AS bucket, model, count(*) AS runs,
-                coalesce(sum((status = 'error')::INTEGER), 0) AS errors,
-                coalesce(sum((status = 'stopped')::INTEGER), 0) AS stopped,
-                coalesce(sum(prompt_tokens), 0) AS prompt_tokens,
-                coalesce(sum(completion_tokens), 0) AS completion_tokens,
-                coalesce(sum(coalesce(total_duration_ns,
-                    epoch_ns(finished_at) - epoch_ns(started_at))), 0) AS generation_ns,
-                sum(CASE WHEN completion_tokens > 0 AND eval_duration_ns > 0
-                    THEN completion_tokens END) AS speed_tokens,
-                sum(CASE WHEN completion_tokens > 0 AND eval_duration_ns > 0
-                    THEN eval_duration_ns END) AS speed_ns
-            FROM runs r WHERE {where} GROUP BY ALL
-        ) ORDER BY period, model
+            SELECT local_s // {seconds} AS bucket, model,
+                (local_s // 86400 + 3) % 7 + 1 AS weekday, local_s // 3600 % 24 AS hour,
+                (status = 'error')::INTEGER AS error, (status = 'stopped')::INTEGER AS stop,
+                prompt_tokens, completion_tokens,
+                coalesce(total_duration_ns, epoch_ns(finished_at) - epoch_ns(started_at))
+                    AS generation_ns,
+                CASE WHEN completion_tokens > 0 AND eval_duration_ns > 0
+                    THEN completion_tokens END AS speed_tokens,
+                CASE WHEN completion_tokens > 0 AND eval_duration_ns > 0
+                    THEN eval_duration_ns END AS speed_ns
+            FROM (SELECT {clock.seconds()} AS local_s, * FROM runs r WHERE {where})
+        )
+        GROUP BY GROUPING SETS ((bucket, model), (weekday, hour))
         """,
         params,
     ).df()
+    over_time = both[both["over_time"]].drop(columns=["over_time", "weekday", "hour"])
+    over_time["tokens"] = over_time["prompt_tokens"] + over_time["completion_tokens"]
+    activity = both.loc[~both["over_time"], ["weekday", "hour", "runs", "completion_tokens"]]
+    return (
+        over_time.sort_values(["period", "model"], ignore_index=True),
+        activity.astype({"weekday": "int64", "hour": "int64"}).sort_values(
+            ["weekday", "hour"], ignore_index=True
+        ),
+    )
 
 
 def headline(totals_row: pd.DataFrame, usage: pd.DataFrame) -> pd.DataFrame:
-    """One row: the page's top figures from `totals` and `usage_over_time`. The rates are shares
+    """One row: the page's top figures from `totals` and the usage over time. The rates are shares
     of the matching runs, None when no run matches."""
     runs = int(usage["runs"].sum())
     figures = {
@@ -303,20 +332,6 @@ def per_model(cur: duckdb.DuckDBPyConnection, f: StatsFilter) -> pd.DataFrame:
                   FROM runs r WHERE {where})
             GROUP BY model
         ) ORDER BY runs DESC, model
-        """,
-        params,
-    ).df()
-
-
-def activity(cur: duckdb.DuckDBPyConnection, f: StatsFilter, clock: LocalClock) -> pd.DataFrame:
-    """Runs by local ISO weekday (1 = Monday) and hour of day; only the cells that have runs."""
-    where, params = f.where()
-    return cur.execute(
-        f"""
-        SELECT (local_s // 86400 + 3) % 7 + 1 AS weekday, local_s // 3600 % 24 AS hour,
-            count(*) AS runs, coalesce(sum(completion_tokens), 0) AS completion_tokens
-        FROM (SELECT {clock.seconds()} AS local_s, completion_tokens FROM runs r WHERE {where})
-        GROUP BY ALL ORDER BY weekday, hour
         """,
         params,
     ).df()
@@ -486,12 +501,12 @@ class StatsService:
         grain = time_grain(f, choices)
         with self.db.transaction() as cur:
             clock = local_clock(cur)
-            usage = usage_over_time(cur, f, clock, grain)
+            over_time, by_hour = usage(cur, f, clock, grain)
             return StatsReport(
-                headline=headline(totals(cur, f), usage),
+                headline=headline(totals(cur, f), over_time),
                 per_model=per_model(cur, f),
-                usage_over_time=usage,
-                activity=activity(cur, f, clock),
+                usage_over_time=over_time,
+                activity=by_hour,
                 reply_lengths=reply_lengths(cur, f),
                 context_hits=context_hits(cur, f),
                 model_switches=model_switches(cur, f, self.switches.switch_ids(cur)),

@@ -8,6 +8,7 @@ median of several loads, for the unfiltered page and for a filtered one.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from datetime import timedelta
@@ -203,6 +204,25 @@ def query_breakdown(db: Database) -> list[tuple[str, str]]:
     return rows
 
 
+def one_scan(db: Database) -> float:
+    """A yardstick: one plain aggregate over every run, in milliseconds."""
+    started = time.perf_counter()
+    with db.cursor() as cur:
+        cur.execute("SELECT model, sum(completion_tokens) FROM runs GROUP BY model").fetchall()
+    return (time.perf_counter() - started) * 1000
+
+
+def paired(service: stats.StatsService, choose: bool) -> tuple[list[float], list[float]]:
+    """Page loads alternating with the yardstick: the machine is shared and noisy, so the ratio
+    of each load to the scan beside it says more than either alone."""
+    loads, ratios = [], []
+    for _ in range(LOADS):
+        scan = one_scan(service.db)
+        loads.append(page_load(service, choose))
+        ratios.append(loads[-1] / scan)
+    return loads, ratios
+
+
 def main() -> None:
     db = cached_database()
     try:
@@ -210,14 +230,23 @@ def main() -> None:
             runs = cur.execute("SELECT count(*) FROM runs").fetchone()[0]
         service = stats.StatsService(db)
         first = page_load(service, choose=False)  # finds every model switch once
-        unfiltered = median([page_load(service, choose=False) for _ in range(LOADS)])
-        narrowed = median([page_load(service, choose=True) for _ in range(LOADS)])
+        loads, ratios = paired(service, choose=False)
+        narrowed, _ = paired(service, choose=True)
         report(
             f"stats: every query of one Stats page load, {runs:,} runs (median of {LOADS})",
             [
                 ("first load in a process (finds every model switch)", f"{first:.0f} ms"),
-                (f"all runs (target <= {TARGET_MS} ms)", f"{unfiltered:.0f} ms"),
-                (f"90 days, 2 models, 1 host (target <= {TARGET_MS} ms)", f"{narrowed:.0f} ms"),
+                (f"all runs (target <= {TARGET_MS} ms)", f"{median(loads):.0f} ms"),
+                ("  fastest of the loads", f"{min(loads):.0f} ms"),
+                ("  as plain aggregate scans of every run", f"{median(ratios):.1f}x"),
+                (
+                    f"90 days, 2 models, 1 host (target <= {TARGET_MS} ms)",
+                    f"{median(narrowed):.0f} ms",
+                ),
+                (
+                    "load average while measuring",
+                    f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores",
+                ),
                 ("per query, all runs:", ""),
                 *query_breakdown(db),
             ],

@@ -11,6 +11,7 @@ from chatcore.backends.registry import Registry
 from chatcore.chat import ChatService
 from chatcore.compare import CompareService
 from chatcore.config import Settings, load_settings
+from chatcore.stats import StatsService
 from chatcore.storage.db import Database
 
 
@@ -21,6 +22,7 @@ class Services:
     registry: Registry
     chat: ChatService
     compare: CompareService
+    stats: StatsService
 
     def close(self) -> None:
         self.db.close()
@@ -35,7 +37,7 @@ def open_services(settings: Settings | None = None) -> Services:
     db = Database(settings.db_path)
     registry = Registry(build_backends(settings))
     chat = ChatService(db, registry)
-    return Services(settings, db, registry, chat, CompareService(db, chat))
+    return Services(settings, db, registry, chat, CompareService(db, chat), StatsService(db))
 
 
 # The process's one Services, shared by the pages (through ui.services()) and the REST API:

@@ -1,0 +1,246 @@
+"""Stats: usage and performance of every reply, narrowed by dates, models, backends and hosts."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pandas as pd
+import streamlit as st
+
+import charts
+import ui
+from chatcore.stats import FilterChoices, StatsFilter, StatsReport
+
+EMPTY_EXPLANATION = """
+Nothing to count yet: this page fills in as you chat. Every reply is measured, and here you
+will find how much you used each model (conversations, messages, tokens, generation time, how
+often replies failed or were stopped), how fast each one is (tokens per second, time to the
+first token, load times), when you chat, how long the replies are, which prompts probably
+overflowed the model's context window, and how much time went into loading models when you
+switched between them.
+"""
+
+services = ui.services()
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def cached_report(
+    f: StatsFilter, choices: FilterChoices, version: tuple[object, ...], db: str
+) -> StatsReport:
+    """Reruns of an unchanged page reuse the figures; `version` changes with every new or
+    finished run (and `db` with the database), so new replies always show."""
+    return services.stats.report(f, choices)
+
+
+def chosen_dates(choices: FilterChoices) -> tuple[date | None, date | None]:
+    """A range left at every day grows with the runs; one the user narrowed stays as it is."""
+    state, every_day = st.session_state, (choices.first_day, choices.last_day)
+    if state.get("stats-every-day") != every_day:
+        if tuple(state.get("stats-dates", ())) in ((), state.get("stats-every-day")):
+            state["stats-dates"] = every_day
+        state["stats-every-day"] = every_day
+    picked = st.date_input("Dates", key="stats-dates", format="YYYY-MM-DD")
+    days = list(picked) if isinstance(picked, tuple | list) else [picked]
+    if not days:
+        return None, None
+    return days[0], days[-1]  # while a range is being picked only its first day is set
+
+
+def filters(choices: FilterChoices) -> StatsFilter:
+    dates, models, backends, hosts = st.columns([2, 3, 1, 2])
+    with dates:
+        start, end = chosen_dates(choices)
+    with models:
+        picked_models = st.multiselect("Models", choices.models, key="stats-models")
+    with backends:
+        picked_backends = st.multiselect("Backends", choices.backends, key="stats-backends")
+    with hosts:
+        picked_hosts = st.multiselect("Hosts", choices.hosts, key="stats-hosts")
+    return StatsFilter(
+        start, end, tuple(picked_models), tuple(picked_backends), tuple(picked_hosts)
+    )
+
+
+def percent(share: float | None) -> str:
+    return "—" if share is None or pd.isna(share) else f"{share:.1%}"
+
+
+def duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    if seconds < 3600:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def headline(figures: pd.Series) -> None:
+    top = st.columns(4)
+    top[0].metric("Conversations", f"{int(figures['conversations']):,}")
+    top[1].metric("Messages", f"{int(figures['messages']):,}", help="Yours plus the replies.")
+    top[2].metric("Prompt tokens", f"{int(figures['prompt_tokens']):,}")
+    top[3].metric("Completion tokens", f"{int(figures['completion_tokens']):,}")
+    bottom = st.columns(4)
+    bottom[0].metric("Replies", f"{int(figures['replies']):,}")
+    bottom[1].metric("Generation time", duration(figures["generation_seconds"]))
+    bottom[2].metric("Error rate", percent(figures["error_rate"]))
+    bottom[3].metric("Stop rate", percent(figures["stop_rate"]))
+
+
+PER_MODEL_COLUMNS = {
+    "model": st.column_config.TextColumn("Model"),
+    "runs": st.column_config.NumberColumn("Replies", format="localized"),
+    "errors": st.column_config.NumberColumn("Errors", format="localized"),
+    "prompt_tokens": st.column_config.NumberColumn("Prompt tokens", format="localized"),
+    "completion_tokens": st.column_config.NumberColumn("Completion tokens", format="localized"),
+    "median_tokens_per_second": st.column_config.NumberColumn("Median tok/s", format="%.1f"),
+    "p95_tokens_per_second": st.column_config.NumberColumn("p95 tok/s", format="%.1f"),
+    "median_ttft_ms": st.column_config.NumberColumn("Median first token (ms)", format="%.0f"),
+    "median_load_ms": st.column_config.NumberColumn("Median load (ms)", format="%.0f"),
+    "max_load_ms": st.column_config.NumberColumn("Max load (ms)", format="%.0f"),
+    "median_prompt_tokens_per_second": st.column_config.NumberColumn(
+        "Median prompt tok/s", format="%.0f"
+    ),
+}
+
+
+def per_model(table: pd.DataFrame) -> None:
+    st.subheader("Models")
+    st.dataframe(table, hide_index=True, column_config=PER_MODEL_COLUMNS)
+    st.caption(
+        "Tokens/s is completion tokens over generation time, as the backend reports them; time to"
+        " the first token is the app's own clock; load time is the backend's (a cold start is"
+        " a slow one)."
+    )
+
+
+def chart_or_note(chart: object, has_data: bool, note: str) -> None:
+    if has_data:
+        st.altair_chart(chart, width="stretch")
+    else:
+        st.caption(note)
+
+
+def over_time(report: StatsReport) -> None:
+    per = "hour" if report.grain == "hour" else "day"
+    usage = report.usage_over_time
+    left, right = st.columns(2)
+    with left:
+        st.subheader(f"Tokens per {per}")
+        chart_or_note(
+            charts.tokens_over_time(usage, report.grain),
+            bool(usage["tokens"].sum()),
+            "No tokens counted yet: every reply so far failed or stopped before it was measured.",
+        )
+    with right:
+        st.subheader("Speed over time")
+        chart_or_note(
+            charts.speed_over_time(usage, report.grain),
+            bool(usage["tokens_per_second"].notna().any()),
+            "No reply has reported its speed yet.",
+        )
+
+
+def habits(report: StatsReport) -> None:
+    left, right = st.columns(2)
+    with left:
+        st.subheader("When you chat")
+        st.altair_chart(charts.activity_heatmap(report.activity), width="stretch")
+    with right:
+        st.subheader("Reply lengths")
+        chart_or_note(
+            charts.reply_length_histogram(report.reply_lengths),
+            not report.reply_lengths.empty,
+            "No reply has reported its length in tokens yet.",
+        )
+
+
+HIT_COLUMNS = {
+    "id": st.column_config.NumberColumn("Run"),
+    "conversation_id": st.column_config.TextColumn("Conversation"),
+    "started_at": st.column_config.DatetimeColumn("Started", format="YYYY-MM-DD HH:mm"),
+    "model": st.column_config.TextColumn("Model"),
+    "backend": st.column_config.TextColumn("Backend"),
+    "host": st.column_config.TextColumn("Host"),
+    "prompt_tokens": st.column_config.NumberColumn("Prompt tokens", format="localized"),
+    "num_ctx": st.column_config.NumberColumn("Window (num_ctx)", format="localized"),
+    "estimated_tokens": st.column_config.NumberColumn("Estimated tokens", format="%.0f"),
+    "reason": st.column_config.TextColumn("Why"),
+}
+SWITCH_COLUMNS = {
+    "model": st.column_config.TextColumn("Switched to"),
+    "switches": st.column_config.NumberColumn("Switches", format="localized"),
+    "load_seconds": st.column_config.NumberColumn("Load time (s)", format="%.1f"),
+    "median_load_ms": st.column_config.NumberColumn("Median load (ms)", format="%.0f"),
+}
+
+
+def context_window(hits: pd.DataFrame) -> None:
+    st.subheader("Prompts that probably overflowed the context window")
+    total = int(hits["total"].iloc[0]) if not hits.empty else 0
+    st.caption(
+        "A backend silently drops the oldest messages when a conversation outgrows the model's"
+        " context window. Flagged: replies whose prompt reached the window in force (num_ctx;"
+        " 4096 on Ollama unless set), or counted far fewer tokens than the app's estimate of"
+        " its size (about 4 characters a token)."
+    )
+    if not total:
+        st.success("None found.", icon=":material/check:")
+        return
+    st.warning(f"{total:,} replies probably lost part of their conversation.", icon="✂️")
+    st.dataframe(hits.drop(columns=["total"]), hide_index=True, column_config=HIT_COLUMNS)
+
+
+def model_switches(switches: pd.DataFrame) -> None:
+    st.subheader("Time lost switching models")
+    if switches.empty:
+        st.caption("No model switches: each host kept answering with the same model.")
+        return
+    seconds = float(switches["load_seconds"].sum())
+    st.metric(
+        "Load time after switching",
+        duration(seconds),
+        help="Load time of replies whose host had last answered with another model.",
+    )
+    st.dataframe(switches, hide_index=True, column_config=SWITCH_COLUMNS)
+
+
+def downloads(f: StatsFilter) -> None:
+    with st.container(horizontal=True):
+        st.download_button(
+            "Runs as CSV",
+            data=lambda: services.stats.runs_csv(f),
+            file_name="runs.csv",
+            mime="text/csv",
+            icon=":material/download:",
+            on_click="ignore",
+        )
+        st.download_button(
+            "Runs as Parquet",
+            data=lambda: services.stats.runs_parquet(f),
+            file_name="runs.parquet",
+            mime="application/vnd.apache.parquet",
+            icon=":material/download:",
+            on_click="ignore",
+        )
+
+
+st.title("Stats")
+choices = services.stats.choices()
+if choices.empty:
+    st.info(EMPTY_EXPLANATION, icon=":material/monitoring:")
+else:
+    chosen = filters(choices)
+    report = cached_report(
+        chosen, choices, services.stats.version(), str(services.settings.db_path)
+    )
+    figures = report.headline.iloc[0]
+    if not figures["replies"]:
+        st.info("No replies match these filters.")
+    else:
+        headline(figures)
+        per_model(report.per_model)
+        over_time(report)
+        habits(report)
+        context_window(report.context_hits)
+        model_switches(report.model_switches)
+        downloads(chosen)

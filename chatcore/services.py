@@ -11,6 +11,8 @@ from chatcore.backends.registry import Registry
 from chatcore.chat import ChatService
 from chatcore.compare import CompareService
 from chatcore.config import Settings, load_settings
+from chatcore.hosts import Hosts
+from chatcore.models import ModelManager
 from chatcore.storage.db import Database
 
 
@@ -21,13 +23,15 @@ class Services:
     registry: Registry
     chat: ChatService
     compare: CompareService
+    hosts: Hosts
+    models: ModelManager
 
     def close(self) -> None:
         self.db.close()
 
 
 def build_backends(settings: Settings) -> list[Backend]:
-    return [OllamaBackend(settings.ollama_host)]
+    return [OllamaBackend(host) for host in settings.all_ollama_hosts()]
 
 
 def open_services(settings: Settings | None = None) -> Services:
@@ -35,7 +39,11 @@ def open_services(settings: Settings | None = None) -> Services:
     db = Database(settings.db_path)
     registry = Registry(build_backends(settings))
     chat = ChatService(db, registry)
-    return Services(settings, db, registry, chat, CompareService(db, chat))
+    hosts = Hosts(db, registry, settings)
+    hosts.register_added()  # the hosts added on the Models page in earlier sessions
+    return Services(
+        settings, db, registry, chat, CompareService(db, chat), hosts, ModelManager(registry)
+    )
 
 
 # The process's one Services, shared by the pages (through ui.services()) and the REST API:

@@ -5,7 +5,6 @@ The Models page describes its screen and calls this; the HTTP goes through Ollam
 
 from __future__ import annotations
 
-import shlex
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -181,12 +180,7 @@ def modelfile_parameters(text: str) -> dict[str, list[str]]:
         name, _, value = line.strip().partition(" ")
         if not name:
             continue
-        value = value.strip()
-        try:
-            value = " ".join(shlex.split(value)) if value.startswith('"') else value
-        except ValueError:
-            pass
-        parameters.setdefault(name, []).append(value)
+        parameters.setdefault(name, []).append(value.strip().strip('"'))
     return parameters
 
 

@@ -157,6 +157,7 @@ class OllamaHandler(BaseHTTPRequestHandler):
     # --- endpoints ---
 
     def do_GET(self) -> None:
+        self.server_state.requests.append({"path": self.path, "body": {}})
         if self.path == "/":
             data = b"Ollama is running"
             self.send_response(200)
@@ -259,20 +260,23 @@ class OllamaHandler(BaseHTTPRequestHandler):
             self._line({"error": "pull model manifest: file does not exist"})
             self._end_stream()
             return
+        digests = [f"sha256:{index:064x}" for index in range(len(wanted.layers))]
+        for digest, total in zip(digests, wanted.layers, strict=True):
+            # Ollama starts every layer at once: each shows up before any finishes.
+            self._line({"status": f"pulling {digest[7:19]}", "digest": digest, "total": total})
         for index, total in enumerate(wanted.layers):
-            digest = f"sha256:{index:064x}"
-            for step in range(state.pull_steps + 1):
+            digest = digests[index]
+            for step in range(1, state.pull_steps + 1):
                 time.sleep(state.pull_delay)
                 if state.pull_error and index == len(wanted.layers) - 1 and step == 1:
                     self._line({"error": state.pull_error})
                     self._end_stream()
                     return
                 completed = total * step // state.pull_steps
-                line: dict[str, Any] = {"status": f"pulling {digest[7:19]}", "digest": digest}
-                line["total"] = total
-                if step:  # Ollama leaves `completed` out of a layer's first line
-                    line["completed"] = completed
-                self._line(line)
+                status = f"pulling {digest[7:19]}"
+                self._line(
+                    {"status": status, "digest": digest, "total": total, "completed": completed}
+                )
         for status in ("verifying sha256 digest", "writing manifest"):
             self._line({"status": status})
         if state.model(wanted.name) is None:

@@ -12,10 +12,12 @@ from datetime import datetime
 from typing import Any
 
 import ollama
+import pandas as pd
 
-from chatcore.backends.base import BackendUnavailable
+from chatcore.backends.base import BackendUnavailable, ModelInfo
 from chatcore.backends.ollama import OllamaBackend
 from chatcore.backends.registry import Registry
+from chatcore.hosts import HostStatus
 from chatcore.params import MAX_TOKENS_LIMIT
 
 CAPABILITIES = ("vision", "tools", "thinking")
@@ -218,3 +220,92 @@ def first_number(values: list[str] | None) -> float | None:
         return float(values[0]) if values else None
     except ValueError:
         return None
+
+
+# --- tables for the Models page ---
+
+
+def human_bytes(count: float | None) -> str:
+    if count is None:
+        return ""
+    for unit in ("B", "KB", "MB", "GB"):
+        if abs(count) < 1000:
+            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
+        count /= 1000
+    return f"{count:.1f} TB"
+
+
+def time_until(moment: datetime | None, now: datetime | None = None) -> str:
+    if moment is None:
+        return ""
+    now = now or datetime.now(moment.tzinfo)
+    seconds = (moment - now).total_seconds()
+    if seconds > 365 * 86400:
+        return "stays loaded"
+    if seconds <= 0:
+        return "now"
+    minutes, secs = divmod(int(seconds), 60)
+    return f"in {minutes} min {secs:02d} s" if minutes else f"in {secs} s"
+
+
+def hosts_table(statuses: list[HostStatus]) -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            {
+                "host": s.host.url,
+                "reachable": s.reachable,
+                "version": s.version or "",
+                "latency (ms)": None if s.latency_ms is None else round(s.latency_ms, 1),
+                "in flight": s.in_flight,
+                "from": s.host.source,
+            }
+            for s in statuses
+        ]
+    )
+
+
+def installed_table(models: list[ModelInfo]) -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            {
+                "model": m.name,
+                "family": m.family or "",
+                "parameters": m.parameter_size or "",
+                "quantization": m.quantization or "",
+                "size on disk": human_bytes(m.size_bytes),
+                "modified": m.modified_at.strftime("%Y-%m-%d") if m.modified_at else "",
+                "available": m.available,
+            }
+            for m in models
+        ],
+        columns=[
+            "model",
+            "family",
+            "parameters",
+            "quantization",
+            "size on disk",
+            "modified",
+            "available",
+        ],
+    )
+
+
+def running_table(running: list[RunningModel]) -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            {
+                "model": r.name,
+                "memory": human_bytes(r.size_bytes),
+                "VRAM": human_bytes(r.vram_bytes),
+                "context allocated": r.context_length,
+                "unloads": time_until(r.expires_at),
+            }
+            for r in running
+        ],
+        columns=["model", "memory", "VRAM", "context allocated", "unloads"],
+    )
+
+
+def parameters_table(card: ModelCard) -> pd.DataFrame:
+    rows = [{"parameter": k, "value": ", ".join(v)} for k, v in card.parameters.items()]
+    return pd.DataFrame(rows, columns=["parameter", "value"])

@@ -1,8 +1,9 @@
 """`make bench`: every benchmark, one after the other."""
 
-from bench import api, compare, streaming
+from bench import api, compare, routing, streaming
 
 if __name__ == "__main__":
     streaming.main()
     api.main()
     compare.main()
+    routing.main()

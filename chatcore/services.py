@@ -27,6 +27,7 @@ class Services:
     models: ModelManager
 
     def close(self) -> None:
+        self.registry.close()
         self.db.close()
 
 

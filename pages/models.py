@@ -73,7 +73,7 @@ if current.host.removable:
 
 # --- installed models ---
 
-st.subheader(f"Installed on {host}")
+st.subheader(f"Installed on `{host}`")
 if outcome := st.session_state.pop("models-outcome", None):
     st.success(outcome)
 installed = ui.model_listing().by_host.get(host, [])
@@ -182,19 +182,26 @@ def show_progress(progress: PullProgress, overall, layers) -> None:  # type: ign
         for layer in progress.layers.values():
             st.progress(
                 layer.completed / layer.total if layer.total else 0.0,
-                text=f"{layer.digest[7:19]} · {human_bytes(layer.completed)} of "
+                text=f"layer {layer.digest[7:19]} · {human_bytes(layer.completed)} of "
                 f"{human_bytes(layer.total)}",
             )
 
 
 if current.reachable:
-    st.subheader(f"Pull a model onto {host}")
+    st.subheader(f"Pull a model onto `{host}`")
     name_column, button_column = st.columns([4, 1], vertical_alignment="bottom")
     name = name_column.text_input("Model name", key="pull-name", placeholder="llama3.2:1b")
     start = button_column.button("Pull", key="pull", disabled=not name.strip(), width="stretch")
-    if st.button("Cancel pull", key="cancel-pull", disabled=not start):
-        st.info("Pull cancelled.")  # the click stopped the running pull, which closed its stream
+    if cancelled := st.session_state.pop("pull-cancelled", None):
+        st.info(f"Pull of {cancelled} cancelled.")
     if start:
+        # A click reruns the page, which stops this run's pull and closes its stream.
+        st.button(
+            "Cancel pull",
+            key="cancel-pull",
+            on_click=st.session_state.__setitem__,
+            args=("pull-cancelled", name.strip()),
+        )
         overall, layers = st.empty(), st.empty()
         pulling = services.models.pull(host, name)
         try:

@@ -7,6 +7,7 @@ talks to it exactly as it talks to Ollama (shapes from shared/reference/ollama-a
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import socket
 import threading
@@ -45,6 +46,15 @@ class FakeModel:
         return [w if i == 0 else " " + w for i, w in enumerate(words)]
 
 
+class QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client dropping a kept-alive connection (a cancelled pull) is not an error."""
+        import sys
+
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 @dataclass
 class FakeOllama:
     models: list[FakeModel] = field(default_factory=lambda: [FakeModel("llama3.2:latest")])
@@ -62,7 +72,7 @@ class FakeOllama:
     _connections: set[socket.socket] = field(default_factory=set)
 
     def __post_init__(self) -> None:
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), self._handler())
+        self._server = QuietServer(("127.0.0.1", self.port), self._handler())
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self.one_at_a_time = threading.Lock()
@@ -260,7 +270,10 @@ class OllamaHandler(BaseHTTPRequestHandler):
             self._line({"error": "pull model manifest: file does not exist"})
             self._end_stream()
             return
-        digests = [f"sha256:{index:064x}" for index in range(len(wanted.layers))]
+        digests = [
+            "sha256:" + hashlib.sha256(f"{wanted.name}/{i}".encode()).hexdigest()
+            for i in range(len(wanted.layers))
+        ]
         for digest, total in zip(digests, wanted.layers, strict=True):
             # Ollama starts every layer at once: each shows up before any finishes.
             self._line({"status": f"pulling {digest[7:19]}", "digest": digest, "total": total})

@@ -65,6 +65,9 @@ class Registry:
         self._in_flight: Counter[str] = Counter()
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="model-listing")
 
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
     # --- which backends there are ---
 
     def add(self, backend: Backend) -> None:

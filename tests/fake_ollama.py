@@ -10,6 +10,7 @@ import contextlib
 import hashlib
 import json
 import socket
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -49,8 +50,6 @@ class FakeModel:
 class QuietServer(ThreadingHTTPServer):
     def handle_error(self, request: Any, client_address: Any) -> None:
         """A client dropping a kept-alive connection (a cancelled pull) is not an error."""
-        import sys
-
         if not isinstance(sys.exc_info()[1], ConnectionError):
             super().handle_error(request, client_address)
 

@@ -19,6 +19,9 @@ from chatcore.models import (
     sidebar_values,
 )
 
+# Ollama reads a negative duration as "forever".
+KEEP_ALIVE = {"30m": "30 minutes", "5m": "5 minutes", "2h": "2 hours", "-1m": "until unloaded"}
+
 services = ui.services()
 st.title("Models")
 
@@ -26,6 +29,14 @@ st.title("Models")
 def models_changed() -> None:
     """A pull, delete or new host: the pickers list again on the next run."""
     ui.model_listing.clear()
+
+
+def attempt(action, *args: str) -> None:  # type: ignore[no-untyped-def]
+    """Run a button's action; a host's refusal is shown on the page, not raised."""
+    try:
+        action(*args)
+    except BackendError as error:
+        st.session_state["models-error"] = str(error)
 
 
 # --- hosts ---
@@ -96,11 +107,9 @@ def ask_to_delete(model: str) -> None:
 
 def delete_model(model: str) -> None:
     st.session_state.pop("confirm-delete", None)
-    try:
-        services.models.delete(host, model)
+    attempt(services.models.delete, host, model)
+    if "models-error" not in st.session_state:
         st.session_state["models-outcome"] = f"Deleted {model} from {host}."
-    except BackendError as error:
-        st.session_state["models-error"] = str(error)
     models_changed()
 
 
@@ -130,9 +139,19 @@ if current.reachable and installed:
         show_card(services.models.card(host, model))
     except BackendError as error:
         st.error(str(error))
-    preload, delete = st.columns(2)
-    preload.button("Preload", key="preload", on_click=services.models.preload, args=(host, model))
-    delete.button("Delete…", key="delete", on_click=ask_to_delete, args=(model,))
+    keep, preload, delete = st.columns([2, 1, 1], vertical_alignment="bottom")
+    keep_alive = keep.selectbox(
+        "Keep loaded for", list(KEEP_ALIVE), format_func=KEEP_ALIVE.get, key="keep-alive"
+    )
+    preload.button(
+        "Preload",
+        key="preload",
+        on_click=attempt,
+        args=(services.models.preload, host, model, keep_alive),
+        help="Load it into memory now, so the first message does not wait for it",
+        width="stretch",
+    )
+    delete.button("Delete…", key="delete", on_click=ask_to_delete, args=(model,), width="stretch")
     if st.session_state.get("confirm-delete") == model:
         size = next((m.size_bytes for m in installed if m.name == model), None)
         st.warning(f"Delete {model} from {host}? This frees {human_bytes(size)} on that disk.")
@@ -162,8 +181,8 @@ if current.reachable:
             st.button(
                 f"Unload {loaded.name} now",
                 key=f"unload-{loaded.name}",
-                on_click=services.models.unload,
-                args=(host, loaded.name),
+                on_click=attempt,
+                args=(services.models.unload, host, loaded.name),
             )
     else:
         st.caption("Nothing is loaded: the first message to a model loads it.")

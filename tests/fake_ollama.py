@@ -321,7 +321,11 @@ class OllamaHandler(BaseHTTPRequestHandler):
         state.loaded[model.name] = time.time() + keep_alive_seconds(body)
 
     def _load_or_unload(self, name: str, model: FakeModel, body: dict[str, Any]) -> None:
-        seconds = keep_alive_seconds(body)
+        try:
+            seconds = keep_alive_seconds(body)
+        except ValueError as error:
+            self._json({"error": str(error)}, 400)
+            return
         if seconds == 0:
             self.server_state.loaded.pop(model.name, None)
             reason = "unload"
@@ -390,9 +394,10 @@ def keep_alive_seconds(body: dict[str, Any]) -> float:
     if isinstance(value, (int, float)):
         return float(value) if value >= 0 else 10 * 365 * 86400
     units = {"s": 1, "m": 60, "h": 3600}
-    if value and value[-1] in units:
-        return float(value[:-1]) * units[value[-1]]
-    return float(value)
+    if not value or value[-1] not in units:
+        raise ValueError(f"time: missing unit in duration {value!r}")  # as Go's ParseDuration
+    seconds = float(value[:-1]) * units[value[-1]]
+    return seconds if seconds >= 0 else 10 * 365 * 86400
 
 
 def tag(model: FakeModel) -> dict[str, Any]:

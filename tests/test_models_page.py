@@ -133,6 +133,19 @@ def test_preload_and_unload(hosts) -> None:
     assert not at.exception
     assert not any("VRAM" in d.value.columns for d in at.dataframe)
     assert a.chat_requests()[-1]["body"]["keep_alive"] == 0
+    at.selectbox(key="keep-alive").select("-1m").run()
+    at.button(key="preload").click().run()
+    assert not at.error and table(at, "unloads") == ["stays loaded"]
+
+
+def test_a_refused_preload_is_shown_not_raised(hosts) -> None:
+    a, _ = hosts
+    at = models_page()
+    a.models.clear()  # gone behind the page's back
+    at.button(key="preload").click().run()
+    assert not at.exception
+    assert len(at.error) == 2  # the details, then the preload
+    assert all("not found" in e.value for e in at.error)
 
 
 def test_a_host_that_is_down_does_not_break_the_page(hosts) -> None:

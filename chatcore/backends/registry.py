@@ -228,6 +228,8 @@ class Lease:
         self._lock = threading.Lock()
 
     def __getattr__(self, attribute: str) -> Any:  # anything else a backend offers
+        if attribute == "backend":  # not set yet (copying, unpickling)
+            raise AttributeError(attribute)
         return getattr(self.backend, attribute)
 
     def list_models(self) -> list[ModelInfo]:

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 
 from chatcore.backends.base import BackendUnavailable, ModelNotFound
 from chatcore.backends.ollama import PullFailed
@@ -17,6 +18,7 @@ from chatcore.params import GenerationParams
 from chatcore.services import Services, open_services
 from tests.conftest import closed_port_url
 from tests.fake_ollama import FakeModel, FakeOllama
+from tests.test_api import mounted
 
 PARAMS = GenerationParams()
 
@@ -278,3 +280,13 @@ def test_running_models_preload_and_unload(two_hosts, host_a) -> None:
         "stream": False,
         "keep_alive": 0,
     }
+
+
+def test_the_rest_api_lists_and_routes_over_both_hosts(two_hosts, host_a, host_b) -> None:
+    with TestClient(mounted(two_hosts), base_url="http://127.0.0.1:8501") as client:
+        models = {m["name"]: m for m in client.get("/api/models").json()["models"]}
+        assert models["llama3.2:latest"]["where"] == f"{host_a.url}, {host_b.url}"
+        assert models["gemma3:1b"]["where"] == host_b.url
+        body = {"message": "Hi", "model_params": {"model": "gemma3:1b"}}
+        answer = client.post("/api/chat", json=body).json()
+    assert (answer["host"], answer["reply"]) == (host_b.url, "Gemma on B.")

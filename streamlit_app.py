@@ -18,6 +18,7 @@ pages = st.navigation(
         st.Page("pages/chat.py", title="Chat", icon=":material/chat:", default=True),
         st.Page("pages/compare.py", title="Compare", icon=":material/view_column:"),
         st.Page("pages/stats.py", title="Stats", icon=":material/monitoring:"),
+        st.Page("pages/models.py", title="Models", icon=":material/deployed_code:"),
     ]
 )
 ui.sidebar()

@@ -1,9 +1,10 @@
 """`make bench`: every benchmark, one after the other."""
 
-from bench import api, compare, stats, streaming
+from bench import api, compare, routing, stats, streaming
 
 if __name__ == "__main__":
     streaming.main()
     api.main()
     compare.main()
     stats.main()
+    routing.main()

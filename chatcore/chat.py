@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from chatcore.backends.base import Backend, BackendError, ChatMessage, Metrics
-from chatcore.backends.registry import Registry
+from chatcore.backends.registry import Registry, release
 from chatcore.params import GenerationParams
 from chatcore.storage import conversations as store
 from chatcore.storage.db import Database
@@ -61,6 +61,7 @@ class ReplyStream:
     ) -> None:
         self.reply = reply
         self._db = db
+        self._backend = backend
         self._started = started
         self._chunks = self._generate(backend, history, params)
 
@@ -72,6 +73,7 @@ class ReplyStream:
         if self.reply.status == "streaming":  # closed before it ever started
             self.reply.status = "stopped"
             self._store_outcome()
+        release(self._backend)  # a stream that never ran is no longer in flight
 
     def consume(self) -> Reply:
         for _ in self._chunks:
@@ -149,23 +151,31 @@ class ChatService:
         text = valid_message(text)
         conversation_id = valid_conversation_id(conversation_id)
         backend, _ = self.registry.resolve(model)
-        with self.db.transaction() as cur:
-            if not store.conversation_exists(cur, conversation_id):
-                store.create_conversation(cur, conversation_id, title_from(text))
-            store.add_message(cur, conversation_id, "user", text)
-            history = with_system_prompt(store.context_messages(cur, conversation_id), params)
-            reply = self._start_reply(cur, conversation_id, backend, model, params, history)
+        try:
+            with self.db.transaction() as cur:
+                if not store.conversation_exists(cur, conversation_id):
+                    store.create_conversation(cur, conversation_id, title_from(text))
+                store.add_message(cur, conversation_id, "user", text)
+                history = with_system_prompt(store.context_messages(cur, conversation_id), params)
+                reply = self._start_reply(cur, conversation_id, backend, model, params, history)
+        except BaseException:
+            release(backend)
+            raise
         return ReplyStream(self.db, backend, history, params, reply, started)
 
     def regenerate(self, conversation_id: str, model: str, params: GenerationParams) -> ReplyStream:
         """Answer the last user message again; the previous reply stays stored, hidden."""
         started = time.perf_counter()
         backend, _ = self.registry.resolve(model)
-        with self.db.transaction() as cur:
-            if not store.supersede_last_reply(cur, conversation_id):
-                raise InvalidInput("There is no reply to regenerate in this conversation.")
-            history = with_system_prompt(store.context_messages(cur, conversation_id), params)
-            reply = self._start_reply(cur, conversation_id, backend, model, params, history)
+        try:
+            with self.db.transaction() as cur:
+                if not store.supersede_last_reply(cur, conversation_id):
+                    raise InvalidInput("There is no reply to regenerate in this conversation.")
+                history = with_system_prompt(store.context_messages(cur, conversation_id), params)
+                reply = self._start_reply(cur, conversation_id, backend, model, params, history)
+        except BaseException:
+            release(backend)
+            raise
         return ReplyStream(self.db, backend, history, params, reply, started)
 
     def messages(self, conversation_id: str) -> list[store.StoredMessage]:

@@ -19,6 +19,11 @@ class Settings:
     port: int
     # CHAT_API_TOKEN: when set, every REST API request must carry it. Kept out of repr and logs.
     api_token: str | None = field(default=None, repr=False)
+    ollama_hosts: tuple[str, ...] = ()  # more Ollama servers, from OLLAMA_HOSTS
+
+    def all_ollama_hosts(self) -> list[str]:
+        """OLLAMA_HOST first, then OLLAMA_HOSTS, each once."""
+        return list(dict.fromkeys((self.ollama_host, *self.ollama_hosts)))
 
 
 def default_data_dir(env: Mapping[str, str]) -> Path:
@@ -44,12 +49,21 @@ def normalise_host(host: str) -> str:
     return f"{scheme}://{rest}"
 
 
+def host_list(value: str) -> tuple[str, ...]:
+    """OLLAMA_HOSTS: comma-separated, each spelled as OLLAMA_HOST may be."""
+    return tuple(dict.fromkeys(normalise_host(h) for h in value.split(",") if h.strip()))
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if env is None else env
     db = env.get("CHAT_DB") or str(default_data_dir(env) / "chat.duckdb")
+    hosts = host_list(env.get("OLLAMA_HOSTS", ""))
+    # With only OLLAMA_HOSTS set, its first host is the main one: no phantom local server.
+    main = env.get("OLLAMA_HOST", "") or (hosts[0] if hosts else "")
     return Settings(
-        ollama_host=normalise_host(env.get("OLLAMA_HOST", "")),
+        ollama_host=normalise_host(main),
         db_path=Path(db).expanduser(),
         port=int(env.get("PORT") or DEFAULT_PORT),
         api_token=env.get("CHAT_API_TOKEN") or None,
+        ollama_hosts=hosts,
     )

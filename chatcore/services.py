@@ -11,6 +11,8 @@ from chatcore.backends.registry import Registry
 from chatcore.chat import ChatService
 from chatcore.compare import CompareService
 from chatcore.config import Settings, load_settings
+from chatcore.hosts import Hosts
+from chatcore.models import ModelManager
 from chatcore.stats import StatsService
 from chatcore.storage.db import Database
 
@@ -23,13 +25,16 @@ class Services:
     chat: ChatService
     compare: CompareService
     stats: StatsService
+    hosts: Hosts
+    models: ModelManager
 
     def close(self) -> None:
+        self.registry.close()
         self.db.close()
 
 
 def build_backends(settings: Settings) -> list[Backend]:
-    return [OllamaBackend(settings.ollama_host)]
+    return [OllamaBackend(host) for host in settings.all_ollama_hosts()]
 
 
 def open_services(settings: Settings | None = None) -> Services:
@@ -37,7 +42,18 @@ def open_services(settings: Settings | None = None) -> Services:
     db = Database(settings.db_path)
     registry = Registry(build_backends(settings))
     chat = ChatService(db, registry)
-    return Services(settings, db, registry, chat, CompareService(db, chat), StatsService(db))
+    hosts = Hosts(db, registry, settings)
+    hosts.register_added()  # the hosts added on the Models page in earlier sessions
+    return Services(
+        settings,
+        db,
+        registry,
+        chat,
+        CompareService(db, chat),
+        StatsService(db),
+        hosts,
+        ModelManager(registry),
+    )
 
 
 # The process's one Services, shared by the pages (through ui.services()) and the REST API:

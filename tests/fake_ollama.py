@@ -7,8 +7,10 @@ talks to it exactly as it talks to Ollama (shapes from shared/reference/ollama-a
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import socket
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -30,6 +32,11 @@ class FakeModel:
     quantization: str = "Q4_K_M"
     size: int = 2_019_393_189
     echo: bool = False  # answer "You said: <last user message>", to tell concurrent chats apart
+    capabilities: tuple[str, ...] = ("completion",)
+    context_length: int = 131072
+    parameters: str = 'temperature 0.6\ntop_p 0.95\nstop "<|eot_id|>"'
+    system: str = ""
+    layers: tuple[int, ...] = (2_000_000, 4_000)  # layer sizes in bytes, for /api/pull
 
     def tokens(self, messages: list[dict[str, Any]] | None = None) -> list[str]:
         text = self.reply
@@ -40,6 +47,13 @@ class FakeModel:
         return [w if i == 0 else " " + w for i, w in enumerate(words)]
 
 
+class QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client dropping a kept-alive connection (a cancelled pull) is not an error."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 @dataclass
 class FakeOllama:
     models: list[FakeModel] = field(default_factory=lambda: [FakeModel("llama3.2:latest")])
@@ -47,12 +61,20 @@ class FakeOllama:
     requests: list[dict[str, Any]] = field(default_factory=list)
     cancelled: int = 0
     port: int = 0
+    serial: bool = False  # serve one chat at a time, as Ollama with OLLAMA_NUM_PARALLEL=1 does
+    # Models /api/pull can fetch, by name; others get the registry's error line.
+    library: list[FakeModel] = field(default_factory=list)
+    pull_delay: float = 0.0  # seconds between pull progress lines
+    pull_steps: int = 4  # progress lines per layer
+    pull_error: str | None = None  # an error line sent mid-pull (e.g. no space left)
+    loaded: dict[str, float] = field(default_factory=dict)  # model -> unload time (epoch s)
     _connections: set[socket.socket] = field(default_factory=set)
 
     def __post_init__(self) -> None:
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), self._handler())
+        self._server = QuietServer(("127.0.0.1", self.port), self._handler())
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self.one_at_a_time = threading.Lock()
 
     @property
     def url(self) -> str:
@@ -77,6 +99,10 @@ class FakeOllama:
 
     def chat_requests(self) -> list[dict[str, Any]]:
         return [r for r in self.requests if r["path"] == "/api/chat"]
+
+    def library_model(self, name: str) -> FakeModel | None:
+        bare = name if ":" in name else f"{name}:latest"
+        return next((m for m in self.library if m.name in (name, bare)), None)
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         fake = self
@@ -140,6 +166,7 @@ class OllamaHandler(BaseHTTPRequestHandler):
     # --- endpoints ---
 
     def do_GET(self) -> None:
+        self.server_state.requests.append({"path": self.path, "body": {}})
         if self.path == "/":
             data = b"Ollama is running"
             self.send_response(200)
@@ -150,6 +177,8 @@ class OllamaHandler(BaseHTTPRequestHandler):
             self._json({"version": self.server_state.version})
         elif self.path == "/api/tags":
             self._json({"models": [tag(m) for m in self.server_state.models]})
+        elif self.path == "/api/ps":
+            self._json({"models": self._running()})
         else:
             self._json({"error": "not found"}, 404)
 
@@ -157,8 +186,115 @@ class OllamaHandler(BaseHTTPRequestHandler):
         body = self._body()
         if self.path == "/api/chat":
             self._chat(body)
+        elif self.path == "/api/show":
+            self._show(body)
+        elif self.path == "/api/pull":
+            self._pull(body)
         else:
             self._json({"error": "not found"}, 404)
+
+    def do_DELETE(self) -> None:
+        body = self._body()
+        if self.path != "/api/delete":
+            self._json({"error": "not found"}, 404)
+            return
+        state = self.server_state
+        model = state.model(str(body.get("model", "")))
+        if model is None:
+            self._json({"error": f"model '{body.get('model')}' not found"}, 404)
+            return
+        state.models.remove(model)
+        state.loaded.pop(model.name, None)
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def _running(self) -> list[dict[str, Any]]:
+        state = self.server_state
+        now = time.time()
+        running = []
+        for name, until in list(state.loaded.items()):
+            model = state.model(name)
+            if model is None or until <= now:
+                state.loaded.pop(name, None)
+                continue
+            expires = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(until))
+            running.append(
+                {
+                    **tag(model),
+                    "size_vram": model.size // 2,
+                    "size": model.size + 500_000_000,
+                    "expires_at": expires,
+                    "context_length": 4096,
+                }
+            )
+        return running
+
+    def _show(self, body: dict[str, Any]) -> None:
+        name = str(body.get("model", ""))
+        model = self.server_state.model(name)
+        if model is None:
+            self._json({"error": f"model '{name}' not found"}, 404)
+            return
+        arch = model.family
+        self._json(
+            {
+                "modelfile": modelfile(model),
+                "parameters": model.parameters,
+                "template": "{{ .Prompt }}",
+                "system": model.system,
+                "details": tag(model)["details"],
+                "model_info": {
+                    "general.architecture": arch,
+                    f"{arch}.context_length": model.context_length,
+                },
+                "capabilities": list(model.capabilities),
+                "modified_at": "2026-11-01T10:00:00.000000Z",
+            }
+        )
+
+    def _pull(self, body: dict[str, Any]) -> None:
+        try:
+            self._stream_pull(str(body.get("model", "")))
+        except (BrokenPipeError, ConnectionResetError):
+            self.server_state.cancelled += 1
+            self.close_connection = True
+
+    def _stream_pull(self, name: str) -> None:
+        state = self.server_state
+        self._start_stream()
+        self._line({"status": "pulling manifest"})
+        wanted = state.library_model(name)
+        if wanted is None:
+            self._line({"error": "pull model manifest: file does not exist"})
+            self._end_stream()
+            return
+        digests = [
+            "sha256:" + hashlib.sha256(f"{wanted.name}/{i}".encode()).hexdigest()
+            for i in range(len(wanted.layers))
+        ]
+        for digest, total in zip(digests, wanted.layers, strict=True):
+            # Ollama starts every layer at once: each shows up before any finishes.
+            self._line({"status": f"pulling {digest[7:19]}", "digest": digest, "total": total})
+        for index, total in enumerate(wanted.layers):
+            digest = digests[index]
+            for step in range(1, state.pull_steps + 1):
+                time.sleep(state.pull_delay)
+                if state.pull_error and index == len(wanted.layers) - 1 and step == 1:
+                    self._line({"error": state.pull_error})
+                    self._end_stream()
+                    return
+                completed = total * step // state.pull_steps
+                status = f"pulling {digest[7:19]}"
+                self._line(
+                    {"status": status, "digest": digest, "total": total, "completed": completed}
+                )
+        for status in ("verifying sha256 digest", "writing manifest"):
+            self._line({"status": status})
+        if state.model(wanted.name) is None:
+            state.models.append(wanted)
+        self._line({"status": "success"})
+        self._end_stream()
 
     def _chat(self, body: dict[str, Any]) -> None:
         name = body.get("model", "")
@@ -166,14 +302,39 @@ class OllamaHandler(BaseHTTPRequestHandler):
         if model is None:
             self._json({"error": f"model '{name}' not found"}, 404)
             return
+        if not body.get("messages"):  # an empty chat loads or, with keep_alive 0, unloads
+            self._load_or_unload(name, model, body)
+            return
         if body.get("stream", True) is False:
             self._json({"error": "the fake speaks streams only"}, 400)
             return
+        state = self.server_state
         try:
-            self._stream_reply(name, model, body)
+            if state.serial:
+                with state.one_at_a_time:
+                    self._stream_reply(name, model, body)
+            else:
+                self._stream_reply(name, model, body)
         except (BrokenPipeError, ConnectionResetError):
-            self.server_state.cancelled += 1
+            state.cancelled += 1
             self.close_connection = True
+        state.loaded[model.name] = time.time() + keep_alive_seconds(body)
+
+    def _load_or_unload(self, name: str, model: FakeModel, body: dict[str, Any]) -> None:
+        try:
+            seconds = keep_alive_seconds(body)
+        except ValueError as error:
+            self._json({"error": str(error)}, 400)
+            return
+        if seconds == 0:
+            self.server_state.loaded.pop(model.name, None)
+            reason = "unload"
+        else:
+            self.server_state.loaded[model.name] = time.time() + seconds
+            reason = "load"
+        final = chunk(name, "", done=True)
+        final["done_reason"] = reason
+        self._json(final)
 
     def _stream_reply(self, name: str, model: FakeModel, body: dict[str, Any]) -> None:
         started = time.perf_counter_ns()
@@ -219,6 +380,26 @@ def chunk(model: str, content: str, done: bool = False) -> dict[str, Any]:
     }
 
 
+def modelfile(model: FakeModel) -> str:
+    lines = [f"FROM {model.name}"]
+    if model.system:
+        lines.append(f'SYSTEM """{model.system}"""')
+    lines += [f"PARAMETER {line}" for line in model.parameters.splitlines()]
+    return "\n".join(lines) + "\n"
+
+
+def keep_alive_seconds(body: dict[str, Any]) -> float:
+    """Ollama's keep_alive: seconds, or a duration like "10m"; five minutes when absent."""
+    value = body.get("keep_alive", "5m")
+    if isinstance(value, (int, float)):
+        return float(value) if value >= 0 else 10 * 365 * 86400
+    units = {"s": 1, "m": 60, "h": 3600}
+    if not value or value[-1] not in units:
+        raise ValueError(f"time: missing unit in duration {value!r}")  # as Go's ParseDuration
+    seconds = float(value[:-1]) * units[value[-1]]
+    return seconds if seconds >= 0 else 10 * 365 * 86400
+
+
 def tag(model: FakeModel) -> dict[str, Any]:
     return {
         "name": model.name,
@@ -252,13 +433,14 @@ def main() -> None:
         metavar="NAME=DELAY",
         help="serve another model with the same reply at its own speed (repeatable)",
     )
+    parser.add_argument("--serial", action="store_true", help="serve one chat at a time")
     args = parser.parse_args()
     reply = " ".join(f"w{i}" for i in range(args.tokens))
     models = [FakeModel(args.model, reply=reply, token_delay=args.delay)]
     for spec in args.also:
         name, delay = spec.rsplit("=", 1)
         models.append(FakeModel(name, reply=reply, token_delay=float(delay)))
-    server = FakeOllama(models, port=args.port)
+    server = FakeOllama(models, port=args.port, serial=args.serial)
     print(server.start().url, flush=True)
     threading.Event().wait()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from typing import Protocol, TypedDict
 
 from chatcore.params import GenerationParams
@@ -53,10 +54,15 @@ class ModelInfo:
     size_bytes: int | None = None
     available: bool = True
     details: dict[str, str] = field(default_factory=dict)
+    modified_at: datetime | None = None
+    # In a merged listing: every host that has this model, the reachable ones first.
+    hosts: tuple[str, ...] = ()
 
     @property
     def where(self) -> str:
-        return "embedded, in this app" if self.backend == "embedded" else self.host
+        if self.backend == "embedded":
+            return "embedded, in this app"
+        return ", ".join(self.hosts or (self.host,))
 
     @property
     def label(self) -> str:

@@ -23,6 +23,12 @@ from chatcore.params import GenerationParams
 
 # No read timeout: a first model load can take minutes before the first byte arrives.
 CLIENT_TIMEOUT = httpx.Timeout(None, connect=5.0)
+# Listing, status and model management: a host that hangs must not hang a page.
+ADMIN_TIMEOUT = httpx.Timeout(15.0, connect=2.0)
+
+
+class PullFailed(BackendError):
+    """The server refused or aborted a pull; the message is the server's own."""
 
 
 def start_hint(host: str) -> str:
@@ -39,11 +45,52 @@ class OllamaBackend:
         self.host = host
         # trust_env=False: a proxy setting must never reroute a loopback server.
         self._client = ollama.Client(host=host, timeout=CLIENT_TIMEOUT, trust_env=False)
+        self._admin = ollama.Client(host=host, timeout=ADMIN_TIMEOUT, trust_env=False)
 
     def list_models(self) -> list[ModelInfo]:
         with self._mapped_errors(model=None):
-            listing = self._client.list()
+            listing = self._admin.list()
         return [self._model_info(entry) for entry in listing.models]
+
+    # --- the server and its models (the Models page) ---
+
+    def version(self) -> str:
+        """GET /api/version; the official client has no method for it, so its raw request."""
+        with self._mapped_errors(model=None):
+            answer = self._admin._request_raw("GET", "/api/version")
+        return str(answer.json().get("version", ""))
+
+    def show(self, model: str) -> ollama.ShowResponse:
+        with self._mapped_errors(model=model):
+            return self._admin.show(model)
+
+    def running(self) -> list[ollama.ProcessResponse.Model]:
+        with self._mapped_errors(model=None):
+            return list(self._admin.ps().models)
+
+    def keep_loaded(self, model: str, keep_alive: str | int) -> None:
+        """An empty chat: loads `model` for `keep_alive`, or unloads it now when that is 0."""
+        with self._mapped_errors(model=model):
+            self._admin.chat(model=model, messages=[], stream=False, keep_alive=keep_alive)
+
+    def delete(self, model: str) -> None:
+        try:
+            with self._mapped_errors(model=model):
+                self._admin.delete(model)
+        except ModelNotFound as error:
+            raise ModelNotFound(model, f"'{model}' is not installed on {self.host}.") from error
+
+    def pull(self, model: str) -> Iterator[ollama.ProgressResponse]:
+        """The pull's progress lines as they come; closing the iterator cancels the download."""
+        stream = self._client.pull(model, stream=True)
+        try:
+            with self._mapped_errors(model=None):
+                try:
+                    yield from stream
+                except ollama.ResponseError as error:
+                    raise PullFailed(pull_error(self.host, model, error)) from error
+        finally:
+            stream.close()
 
     def stream_chat(
         self, model: str, messages: Sequence[ChatMessage], params: GenerationParams
@@ -74,6 +121,7 @@ class OllamaBackend:
             parameter_size=details.parameter_size if details else None,
             quantization=details.quantization_level if details else None,
             size_bytes=entry.size,
+            modified_at=entry.modified_at,
         )
 
     @contextmanager
@@ -101,6 +149,13 @@ class OllamaBackend:
         if error.status_code == -1:
             return GenerationFailed(f"Ollama stopped with an error while answering: {text}")
         return GenerationFailed(f"Ollama answered with an error ({error.status_code}): {text}")
+
+
+def pull_error(host: str, model: str, error: ollama.ResponseError) -> str:
+    text = error.error or "unknown error"
+    if "file does not exist" in text or "not found" in text:
+        return f"{host} could not pull '{model}': {text}. Check the name on ollama.com/library."
+    return f"{host} could not pull '{model}': {text}"
 
 
 def metrics_of(part: ollama.ChatResponse) -> Metrics:

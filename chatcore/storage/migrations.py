@@ -104,6 +104,18 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             """,
         ],
     ),
+    (
+        4,
+        "Ollama hosts added on the Models page",
+        [
+            """
+            CREATE TABLE ollama_hosts (
+                url VARCHAR PRIMARY KEY,
+                added_at TIMESTAMPTZ NOT NULL DEFAULT now()
+            )
+            """,
+        ],
+    ),
 ]
 
 

@@ -1,0 +1,236 @@
+"""Models: the Ollama hosts, the models on each, what is loaded, pulling and deleting."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+import ui
+from chatcore.backends.base import BackendError
+from chatcore.hosts import InvalidHost
+from chatcore.models import (
+    CAPABILITIES,
+    ModelCard,
+    PullProgress,
+    hosts_table,
+    human_bytes,
+    installed_table,
+    parameters_table,
+    running_table,
+    sidebar_values,
+)
+
+# Ollama reads a negative duration as "forever".
+KEEP_ALIVE = {"30m": "30 minutes", "5m": "5 minutes", "2h": "2 hours", "-1m": "until unloaded"}
+
+services = ui.services()
+st.title("Models")
+
+
+def models_changed() -> None:
+    """A pull, delete or new host: the pickers list again on the next run."""
+    ui.model_listing.clear()
+
+
+def attempt(action, *args: str) -> None:  # type: ignore[no-untyped-def]
+    """Run a button's action; a host's refusal is shown on the page, not raised."""
+    try:
+        action(*args)
+    except BackendError as error:
+        st.session_state["models-error"] = str(error)
+
+
+# --- hosts ---
+
+
+def add_host() -> None:
+    try:
+        host = services.hosts.add(st.session_state.get("new-host", ""))
+    except InvalidHost as error:
+        st.session_state["host-error"] = str(error)
+        return
+    st.session_state["new-host"] = ""
+    st.session_state["models-host"] = host.url
+    models_changed()
+
+
+def remove_host(url: str) -> None:
+    services.hosts.remove(url)
+    st.session_state.pop("models-host", None)
+    models_changed()
+
+
+st.subheader("Hosts")
+statuses = services.hosts.statuses()
+st.dataframe(hosts_table(statuses), hide_index=True, width="stretch")
+for status in statuses:
+    if status.error:
+        st.warning(status.error, icon="🔌")
+with st.form("add-host-form", clear_on_submit=False, border=False):
+    left, right = st.columns([4, 1], vertical_alignment="bottom")
+    left.text_input("Add an Ollama host", key="new-host", placeholder="192.168.1.20:11434")
+    right.form_submit_button("Add host", on_click=add_host, width="stretch")
+if message := st.session_state.pop("host-error", None):
+    st.error(message)
+
+hosts = [s.host for s in statuses]
+if st.session_state.get("models-host") not in [h.url for h in hosts]:
+    st.session_state["models-host"] = hosts[0].url
+host = st.selectbox("Host", [h.url for h in hosts], key="models-host")
+current = next(s for s in statuses if s.host.url == host)
+refresh, remove = st.columns(2)
+refresh.button("Refresh", key="models-refresh", icon=":material/refresh:", on_click=models_changed)
+if current.host.removable:
+    remove.button("Remove this host", key="remove-host", on_click=remove_host, args=(host,))
+
+# --- installed models ---
+
+st.subheader(f"Installed on `{host}`")
+if outcome := st.session_state.pop("models-outcome", None):
+    st.success(outcome)
+installed = ui.model_listing().by_host.get(host, [])
+if not current.reachable:
+    st.caption("The host does not answer: its models, as last seen, are unavailable.")
+if installed:
+    st.dataframe(installed_table(installed), hide_index=True, width="stretch")
+elif current.reachable:
+    st.info("No models on this host yet: pull one below.")
+
+
+def use_defaults(card: ModelCard) -> None:
+    st.session_state.update(sidebar_values(card))
+    st.session_state.model = card.name
+
+
+def ask_to_delete(model: str) -> None:
+    st.session_state["confirm-delete"] = model
+
+
+def delete_model(model: str) -> None:
+    st.session_state.pop("confirm-delete", None)
+    attempt(services.models.delete, host, model)
+    if "models-error" not in st.session_state:
+        st.session_state["models-outcome"] = f"Deleted {model} from {host}."
+    models_changed()
+
+
+def show_card(card: ModelCard) -> None:
+    flags = [f":green-badge[{c}]" for c in CAPABILITIES if card.has(c)]
+    st.markdown(" ".join(flags) or "No vision, tools or thinking.")
+    if card.context_length:
+        st.caption(f"Trained context length: {card.context_length:,} tokens")
+    if card.parameters or card.system:
+        st.dataframe(parameters_table(card), hide_index=True)
+        values = sidebar_values(card)
+        st.button(
+            "Use these in the sidebar",
+            key="use-defaults",
+            disabled=not values,
+            on_click=use_defaults,
+            args=(card,),
+            help="Sets " + (", ".join(values) or "nothing the sidebar holds"),
+        )
+    else:
+        st.caption("The model sets no parameters of its own.")
+
+
+if current.reachable and installed:
+    model = st.selectbox("Model", [m.name for m in installed], key="models-model")
+    try:
+        show_card(services.models.card(host, model))
+    except BackendError as error:
+        st.error(str(error))
+    keep, preload, delete = st.columns([2, 1, 1], vertical_alignment="bottom")
+    keep_alive = keep.selectbox(
+        "Keep loaded for", list(KEEP_ALIVE), format_func=KEEP_ALIVE.get, key="keep-alive"
+    )
+    preload.button(
+        "Preload",
+        key="preload",
+        on_click=attempt,
+        args=(services.models.preload, host, model, keep_alive),
+        help="Load it into memory now, so the first message does not wait for it",
+        width="stretch",
+    )
+    delete.button("Delete…", key="delete", on_click=ask_to_delete, args=(model,), width="stretch")
+    if st.session_state.get("confirm-delete") == model:
+        size = next((m.size_bytes for m in installed if m.name == model), None)
+        st.warning(f"Delete {model} from {host}? This frees {human_bytes(size)} on that disk.")
+        yes, no = st.columns(2)
+        yes.button("Yes, delete", key="confirm-delete-yes", on_click=delete_model, args=(model,))
+        no.button(
+            "Keep it",
+            key="confirm-delete-no",
+            on_click=st.session_state.pop,
+            args=("confirm-delete", None),
+        )
+if message := st.session_state.pop("models-error", None):
+    st.error(message)
+
+# --- running models ---
+
+if current.reachable:
+    st.subheader("Loaded in memory")
+    try:
+        running = services.models.running(host)
+    except BackendError as error:
+        running = []
+        st.error(str(error))
+    if running:
+        st.dataframe(running_table(running), hide_index=True, width="stretch")
+        for loaded in running:
+            st.button(
+                f"Unload {loaded.name} now",
+                key=f"unload-{loaded.name}",
+                on_click=attempt,
+                args=(services.models.unload, host, loaded.name),
+            )
+    else:
+        st.caption("Nothing is loaded: the first message to a model loads it.")
+
+# --- pull ---
+
+
+def show_progress(progress: PullProgress, overall, layers) -> None:  # type: ignore[no-untyped-def]
+    speed = f" · {human_bytes(progress.bytes_per_second)}/s" if progress.bytes_per_second else ""
+    overall.progress(
+        progress.fraction,
+        text=f"{progress.status} · {human_bytes(progress.completed)} of "
+        f"{human_bytes(progress.total)}{speed}",
+    )
+    with layers.container():
+        for layer in progress.layers.values():
+            st.progress(
+                layer.completed / layer.total if layer.total else 0.0,
+                text=f"layer {layer.digest[7:19]} · {human_bytes(layer.completed)} of "
+                f"{human_bytes(layer.total)}",
+            )
+
+
+if current.reachable:
+    st.subheader(f"Pull a model onto `{host}`")
+    name_column, button_column = st.columns([4, 1], vertical_alignment="bottom")
+    name = name_column.text_input("Model name", key="pull-name", placeholder="llama3.2:1b")
+    start = button_column.button("Pull", key="pull", disabled=not name.strip(), width="stretch")
+    if cancelled := st.session_state.pop("pull-cancelled", None):
+        st.info(f"Pull of {cancelled} cancelled.")
+    if start:
+        # A click reruns the page, which stops this run's pull and closes its stream.
+        st.button(
+            "Cancel pull",
+            key="cancel-pull",
+            on_click=st.session_state.__setitem__,
+            args=("pull-cancelled", name.strip()),
+        )
+        overall, layers = st.empty(), st.empty()
+        pulling = services.models.pull(host, name)
+        try:
+            for progress in pulling:
+                show_progress(progress, overall, layers)
+            st.session_state["models-outcome"] = f"Pulled {name.strip()} onto {host}."
+        except BackendError as error:
+            st.error(str(error))
+        finally:
+            pulling.close()  # a cancel or rerun ends the download on the server too
+            models_changed()
+        if "models-outcome" in st.session_state:
+            st.rerun()  # so the sidebar's picker lists the new model

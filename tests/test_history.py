@@ -8,11 +8,13 @@ import pytest
 
 from chatcore import history as history_module
 from chatcore.chat import InvalidInput
+from chatcore.compare import ALL_BAD
 from chatcore.history import Filters, snippet, write_summary_rows
 from chatcore.services import Services
 from chatcore.storage import conversations as store
 from tests.fake_ollama import FakeOllama
 from tests.history_fixtures import PARAMS, varied_history
+from tests.test_compare import arena, compare_services, finished_round  # noqa: F401
 
 
 def fresh_summaries(services: Services) -> list[tuple[object, ...]]:
@@ -225,6 +227,27 @@ def test_every_table_with_conversation_rows_is_cleaned_on_delete(services: Servi
         }
     cleaned = " ".join(store.CONVERSATION_CLEANUP)
     assert all(f"DELETE FROM {table} " in cleaned for table in tables), tables
+
+
+def test_deleting_a_compared_answer_takes_its_votes_and_empty_rounds(
+    compare_services: Services,  # noqa: F811
+) -> None:
+    round_id = finished_round(compare_services, ["fast:latest", "mid:latest"])
+    compare_services.compare.vote(round_id, ALL_BAD)
+    stored = compare_services.compare.round(round_id)
+    assert stored is not None
+    first, second = (entry.conversation_id for entry in stored.entries)
+    compare_services.history.delete([first])
+    after = compare_services.compare.round(round_id)
+    assert after is not None and after.vote is None and len(after.entries) == 1
+    compare_services.history.delete([second])
+    assert compare_services.compare.round(round_id) is None
+    with compare_services.db.cursor() as cur:
+        left = [
+            cur.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+            for table in ("votes", "compare_entries", "compare_rounds", "runs", "messages")
+        ]
+    assert left == [0, 0, 0, 0, 0]
 
 
 def test_a_failed_delete_leaves_everything(

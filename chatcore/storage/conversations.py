@@ -239,9 +239,20 @@ def get_conversation(
 
 
 # Every table holding rows of a conversation, children first. Deleting conversations runs each
-# statement in one transaction, so a table added later (the Compare page's votes and rounds)
-# adds its DELETE here, before the tables its rows point to, and delete needs nothing else.
+# statement in one transaction, so a table added later adds its DELETE here, before the tables its
+# rows point to, and delete needs nothing else.
 CONVERSATION_CLEANUP: list[str] = [
+    # Compare (as storage/votes.py forget_conversation): votes that judged one of these answers,
+    # their columns, then rounds left with no column.
+    """
+    DELETE FROM votes WHERE round_id IN
+        (SELECT round_id FROM compare_entries WHERE conversation_id IN (SELECT unnest($ids)))
+    """,
+    "DELETE FROM compare_entries WHERE conversation_id IN (SELECT unnest($ids))",
+    """
+    DELETE FROM compare_rounds c
+    WHERE NOT EXISTS (SELECT 1 FROM compare_entries e WHERE e.round_id = c.id)
+    """,
     "DELETE FROM runs WHERE conversation_id IN (SELECT unnest($ids))",
     "DELETE FROM messages WHERE conversation_id IN (SELECT unnest($ids))",
     "DELETE FROM conversation_summaries WHERE conversation_id IN (SELECT unnest($ids))",
@@ -260,5 +271,5 @@ def delete_conversations(cur: duckdb.DuckDBPyConnection, conversation_ids: list[
         "SELECT count(*) FROM conversations WHERE id IN (SELECT unnest($ids))", ids
     ).fetchone()
     for statement in CONVERSATION_CLEANUP:
-        cur.execute(statement, ids)
+        cur.execute(statement, ids if "$ids" in statement else None)
     return int(row[0]) if row else 0

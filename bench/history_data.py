@@ -60,6 +60,9 @@ class Shape:
 def generated_database(shape: Shape = Shape()) -> Path:
     """The cached file for this shape, generated first if it is missing."""
     path = DATA_DIR / shape.file_name
+    for stale in DATA_DIR.glob(f"history-*-{shape.conversations}-{shape.messages}.duckdb"):
+        if stale != path:  # made by an older generator or schema: ~150 MB each
+            stale.unlink()
     if not path.exists():
         started = time.perf_counter()
         partial = path.with_suffix(".partial")

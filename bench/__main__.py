@@ -1,6 +1,6 @@
 """`make bench`: every benchmark, one after the other."""
 
-from bench import api, compare, routing, stats, streaming
+from bench import api, compare, history, routing, stats, streaming
 
 if __name__ == "__main__":
     streaming.main()
@@ -8,3 +8,4 @@ if __name__ == "__main__":
     compare.main()
     stats.main()
     routing.main()
+    history.main()

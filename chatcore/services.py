@@ -11,6 +11,7 @@ from chatcore.backends.registry import Registry
 from chatcore.chat import ChatService
 from chatcore.compare import CompareService
 from chatcore.config import Settings, load_settings
+from chatcore.history import HistoryService
 from chatcore.hosts import Hosts
 from chatcore.models import ModelManager
 from chatcore.stats import StatsService
@@ -27,6 +28,7 @@ class Services:
     stats: StatsService
     hosts: Hosts
     models: ModelManager
+    history: HistoryService
 
     def close(self) -> None:
         self.registry.close()
@@ -53,6 +55,7 @@ def open_services(settings: Settings | None = None) -> Services:
         StatsService(db),
         hosts,
         ModelManager(registry),
+        HistoryService(db),
     )
 
 

@@ -1,4 +1,9 @@
-"""Queries over conversations, messages and runs; each takes the cursor of its unit of work."""
+"""Queries over conversations, messages and runs; each takes the cursor of its unit of work.
+
+Any write that changes a conversation's messages or runs also changes its `updated_at`, in the same
+or a later transaction (a reply's end calls touch_conversation): the History summary is refreshed
+by it (chatcore/history.py).
+"""
 
 from __future__ import annotations
 
@@ -231,3 +236,40 @@ def get_conversation(
 ) -> ConversationSummary | None:
     row = cur.execute(f"{SUMMARY_SELECT} WHERE c.id = ?", [conversation_id]).fetchone()
     return None if row is None else ConversationSummary(*row)
+
+
+# Every table holding rows of a conversation, children first. Deleting conversations runs each
+# statement in one transaction, so a table added later adds its DELETE here, before the tables its
+# rows point to, and delete needs nothing else.
+CONVERSATION_CLEANUP: list[str] = [
+    # Compare (as storage/votes.py forget_conversation): votes that judged one of these answers,
+    # their columns, then rounds left with no column.
+    """
+    DELETE FROM votes WHERE round_id IN
+        (SELECT round_id FROM compare_entries WHERE conversation_id IN (SELECT unnest($ids)))
+    """,
+    "DELETE FROM compare_entries WHERE conversation_id IN (SELECT unnest($ids))",
+    """
+    DELETE FROM compare_rounds c
+    WHERE NOT EXISTS (SELECT 1 FROM compare_entries e WHERE e.round_id = c.id)
+    """,
+    "DELETE FROM runs WHERE conversation_id IN (SELECT unnest($ids))",
+    "DELETE FROM messages WHERE conversation_id IN (SELECT unnest($ids))",
+    "DELETE FROM conversation_summaries WHERE conversation_id IN (SELECT unnest($ids))",
+    "DELETE FROM message_search WHERE conversation_id IN (SELECT unnest($ids))",
+    "DELETE FROM conversations WHERE id IN (SELECT unnest($ids))",
+]
+
+
+def delete_conversations(cur: duckdb.DuckDBPyConnection, conversation_ids: list[str]) -> int:
+    """Delete these conversations and all their rows; returns how many conversations went.
+
+    Run it inside a transaction: there are no foreign keys, the statements together are the
+    guarantee that nothing is left orphaned."""
+    ids = {"ids": list(conversation_ids)}
+    row = cur.execute(
+        "SELECT count(*) FROM conversations WHERE id IN (SELECT unnest($ids))", ids
+    ).fetchone()
+    for statement in CONVERSATION_CLEANUP:
+        cur.execute(statement, ids if "$ids" in statement else None)
+    return int(row[0]) if row else 0

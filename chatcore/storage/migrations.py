@@ -65,6 +65,31 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
         ],
     ),
     (
+        2,
+        "a per-conversation summary and a case-folded copy of the text for History",
+        [
+            # Both refreshed on read by chatcore/history.py for conversations whose updated_at
+            # moved; the folded text spares every search lowercasing every message.
+            """
+            CREATE TABLE conversation_summaries (
+                conversation_id VARCHAR PRIMARY KEY,
+                updated_at TIMESTAMPTZ NOT NULL,
+                messages INTEGER NOT NULL,
+                tokens BIGINT NOT NULL,
+                models VARCHAR[] NOT NULL
+            )
+            """,
+            """
+            CREATE TABLE message_search (
+                message_id BIGINT NOT NULL,
+                conversation_id VARCHAR NOT NULL,
+                active_at TIMESTAMPTZ NOT NULL,  -- the conversation's updated_at
+                folded VARCHAR NOT NULL
+            )
+            """,
+        ],
+    ),
+    (
         3,
         "compare rounds, the runs each round fanned out to, and the votes that judge them",
         [

@@ -1,0 +1,325 @@
+"""History: every conversation, newest first; search, filter, read, rename, delete, transfer."""
+
+from __future__ import annotations
+
+import zlib
+from datetime import datetime
+
+import pandas as pd
+import streamlit as st
+
+import ui
+from chatcore import transfer
+from chatcore.chat import InvalidInput
+from chatcore.history import SORT_COLUMNS, ConversationRow, Filters, OpenConversation
+
+services = ui.services()
+history = services.history
+
+MESSAGES_PER_PAGE = 100
+KEPT_KEYS = [
+    "history-search",
+    "history-models",
+    "history-since",
+    "history-until",
+    "history-sort",
+    "history-descending",
+    "history-page-size",
+    "history-page",
+]
+EMPTY = "No conversations yet: they appear here as soon as you chat."
+SORT_LABELS = {
+    "updated_at": "Last active",
+    "created_at": "Created",
+    "title": "Title",
+    "messages": "Messages",
+    "tokens": "Tokens",
+}
+assert set(SORT_LABELS) == set(SORT_COLUMNS)
+
+
+# --- which conversation is open (kept in this session) ---
+
+
+def open_in_history(conversation_id: str | None) -> None:
+    st.session_state["history-open"] = conversation_id
+    st.session_state.pop("history-confirm", None)
+
+
+def continue_in_chat(conversation_id: str) -> None:
+    ui.open_conversation(conversation_id)
+    st.switch_page("pages/chat.py", query_params={"c": conversation_id})  # a switch clears them
+
+
+def when(moment: datetime) -> str:
+    return moment.astimezone().strftime("%Y-%m-%d %H:%M")
+
+
+def download_buttons(ids: list[str] | None, stem: str, key: str) -> None:
+    """JSON and Markdown downloads, made only when clicked (an export can be large)."""
+    left, right = st.columns(2)
+    left.download_button(
+        "Export JSON",
+        data=lambda: transfer.export_json(services.db, ids),
+        file_name=f"{stem}.json",
+        mime="application/json",
+        icon=":material/download:",
+        key=f"{key}-json",
+        on_click="ignore",
+        width="stretch",
+    )
+    right.download_button(
+        "Export Markdown",
+        data=lambda: transfer.export_markdown(services.db, ids),
+        file_name=f"{stem}.md",
+        mime="text/markdown",
+        icon=":material/description:",
+        key=f"{key}-md",
+        on_click="ignore",
+        width="stretch",
+    )
+
+
+def confirm_delete(ids: list[str], what: str, key: str) -> None:
+    """A delete button that asks once more before anything goes."""
+    if st.session_state.get("history-confirm") != key:
+        if st.button(f"Delete {what}…", key=f"{key}-ask", icon=":material/delete:"):
+            st.session_state["history-confirm"] = key
+            st.rerun()
+        return
+    st.warning(f"Delete {what} with all its messages and runs? This can't be undone.")
+    yes, no = st.columns(2)
+    if yes.button("Delete for good", key=f"{key}-yes", type="primary", width="stretch"):
+        gone = history.delete(ids)
+        open_in_history(None)
+        st.session_state["history-notice"] = f"Deleted {gone} conversation(s)."
+        st.rerun()
+    if no.button("Cancel", key=f"{key}-no", width="stretch"):
+        st.session_state.pop("history-confirm", None)
+        st.rerun()
+
+
+# --- one conversation ---
+
+
+def show_conversation(opened: OpenConversation) -> None:
+    row = opened.summary
+    st.button("All conversations", key="history-back", icon=":material/arrow_back:",
+              on_click=open_in_history, args=(None,))  # fmt: skip
+    st.title(row.title)
+    st.caption(summary_line(row))
+    actions = st.columns([1, 2, 1])
+    if actions[0].button(
+        "Continue in Chat", key="history-continue", icon=":material/chat:", type="primary"
+    ):
+        continue_in_chat(row.id)
+    with actions[1]:
+        download_buttons([row.id], f"conversation-{row.id}", "history-one")
+    with st.expander("Rename or delete"):
+        rename_form(row)
+        confirm_delete([row.id], "this conversation", "history-delete-one")
+    show_dialogue(opened)
+
+
+def summary_line(row: ConversationRow) -> str:
+    models = ", ".join(row.models) or "no model yet"
+    return (
+        f"{row.messages:,} messages · {row.tokens:,} tokens · {models} · "
+        f"started {when(row.created_at)} · last active {when(row.updated_at)}"
+    )
+
+
+def rename_form(row: ConversationRow) -> None:
+    with st.form("history-rename", border=False):
+        title = st.text_input("Title", value=row.title, key="history-title", max_chars=200)
+        if st.form_submit_button("Rename", icon=":material/edit:"):
+            try:
+                history.rename(row.id, title)
+            except InvalidInput as error:
+                st.error(str(error))
+                return
+            st.rerun()
+
+
+def show_dialogue(opened: OpenConversation) -> None:
+    messages = opened.messages
+    pages = max(1, -(-len(messages) // MESSAGES_PER_PAGE))
+    page = 1
+    if pages > 1:
+        page = st.number_input(f"Messages page (of {pages})", 1, pages, 1, key="history-msg-page")
+    start = (page - 1) * MESSAGES_PER_PAGE
+    for message in messages[start : start + MESSAGES_PER_PAGE]:
+        ui.show_message(message)
+    if not messages:
+        st.info("This conversation has no messages.")
+
+
+# --- every conversation ---
+
+
+def current_filters() -> Filters:
+    left, middle, right = st.columns([2, 1, 1])
+    models = left.multiselect("Models", history.model_names(), key="history-models")
+    since = middle.date_input("Active since", value=None, key="history-since")
+    until = right.date_input("Started before or on", value=None, key="history-until")
+    return Filters(models=tuple(models), since=since, until=until)
+
+
+def show_search(text: str, filters: Filters) -> None:
+    result = history.search(text, filters)
+    if not result.total:
+        st.info(f"Nothing matches “{text}”.")
+        return
+    shown = len(result.hits)
+    if not result.complete:
+        st.caption(
+            f"The {shown} most recently active matching conversations (older ones may match)."
+        )
+    else:
+        more = f" (the {shown} most recent shown)" if result.total > shown else ""
+        st.caption(f"{result.total:,} conversation(s) match{more}.")
+    for hit in result.hits:
+        with st.container(border=True):
+            st.button(hit.title, key=f"hit-{hit.id}", type="tertiary",
+                      on_click=open_in_history, args=(hit.id,))  # fmt: skip
+            st.caption(f"{when(hit.updated_at)} · {hit.matching_messages} matching message(s)")
+            st.text(hit.snippet)
+
+
+def show_table(filters: Filters) -> None:
+    left, middle, right = st.columns([2, 1, 1])
+    sort = left.selectbox(
+        "Sort by", list(SORT_LABELS), format_func=SORT_LABELS.get, key="history-sort"
+    )
+    descending = middle.toggle("Descending", value=True, key="history-descending")
+    page_size = right.selectbox("Per page", [25, 50, 100], index=1, key="history-page-size")
+    listing = history.list_conversations(filters, sort, descending, page_number(), page_size)
+    pages = max(1, -(-listing.total // page_size))
+    if not listing.total:
+        st.info("No conversations match." if filters != Filters() else EMPTY)
+        return
+    if not listing.rows:  # the page went past the end (a filter or a delete): show the last
+        st.session_state["history-page"] = pages
+        st.rerun()
+    selection = st.dataframe(
+        table_frame(listing.rows),
+        # a new key whenever the rows change, so a selection never applies to other rows
+        key=table_key(filters, sort, descending, page_number(), page_size),
+        on_select="rerun",
+        selection_mode="multi-row",
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "id": None,
+            "Created": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm"),
+            "Last active": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm"),
+        },
+    )
+    st.number_input(f"Page (of {pages}, {listing.total:,} conversations)", 1, pages,
+                    key="history-page")  # fmt: skip
+    chosen = [listing.rows[i].id for i in selection.selection.rows if i < len(listing.rows)]
+    if chosen:
+        selected_actions(chosen)
+    else:
+        st.caption("Select rows to open, export or delete them.")
+
+
+def table_key(*listing: object) -> str:
+    return f"history-table-{zlib.crc32(repr(listing).encode()):x}"
+
+
+def page_number() -> int:
+    return int(st.session_state.get("history-page", 1)) - 1
+
+
+def table_frame(rows: list[ConversationRow]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "id": [r.id for r in rows],
+            "Title": [r.title for r in rows],
+            "Models": [", ".join(r.models) for r in rows],
+            "Messages": [r.messages for r in rows],
+            "Tokens": [r.tokens for r in rows],
+            "Created": [r.created_at for r in rows],
+            "Last active": [r.updated_at for r in rows],
+        }
+    )
+
+
+def selected_actions(chosen: list[str]) -> None:
+    st.write(f"**{len(chosen)} selected**")
+    if len(chosen) == 1:
+        st.button("Open", key="history-open-selected", icon=":material/open_in_new:",
+                  on_click=open_in_history, args=(chosen[0],))  # fmt: skip
+    download_buttons(chosen, "conversations", "history-selected")
+    what = "this conversation" if len(chosen) == 1 else f"these {len(chosen)} conversations"
+    confirm_delete(chosen, what, "history-delete-selected")
+
+
+def transfer_panel() -> None:
+    with st.expander("Export and import"):
+        st.caption(
+            "JSON keeps everything (every message, run and metric) and can be imported; an "
+            f"import takes files up to {transfer.MAX_IMPORT_BYTES // 2**20} MB (roughly 40,000 "
+            "messages), so export a large history in parts by selecting rows."
+        )
+        download_buttons(None, "all-conversations", "history-all")
+        upload = st.file_uploader(
+            "Import a JSON export",
+            type=["json"],
+            key="history-upload",
+            max_upload_size=transfer.MAX_IMPORT_BYTES // 2**20,
+        )
+        if upload is not None and st.button("Import", key="history-import"):
+            import_file(upload.getvalue())
+
+
+def import_file(data: bytes) -> None:
+    try:
+        report = transfer.import_json(services.db, data)
+    except transfer.ImportRefused as error:
+        st.error(f"Nothing was imported. {error}")
+        return
+    st.success(
+        f"Imported {len(report.imported)} conversation(s), {report.messages:,} messages and "
+        f"{report.runs:,} runs."
+    )
+    if report.skipped:
+        st.info(
+            f"Skipped {len(report.skipped)} already here: "
+            + ", ".join(report.skipped[:20])
+            + (" …" if len(report.skipped) > 20 else "")
+        )
+
+
+def keep_list_state() -> None:
+    """Widgets not drawn in a run lose their state: keep the search and the filters while a
+    conversation is open, so going back finds the list as it was."""
+    for key in KEPT_KEYS:
+        if key in st.session_state:
+            st.session_state[key] = st.session_state[key]
+
+
+# --- the screen ---
+
+keep_list_state()
+if notice := st.session_state.pop("history-notice", None):
+    st.toast(notice)
+
+open_id = st.session_state.get("history-open")
+opened = history.open(open_id) if open_id else None
+if opened is not None:
+    show_conversation(opened)
+else:
+    if open_id:  # deleted meanwhile
+        open_in_history(None)
+    st.title("History")
+    search = st.text_input(
+        "Search conversations", key="history-search", placeholder="Words in titles and messages"
+    )
+    filters = current_filters()
+    if search.strip():
+        show_search(search, filters)
+    else:
+        show_table(filters)
+    transfer_panel()

@@ -1,0 +1,51 @@
+"""A small, varied history made through the real send path, for History and transfer tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chatcore.params import GenerationParams
+from chatcore.services import Services
+from tests.fake_ollama import FakeModel, FakeOllama
+
+PARAMS = GenerationParams()
+
+
+def varied_history(services: Services, fake_ollama: FakeOllama) -> list[str]:
+    """Conversations with two models, a regenerated reply, a stopped one and a failed one."""
+    fake_ollama.models.append(FakeModel("flaky:latest", reply="one two three", fail_after=1))
+    chat = services.chat
+    first = chat.send("alpha", "Tell me about otters", "llama3.2", PARAMS).consume()
+    chat.send("alpha", "And about 50% of beavers?", "qwen3:4b", PARAMS).consume()
+    chat.regenerate("alpha", "llama3.2", PARAMS).consume()  # the earlier reply is superseded
+    stream = chat.send("beta", "A story about a Quokka please", "llama3.2", PARAMS)
+    next(iter(stream))
+    stream.close()  # stopped after its first piece
+    chat.send("gamma", "Ünïcode and 'quotes' \"here\"", "flaky", PARAMS).consume()  # an error
+    return [first.conversation_id, "beta", "gamma"]
+
+
+def table_rows(services: Services) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of the three tables, with surrogate ids replaced by each row's place in its
+    conversation, so two databases holding the same history compare equal."""
+    with services.db.cursor() as cur:
+        return {
+            "conversations": cur.execute("SELECT * FROM conversations ORDER BY id").fetchall(),
+            "messages": cur.execute(
+                """
+                SELECT * EXCLUDE (id), row_number() OVER (PARTITION BY conversation_id ORDER BY id)
+                FROM messages ORDER BY conversation_id, id
+                """
+            ).fetchall(),
+            "runs": cur.execute(
+                """
+                WITH placed AS (
+                    SELECT id, row_number() OVER (PARTITION BY conversation_id ORDER BY id) AS place
+                    FROM messages
+                )
+                SELECT r.* EXCLUDE (id, message_id, options), r.options::JSON::VARCHAR, p.place
+                FROM runs r JOIN placed p ON p.id = r.message_id
+                ORDER BY r.conversation_id, p.place, r.id
+                """
+            ).fetchall(),
+        }

@@ -1,0 +1,126 @@
+"""The History page under AppTest, on a real DuckDB file filled through the real send path."""
+
+from __future__ import annotations
+
+from streamlit.testing.v1 import AppTest
+
+import ui
+from chatcore.config import load_settings
+from chatcore.services import open_services
+from tests.apptest import new_app
+from tests.fake_ollama import FakeOllama
+from tests.history_fixtures import varied_history
+
+
+def filled(fake_ollama: FakeOllama) -> None:
+    """The fixture history, written before the app opens the database."""
+    services = open_services(load_settings())
+    try:
+        varied_history(services, fake_ollama)
+    finally:
+        services.close()
+
+
+def history_page() -> AppTest:
+    at = new_app()
+    at.switch_page("pages/history.py").run()
+    assert not at.exception, at.exception
+    return at
+
+
+def button(at: AppTest, key: str):  # type: ignore[no-untyped-def]
+    return at.button(key=key)
+
+
+def test_the_table_lists_conversations_newest_first(app_env, fake_ollama: FakeOllama) -> None:
+    filled(fake_ollama)
+    at = history_page()
+    table = at.dataframe[0].value
+    assert list(table["Title"]) == [
+        "Ünïcode and 'quotes' \"here\"",
+        "A story about a Quokka please",
+        "Tell me about otters",
+    ]
+    assert list(table["Messages"]) == [2, 2, 4]
+    assert table["Models"].iloc[2] == "llama3.2, qwen3:4b"
+
+    at.selectbox(key="history-sort").select("messages").run()
+    at.toggle(key="history-descending").set_value(False).run()
+    assert list(at.dataframe[0].value["Messages"]) == [2, 2, 4]
+    at.multiselect(key="history-models").select("qwen3:4b").run()
+    assert list(at.dataframe[0].value["Title"]) == ["Tell me about otters"]
+
+
+def test_search_opens_a_conversation_with_its_metrics(app_env, fake_ollama: FakeOllama) -> None:
+    filled(fake_ollama)
+    at = history_page()
+    at.text_input(key="history-search").input("quokka").run()
+    assert [b.label for b in at.button if b.key and b.key.startswith("hit-")] == [
+        "A story about a Quokka please"
+    ]
+    assert "Quokka" in at.text[0].value
+    button(at, "hit-beta").click().run()
+    assert not at.exception
+    assert at.title[0].value == "A story about a Quokka please"
+    assert [m.markdown[0].value for m in at.chat_message] == [
+        "A story about a Quokka please",
+        "Hello",
+    ]
+    assert at.chat_message[1].caption[0].value.endswith("stopped")
+    button(at, "history-back").click().run()  # back to the results, the search kept
+    assert at.text_input(key="history-search").value == "quokka"
+    assert [b.key for b in at.button if b.key and b.key.startswith("hit-")] == ["hit-beta"]
+
+
+def test_rename_then_continue_in_chat(app_env, fake_ollama: FakeOllama) -> None:
+    filled(fake_ollama)
+    at = history_page()
+    at.text_input(key="history-search").input("otters").run()
+    button(at, "hit-alpha").click().run()
+    at.text_input(key="history-title").input("Otters and beavers")
+    at.button[[b.label for b in at.button].index("Rename")].click().run()
+    assert not at.exception
+    assert at.title[0].value == "Otters and beavers"
+
+    button(at, "history-continue").click().run()
+    assert not at.exception
+    assert at.session_state["conversation_id"] == "alpha"
+    assert [m.markdown[0].value for m in at.chat_message][-1] == "Hello there, I am a small model."
+    assert at.chat_input[0] is not None  # the Chat page, ready to continue
+
+
+def test_delete_one_asks_first(app_env, fake_ollama: FakeOllama) -> None:
+    filled(fake_ollama)
+    at = history_page()
+    at.text_input(key="history-search").input("otters").run()
+    button(at, "hit-alpha").click().run()
+    button(at, "history-delete-one-ask").click().run()
+    assert "can't be undone" in at.warning[0].value
+    button(at, "history-delete-one-no").click().run()
+    assert ui.services().history.open("alpha") is not None
+    button(at, "history-delete-one-ask").click().run()
+    button(at, "history-delete-one-yes").click().run()
+    assert not at.exception
+    assert ui.services().history.open("alpha") is None
+    assert at.title[0].value == "History"
+    at.text_input(key="history-search").input("").run()
+    assert "Tell me about otters" not in list(at.dataframe[0].value["Title"])
+
+
+def test_delete_several_selected_rows(app_env, fake_ollama: FakeOllama) -> None:
+    filled(fake_ollama)
+    at = history_page()
+    key = at.dataframe[0].key
+    at.session_state[key] = {"selection": {"rows": [0, 2], "columns": [], "cells": []}}
+    at.run()
+    assert any(m.value == "**2 selected**" for m in at.markdown)
+    button(at, "history-delete-selected-ask").click().run()
+    assert "these 2 conversations" in at.warning[0].value
+    button(at, "history-delete-selected-yes").click().run()
+    assert not at.exception
+    assert list(at.dataframe[0].value["Title"]) == ["A story about a Quokka please"]
+
+
+def test_an_empty_history_says_what_will_appear(app_env) -> None:
+    at = history_page()
+    assert "appear here" in at.info[0].value

@@ -207,17 +207,15 @@ def test_blind_only_leaderboard_leaves_open_votes_out(compare_services: Services
     assert list(compare_services.compare.leaderboard()["Votes"]) == [1, 1]
 
 
-def test_deleting_a_conversation_can_forget_its_votes(compare_services: Services) -> None:
+def test_deleting_a_compared_conversation_forgets_its_votes(compare_services: Services) -> None:
     round_id = finished_round(compare_services, ["fast:latest", "mid:latest"])
     compare_services.compare.vote(round_id, ALL_BAD)
     stored = compare_services.compare.round(round_id)
     assert stored is not None
-    with compare_services.db.transaction() as cur:
-        vote_store.forget_conversation(cur, stored.entries[0].conversation_id)
+    compare_services.history.delete([stored.entries[0].conversation_id])
     after = compare_services.compare.round(round_id)
     assert after is not None and after.vote is None and len(after.entries) == 1
-    with compare_services.db.transaction() as cur:
-        vote_store.forget_conversation(cur, stored.entries[1].conversation_id)
+    compare_services.history.delete([stored.entries[1].conversation_id])
     assert compare_services.compare.round(round_id) is None
 
 

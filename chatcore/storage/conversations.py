@@ -242,7 +242,7 @@ def get_conversation(
 # statement in one transaction, so a table added later adds its DELETE here, before the tables its
 # rows point to, and delete needs nothing else.
 CONVERSATION_CLEANUP: list[str] = [
-    # Compare (as storage/votes.py forget_conversation): votes that judged one of these answers,
+    # Compare: votes that judged one of these answers,
     # their columns, then rounds left with no column.
     """
     DELETE FROM votes WHERE round_id IN

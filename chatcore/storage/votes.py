@@ -142,22 +142,3 @@ def all_votes(cur: duckdb.DuckDBPyConnection, blind_only: bool = False) -> list[
         [blind_only],
     ).fetchall()
     return [VoteRecord(*row) for row in rows]
-
-
-def forget_conversation(cur: duckdb.DuckDBPyConnection, conversation_id: str) -> None:
-    """Before a conversation is deleted: drop the votes that judged its answer (they would judge
-    a run that no longer exists), its column, and rounds left with no column at all."""
-    cur.execute(
-        """
-        DELETE FROM votes WHERE round_id IN
-            (SELECT round_id FROM compare_entries WHERE conversation_id = ?)
-        """,
-        [conversation_id],
-    )
-    cur.execute("DELETE FROM compare_entries WHERE conversation_id = ?", [conversation_id])
-    cur.execute(
-        """
-        DELETE FROM compare_rounds c
-        WHERE NOT EXISTS (SELECT 1 FROM compare_entries e WHERE e.round_id = c.id)
-        """
-    )

@@ -24,4 +24,3 @@ pages = st.navigation(
 )
 ui.sidebar()
 pages.run()
-ui.conversation_list()

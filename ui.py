@@ -78,6 +78,7 @@ def sidebar() -> None:
     with st.sidebar:
         model_picker()
         generation_controls()
+        conversation_list()
 
 
 def model_picker() -> None:
@@ -111,7 +112,7 @@ def generation_controls() -> None:
 
 
 def conversation_list() -> None:
-    """Drawn after the page ran, so a conversation the page just created is listed at once."""
+    """Drawn before the page runs, so a stop, which ends the run, leaves it in place."""
     with st.sidebar:
         st.divider()
         st.button(

@@ -50,6 +50,8 @@ if prompt and choice.model:
 if pending is not None:
     ui.open_conversation(pending.reply.conversation_id)  # before streaming: a stop ends the run
     ui.stream_reply(pending)
+    if conversation_id is None:
+        st.rerun()  # list the new conversation in the sidebar
 
 last_is_reply = pending is not None or (history and history[-1].role == "assistant")
 if last_is_reply:

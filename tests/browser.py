@@ -78,10 +78,17 @@ def wait_for_health(url: str, server: subprocess.Popen[bytes], log: Path) -> Non
 
 
 def wait_until_idle(page) -> None:  # type: ignore[no-untyped-def]
-    """Connected, a script run finished, and the sidebar's conversation list drawn (the router
-    draws it last, so a page that has not run yet can't pass for an idle one)."""
+    """Connected, a script run finished and nothing on the page left stale.
+
+    Called right after a click, the rerun it asked for may not have begun: a short pause lets
+    it start. The sidebar's conversation list is drawn last by the router, so waiting for it
+    keeps a page that has not run yet from passing for an idle one."""
+    page.wait_for_timeout(150)
     page.wait_for_selector(
         "[data-testid='stApp'][data-test-connection-state='CONNECTED']", timeout=30_000
     )
     page.get_by_test_id("stSidebar").get_by_role("button", name="New chat").wait_for(timeout=30_000)
     page.wait_for_selector("[data-test-script-state='notRunning']", timeout=30_000)
+    page.wait_for_function(
+        "document.querySelectorAll('[data-stale=\"true\"]').length === 0", timeout=30_000
+    )

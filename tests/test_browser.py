@@ -5,18 +5,13 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from tests.browser import CHROMIUM, CHROMIUM_ARGS, ROOT, streamlit_server, wait_until_idle
+from tests.browser import ROOT, streamlit_server, wait_until_idle
 from tests.fake_ollama import FakeModel, FakeOllama
 
 pytestmark = pytest.mark.browser
-playwright_api = pytest.importorskip("playwright.sync_api")
-
-if not Path(CHROMIUM).exists():
-    pytest.fail("Debian's chromium is missing: apt-get install chromium", pytrace=False)
 
 STORY = " ".join(f"word{i}" for i in range(40))
 
@@ -34,14 +29,6 @@ def slow_ollama() -> Iterator[FakeOllama]:
     ).start()
     yield server
     server.stop()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    with playwright_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 def test_chat_streams_and_survives_a_reload(browser, slow_ollama, tmp_path) -> None:
@@ -88,6 +75,7 @@ def test_chat_streams_and_survives_a_reload(browser, slow_ollama, tmp_path) -> N
         fresh.goto(url)
         wait_until_idle(fresh)
         fresh.get_by_test_id("stSidebar").get_by_text("Tell me a story").click()
+        fresh.get_by_test_id("stChatMessage").nth(1).get_by_text("word39").wait_for()
         wait_until_idle(fresh)
         assert fresh.get_by_test_id("stChatMessage").count() == 2
 

@@ -11,14 +11,10 @@ from pathlib import Path
 import pytest
 
 from chatcore.storage.db import Database
-from tests.browser import CHROMIUM, CHROMIUM_ARGS, streamlit_server, wait_until_idle
+from tests.browser import streamlit_server, wait_until_idle
 from tests.fake_ollama import FakeModel, FakeOllama
 
 pytestmark = pytest.mark.browser
-playwright_api = pytest.importorskip("playwright.sync_api")
-
-if not Path(CHROMIUM).exists():
-    pytest.fail("Debian's chromium is missing: apt-get install chromium", pytrace=False)
 
 MODELS = ["llama3.2:latest", "qwen3:4b"]
 
@@ -40,15 +36,11 @@ def two_models() -> Iterator[FakeOllama]:
 
 
 def test_a_blind_round_streams_side_by_side_then_votes_and_reveals(
-    two_models: FakeOllama, tmp_path: Path
+    browser, two_models: FakeOllama, tmp_path: Path
 ) -> None:
     db_file = tmp_path / "chat.duckdb"
     env = {"OLLAMA_HOST": two_models.url, "CHAT_DB": str(db_file)}
-    with (
-        streamlit_server(env, tmp_path / "streamlit.log") as url,
-        playwright_api.sync_playwright() as playwright,
-    ):
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with streamlit_server(env, tmp_path / "streamlit.log") as url:
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         page.goto(url)
         wait_until_idle(page)
@@ -100,7 +92,6 @@ def test_a_blind_round_streams_side_by_side_then_votes_and_reveals(
             time.sleep(0.05)
         page.get_by_test_id("stChatInputStopButton").click()
         wait_until_idle(page)
-        browser.close()
 
     db = Database(db_file)  # the server has let go of the file
     with db.cursor() as cur:

@@ -2,30 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
 from chatcore.config import Settings
 from chatcore.services import open_services
-from tests.browser import CHROMIUM, CHROMIUM_ARGS, streamlit_server, wait_until_idle
+from tests.browser import streamlit_server, wait_until_idle
 from tests.fake_ollama import FakeOllama
 from tests.history_fixtures import varied_history
 
 pytestmark = pytest.mark.browser
-playwright_api = pytest.importorskip("playwright.sync_api")
-
-if not Path(CHROMIUM).exists():
-    pytest.fail("Debian's chromium is missing: apt-get install chromium", pytrace=False)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    with playwright_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 def test_search_open_rename_and_delete(browser, fake_ollama: FakeOllama, tmp_path) -> None:
@@ -39,7 +24,8 @@ def test_search_open_rename_and_delete(browser, fake_ollama: FakeOllama, tmp_pat
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         page.goto(url)
         wait_until_idle(page)
-        expect = playwright_api.expect
+        from playwright.sync_api import expect
+
         page.get_by_test_id("stSidebarNav").get_by_role("link", name="History").click()
         main = page.get_by_test_id("stMain")
         expect(main.get_by_role("heading", name="History")).to_be_visible()

@@ -4,18 +4,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from tests.browser import CHROMIUM, CHROMIUM_ARGS, streamlit_server, wait_until_idle
+from tests.browser import streamlit_server, wait_until_idle
 from tests.fake_ollama import FakeModel, FakeOllama
 
 pytestmark = pytest.mark.browser
-playwright_api = pytest.importorskip("playwright.sync_api")
-
-if not Path(CHROMIUM).exists():
-    pytest.fail("Debian's chromium is missing: apt-get install chromium", pytrace=False)
 
 
 @pytest.fixture
@@ -45,14 +40,12 @@ def picker_options(page) -> list[str]:  # type: ignore[no-untyped-def]
     return texts
 
 
-def test_pull_shows_live_progress_and_the_model_reaches_the_picker(two_hosts, tmp_path) -> None:
+def test_pull_shows_live_progress_and_the_model_reaches_the_picker(
+    browser, two_hosts, tmp_path
+) -> None:
     a, b = two_hosts
     env = {"OLLAMA_HOST": a.url, "OLLAMA_HOSTS": b.url, "CHAT_DB": str(tmp_path / "c.duckdb")}
-    with (
-        streamlit_server(env, tmp_path / "streamlit.log") as url,
-        playwright_api.sync_playwright() as playwright,
-    ):
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with streamlit_server(env, tmp_path / "streamlit.log") as url:
         page = browser.new_page(viewport={"width": 1280, "height": 2200})
         page.goto(url)  # (a fresh process opened at /models first runs the page alone)
         wait_until_idle(page)
@@ -97,4 +90,3 @@ def test_pull_shows_live_progress_and_the_model_reaches_the_picker(two_hosts, tm
         while a.cancelled == 0 and time.monotonic() < deadline:
             time.sleep(0.05)
         assert a.cancelled == 1 and a.model("big") is None
-        browser.close()

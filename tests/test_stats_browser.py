@@ -4,30 +4,17 @@ from __future__ import annotations
 
 import io
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from chatcore.storage.db import Database
-from tests.browser import CHROMIUM, CHROMIUM_ARGS, ROOT, streamlit_server, wait_until_idle
+from tests.browser import ROOT, streamlit_server, wait_until_idle
 from tests.conftest import closed_port_url
 from tests.stats_fixture import RUNS, insert_runs
 
 pytestmark = pytest.mark.browser
-playwright_api = pytest.importorskip("playwright.sync_api")
-
-if not Path(CHROMIUM).exists():
-    pytest.fail("Debian's chromium is missing: apt-get install chromium", pytrace=False)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    with playwright_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 def test_stats_page_draws_its_charts_and_downloads_the_runs(browser, tmp_path: Path) -> None:

@@ -334,6 +334,11 @@ def generate(
     prompt = loaded.tokens(fitted.messages)
     limit = min(params.max_tokens, loaded.window - len(prompt))
     llm.set_seed(RANDOM_SEED if params.seed is None else params.seed & 0xFFFFFFFF)
+    if params.seed is not None or params.temperature == 0:
+        # Asked to be reproducible: evaluate the whole prompt afresh. Reusing the cached prefix
+        # of the previous prompt shifts the logits slightly, and that alone turned Gemma 3 270M's
+        # greedy reply to one prompt from "I'm a scientist." into "I'm a little curious...".
+        llm.reset()
     reply = ReplyText((*loaded.prompt_format.stop, *params.stop))
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
     completion, first_ns, done_reason = 0, 0, "length"
@@ -360,8 +365,8 @@ def generate(
                 break
             if completion >= limit:
                 break
-        if not reply.matched and (rest := reply.flush(decoder.decode(b"", final=True))):
-            yield rest
+        if not reply.matched and (last := reply.flush(decoder.decode(b"", final=True))):
+            yield last
     except BackendError:
         raise
     except Exception as error:
@@ -427,10 +432,12 @@ class ReplyText:
         return shown, False
 
     def flush(self, text: str = "") -> str:
-        """At the end of the reply: what was held back and turned out not to start a stop."""
-        shown, stopped = self.feed(text)
-        rest, self.pending = self.pending, ""
-        return shown if stopped else (shown + rest).rstrip()
+        """At the end of the reply: the last safe text. What is still held is trailing whitespace
+        or an unfinished stop sequence (a reply cut at max tokens just as the model began the
+        next "\nUser:"), and the reply ends without it."""
+        shown, _ = self.feed(text)
+        self.pending = ""
+        return shown
 
     def _stop_started(self, text: str) -> int:
         longest = 0

@@ -84,11 +84,11 @@ def sidebar() -> None:
 def model_picker() -> None:
     listing = model_listing()
     models: dict[str, ModelInfo] = {m.name: m for m in listing.models if m.available}
+    if not listing.unreachable and not any(m.backend == "ollama" for m in listing.models):
+        st.info(PULL_HINT)
     if not models:
         for message in listing.unreachable.values():
             st.warning(message, icon="🔌")  # nothing else to chat with: keep saying it
-        if not listing.unreachable:
-            st.info(PULL_HINT)
         st.session_state.model = None
     else:
         if st.session_state.get("model") not in models:

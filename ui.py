@@ -114,7 +114,7 @@ def announce_unreachable(unreachable: dict[str, str], chatting_with: ModelInfo) 
             announced.add(host)
             st.toast(
                 f"{message} Meanwhile you are chatting with {chatting_with.label}.",
-                icon="🔌",
+                icon=":material/power_off:",
                 duration="long",
             )
 

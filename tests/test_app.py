@@ -9,7 +9,6 @@ import pytest
 import streamlit as st
 
 from chatcore.backends.embedded import DEFAULT_MODEL, engine_installed
-
 from tests.apptest import ROOT, new_app, release_cached_services, sidebar_conversations
 from tests.conftest import closed_port_url
 from tests.fake_ollama import FakeOllama

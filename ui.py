@@ -83,16 +83,17 @@ def sidebar() -> None:
 
 def model_picker() -> None:
     listing = model_listing()
-    for message in listing.unreachable.values():
-        st.warning(message, icon="🔌")
     models: dict[str, ModelInfo] = {m.name: m for m in listing.models if m.available}
+    if not listing.unreachable and not any(m.backend == "ollama" for m in listing.models):
+        st.info(PULL_HINT)
     if not models:
-        if not listing.unreachable:
-            st.info(PULL_HINT)
+        for message in listing.unreachable.values():
+            st.warning(message, icon="🔌")  # nothing else to chat with: keep saying it
         st.session_state.model = None
     else:
         if st.session_state.get("model") not in models:
-            st.session_state.model = next(iter(models))
+            st.session_state.model = next(iter(models))  # e.g. the embedded one, Ollama down
+        announce_unreachable(listing.unreachable, models[st.session_state.model])
         st.selectbox(
             "Model",
             options=list(models),
@@ -102,6 +103,20 @@ def model_picker() -> None:
     st.button(
         "Refresh models", icon=":material/refresh:", width="stretch", on_click=model_listing.clear
     )
+
+
+def announce_unreachable(unreachable: dict[str, str], chatting_with: ModelInfo) -> None:
+    """Say that a server does not answer once per outage and session, not on every rerun."""
+    announced: set[str] = st.session_state.setdefault("announced_unreachable", set())
+    announced.intersection_update(unreachable)  # a server that came back is announced again
+    for host, message in unreachable.items():
+        if host not in announced:
+            announced.add(host)
+            st.toast(
+                f"{message} Meanwhile you are chatting with {chatting_with.label}.",
+                icon=":material/power_off:",
+                duration="long",
+            )
 
 
 def generation_controls() -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 DEFAULT_OLLAMA_HOST = "http://127.0.0.1:11434"
 DEFAULT_PORT = 8501
+DEFAULT_EMBEDDED_CTX = 4096
 APP_DIR_NAME = "ollama-chat-dashboard"
 
 
@@ -20,6 +21,9 @@ class Settings:
     # CHAT_API_TOKEN: when set, every REST API request must carry it. Kept out of repr and logs.
     api_token: str | None = field(default=None, repr=False)
     ollama_hosts: tuple[str, ...] = ()  # more Ollama servers, from OLLAMA_HOSTS
+    embedded: bool = True  # offer the embedded models (EMBEDDED=0 turns them off)
+    embedded_models: tuple[Path, ...] = ()  # more GGUF files or directories of them
+    embedded_ctx: int = DEFAULT_EMBEDDED_CTX  # the embedded models' context window, in tokens
 
     def all_ollama_hosts(self) -> list[str]:
         """OLLAMA_HOST first, then OLLAMA_HOSTS, each once."""
@@ -54,6 +58,12 @@ def host_list(value: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(normalise_host(h) for h in value.split(",") if h.strip()))
 
 
+def path_list(value: str) -> tuple[Path, ...]:
+    """EMBEDDED_MODELS: paths separated by commas or the OS path separator (`:` or `;`)."""
+    parts = value.replace(os.pathsep, ",").split(",")
+    return tuple(Path(part.strip()).expanduser() for part in parts if part.strip())
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if env is None else env
     db = env.get("CHAT_DB") or str(default_data_dir(env) / "chat.duckdb")
@@ -66,4 +76,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         port=int(env.get("PORT") or DEFAULT_PORT),
         api_token=env.get("CHAT_API_TOKEN") or None,
         ollama_hosts=hosts,
+        embedded=env.get("EMBEDDED", "1").strip() != "0",
+        embedded_models=path_list(env.get("EMBEDDED_MODELS", "")),
+        embedded_ctx=int(env.get("EMBEDDED_CTX") or DEFAULT_EMBEDDED_CTX),
     )

@@ -6,6 +6,7 @@ import threading
 from dataclasses import dataclass
 
 from chatcore.backends.base import Backend
+from chatcore.backends.embedded import EmbeddedBackend, engine_installed
 from chatcore.backends.ollama import OllamaBackend
 from chatcore.backends.registry import Registry
 from chatcore.chat import ChatService
@@ -36,7 +37,10 @@ class Services:
 
 
 def build_backends(settings: Settings) -> list[Backend]:
-    return [OllamaBackend(host) for host in settings.all_ollama_hosts()]
+    backends: list[Backend] = [OllamaBackend(host) for host in settings.all_ollama_hosts()]
+    if settings.embedded and engine_installed():
+        backends.append(EmbeddedBackend(settings.embedded_models, n_ctx=settings.embedded_ctx))
+    return backends
 
 
 def open_services(settings: Settings | None = None) -> Services:

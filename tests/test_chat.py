@@ -97,7 +97,9 @@ def test_empty_message_and_bad_ids_write_nothing(services: Services) -> None:
 
 
 def test_ollama_not_running_is_a_clear_error_and_writes_nothing(tmp_path) -> None:
-    settings = Settings(ollama_host=closed_port_url(), db_path=tmp_path / "c.duckdb", port=0)
+    settings = Settings(
+        ollama_host=closed_port_url(), db_path=tmp_path / "c.duckdb", port=0, embedded=False
+    )
     down = open_services(settings)
     try:
         with pytest.raises(BackendUnavailable, match="ollama serve"):

@@ -99,6 +99,7 @@ def test_ollama_down_leaves_nothing_to_compare(monkeypatch, db_path) -> None:
 
     monkeypatch.setenv("OLLAMA_HOST", closed_port_url())
     monkeypatch.setenv("CHAT_DB", str(db_path))
+    monkeypatch.setenv("EMBEDDED", "0")  # the embedded model alone would be one, not two
     monkeypatch.chdir(ROOT)
     try:
         at = compare_page()

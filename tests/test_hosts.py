@@ -51,7 +51,8 @@ def host_b() -> Iterator[FakeOllama]:
 
 @pytest.fixture
 def two_hosts(host_a: FakeOllama, host_b: FakeOllama, db_path: Path) -> Iterator[Services]:
-    settings = Settings(host_a.url, db_path, 0, ollama_hosts=(host_b.url,))
+    # Ollama's hosts only: the embedded model would be listed beside their models
+    settings = Settings(host_a.url, db_path, 0, ollama_hosts=(host_b.url,), embedded=False)
     opened = open_services(settings)
     yield opened
     opened.close()
@@ -146,7 +147,7 @@ def test_host_status_shows_version_and_latency(two_hosts, host_a, host_b) -> Non
 
 
 def test_hosts_added_here_are_stored_and_come_back(host_a, host_b, db_path) -> None:
-    first = open_services(Settings(host_a.url, db_path, 0))
+    first = open_services(Settings(host_a.url, db_path, 0, embedded=False))
     try:
         assert [m.name for m in first.registry.list_models().models] == [
             "llama3.2:latest",
@@ -161,7 +162,7 @@ def test_hosts_added_here_are_stored_and_come_back(host_a, host_b, db_path) -> N
             first.hosts.add("not a host !")
     finally:
         first.close()
-    again = open_services(Settings(host_a.url, db_path, 0))
+    again = open_services(Settings(host_a.url, db_path, 0, embedded=False))
     try:
         assert [h.url for h in again.hosts.all()] == [host_a.url, host_b.url]
         assert answered_by(again, "gemma3:1b") == host_b.url

@@ -35,6 +35,7 @@ def hosts(monkeypatch, db_path: Path) -> Iterator[tuple[FakeOllama, FakeOllama]]
     monkeypatch.setenv("OLLAMA_HOST", a.url)
     monkeypatch.setenv("OLLAMA_HOSTS", b.url)
     monkeypatch.setenv("CHAT_DB", str(db_path))
+    monkeypatch.setenv("EMBEDDED", "0")  # Ollama's hosts only, without the embedded model
     monkeypatch.chdir(ROOT)
     yield a, b
     release_cached_services()

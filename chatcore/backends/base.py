@@ -27,6 +27,7 @@ class Metrics:
     eval_duration_ns: int | None = None
     done_reason: str | None = None
     context_dropped: int = 0  # history messages left out to fit the context window
+    num_ctx: int | None = None  # the context window the reply was generated in, when known
 
     @property
     def tokens_per_second(self) -> float | None:
@@ -61,7 +62,7 @@ class ModelInfo:
     @property
     def where(self) -> str:
         if self.backend == "embedded":
-            return "embedded, in this app"
+            return "in this app"
         return ", ".join(self.hosts or (self.host,))
 
     @property
@@ -92,6 +93,12 @@ class ModelNotFound(BackendError):
 
 class BackendBusy(BackendError):
     status_code = 503
+
+
+class PromptTooLong(BackendError):
+    """The newest message (with the system prompt) alone does not fit the context window."""
+
+    status_code = 413
 
 
 class GenerationFailed(BackendError):

@@ -115,7 +115,8 @@ def finish_run(
         """
         UPDATE runs SET status = ?, error = ?, ttft_ms = ?, finished_at = now(),
             prompt_tokens = ?, completion_tokens = ?, total_duration_ns = ?, load_duration_ns = ?,
-            prompt_eval_duration_ns = ?, eval_duration_ns = ?, done_reason = ?, context_dropped = ?
+            prompt_eval_duration_ns = ?, eval_duration_ns = ?, done_reason = ?, context_dropped = ?,
+            num_ctx = ?
         WHERE id = ?
         """,
         [
@@ -130,6 +131,7 @@ def finish_run(
             metrics.eval_duration_ns,
             metrics.done_reason,
             metrics.context_dropped,
+            metrics.num_ctx,
             run_id,
         ],
     )
@@ -169,7 +171,7 @@ MESSAGE_COLUMNS = """
     m.id, m.role, m.content, m.created_at,
     r.id, r.model, r.backend, r.host, r.status, r.error, r.ttft_ms, r.options,
     r.prompt_tokens, r.completion_tokens, r.total_duration_ns, r.load_duration_ns,
-    r.prompt_eval_duration_ns, r.eval_duration_ns, r.done_reason, r.context_dropped
+    r.prompt_eval_duration_ns, r.eval_duration_ns, r.done_reason, r.context_dropped, r.num_ctx
 """
 
 

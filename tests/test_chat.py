@@ -167,6 +167,23 @@ def test_streaming_text_is_checkpointed(services, fake_ollama, monkeypatch) -> N
     stream.close()
 
 
+def test_a_stalled_stream_is_checkpointed_while_it_waits(
+    services, fake_ollama, monkeypatch
+) -> None:
+    monkeypatch.setattr("chatcore.chat.CHECKPOINT_SECONDS", 0.1)
+    fake_ollama.models.append(FakeModel("stalling:latest", reply="first second", token_delay=3))
+    stream = services.chat.send(None, "Hi", "stalling", PARAMS)
+    iterator = iter(stream)
+    assert next(iterator) == "first"
+    time.sleep(0.5)  # the next token is seconds away
+    with services.db.cursor() as cur:
+        stored = cur.execute(
+            "SELECT content FROM messages WHERE id = ?", [stream.reply.message_id]
+        ).fetchone()[0]
+    assert stored == "first"
+    stream.close()
+
+
 def test_regenerate_replaces_the_visible_reply_and_keeps_the_old_one(services: Services) -> None:
     first = services.chat.send(None, "Hi", "llama3.2", PARAMS).consume()
     again = services.chat.regenerate(first.conversation_id, "qwen3:4b", PARAMS).consume()

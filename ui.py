@@ -139,14 +139,14 @@ def conversation_list() -> None:
             args=(None,),
         )
         current = current_conversation_id()
-        for summary in services().chat.recent_conversations(RECENT_CONVERSATIONS):
+        for conversation_id, title in services().chat.recent_titles(RECENT_CONVERSATIONS):
             st.button(
-                summary.title,
-                key=f"conv-{summary.id}",
-                type="primary" if summary.id == current else "tertiary",
+                title,
+                key=f"conv-{conversation_id}",
+                type="primary" if conversation_id == current else "tertiary",
                 width="stretch",
                 on_click=open_conversation,
-                args=(summary.id,),
+                args=(conversation_id,),
             )
 
 

@@ -220,6 +220,16 @@ class ChatService:
         with self.db.cursor() as cur:
             return store.recent_conversations(cur, limit)
 
+    def recent_titles(self, limit: int = 20) -> list[tuple[str, str]]:
+        """(id, title) of the newest conversations: what the sidebar lists on every rerun,
+        without the counts a summary scans the messages for."""
+        with self.db.cursor() as cur:
+            return store.recent_titles(cur, limit)
+
+    def exists(self, conversation_id: str) -> bool:
+        with self.db.cursor() as cur:
+            return store.conversation_exists(cur, conversation_id)
+
     @staticmethod
     def _start_reply(
         cur: store.duckdb.DuckDBPyConnection,

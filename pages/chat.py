@@ -9,7 +9,7 @@ from chatcore.chat import InvalidInput, ReplyStream
 services = ui.services()
 choice = ui.current_choice()
 conversation_id = ui.current_conversation_id()
-if conversation_id and services.chat.conversation(conversation_id) is None:
+if conversation_id and not services.chat.exists(conversation_id):
     ui.open_conversation(conversation_id := None)  # a stale link: start a new chat
 
 

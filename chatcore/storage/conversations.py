@@ -233,6 +233,13 @@ def recent_conversations(
     return [ConversationSummary(*row) for row in rows]
 
 
+def recent_titles(cur: duckdb.DuckDBPyConnection, limit: int = 20) -> list[tuple[str, str]]:
+    rows = cur.execute(
+        "SELECT id, title FROM conversations ORDER BY updated_at DESC, id LIMIT ?", [limit]
+    ).fetchall()
+    return [(conversation_id, title) for conversation_id, title in rows]
+
+
 def get_conversation(
     cur: duckdb.DuckDBPyConnection, conversation_id: str
 ) -> ConversationSummary | None:

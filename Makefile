@@ -38,7 +38,7 @@ install-dev: $(UV)
 	$(SYNC)
 
 run: install
-	@$(BIN)/python -m chatcore.api_security "$(HOST)"  # no token, no listening beyond this machine
+	@$(BIN)/python -m chatcore.api.security "$(HOST)"  # no token, no listening beyond this machine
 	$(BIN)/streamlit run server.py --server.port $(PORT) --server.address $(HOST)
 
 lint: install-dev

@@ -16,8 +16,8 @@ from starlette.routing import Mount
 from streamlit import config
 from streamlit.runtime.pages_manager import PagesManager
 
-from chatcore.api import create_api
-from chatcore.api_security import exposure_problem, own_origins
+from chatcore.api.rest import create_api
+from chatcore.api.security import exposure_problem, own_origins
 from chatcore.config import load_settings
 from chatcore.services import close_shared_services, shared_services
 

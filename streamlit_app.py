@@ -3,7 +3,7 @@
 import streamlit as st
 
 import ui
-from chatcore.storage.db import DatabaseLocked
+from chatcore.errors import DatabaseLocked
 
 st.set_page_config(page_title="Ollama Chat Dashboard", page_icon="💬", layout="wide")
 

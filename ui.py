@@ -7,13 +7,13 @@ from dataclasses import dataclass
 import pandas  # noqa: F401  st.write_stream imports it on first use: not during the first reply
 import streamlit as st
 
-from chatcore.backends.base import BackendError, ModelInfo
 from chatcore.backends.registry import ModelListing
 from chatcore.captions import reply_caption
-from chatcore.chat import InvalidInput, ReplyStream
+from chatcore.chat import ReplyStream
+from chatcore.errors import DashboardError, InvalidInput
 from chatcore.params import MAX_TOKENS_DEFAULT, TEMPERATURE_DEFAULT, TOP_P_DEFAULT, GenerationParams
 from chatcore.services import Services, shared_services
-from chatcore.storage.conversations import StoredMessage
+from chatcore.types import ModelInfo, StoredMessage
 
 MODEL_LIST_SECONDS = 15
 RECENT_CONVERSATIONS = 15
@@ -176,7 +176,7 @@ def stream_reply(stream: ReplyStream) -> None:
         st.caption(reply_caption(reply.model, reply.metrics, reply.ttft_ms, reply.status))
 
 
-def show_refusal(error: InvalidInput | BackendError, unsent: str | None = None) -> None:
+def show_refusal(error: InvalidInput | DashboardError, unsent: str | None = None) -> None:
     """An error raised before anything was stored: say it, and keep the user's text visible."""
     st.error(str(error))
     if unsent:

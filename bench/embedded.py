@@ -29,7 +29,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bench.support import median, report
-from chatcore.backends.base import ChatMessage
 from chatcore.backends.embedded import (
     DEFAULT_MODEL,
     MIN_P,
@@ -43,6 +42,7 @@ from chatcore.backends.registry import Registry
 from chatcore.chat import ChatService
 from chatcore.params import GenerationParams
 from chatcore.storage.db import Database
+from chatcore.types import ChatMessage
 
 if TYPE_CHECKING:
     from llama_cpp import Llama

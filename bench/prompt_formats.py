@@ -17,7 +17,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bench.support import report
-from chatcore.backends.base import ChatMessage, Metrics
 from chatcore.backends.embedded import (
     DEFAULT_MODEL,
     EmbeddedBackend,
@@ -26,6 +25,7 @@ from chatcore.backends.embedded import (
 )
 from chatcore.backends.prompt_formats import PromptFormat, Transcript
 from chatcore.params import GenerationParams
+from chatcore.types import ChatMessage, Metrics
 
 PROMPTS = [
     "What is the capital of France?",

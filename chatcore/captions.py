@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from chatcore.backends.base import Metrics
+from chatcore.types import Metrics
 
 NS_PER_SECOND = 1e9
 

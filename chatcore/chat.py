@@ -12,20 +12,19 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from chatcore.backends.base import Backend, BackendError, ChatMessage, Metrics
+from chatcore.backends.base import Backend
 from chatcore.backends.registry import Registry, stream_ended
+from chatcore.errors import DashboardError, InvalidInput
 from chatcore.params import GenerationParams
 from chatcore.storage import conversations as store
+from chatcore.storage import runs
 from chatcore.storage.db import Database
+from chatcore.types import ChatMessage, Metrics, RunStatus
 
 CHECKPOINT_SECONDS = 2.0  # a killed process loses at most this much of a streaming reply
 MAX_MESSAGE_CHARS = 100_000
 TITLE_CHARS = 60
 CONVERSATION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$")
-
-
-class InvalidInput(ValueError):
-    """Bad input from a user or client: nothing was written."""
 
 
 @dataclass
@@ -39,7 +38,7 @@ class Reply:
     backend: str
     host: str
     text: str = ""
-    status: str = "streaming"  # then complete, stopped or error
+    status: RunStatus = RunStatus.STREAMING  # then complete, stopped or error
     error: str | None = None
     ttft_ms: float | None = None
     metrics: Metrics = field(default_factory=Metrics)
@@ -98,8 +97,8 @@ class ReplyStream:
 
     def close(self) -> None:
         self._chunks.close()
-        if self.reply.status == "streaming":  # closed before it ever started
-            self.reply.status = "stopped"
+        if self.reply.status == RunStatus.STREAMING:  # closed before it ever started
+            self.reply.status = RunStatus.STOPPED
             self._store_outcome()
         stream_ended(self._backend)  # a stream that never ran is no longer in flight
 
@@ -127,14 +126,14 @@ class ReplyStream:
                     yield piece
                 else:
                     reply.metrics = piece
-            reply.status = "complete"
+            reply.status = RunStatus.COMPLETE
         except GeneratorExit:
-            reply.status = "stopped"
+            reply.status = RunStatus.STOPPED
             raise
-        except BackendError as error:
-            reply.status, reply.error, failure = "error", str(error), error
+        except DashboardError as error:
+            reply.status, reply.error, failure = RunStatus.ERROR, str(error), error
         except Exception as error:  # never lose the text because of an unexpected failure
-            reply.status, reply.error = "error", f"Unexpected error: {error!r}"
+            reply.status, reply.error = RunStatus.ERROR, f"Unexpected error: {error!r}"
         finally:
             checkpoints.stop()
             source.close()  # ends generation on the backend when we stop early
@@ -150,7 +149,7 @@ class ReplyStream:
         reply = self.reply
         with self._db.transaction() as cur:
             store.checkpoint_text(cur, reply.message_id, reply.text)
-            store.finish_run(
+            runs.finish_run(
                 cur,
                 run_id=reply.run_id,
                 status=reply.status,
@@ -240,7 +239,7 @@ class ChatService:
         history: list[ChatMessage],
     ) -> Reply:
         message_id = store.add_message(cur, conversation_id, "assistant", "")
-        run_id = store.start_run(
+        run_id = runs.start_run(
             cur,
             conversation_id=conversation_id,
             message_id=message_id,

@@ -19,11 +19,12 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from chatcore.backends.base import BackendError
-from chatcore.chat import ChatService, InvalidInput, Reply, valid_message
+from chatcore.chat import ChatService, Reply, valid_message
+from chatcore.errors import DashboardError, InvalidInput
 from chatcore.params import GenerationParams
 from chatcore.storage import votes as store
 from chatcore.storage.db import Database
+from chatcore.types import RunStatus
 
 MIN_MODELS = 2
 MAX_MODELS = 4
@@ -58,7 +59,7 @@ class Column:
     def status(self) -> str:
         if self.reply is not None:
             return self.reply.status
-        return "error" if self.error else "waiting"
+        return RunStatus.ERROR if self.error else "waiting"
 
     @property
     def error_message(self) -> str | None:
@@ -141,7 +142,7 @@ class LiveRound:
     def _stream_column(self, index: int, column: Column) -> None:
         try:
             stream = self._chat.send(None, self.prompt, column.model, self._params)
-        except (InvalidInput, BackendError) as error:
+        except (InvalidInput, DashboardError) as error:
             column.error = str(error)
             return
         column.reply = stream.reply
@@ -285,7 +286,7 @@ def check_vote(stored: store.StoredRound | None, outcome: str, winner_label: str
         raise InvalidInput("This round already has a vote.")
     if len(stored.entries) < MIN_MODELS:
         raise InvalidInput("A vote needs at least two answers to judge.")
-    if any(entry.run.status == "streaming" for entry in stored.entries):
+    if any(entry.run.status == RunStatus.STREAMING for entry in stored.entries):
         raise InvalidInput("Wait until every answer has finished before voting.")
     if outcome not in OUTCOMES:
         raise InvalidInput(f"A vote is one of {', '.join(OUTCOMES)}.")

@@ -11,10 +11,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from chatcore.backends.base import BackendError
 from chatcore.backends.ollama import OllamaBackend
 from chatcore.backends.registry import Registry
 from chatcore.config import Settings, normalise_host
+from chatcore.errors import DashboardError, InvalidInput
 from chatcore.storage import hosts as store
 from chatcore.storage.db import Database
 
@@ -22,7 +22,7 @@ FROM_ENVIRONMENT = "environment"
 ADDED_HERE = "added here"
 
 
-class InvalidHost(ValueError):
+class InvalidHost(InvalidInput):
     """A host address that can't be an Ollama server; nothing was stored."""
 
 
@@ -90,7 +90,7 @@ class Hosts:
         started = time.perf_counter()
         try:
             version = probe.version()
-        except BackendError as error:
+        except DashboardError as error:
             return HostStatus(host, False, None, None, str(error), self._in_flight(host))
         latency = (time.perf_counter() - started) * 1000
         return HostStatus(host, True, version, latency, None, self._in_flight(host))

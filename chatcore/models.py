@@ -14,11 +14,12 @@ from typing import Any
 import ollama
 import pandas as pd
 
-from chatcore.backends.base import BackendUnavailable, ModelInfo
 from chatcore.backends.ollama import OllamaBackend
 from chatcore.backends.registry import Registry
+from chatcore.errors import BackendUnavailable
 from chatcore.hosts import HostStatus
 from chatcore.params import MAX_TOKENS_LIMIT
+from chatcore.types import ModelInfo
 
 CAPABILITIES = ("vision", "tools", "thinking")
 PRELOAD_KEEP_ALIVE = "30m"

@@ -16,13 +16,14 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 import duckdb
-import pyarrow as pa
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
-from chatcore.backends.base import Metrics
 from chatcore.captions import reply_caption
 from chatcore.chat import CONVERSATION_ID
+from chatcore.errors import InvalidInput
+from chatcore.storage import transfer as queries
 from chatcore.storage.db import Database
+from chatcore.types import Metrics, RunStatus
 
 FORMAT = "ollama-chat-dashboard/conversations"
 VERSION = 1
@@ -30,11 +31,10 @@ MAX_IMPORT_BYTES = 32 * 1024 * 1024
 MAX_ERRORS_SHOWN = 5
 
 ConversationId = Annotated[str, StringConstraints(pattern=CONVERSATION_ID.pattern)]
-RunStatus = Literal["streaming", "complete", "stopped", "error"]
 Role = Literal["system", "user", "assistant"]
 
 
-class ImportRefused(ValueError):
+class ImportRefused(InvalidInput):
     """The file can't be imported; `str(error)` says why. Nothing was written."""
 
 
@@ -51,7 +51,7 @@ class RunV1(Strict):
     backend: str
     host: str
     options: dict[str, Any]
-    status: RunStatus
+    status: RunStatus = Field(strict=False)  # the value as a string
     error: str | None
     started_at: AwareDatetime
     finished_at: AwareDatetime | None
@@ -120,29 +120,14 @@ def export_json(db: Database, conversation_ids: list[str] | None = None) -> byte
 def conversation_documents(
     db: Database, conversation_ids: list[str] | None
 ) -> list[dict[str, Any]]:
-    chosen = "true" if conversation_ids is None else "c.id IN (SELECT unnest($ids))"
-    params = {} if conversation_ids is None else {"ids": list(conversation_ids)}
     with db.cursor() as cur:
-        conversations = rows_as_dicts(
-            cur,
-            f"SELECT id, title, created_at, updated_at FROM conversations c WHERE {chosen} "
-            "ORDER BY created_at, id",
-            params,
+        conversations, messages, runs = queries.conversation_rows(
+            cur, conversation_ids, MESSAGE_FIELDS, RUN_FIELDS
         )
-        messages = rows_as_dicts(
-            cur,
-            f"SELECT conversation_id, {', '.join(MESSAGE_FIELDS)} FROM messages m "
-            f"WHERE m.conversation_id IN (SELECT id FROM conversations c WHERE {chosen}) "
-            "ORDER BY m.id",
-            params,
-        )
-        runs = rows_as_dicts(
-            cur,
-            f"SELECT message_id, {', '.join(RUN_FIELDS)} FROM runs r "
-            f"WHERE r.conversation_id IN (SELECT id FROM conversations c WHERE {chosen}) "
-            "ORDER BY r.id",
-            params,
-        )
+    conversations, messages, runs = (
+        [{name: iso(value) for name, value in row.items()} for row in rows]
+        for rows in (conversations, messages, runs)
+    )
     runs_by_message: dict[int, list[dict[str, Any]]] = {}
     for run in runs:
         run["options"] = json.loads(run["options"])
@@ -154,17 +139,6 @@ def conversation_documents(
     for conversation in conversations:
         conversation["messages"] = messages_by_conversation.get(conversation["id"], [])
     return conversations
-
-
-def rows_as_dicts(
-    cur: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any]
-) -> list[dict[str, Any]]:
-    result = cur.execute(sql, params)
-    names = [column[0] for column in result.description]
-    return [
-        {name: iso(value) for name, value in zip(names, row, strict=True)}
-        for row in result.fetchall()
-    ]
 
 
 def iso(value: Any) -> Any:
@@ -193,7 +167,7 @@ def export_markdown(db: Database, conversation_ids: list[str] | None = None) -> 
 def markdown_caption(run: dict[str, Any]) -> str:
     metrics = Metrics(**{name: run[name] for name in Metrics.__dataclass_fields__})
     caption = reply_caption(run["model"], metrics, run["ttft_ms"], run["status"])
-    return caption + (f" · error: {run['error']}" if run["status"] == "error" else "")
+    return caption + (f" · error: {run['error']}" if run["status"] == RunStatus.ERROR else "")
 
 
 # --- import ---
@@ -256,7 +230,7 @@ def import_json(db: Database, data: bytes) -> ImportReport:
     """Validate the whole file, then add its new conversations in one transaction."""
     export = parse_export(data)
     with db.transaction() as cur:
-        present = existing_ids(cur, [c.id for c in export.conversations])
+        present = queries.existing_ids(cur, [c.id for c in export.conversations])
         incoming = [c for c in export.conversations if c.id not in present]
         messages, runs = insert_conversations(cur, incoming)
     return ImportReport(
@@ -265,13 +239,6 @@ def import_json(db: Database, data: bytes) -> ImportReport:
         messages=messages,
         runs=runs,
     )
-
-
-def existing_ids(cur: duckdb.DuckDBPyConnection, conversation_ids: list[str]) -> set[str]:
-    rows = cur.execute(
-        "SELECT id FROM conversations WHERE id IN (SELECT unnest(?))", [conversation_ids]
-    ).fetchall()
-    return {conversation_id for (conversation_id,) in rows}
 
 
 def insert_conversations(
@@ -287,27 +254,26 @@ def insert_conversations(
     message_ids = dict(
         zip(
             sorted(m.id for _, m in messages),
-            reserve_ids(cur, "messages_id_seq", len(messages)),
+            queries.reserve_ids(cur, "messages_id_seq", len(messages)),
             strict=True,
         )
     )
     run_ids = dict(
         zip(
             sorted(r.id for _, _, r in runs),
-            reserve_ids(cur, "runs_id_seq", len(runs)),
+            queries.reserve_ids(cur, "runs_id_seq", len(runs)),
             strict=True,
         )
     )
-    bulk_insert(
+    queries.insert_rows(
         cur,
         "conversations",
         [
             {"id": c.id, "title": c.title, "created_at": c.created_at, "updated_at": c.updated_at}
             for c in conversations
         ],
-        CONVERSATION_SCHEMA,
     )
-    bulk_insert(
+    queries.insert_rows(
         cur,
         "messages",
         [
@@ -318,9 +284,8 @@ def insert_conversations(
             }
             for conversation_id, m in messages
         ],
-        MESSAGE_SCHEMA,
     )
-    bulk_insert(
+    queries.insert_rows(
         cur,
         "runs",
         [
@@ -333,75 +298,5 @@ def insert_conversations(
             }
             for conversation_id, message_id, r in runs
         ],
-        RUN_SCHEMA,
     )
     return len(messages), len(runs)
-
-
-def reserve_ids(cur: duckdb.DuckDBPyConnection, sequence: str, count: int) -> list[int]:
-    """`count` fresh values of a sequence, ascending; safe beside concurrent inserts."""
-    if not count:
-        return []
-    rows = cur.execute(f"SELECT nextval('{sequence}') FROM range(?)", [count]).fetchall()
-    return sorted(value for (value,) in rows)
-
-
-TIMESTAMP = pa.timestamp("us", tz="UTC")
-CONVERSATION_SCHEMA = pa.schema(
-    [
-        ("id", pa.string()),
-        ("title", pa.string()),
-        ("created_at", TIMESTAMP),
-        ("updated_at", TIMESTAMP),
-    ]
-)
-MESSAGE_SCHEMA = pa.schema(
-    [
-        ("id", pa.int64()),
-        ("conversation_id", pa.string()),
-        ("role", pa.string()),
-        ("content", pa.string()),
-        ("created_at", TIMESTAMP),
-        ("superseded", pa.bool_()),
-    ]
-)
-RUN_SCHEMA = pa.schema(
-    [
-        ("id", pa.int64()),
-        ("conversation_id", pa.string()),
-        ("message_id", pa.int64()),
-        ("model", pa.string()),
-        ("backend", pa.string()),
-        ("host", pa.string()),
-        ("options", pa.string()),
-        ("status", pa.string()),
-        ("error", pa.string()),
-        ("started_at", TIMESTAMP),
-        ("finished_at", TIMESTAMP),
-        ("ttft_ms", pa.float64()),
-        ("prompt_tokens", pa.int64()),
-        ("completion_tokens", pa.int64()),
-        ("total_duration_ns", pa.int64()),
-        ("load_duration_ns", pa.int64()),
-        ("prompt_eval_duration_ns", pa.int64()),
-        ("eval_duration_ns", pa.int64()),
-        ("done_reason", pa.string()),
-        ("context_dropped", pa.int64()),
-        ("prompt_chars", pa.int64()),
-        ("num_ctx", pa.int64()),
-    ]
-)
-
-
-def bulk_insert(
-    cur: duckdb.DuckDBPyConnection, table: str, rows: list[dict[str, Any]], schema: pa.Schema
-) -> None:
-    if not rows:
-        return
-    incoming = pa.Table.from_pylist(rows, schema=schema)
-    columns = ", ".join(schema.names)
-    cur.register("incoming", incoming)
-    try:
-        cur.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM incoming")
-    finally:
-        cur.unregister("incoming")

@@ -3,8 +3,8 @@
 import streamlit as st
 
 import ui
-from chatcore.backends.base import BackendError
-from chatcore.chat import InvalidInput, ReplyStream
+from chatcore.chat import ReplyStream
+from chatcore.errors import DashboardError, InvalidInput
 
 services = ui.services()
 choice = ui.current_choice()
@@ -22,7 +22,7 @@ def start_regeneration() -> ReplyStream | None:
         return None
     try:
         return services.chat.regenerate(conversation_id, choice.model, choice.params)
-    except (InvalidInput, BackendError) as error:
+    except (InvalidInput, DashboardError) as error:
         ui.show_refusal(error)
         return None
 
@@ -44,7 +44,7 @@ if prompt and choice.model:
         st.markdown(prompt)
     try:
         pending = services.chat.send(conversation_id, prompt, choice.model, choice.params)
-    except (InvalidInput, BackendError) as error:
+    except (InvalidInput, DashboardError) as error:
         ui.show_refusal(error, unsent=prompt)
 
 if pending is not None:

@@ -7,7 +7,6 @@ import streamlit as st
 
 import ui
 from chatcore.captions import reply_caption
-from chatcore.chat import InvalidInput
 from chatcore.compare import (
     MAX_MODELS,
     MIN_MODELS,
@@ -17,6 +16,7 @@ from chatcore.compare import (
     names_a_model,
     vote_choices,
 )
+from chatcore.errors import InvalidInput
 from chatcore.storage.votes import StoredEntry, StoredRound
 
 services = ui.services()

@@ -10,7 +10,7 @@ import streamlit as st
 
 import ui
 from chatcore import transfer
-from chatcore.chat import InvalidInput
+from chatcore.errors import InvalidInput
 from chatcore.history import SORT_COLUMNS, ConversationRow, Filters, OpenConversation
 
 services = ui.services()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 import ui
-from chatcore.backends.base import BackendError
+from chatcore.errors import DashboardError
 from chatcore.hosts import InvalidHost
 from chatcore.models import (
     CAPABILITIES,
@@ -35,7 +35,7 @@ def attempt(action, *args: str) -> None:  # type: ignore[no-untyped-def]
     """Run a button's action; a host's refusal is shown on the page, not raised."""
     try:
         action(*args)
-    except BackendError as error:
+    except DashboardError as error:
         st.session_state["models-error"] = str(error)
 
 
@@ -137,7 +137,7 @@ if current.reachable and installed:
     model = st.selectbox("Model", [m.name for m in installed], key="models-model")
     try:
         show_card(services.models.card(host, model))
-    except BackendError as error:
+    except DashboardError as error:
         st.error(str(error))
     keep, preload, delete = st.columns([2, 1, 1], vertical_alignment="bottom")
     keep_alive = keep.selectbox(
@@ -172,7 +172,7 @@ if current.reachable:
     st.subheader("Loaded in memory")
     try:
         running = services.models.running(host)
-    except BackendError as error:
+    except DashboardError as error:
         running = []
         st.error(str(error))
     if running:
@@ -227,7 +227,7 @@ if current.reachable:
             for progress in pulling:
                 show_progress(progress, overall, layers)
             st.session_state["models-outcome"] = f"Pulled {name.strip()} onto {host}."
-        except BackendError as error:
+        except DashboardError as error:
             st.error(str(error))
         finally:
             pulling.close()  # a cancel or rerun ends the download on the server too

@@ -16,8 +16,8 @@ from fastapi.testclient import TestClient
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
-from chatcore.api import create_api
-from chatcore.api_security import exposure_problem, own_origins
+from chatcore.api.rest import create_api
+from chatcore.api.security import exposure_problem, own_origins
 from chatcore.backends.embedded import DEFAULT_MODEL, engine_installed
 from chatcore.config import Settings
 from chatcore.services import Services, open_services
@@ -163,7 +163,7 @@ def test_a_stream_cancelled_before_it_began_is_stored_as_stopped(services: Servi
     """The client left before the first byte: the reply must not stay 'streaming' forever."""
     import anyio
 
-    from chatcore.api import ReplyStreamResponse
+    from chatcore.api.rest import ReplyStreamResponse
     from chatcore.params import GenerationParams
 
     stream = services.chat.send("early", "Hi", "llama3.2", GenerationParams())
@@ -187,7 +187,7 @@ def test_a_stream_cancelled_before_it_began_is_stored_as_stopped(services: Servi
 
 
 def test_a_locked_database_is_503(llama2: FakeOllama) -> None:
-    from chatcore.storage.db import DatabaseLocked
+    from chatcore.errors import DatabaseLocked
 
     def locked() -> Services:
         raise DatabaseLocked("The chat database is in use by another process (process 42).")

@@ -158,7 +158,7 @@ def test_it_refuses_to_listen_beyond_this_machine_without_a_token(tmp_path: Path
     env["CHAT_DB"] = str(tmp_path / "chat.duckdb")
     # the check `make run` makes before starting anything
     check = subprocess.run(
-        [sys.executable, "-m", "chatcore.api_security", "0.0.0.0"],
+        [sys.executable, "-m", "chatcore.api.security", "0.0.0.0"],
         cwd=ROOT,
         env=env,
         capture_output=True,

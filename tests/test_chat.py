@@ -7,9 +7,9 @@ import time
 
 import pytest
 
-from chatcore.backends.base import BackendUnavailable, ModelNotFound
-from chatcore.chat import InvalidInput, title_from
+from chatcore.chat import title_from
 from chatcore.config import Settings
+from chatcore.errors import BackendUnavailable, InvalidInput, ModelNotFound
 from chatcore.params import GenerationParams
 from chatcore.services import Services, open_services
 from tests.conftest import closed_port_url

@@ -134,7 +134,7 @@ def test_blind_rounds_shuffle_the_models_over_the_letters(compare_services: Serv
 
 
 def test_bad_rounds_are_refused_and_write_nothing(compare_services: Services) -> None:
-    from chatcore.chat import InvalidInput
+    from chatcore.errors import InvalidInput
 
     with pytest.raises(InvalidInput, match="2 to 4"):
         compare_services.compare.start("Hi", ["slow:latest"], PARAMS, blind=False)
@@ -154,7 +154,7 @@ def finished_round(services: Services, models: list[str], blind: bool = True) ->
 
 
 def test_votes_are_stored_with_the_runs_they_judge(compare_services: Services) -> None:
-    from chatcore.chat import InvalidInput
+    from chatcore.errors import InvalidInput
 
     round_id = finished_round(compare_services, ["fast:latest", "mid:latest"])
     stored = compare_services.compare.round(round_id)
@@ -187,7 +187,7 @@ def test_votes_are_stored_with_the_runs_they_judge(compare_services: Services) -
 
 
 def test_a_vote_waits_for_every_answer(compare_services: Services) -> None:
-    from chatcore.chat import InvalidInput
+    from chatcore.errors import InvalidInput
 
     live = compare_services.compare.start("Hi", ["slow:latest", "fast:latest"], PARAMS, blind=True)
     try:

@@ -6,8 +6,8 @@ from collections.abc import Sequence
 
 import pytest
 
-from chatcore.backends.base import ChatMessage
 from chatcore.context import DoesNotFit, fit_history, reply_reserve
+from chatcore.types import ChatMessage
 
 
 def msg(role: str, content: str) -> ChatMessage:

@@ -7,8 +7,8 @@ from datetime import date, timedelta
 import pytest
 
 from chatcore import history as history_module
-from chatcore.chat import InvalidInput
 from chatcore.compare import ALL_BAD
+from chatcore.errors import InvalidInput
 from chatcore.history import Filters, snippet, write_summary_rows
 from chatcore.services import Services
 from chatcore.storage import conversations as store

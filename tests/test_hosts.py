@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from chatcore.backends.base import BackendUnavailable, ModelNotFound
 from chatcore.backends.ollama import PullFailed
 from chatcore.config import Settings, load_settings
+from chatcore.errors import BackendUnavailable, ModelNotFound
 from chatcore.hosts import InvalidHost
 from chatcore.models import sidebar_values
 from chatcore.params import GenerationParams

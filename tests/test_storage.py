@@ -13,8 +13,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from chatcore.errors import DatabaseLocked
 from chatcore.storage import migrations
-from chatcore.storage.db import Database, DatabaseLocked
+from chatcore.storage.db import Database
 from tests.fake_ollama import FakeModel, FakeOllama
 
 ROOT = Path(__file__).resolve().parents[1]

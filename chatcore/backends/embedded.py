@@ -20,22 +20,13 @@ from importlib.util import find_spec
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from chatcore.backends.base import (
-    BackendBusy,
-    BackendError,
-    ChatMessage,
-    GenerationFailed,
-    Metrics,
-    ModelInfo,
-    ModelNotFound,
-    Piece,
-    PromptTooLong,
-)
 from chatcore.backends.prompt_formats import PromptFormat, prompt_format_for
 from chatcore.backends.turns import QueueFull, Turns, WaitedTooLong
 from chatcore.config import DEFAULT_EMBEDDED_CTX
 from chatcore.context import DoesNotFit, Fitted, fit_history, reply_reserve
+from chatcore.errors import BackendFailed, Busy, DashboardError, ModelNotFound, PromptTooLong
 from chatcore.params import GenerationParams
+from chatcore.types import ChatMessage, Metrics, ModelInfo, Piece
 
 if TYPE_CHECKING:
     from llama_cpp import Llama
@@ -209,7 +200,7 @@ class ModelSlot:
         try:
             self.loaded = load_model(model, n_ctx)
         except Exception as error:
-            raise GenerationFailed(
+            raise BackendFailed(
                 f"The embedded model {model.name} could not be loaded from {model.source}: {error}"
             ) from error
         return self.loaded, time.perf_counter_ns() - started
@@ -301,12 +292,12 @@ class EmbeddedBackend:
                 loaded, load_ns = slot.load(model_file, self.n_ctx)
                 yield from generate(loaded, messages, params, requested, load_ns)
         except QueueFull as error:  # only ever raised on entering the turn
-            raise BackendBusy(
+            raise Busy(
                 f"The embedded model {model} is busy: {self.max_waiting + 1} chats are ahead of "
                 "this one. Try again in a moment."
             ) from error
         except WaitedTooLong as error:
-            raise BackendBusy(
+            raise Busy(
                 f"The embedded model {model} stayed busy for {self.wait_seconds:.0f} seconds. "
                 "Try again in a moment."
             ) from error
@@ -367,10 +358,10 @@ def generate(
                 break
         if not reply.matched and (last := reply.flush(decoder.decode(b"", final=True))):
             yield last
-    except BackendError:
+    except DashboardError:
         raise
     except Exception as error:
-        raise GenerationFailed(
+        raise BackendFailed(
             f"The embedded model stopped with an error while answering: {error}"
         ) from error
     finally:

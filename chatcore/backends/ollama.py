@@ -8,18 +8,9 @@ from contextlib import contextmanager
 import httpx
 import ollama
 
-from chatcore.backends.base import (
-    BackendBusy,
-    BackendError,
-    BackendUnavailable,
-    ChatMessage,
-    GenerationFailed,
-    Metrics,
-    ModelInfo,
-    ModelNotFound,
-    Piece,
-)
+from chatcore.errors import BackendFailed, BackendUnavailable, Busy, DashboardError, ModelNotFound
 from chatcore.params import GenerationParams
+from chatcore.types import ChatMessage, Metrics, ModelInfo, Piece
 
 # No read timeout: a first model load can take minutes before the first byte arrives.
 CLIENT_TIMEOUT = httpx.Timeout(None, connect=5.0)
@@ -27,7 +18,7 @@ CLIENT_TIMEOUT = httpx.Timeout(None, connect=5.0)
 ADMIN_TIMEOUT = httpx.Timeout(15.0, connect=2.0)
 
 
-class PullFailed(BackendError):
+class PullFailed(BackendFailed):
     """The server refused or aborted a pull; the message is the server's own."""
 
 
@@ -128,7 +119,7 @@ class OllamaBackend:
     def _mapped_errors(self, model: str | None) -> Iterator[None]:
         try:
             yield
-        except BackendError:
+        except DashboardError:
             raise
         except ollama.ResponseError as error:
             raise self._response_error(error, model) from error
@@ -136,19 +127,19 @@ class OllamaBackend:
         except (httpx.ConnectError, httpx.ConnectTimeout, ConnectionError) as error:
             raise BackendUnavailable(start_hint(self.host)) from error
         except httpx.HTTPError as error:
-            raise GenerationFailed(
+            raise BackendFailed(
                 f"Lost the connection to Ollama at {self.host} ({type(error).__name__})."
             ) from error
 
-    def _response_error(self, error: ollama.ResponseError, model: str | None) -> BackendError:
+    def _response_error(self, error: ollama.ResponseError, model: str | None) -> DashboardError:
         text = error.error or "unknown error"
         if error.status_code == 404 and model is not None:
             return ModelNotFound(model)
         if error.status_code == 503:
-            return BackendBusy(f"Ollama at {self.host} is busy: {text}. Try again in a moment.")
+            return Busy(f"Ollama at {self.host} is busy: {text}. Try again in a moment.")
         if error.status_code == -1:
-            return GenerationFailed(f"Ollama stopped with an error while answering: {text}")
-        return GenerationFailed(f"Ollama answered with an error ({error.status_code}): {text}")
+            return BackendFailed(f"Ollama stopped with an error while answering: {text}")
+        return BackendFailed(f"Ollama answered with an error ({error.status_code}): {text}")
 
 
 def pull_error(host: str, model: str, error: ollama.ResponseError) -> str:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from chatcore.backends.base import ChatMessage
+from chatcore.types import ChatMessage
 
 TRANSCRIPT_PREAMBLE = "A conversation between a curious user and a helpful assistant."
 SPEAKERS = {"user": "User", "assistant": "Assistant", "system": "System"}

@@ -16,15 +16,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from chatcore.backends.base import (
-    Backend,
-    BackendUnavailable,
-    ChatMessage,
-    ModelInfo,
-    ModelNotFound,
-    Piece,
-)
+from chatcore.backends.base import Backend
+from chatcore.errors import BackendUnavailable, ModelNotFound
 from chatcore.params import GenerationParams
+from chatcore.types import ChatMessage, ModelInfo, Piece
 
 FRESH_SECONDS = 10.0  # a host's listing is routed on without asking again
 STALE_SECONDS = 300.0  # older than fresh: still routed on while a refresh runs in the background

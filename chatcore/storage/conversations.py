@@ -7,46 +7,12 @@ by it (chatcore/history.py).
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import duckdb
 
-from chatcore.backends.base import ChatMessage, Metrics
-
-
-@dataclass(frozen=True)
-class ConversationSummary:
-    id: str
-    title: str
-    created_at: datetime
-    updated_at: datetime
-    message_count: int
-    models: list[str]
-
-
-@dataclass(frozen=True)
-class RunRecord:
-    id: int
-    model: str
-    backend: str
-    host: str
-    status: str
-    error: str | None
-    ttft_ms: float | None
-    options: dict[str, Any]
-    metrics: Metrics
-
-
-@dataclass(frozen=True)
-class StoredMessage:
-    id: int
-    role: str
-    content: str
-    created_at: datetime
-    run: RunRecord | None
+from chatcore.storage.runs import named_rows, run_from, run_select
+from chatcore.types import ChatMessage, ConversationSummary, RunStatus, StoredMessage
 
 
 def conversation_exists(cur: duckdb.DuckDBPyConnection, conversation_id: str) -> bool:
@@ -73,70 +39,6 @@ def add_message(
     return int(row[0])
 
 
-def start_run(
-    cur: duckdb.DuckDBPyConnection,
-    *,
-    conversation_id: str,
-    message_id: int,
-    model: str,
-    backend: str,
-    host: str,
-    options: dict[str, Any],
-    prompt_chars: int,
-) -> int:
-    """A run in status 'streaming'; prompt_chars (the whole prompt's length) lets Stats spot
-    prompts that a server silently cut to fit its context window."""
-    row = cur.execute(
-        """
-        INSERT INTO runs
-            (conversation_id, message_id, model, backend, host, options, status, prompt_chars)
-        VALUES (?, ?, ?, ?, ?, ?, 'streaming', ?) RETURNING id
-        """,
-        [conversation_id, message_id, model, backend, host, json.dumps(options), prompt_chars],
-    ).fetchone()
-    assert row is not None
-    return int(row[0])
-
-
-def checkpoint_text(cur: duckdb.DuckDBPyConnection, message_id: int, text: str) -> None:
-    cur.execute("UPDATE messages SET content = ? WHERE id = ?", [text, message_id])
-
-
-def finish_run(
-    cur: duckdb.DuckDBPyConnection,
-    *,
-    run_id: int,
-    status: str,
-    error: str | None,
-    ttft_ms: float | None,
-    metrics: Metrics,
-) -> None:
-    cur.execute(
-        """
-        UPDATE runs SET status = ?, error = ?, ttft_ms = ?, finished_at = now(),
-            prompt_tokens = ?, completion_tokens = ?, total_duration_ns = ?, load_duration_ns = ?,
-            prompt_eval_duration_ns = ?, eval_duration_ns = ?, done_reason = ?, context_dropped = ?,
-            num_ctx = ?
-        WHERE id = ?
-        """,
-        [
-            status,
-            error,
-            ttft_ms,
-            metrics.prompt_tokens,
-            metrics.completion_tokens,
-            metrics.total_duration_ns,
-            metrics.load_duration_ns,
-            metrics.prompt_eval_duration_ns,
-            metrics.eval_duration_ns,
-            metrics.done_reason,
-            metrics.context_dropped,
-            metrics.num_ctx,
-            run_id,
-        ],
-    )
-
-
 def supersede_last_reply(cur: duckdb.DuckDBPyConnection, conversation_id: str) -> bool:
     """Hide the newest reply from the dialogue (it stays stored) so it can be regenerated."""
     row = cur.execute(
@@ -159,59 +61,36 @@ def context_messages(cur: duckdb.DuckDBPyConnection, conversation_id: str) -> li
         SELECT m.role, m.content FROM messages m
         LEFT JOIN runs r ON r.message_id = m.id
         WHERE m.conversation_id = ? AND NOT m.superseded
-          AND NOT (m.role = 'assistant' AND (m.content = '' OR r.status = 'error'))
+          AND NOT (m.role = 'assistant' AND (m.content = '' OR r.status = ?))
         ORDER BY m.id
         """,
-        [conversation_id],
+        [conversation_id, RunStatus.ERROR.value],
     ).fetchall()
     return [ChatMessage(role=role, content=content) for role, content in rows]
-
-
-MESSAGE_COLUMNS = """
-    m.id, m.role, m.content, m.created_at,
-    r.id, r.model, r.backend, r.host, r.status, r.error, r.ttft_ms, r.options,
-    r.prompt_tokens, r.completion_tokens, r.total_duration_ns, r.load_duration_ns,
-    r.prompt_eval_duration_ns, r.eval_duration_ns, r.done_reason, r.context_dropped, r.num_ctx
-"""
 
 
 def conversation_messages(
     cur: duckdb.DuckDBPyConnection, conversation_id: str
 ) -> list[StoredMessage]:
     """The visible dialogue with each reply's run, oldest first."""
-    rows = cur.execute(
+    result = cur.execute(
         f"""
-        SELECT {MESSAGE_COLUMNS} FROM messages m LEFT JOIN runs r ON r.message_id = m.id
+        SELECT m.id, m.role, m.content, m.created_at, {run_select("r")}
+        FROM messages m LEFT JOIN runs r ON r.message_id = m.id
         WHERE m.conversation_id = ? AND NOT m.superseded ORDER BY m.id
         """,
         [conversation_id],
-    ).fetchall()
-    return [stored_message(row) for row in rows]
-
-
-def stored_message(row: tuple[Any, ...]) -> StoredMessage:
-    message_id, role, content, created_at, run_id, *run = row
-    return StoredMessage(
-        id=message_id,
-        role=role,
-        content=content,
-        created_at=created_at,
-        run=None if run_id is None else run_record(run_id, run),
     )
+    return [stored_message(row) for row in named_rows(result)]
 
 
-def run_record(run_id: int, run: list[Any]) -> RunRecord:
-    model, backend, host, status, error, ttft_ms, options, *metrics = run
-    return RunRecord(
-        id=run_id,
-        model=model,
-        backend=backend,
-        host=host,
-        status=status,
-        error=error,
-        ttft_ms=ttft_ms,
-        options=json.loads(options) if isinstance(options, str) else (options or {}),
-        metrics=Metrics(*metrics),
+def stored_message(row: dict[str, Any]) -> StoredMessage:
+    return StoredMessage(
+        id=row["id"],
+        role=row["role"],
+        content=row["content"],
+        created_at=row["created_at"],
+        run=run_from(row),
     )
 
 

@@ -10,14 +10,12 @@ from pathlib import Path
 
 import duckdb
 
+from chatcore.errors import DatabaseLocked
 from chatcore.storage.migrations import apply_migrations
+from chatcore.storage.runs import mark_interrupted_runs
 
 # Extensions must never be fetched at run time: a missing one fails at once instead.
 CONNECT_CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
-
-
-class DatabaseLocked(Exception):
-    """Another process holds the DuckDB file; the message says which and what to do."""
 
 
 class Database:
@@ -85,14 +83,3 @@ def process_name(pid: str) -> str:
     except OSError:
         return ""
     return f": {cmdline.decode(errors='replace')[:120]}" if cmdline else ""
-
-
-def mark_interrupted_runs(cur: duckdb.DuckDBPyConnection) -> None:
-    """Runs still 'streaming' at open belong to a process that died: keep their text, mark them."""
-    cur.execute(
-        """
-        UPDATE runs SET status = 'error', finished_at = now(),
-            error = 'Interrupted: the app stopped while this reply was streaming.'
-        WHERE status = 'streaming'
-        """
-    )

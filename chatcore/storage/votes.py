@@ -8,7 +8,8 @@ from typing import Any
 
 import duckdb
 
-from chatcore.storage.conversations import RunRecord, run_record
+from chatcore.storage.runs import named_rows, run_from, run_select
+from chatcore.types import RunRecord
 
 
 @dataclass(frozen=True)
@@ -76,28 +77,23 @@ def add_entry(
     )
 
 
-ENTRY_COLUMNS = """
-    e.label, e.position, e.conversation_id, m.content,
-    r.id, r.model, r.backend, r.host, r.status, r.error, r.ttft_ms, r.options,
-    r.prompt_tokens, r.completion_tokens, r.total_duration_ns, r.load_duration_ns,
-    r.prompt_eval_duration_ns, r.eval_duration_ns, r.done_reason, r.context_dropped
-"""
-
-
 def get_round(cur: duckdb.DuckDBPyConnection, round_id: int) -> StoredRound | None:
     row = cur.execute(
         "SELECT id, prompt, blind FROM compare_rounds WHERE id = ?", [round_id]
     ).fetchone()
     if row is None:
         return None
-    entries = cur.execute(
-        f"""
-        SELECT {ENTRY_COLUMNS} FROM compare_entries e
-        JOIN runs r ON r.id = e.run_id JOIN messages m ON m.id = r.message_id
-        WHERE e.round_id = ? ORDER BY e.position
-        """,
-        [round_id],
-    ).fetchall()
+    entries = named_rows(
+        cur.execute(
+            f"""
+            SELECT e.label, e.position, e.conversation_id, m.content AS text, {run_select("r")}
+            FROM compare_entries e
+            JOIN runs r ON r.id = e.run_id JOIN messages m ON m.id = r.message_id
+            WHERE e.round_id = ? ORDER BY e.position
+            """,
+            [round_id],
+        )
+    )
     vote = cur.execute(
         "SELECT outcome, winner_label FROM votes WHERE round_id = ?", [round_id]
     ).fetchone()
@@ -110,9 +106,10 @@ def get_round(cur: duckdb.DuckDBPyConnection, round_id: int) -> StoredRound | No
     )
 
 
-def stored_entry(row: tuple[Any, ...]) -> StoredEntry:
-    label, position, conversation_id, text, run_id, *run = row
-    return StoredEntry(label, position, conversation_id, text, run_record(run_id, run))
+def stored_entry(row: dict[str, Any]) -> StoredEntry:
+    run = run_from(row)
+    assert run is not None  # an entry always has its run
+    return StoredEntry(row["label"], row["position"], row["conversation_id"], row["text"], run)
 
 
 def record_vote(

@@ -127,7 +127,7 @@ def refuse(status: int, detail: str, headers: dict[str, str] | None = None) -> J
 
 
 def main() -> None:
-    """`python -m chatcore.api_security HOST`: exit 1, saying why, if HOST must not be served."""
+    """`python -m chatcore.api.security HOST`: exit 1, saying why, if HOST must not be served."""
     import os
     import sys
 

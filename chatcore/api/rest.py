@@ -13,21 +13,20 @@ from datetime import datetime
 from typing import Any, Literal, TypeVar
 
 import anyio
-from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi import FastAPI, Query
 from fastapi.encoders import jsonable_encoder
-from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.types import Receive, Scope, Send
 
-from chatcore.api_security import AccessGuard
-from chatcore.backends.base import BackendError, Metrics, ModelInfo
-from chatcore.chat import ChatService, InvalidInput, Reply, ReplyStream
+from chatcore.api.errors import add_error_handlers
+from chatcore.api.security import AccessGuard
+from chatcore.chat import ChatService, Reply, ReplyStream
+from chatcore.errors import BackendUnavailable, NotFound
 from chatcore.params import GenerationParams
 from chatcore.services import Services
-from chatcore.storage.conversations import ConversationSummary, StoredMessage
-from chatcore.storage.db import DatabaseLocked
+from chatcore.types import ConversationSummary, Metrics, ModelInfo, RunStatus, StoredMessage
 
 SEED_DEFAULT_MODEL = "llama2"  # the seed's ModelParams default
 API_THREADS = 40  # chats in flight at once; more wait their turn instead of starving Streamlit
@@ -226,18 +225,6 @@ def ndjson(payload: dict[str, Any]) -> bytes:
     return json.dumps(payload, ensure_ascii=False, default=str).encode() + b"\n"
 
 
-def readable(errors: Sequence[Any]) -> str:
-    """Pydantic's errors in one line: `model_params.temperature: Input should be ... (got 1.5)`."""
-    parts = []
-    for error in errors:
-        where = ".".join(str(p) for p in error.get("loc", ()) if p != "body") or "body"
-        got = (
-            f" (got {error['input']!r})" if "input" in error and error["type"] != "missing" else ""
-        )
-        parts.append(f"{where}: {error.get('msg', 'invalid')}{got}")
-    return "; ".join(parts)
-
-
 # --- streaming ---
 
 
@@ -326,7 +313,8 @@ def create_api(
             return ReplyStreamResponse(await in_thread(send), in_thread)
         reply = await in_thread(lambda: send().consume())
         return JSONResponse(
-            jsonable_encoder(chat_reply(reply)), status_code=502 if reply.status == "error" else 200
+            jsonable_encoder(chat_reply(reply)),
+            status_code=502 if reply.status == RunStatus.ERROR else 200,
         )
 
     @api.get("/conversations", response_model=list[ConversationOut], responses=ERRORS)
@@ -342,7 +330,7 @@ def create_api(
         service = chat_service()
         summary = service.conversation(conversation_id)
         if summary is None:
-            raise HTTPException(404, f"Conversation '{conversation_id}' was not found.")
+            raise NotFound(f"Conversation '{conversation_id}' was not found.")
         messages = service.messages(conversation_id)
         return History(
             conversation=conversation_out(summary),
@@ -354,30 +342,9 @@ def create_api(
         """The models of every backend, with where each runs."""
         listing = services().registry.list_models()
         if not listing.models and listing.unreachable:
-            raise HTTPException(503, " ".join(listing.unreachable.values()))
+            raise BackendUnavailable(" ".join(listing.unreachable.values()))
         return Models(
             models=[model_out(m) for m in listing.models], unreachable=listing.unreachable
         )
 
     return api
-
-
-def add_error_handlers(api: FastAPI) -> None:
-    """Every refusal says what was wrong; none of them stored anything."""
-
-    @api.exception_handler(RequestValidationError)
-    async def invalid_request(_: Request, error: RequestValidationError) -> JSONResponse:
-        errors = jsonable_encoder(error.errors(), custom_encoder={Exception: str})
-        return JSONResponse({"detail": readable(errors), "errors": errors}, status_code=422)
-
-    @api.exception_handler(InvalidInput)
-    async def invalid_input(_: Request, error: InvalidInput) -> JSONResponse:
-        return JSONResponse({"detail": str(error)}, status_code=422)
-
-    @api.exception_handler(BackendError)
-    async def backend_error(_: Request, error: BackendError) -> JSONResponse:
-        return JSONResponse({"detail": str(error)}, status_code=error.status_code)
-
-    @api.exception_handler(DatabaseLocked)
-    async def database_locked(_: Request, error: DatabaseLocked) -> JSONResponse:
-        return JSONResponse({"detail": str(error)}, status_code=503)

@@ -1,0 +1,229 @@
+"""The History page's queries: list, search, open and rename conversations, and their summaries.
+
+The list reads a per-conversation summary (visible messages, tokens, models) kept in
+`conversation_summaries` (migration 2) instead of aggregating a million messages per request, and
+search scans `message_search`, the visible messages already lowercased. Both are refreshed here,
+on read, for the conversations whose `updated_at` moved since they were computed (every reply's end
+touches it), so the send path has nothing extra to do.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any, Literal
+
+import duckdb
+
+SortKey = Literal["updated_at", "created_at", "title", "messages", "tokens"]
+SORT_COLUMNS: dict[str, str] = {
+    "updated_at": "c.updated_at",
+    "created_at": "c.created_at",
+    "title": "lower(c.title)",
+    "messages": "s.messages",
+    "tokens": "s.tokens",
+}
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Conversations that used any of `models` and were active between the two dates (inclusive)."""
+
+    models: tuple[str, ...] = ()
+    since: date | None = None
+    until: date | None = None
+
+
+@dataclass(frozen=True)
+class ConversationRow:
+    id: str
+    title: str
+    models: list[str]
+    messages: int
+    tokens: int
+    created_at: datetime
+    updated_at: datetime
+
+
+def stale_conversations(cur: duckdb.DuckDBPyConnection) -> list[str]:
+    rows = cur.execute(
+        """
+        SELECT c.id FROM conversations c
+        LEFT JOIN conversation_summaries s ON s.conversation_id = c.id
+        WHERE s.updated_at IS DISTINCT FROM c.updated_at
+        """
+    ).fetchall()
+    return [conversation_id for (conversation_id,) in rows]
+
+
+ROW_COLUMNS = "c.id, c.title, s.models, s.messages, s.tokens, c.created_at, c.updated_at"
+
+
+FEW_STALE = 20  # up to this many, refresh one by one: indexed lookups beat full scans
+
+
+def write_summaries(cur: duckdb.DuckDBPyConnection, conversation_ids: list[str]) -> None:
+    """(Re)compute these conversations' summaries and folded text from their messages and runs."""
+    if len(conversation_ids) <= FEW_STALE:
+        for conversation_id in conversation_ids:
+            write_summary_rows(cur, "= ?", conversation_id)
+    else:
+        write_summary_rows(cur, "IN (SELECT unnest(?))", conversation_ids)
+
+
+def forget_folded_text(cur: duckdb.DuckDBPyConnection, conversation_id: str) -> None:
+    """Delete one conversation's folded rows. They carry its summary's time: a filter on that
+    constant lets DuckDB skip every block of the table written at other times."""
+    row = cur.execute(
+        "SELECT updated_at FROM conversation_summaries WHERE conversation_id = ?", [conversation_id]
+    ).fetchone()
+    if row is not None:
+        cur.execute(
+            "DELETE FROM message_search WHERE active_at = ? AND conversation_id = ?",
+            [row[0], conversation_id],
+        )
+
+
+def write_summary_rows(cur: duckdb.DuckDBPyConnection, chosen: str, ids: str | list[str]) -> None:
+    """The rows of the conversations whose id matches `chosen` (SQL taking `ids`)."""
+    if isinstance(ids, str):
+        forget_folded_text(cur, ids)
+    else:
+        cur.execute(f"DELETE FROM message_search WHERE conversation_id {chosen}", [ids])
+    cur.execute(f"DELETE FROM conversation_summaries WHERE conversation_id {chosen}", [ids])
+    # appended in order of activity: the newest rows stay together at the end for search windows
+    cur.execute(
+        f"""
+        INSERT INTO message_search
+        SELECT m.id, m.conversation_id, c.updated_at, lower(m.content)
+        FROM messages m JOIN conversations c ON c.id = m.conversation_id
+        WHERE m.conversation_id {chosen} AND NOT m.superseded
+        ORDER BY c.updated_at, m.id
+        """,
+        [ids],
+    )
+    cur.execute(
+        f"""
+        INSERT INTO conversation_summaries
+        WITH counted AS (
+            SELECT conversation_id, count(*) FILTER (WHERE NOT superseded) AS messages
+            FROM messages WHERE conversation_id {chosen} GROUP BY conversation_id
+        ),
+        used AS (
+            SELECT conversation_id, list(DISTINCT model ORDER BY model) AS models,
+                sum(coalesce(prompt_tokens, 0) + coalesce(completion_tokens, 0)) AS tokens
+            FROM runs WHERE conversation_id {chosen} GROUP BY conversation_id
+        )
+        SELECT c.id, c.updated_at, coalesce(counted.messages, 0), coalesce(used.tokens, 0),
+            coalesce(used.models, [])
+        FROM conversations c
+        LEFT JOIN counted ON counted.conversation_id = c.id
+        LEFT JOIN used ON used.conversation_id = c.id
+        WHERE c.id {chosen}
+        """,
+        [ids, ids, ids],
+    )
+
+
+def search_since(
+    cur: duckdb.DuckDBPyConnection,
+    needle: str,
+    filters: Filters,
+    since: datetime | None,
+    limit: int,
+) -> list[tuple[Any, ...]]:
+    """Matching conversations active since `since` (all when None), newest first."""
+    where, params = filter_clause(filters)
+    recent = "true" if since is None else "active_at >= ?"
+    window = [] if since is None else [since]
+    return cur.execute(
+        f"""
+        WITH matched AS (
+            SELECT conversation_id, min(message_id) AS first, count(*) AS hits
+            FROM message_search WHERE {recent} AND contains(folded, lower(?))
+            GROUP BY conversation_id
+        )
+        SELECT c.id, c.title, c.updated_at, m.first, coalesce(m.hits, 0), count(*) OVER ()
+        FROM conversations c
+        JOIN conversation_summaries s ON s.conversation_id = c.id
+        LEFT JOIN matched m ON m.conversation_id = c.id
+        WHERE (m.conversation_id IS NOT NULL OR contains(lower(c.title), lower(?)))
+            AND {where} AND {recent.replace("active_at", "c.updated_at")}
+        ORDER BY c.updated_at DESC, c.id LIMIT ?
+        """,
+        [*window, needle, needle, *params, *window, limit],
+    ).fetchall()
+
+
+def message_texts(cur: duckdb.DuckDBPyConnection, message_ids: list[int]) -> dict[int, str]:
+    rows = cur.execute(
+        "SELECT id, content FROM messages WHERE id IN (SELECT unnest(?))", [message_ids]
+    ).fetchall()
+    return dict(rows)
+
+
+def filter_clause(filters: Filters) -> tuple[str, list[object]]:
+    """SQL over `c` (conversations) and `s` (their summaries), with its parameters."""
+    clauses, params = ["true"], []
+    if filters.models:
+        clauses.append("list_has_any(s.models, ?::VARCHAR[])")
+        params.append(list(filters.models))
+    if filters.since is not None:  # active on or after that day
+        clauses.append("c.updated_at >= ?")
+        params.append(datetime.combine(filters.since, time.min).astimezone())
+    if filters.until is not None:  # started on or before that day
+        clauses.append("c.created_at < ?")
+        params.append(datetime.combine(filters.until + timedelta(days=1), time.min).astimezone())
+    return " AND ".join(clauses), params
+
+
+def list_rows(
+    cur: duckdb.DuckDBPyConnection,
+    filters: Filters,
+    sort: SortKey,
+    descending: bool,
+    limit: int,
+    offset: int,
+) -> tuple[list[ConversationRow], int]:
+    """One page of conversations matching `filters`, and how many match in all (0 past the end)."""
+    where, params = filter_clause(filters)
+    order = f"{SORT_COLUMNS[sort]} {'DESC' if descending else 'ASC'}, c.id"
+    rows = cur.execute(
+        f"""
+        SELECT {ROW_COLUMNS}, count(*) OVER () FROM conversations c
+        JOIN conversation_summaries s ON s.conversation_id = c.id
+        WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?
+        """,
+        [*params, limit, offset],
+    ).fetchall()
+    return [ConversationRow(*row[:-1]) for row in rows], rows[0][-1] if rows else 0
+
+
+def conversation_row(
+    cur: duckdb.DuckDBPyConnection, conversation_id: str
+) -> ConversationRow | None:
+    row = cur.execute(
+        f"""
+        SELECT {ROW_COLUMNS} FROM conversations c
+        JOIN conversation_summaries s ON s.conversation_id = c.id WHERE c.id = ?
+        """,
+        [conversation_id],
+    ).fetchone()
+    return None if row is None else ConversationRow(*row)
+
+
+def newest_activity(cur: duckdb.DuckDBPyConnection) -> datetime | None:
+    row = cur.execute("SELECT max(updated_at) FROM conversations").fetchone()
+    return None if row is None else row[0]
+
+
+def used_models(cur: duckdb.DuckDBPyConnection) -> list[str]:
+    """Every model any conversation used (from the summaries: no big scan)."""
+    rows = cur.execute(
+        "SELECT DISTINCT unnest(models) AS model FROM conversation_summaries ORDER BY model"
+    ).fetchall()
+    return [model for (model,) in rows]
+
+
+def rename_conversation(cur: duckdb.DuckDBPyConnection, conversation_id: str, title: str) -> None:
+    cur.execute("UPDATE conversations SET title = ? WHERE id = ?", [title, conversation_id])

@@ -1,0 +1,132 @@
+"""The one definition of a stored run: the `runs` columns a RunRecord holds, read and written by name.
+
+The metric columns are the fields of `Metrics`, under the same names, so a metric added to the
+type is stored, read back and exported without another list to keep in step (tests compare these
+names with the table itself).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import fields
+from typing import Any
+
+import duckdb
+
+from chatcore.types import Metrics, RunRecord, RunStatus
+
+METRIC_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(Metrics))
+# What a RunRecord holds, beside its metrics.
+RECORD_COLUMNS: tuple[str, ...] = (
+    "id",
+    "model",
+    "backend",
+    "host",
+    "status",
+    "error",
+    "ttft_ms",
+    "options",
+    *METRIC_COLUMNS,
+)
+# The columns only the table holds: who the run belongs to, when, and the prompt's size.
+BOOKKEEPING_COLUMNS: tuple[str, ...] = (
+    "conversation_id",
+    "message_id",
+    "started_at",
+    "finished_at",
+    "prompt_chars",
+)
+RUN_COLUMNS: tuple[str, ...] = (*RECORD_COLUMNS, *BOOKKEEPING_COLUMNS)
+PREFIX = "run_"
+
+
+def run_select(alias: str = "r") -> str:
+    """The select list of a RunRecord from the runs row `alias`, each column named run_<column>."""
+    return ", ".join(f"{alias}.{column} AS {PREFIX}{column}" for column in RECORD_COLUMNS)
+
+
+def run_from(row: Mapping[str, Any]) -> RunRecord | None:
+    """The RunRecord in a row selected with run_select(); None where the row has no run."""
+    if row[PREFIX + "id"] is None:
+        return None
+    options = row[PREFIX + "options"]
+    return RunRecord(
+        id=row[PREFIX + "id"],
+        model=row[PREFIX + "model"],
+        backend=row[PREFIX + "backend"],
+        host=row[PREFIX + "host"],
+        status=RunStatus(row[PREFIX + "status"]),
+        error=row[PREFIX + "error"],
+        ttft_ms=row[PREFIX + "ttft_ms"],
+        options=json.loads(options) if isinstance(options, str) else (options or {}),
+        metrics=Metrics(**{column: row[PREFIX + column] for column in METRIC_COLUMNS}),
+    )
+
+
+def named_rows(result: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+    """The rows of an executed query as dicts by column name."""
+    names = [column[0] for column in result.description or ()]
+    return [dict(zip(names, row, strict=True)) for row in result.fetchall()]
+
+
+def start_run(
+    cur: duckdb.DuckDBPyConnection,
+    *,
+    conversation_id: str,
+    message_id: int,
+    model: str,
+    backend: str,
+    host: str,
+    options: dict[str, Any],
+    prompt_chars: int,
+) -> int:
+    """A run in status 'streaming'; prompt_chars (the whole prompt's length) lets Stats spot
+    prompts that a server silently cut to fit its context window."""
+    values = {
+        "conversation_id": conversation_id,
+        "message_id": message_id,
+        "model": model,
+        "backend": backend,
+        "host": host,
+        "options": json.dumps(options),
+        "status": RunStatus.STREAMING.value,
+        "prompt_chars": prompt_chars,
+    }
+    row = cur.execute(
+        f"INSERT INTO runs ({', '.join(values)}) VALUES ({', '.join('$' + k for k in values)}) "
+        "RETURNING id",
+        values,
+    ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def finish_run(
+    cur: duckdb.DuckDBPyConnection,
+    *,
+    run_id: int,
+    status: RunStatus,
+    error: str | None,
+    ttft_ms: float | None,
+    metrics: Metrics,
+) -> None:
+    values = {"status": RunStatus(status).value, "error": error, "ttft_ms": ttft_ms}
+    values |= metrics.as_dict()
+    assignments = ", ".join(f"{column} = ${column}" for column in values)
+    cur.execute(
+        f"UPDATE runs SET {assignments}, finished_at = now() WHERE id = $run_id",
+        {**values, "run_id": run_id},
+    )
+
+
+def mark_interrupted_runs(cur: duckdb.DuckDBPyConnection) -> None:
+    """Runs still 'streaming' at open belong to a process that died: keep their text, mark them."""
+    cur.execute(
+        """
+        UPDATE runs SET status = $error, finished_at = now(),
+            error = 'Interrupted: the app stopped while this reply was streaming.'
+        WHERE status = $streaming
+        """,
+        {"error": RunStatus.ERROR.value, "streaming": RunStatus.STREAMING.value},
+    )

@@ -1,0 +1,439 @@
+"""The queries behind the Stats page: usage and performance of every finished generation run.
+
+Each query takes the cursor of its unit of work and a `StatsFilter` and returns a pandas DataFrame;
+`StatsService.report` (chatcore/stats.py) runs them all in one read transaction. Runs still streaming are left out
+everywhere: their figures are not known yet.
+
+Days, hours and weekdays are local time (the database session's time zone). Converting every
+run's timestamp through the time-zone database costs more than the rest of a query, so
+`LocalClock` finds the zone's offsets once per report and turns a run's UTC second into its
+local second with integer arithmetic.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from datetime import date
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from chatcore.types import RunStatus
+
+# Ollama's context window when neither the run nor its options say otherwise.
+OLLAMA_DEFAULT_NUM_CTX = 4096
+# A prompt this close to the window probably filled it (Ollama cuts a prompt down to num_ctx).
+FULL_WINDOW_SHARE = 0.95
+# The app's own size estimate of a prompt: about four characters per token.
+CHARS_PER_TOKEN = 4
+# A prompt counted below this share of the estimate probably lost messages on the way.
+FAR_BELOW_ESTIMATE_SHARE = 0.5
+# Prompts estimated smaller than this are left alone: chat templates and tokenisers blur them.
+MIN_ESTIMATED_TOKENS = 256
+CONTEXT_HITS_SHOWN = 200
+REPLY_LENGTH_BINS = 30
+HOURLY_UP_TO_DAYS = 3  # a span this short is charted by the hour, longer ones by the day
+SECONDS = {"hour": 3600, "day": 86400}
+# Run statuses as SQL literals.
+STREAMING, STOPPED, ERROR = (
+    f"'{status.value}'" for status in (RunStatus.STREAMING, RunStatus.STOPPED, RunStatus.ERROR)
+)
+
+
+@dataclass(frozen=True)
+class StatsFilter:
+    """What the page is narrowed to; an empty tuple means every value. Days are inclusive."""
+
+    start: date | None = None
+    end: date | None = None
+    models: tuple[str, ...] = ()
+    backends: tuple[str, ...] = ()
+    hosts: tuple[str, ...] = ()
+
+    @property
+    def narrows_runs(self) -> bool:
+        """True when the filter picks runs by model, backend or host (not only by date)."""
+        return bool(self.models or self.backends or self.hosts)
+
+    def where(self, alias: str = "r") -> tuple[str, list[object]]:
+        """The SQL condition selecting the filtered, finished runs, and its parameters."""
+        clauses, params = dates_where(self, f"{alias}.started_at")
+        clauses = [f"{alias}.status <> {STREAMING}", clauses]
+        for column, values in (("model", self.models), ("backend", self.backends)):
+            if values:
+                clauses.append(f"{alias}.{column} IN ({', '.join('?' * len(values))})")
+                params.extend(values)
+        if self.hosts:
+            clauses.append(f"{alias}.host IN ({', '.join('?' * len(self.hosts))})")
+            params.extend(self.hosts)
+        return " AND ".join(clauses), params
+
+
+def dates_where(f: StatsFilter, column: str) -> tuple[str, list[object]]:
+    """`column` within the filter's local days (a DATE compares as its local midnight)."""
+    clauses, params = ["true"], []
+    if f.start is not None:
+        clauses.append(f"{column} >= CAST(? AS DATE)")
+        params.append(f.start)
+    if f.end is not None:
+        clauses.append(f"{column} < CAST(? AS DATE) + INTERVAL 1 DAY")
+        params.append(f.end)
+    return " AND ".join(clauses), params
+
+
+@dataclass(frozen=True)
+class FilterChoices:
+    """The values the filters offer: what the finished runs hold."""
+
+    models: list[str] = field(default_factory=list)
+    backends: list[str] = field(default_factory=list)
+    hosts: list[str] = field(default_factory=list)
+    first_day: date | None = None
+    last_day: date | None = None
+
+    @property
+    def empty(self) -> bool:
+        return self.first_day is None
+
+
+def filter_choices(cur: duckdb.DuckDBPyConnection) -> FilterChoices:
+    row = cur.execute(
+        f"""
+        SELECT list(DISTINCT model ORDER BY model), list(DISTINCT backend ORDER BY backend),
+            list(DISTINCT host ORDER BY host), min(started_at)::DATE, max(started_at)::DATE
+        FROM runs WHERE status <> {STREAMING}
+        """
+    ).fetchone()
+    assert row is not None
+    models, backends, hosts, first_day, last_day = row
+    return FilterChoices(models or [], backends or [], hosts or [], first_day, last_day)
+
+
+def data_version(cur: duckdb.DuckDBPyConnection) -> tuple[object, ...]:
+    """Changes whenever a run is added or finishes: the key under which results may be cached."""
+    row = cur.execute(
+        "SELECT count(*), max(id), max(finished_at), "
+        f"count(*) FILTER (WHERE status = {STREAMING}) "
+        "FROM runs"
+    ).fetchone()
+    assert row is not None
+    return tuple(row)
+
+
+# --- local time without a time-zone lookup per row ---
+
+
+@dataclass(frozen=True)
+class LocalClock:
+    """The session zone's UTC offsets over a span: [(from UTC second, offset in seconds), ...]."""
+
+    offsets: tuple[tuple[int, int], ...] = ((0, 0),)
+
+    def seconds(self, column: str = "started_at") -> str:
+        """SQL for `column`'s local time as seconds since 1970-01-01 00:00 local."""
+        utc = f"(epoch_ms({column}) // 1000)"
+        first_offset = self.offsets[0][1]
+        if len(self.offsets) == 1:
+            return f"({utc} + {first_offset})"
+        cases = " ".join(
+            f"WHEN {utc} < {since} THEN {offset}"
+            for (since, _), (_, offset) in zip(self.offsets[1:], self.offsets, strict=False)
+        )
+        return f"({utc} + CASE {cases} ELSE {self.offsets[-1][1]} END)"
+
+
+def local_clock(cur: duckdb.DuckDBPyConnection) -> LocalClock:
+    """The zone's offsets over the runs' span: sampled daily, then every quarter hour through
+    each day whose offset changed (every real-world zone changes its offset on a quarter hour,
+    at most once a day)."""
+    rows = cur.execute(
+        """
+        WITH span AS (
+            SELECT time_bucket(INTERVAL 1 DAY, min(started_at)) - INTERVAL 1 DAY AS first,
+                max(started_at) + INTERVAL 2 DAY AS last
+            FROM runs
+        ),
+        daily AS (
+            SELECT d.ts, epoch(d.ts::TIMESTAMP)::BIGINT - epoch(d.ts)::BIGINT AS offset_s
+            FROM span, generate_series(span.first, span.last, INTERVAL 1 DAY) AS d(ts)
+        ),
+        changed AS (
+            SELECT ts FROM (SELECT ts, offset_s, lag(offset_s) OVER (ORDER BY ts) AS previous
+                            FROM daily)
+            WHERE previous <> offset_s
+        ),
+        samples AS (
+            SELECT ts, offset_s FROM daily
+            UNION
+            SELECT q.ts, epoch(q.ts::TIMESTAMP)::BIGINT - epoch(q.ts)::BIGINT
+            FROM changed c,
+                generate_series(c.ts - INTERVAL 1 DAY, c.ts, INTERVAL 15 MINUTE) AS q(ts)
+        ),
+        changes AS (
+            SELECT ts, offset_s, lag(offset_s) OVER (ORDER BY ts) AS previous FROM samples
+        )
+        SELECT epoch(ts)::BIGINT, offset_s FROM changes
+        WHERE previous IS NULL OR previous <> offset_s ORDER BY ts
+        """
+    ).fetchall()
+    if not rows:  # no runs: the offset now
+        row = cur.execute(
+            "SELECT epoch(now()::TIMESTAMP)::BIGINT - epoch(now())::BIGINT"
+        ).fetchone()
+        return LocalClock(((0, int(row[0]) if row else 0),))
+    return LocalClock(tuple((int(since), int(offset)) for since, offset in rows))
+
+
+# --- the figures ---
+
+
+def totals(cur: duckdb.DuckDBPyConnection, f: StatsFilter) -> pd.DataFrame:
+    """One row: conversations with a matching run, and messages.
+
+    Messages are the messages you sent within the dates (with a model, backend or host filter:
+    only in conversations that a matching run answered) plus the matching replies."""
+    where, params = f.where()
+    message_where, message_params = dates_where(f, "m.created_at")
+    in_conversations = "AND m.conversation_id IN (SELECT conversation_id FROM f)"
+    return cur.execute(
+        f"""
+        WITH f AS (SELECT conversation_id FROM runs r WHERE {where})
+        SELECT (SELECT count(DISTINCT conversation_id) FROM f) AS conversations,
+            (SELECT count(*) FROM messages m WHERE m.role = 'user' AND {message_where}
+                {in_conversations if f.narrows_runs else ""})
+            + (SELECT count(*) FROM f) AS messages
+        """,
+        [*params, *message_params],
+    ).df()
+
+
+def usage(
+    cur: duckdb.DuckDBPyConnection, f: StatsFilter, clock: LocalClock, grain: str = "day"
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Usage over time, and activity by weekday and hour: one pass over the runs for both.
+
+    Over time, per local hour or day (`period`, its local start) and model: runs, errors, stops,
+    tokens, generation time and speed. Generation time is the backend's total_duration, or the
+    app's clock from start to finish for a run that reported none (stopped, failed).
+    `tokens_per_second` is the period's completion tokens over its generation time, counting only
+    runs that reported both.
+
+    Activity: runs per local ISO weekday (1 = Monday) and hour of day, only cells that have runs.
+    """
+    seconds = SECONDS[grain]
+    where, params = f.where()
+    both = cur.execute(
+        f"""
+        SELECT grouping(bucket, model) = 0 AS over_time,
+            TIMESTAMP '1970-01-01' + to_seconds(bucket * {seconds}) AS period, model,
+            weekday, hour, count(*) AS runs,
+            coalesce(sum(error), 0) AS errors, coalesce(sum(stop), 0) AS stopped,
+            coalesce(sum(prompt_tokens), 0) AS prompt_tokens,
+            coalesce(sum(completion_tokens), 0) AS completion_tokens,
+            coalesce(sum(generation_ns), 0) / 1e9 AS generation_seconds,
+            sum(speed_tokens) * 1e9 / nullif(sum(speed_ns), 0) AS tokens_per_second
+        FROM (
+            SELECT local_s // {seconds} AS bucket, model,
+                (local_s // 86400 + 3) % 7 + 1 AS weekday, local_s // 3600 % 24 AS hour,
+                (status = {ERROR})::INTEGER AS error, (status = {STOPPED})::INTEGER AS stop,
+                prompt_tokens, completion_tokens,
+                coalesce(total_duration_ns, epoch_ns(finished_at) - epoch_ns(started_at))
+                    AS generation_ns,
+                CASE WHEN completion_tokens > 0 AND eval_duration_ns > 0
+                    THEN completion_tokens END AS speed_tokens,
+                CASE WHEN completion_tokens > 0 AND eval_duration_ns > 0
+                    THEN eval_duration_ns END AS speed_ns
+            FROM (SELECT {clock.seconds()} AS local_s, * FROM runs r WHERE {where})
+        )
+        GROUP BY GROUPING SETS ((bucket, model), (weekday, hour))
+        """,
+        params,
+    ).df()
+    over_time = both[both["over_time"]].drop(columns=["over_time", "weekday", "hour"])
+    over_time["tokens"] = over_time["prompt_tokens"] + over_time["completion_tokens"]
+    activity = both.loc[~both["over_time"], ["weekday", "hour", "runs", "completion_tokens"]]
+    return (
+        over_time.sort_values(["period", "model"], ignore_index=True),
+        activity.astype({"weekday": "int64", "hour": "int64"}).sort_values(
+            ["weekday", "hour"], ignore_index=True
+        ),
+    )
+
+
+# Per-run speeds: NULL where the backend did not report both parts.
+SPEEDS = """
+    CASE WHEN completion_tokens > 0 AND eval_duration_ns > 0
+         THEN completion_tokens * 1e9 / eval_duration_ns END AS tokens_per_second,
+    CASE WHEN prompt_tokens > 0 AND prompt_eval_duration_ns > 0
+         THEN prompt_tokens * 1e9 / prompt_eval_duration_ns END AS prompt_tokens_per_second,
+    load_duration_ns / 1e6 AS load_ms
+"""
+
+
+def per_model(cur: duckdb.DuckDBPyConnection, f: StatsFilter) -> pd.DataFrame:
+    """One row per model, busiest first. Medians and p95 are exact (linear interpolation between
+    the two nearest runs, as numpy's percentile does); runs that reported no figure are skipped."""
+    where, params = f.where()
+    return cur.execute(
+        f"""
+        SELECT model, runs, errors, prompt_tokens, completion_tokens,
+            tps[1] AS median_tokens_per_second, tps[2] AS p95_tokens_per_second,
+            median_ttft_ms, median_load_ms, max_load_ms, median_prompt_tokens_per_second
+        FROM (
+            SELECT model,
+                count(*) AS runs,
+                coalesce(sum((status = {ERROR})::INTEGER), 0) AS errors,
+                coalesce(sum(prompt_tokens), 0) AS prompt_tokens,
+                coalesce(sum(completion_tokens), 0) AS completion_tokens,
+                quantile_cont(tokens_per_second, [0.5, 0.95]) AS tps,
+                median(ttft_ms) AS median_ttft_ms,
+                median(load_ms) AS median_load_ms,
+                max(load_ms) AS max_load_ms,
+                median(prompt_tokens_per_second) AS median_prompt_tokens_per_second
+            FROM (SELECT model, status, prompt_tokens, completion_tokens, ttft_ms, {SPEEDS}
+                  FROM runs r WHERE {where})
+            GROUP BY model
+        ) ORDER BY runs DESC, model
+        """,
+        params,
+    ).df()
+
+
+def reply_lengths(cur: duckdb.DuckDBPyConnection, f: StatsFilter) -> pd.DataFrame:
+    """A histogram of completion tokens: equal bins from 0 past the longest, empty ones left out."""
+    where, params = f.where()
+    return cur.execute(
+        f"""
+        WITH lengths AS (
+            SELECT completion_tokens AS n FROM runs r
+            WHERE {where} AND completion_tokens IS NOT NULL
+        ),
+        width AS (SELECT greatest(1, ceil((max(n) + 1) / {REPLY_LENGTH_BINS}))::BIGINT AS w
+                  FROM lengths)
+        SELECT (n // w) * w AS bin_start, (n // w) * w + w AS bin_end, count(*) AS replies
+        FROM lengths, width
+        GROUP BY ALL ORDER BY bin_start
+        """,
+        params,
+    ).df()
+
+
+def context_hits(
+    cur: duckdb.DuckDBPyConnection, f: StatsFilter, limit: int = CONTEXT_HITS_SHOWN
+) -> pd.DataFrame:
+    """Replies whose prompt probably hit the context window, newest first (at most `limit`).
+
+    The window in force is the run's num_ctx (the embedded backend records it), else a num_ctx in
+    the run's options, else Ollama's default. A prompt hit it when its token count reached the
+    window, or fell far below the app's estimate of its size (Ollama silently drops the oldest
+    messages to fit). `total` repeats the count of all such replies on every row.
+    """
+    where, params = f.where()
+    return cur.execute(
+        f"""
+        WITH sized AS (
+            SELECT id, conversation_id, started_at, model, backend, host, prompt_tokens,
+                prompt_chars / {CHARS_PER_TOKEN} AS estimated_tokens,
+                CASE WHEN num_ctx IS NOT NULL THEN num_ctx
+                     WHEN contains(CAST(options AS VARCHAR), 'num_ctx')
+                     THEN coalesce(TRY_CAST(json_extract_string(options, '$.num_ctx') AS INTEGER),
+                                   {OLLAMA_DEFAULT_NUM_CTX})
+                     ELSE {OLLAMA_DEFAULT_NUM_CTX} END AS num_ctx
+            FROM runs r WHERE {where} AND prompt_tokens IS NOT NULL
+        ),
+        hits AS (
+            SELECT *,
+                CASE WHEN prompt_tokens >= num_ctx * {FULL_WINDOW_SHARE}
+                     THEN 'at the context window'
+                     ELSE 'far below the estimate' END AS reason
+            FROM sized
+            WHERE prompt_tokens >= num_ctx * {FULL_WINDOW_SHARE}
+               OR (estimated_tokens >= {MIN_ESTIMATED_TOKENS}
+                   AND prompt_tokens < estimated_tokens * {FAR_BELOW_ESTIMATE_SHARE})
+        )
+        SELECT id, conversation_id, started_at, model, backend, host, prompt_tokens, num_ctx,
+            estimated_tokens, reason, count(*) OVER () AS total
+        FROM hits ORDER BY started_at DESC, id DESC LIMIT ?
+        """,
+        [*params, limit],
+    ).df()
+
+
+class SwitchLog:
+    """The runs whose host had last served another model ("switches"), found incrementally.
+
+    Which run came before another on a host never changes, so each report only looks at the runs
+    added since the last one; a window over every run would be the page's slowest query.
+    The previous run is the one the app started just before on the same host (by run id),
+    whatever its status or the filter. A host's first run ever is not a switch.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._seen_up_to = 0
+        self._last_model: dict[str, str] = {}
+        self._switch_ids = np.empty(0, dtype=np.int64)
+
+    def switch_ids(self, cur: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+        """The ids of every switch so far, as a one-column frame `id`."""
+        with self._lock:
+            hosts, models = list(self._last_model), list(self._last_model.values())
+            new = cur.execute(
+                """
+                WITH new AS (
+                    SELECT id, host, model,
+                        lag(model) OVER (PARTITION BY host ORDER BY id) AS previous
+                    FROM runs WHERE id > ?
+                ),
+                known AS (SELECT unnest(?::VARCHAR[]) AS host, unnest(?::VARCHAR[]) AS model)
+                SELECT n.id FROM new n LEFT JOIN known k ON k.host = n.host
+                WHERE coalesce(n.previous, k.model) <> n.model ORDER BY n.id
+                """,
+                [self._seen_up_to, hosts, models],
+            ).fetchnumpy()["id"]
+            latest = cur.execute(
+                "SELECT host, arg_max(model, id), max(id) FROM runs WHERE id > ? GROUP BY host",
+                [self._seen_up_to],
+            ).fetchall()
+            for host, model, last_id in latest:
+                self._last_model[host] = model
+                self._seen_up_to = max(self._seen_up_to, int(last_id))
+            if len(new):
+                self._switch_ids = np.concatenate([self._switch_ids, np.asarray(new, np.int64)])
+            return pd.DataFrame({"id": self._switch_ids})
+
+
+def model_switches(
+    cur: duckdb.DuckDBPyConnection, f: StatsFilter, switch_ids: pd.DataFrame
+) -> pd.DataFrame:
+    """Per model switched to: how often, and the load time those switches cost."""
+    where, params = f.where()
+    cur.register("switch_runs", switch_ids)
+    try:
+        return cur.execute(
+            f"""
+            SELECT model, count(*) AS switches,
+                coalesce(sum(load_duration_ns), 0) / 1e9 AS load_seconds,
+                median(load_duration_ns / 1e6) AS median_load_ms
+            FROM runs r WHERE {where} AND r.id IN (SELECT id FROM switch_runs)
+            GROUP BY model ORDER BY load_seconds DESC, model
+            """,
+            params,
+        ).df()
+    finally:
+        cur.unregister("switch_runs")
+
+
+# --- the download ---
+
+
+def filtered_runs(cur: duckdb.DuckDBPyConnection, f: StatsFilter) -> pd.DataFrame:
+    """The matching runs themselves, oldest first."""
+    where, params = f.where()
+    return cur.execute(
+        "SELECT * REPLACE (CAST(options AS VARCHAR) AS options) FROM runs r "
+        f"WHERE {where} ORDER BY started_at, id",
+        params,
+    ).df()

@@ -29,6 +29,7 @@ SNIPPET_CHARS = 160
 # how far back a search looks first, widening while it finds fewer than SEARCH_LIMIT; None: all
 SEARCH_WINDOWS: list[timedelta | None] = [timedelta(days=7), timedelta(days=60), None]
 TITLE_MAX_CHARS = 200
+NO_FILTERS = Filters()
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,7 @@ class HistoryService:
 
     def list_conversations(
         self,
-        filters: Filters = Filters(),
+        filters: Filters = NO_FILTERS,
         sort: SortKey = "updated_at",
         descending: bool = True,
         page: int = 0,
@@ -83,7 +84,7 @@ class HistoryService:
             total = self.list_conversations(filters, sort, descending, 0, 1).total
         return ListPage(rows, total)
 
-    def search(self, text: str, filters: Filters = Filters()) -> SearchResult:
+    def search(self, text: str, filters: Filters = NO_FILTERS) -> SearchResult:
         """The most recently active conversations whose title or visible messages contain
         `text`, ignoring case.
 

@@ -1,4 +1,4 @@
-"""The one definition of a stored run: the `runs` columns a RunRecord holds, read and written by name.
+"""The one definition of a stored run: its columns, read and written by name.
 
 The metric columns are the fields of `Metrics`, under the same names, so a metric added to the
 type is stored, read back and exported without another list to keep in step (tests compare these

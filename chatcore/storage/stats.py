@@ -1,8 +1,8 @@
 """The queries behind the Stats page: usage and performance of every finished generation run.
 
 Each query takes the cursor of its unit of work and a `StatsFilter` and returns a pandas DataFrame;
-`StatsService.report` (chatcore/stats.py) runs them all in one read transaction. Runs still streaming are left out
-everywhere: their figures are not known yet.
+`StatsService.report` (chatcore/stats.py) runs them all in one read transaction. Runs still
+streaming are left out everywhere: their figures are not known yet.
 
 Days, hours and weekdays are local time (the database session's time zone). Converting every
 run's timestamp through the time-zone database costs more than the rest of a query, so

@@ -20,6 +20,7 @@ import pandas as pd
 
 from bench.support import ROOT, median, report
 from chatcore import stats
+from chatcore.storage import stats as queries
 from chatcore.storage.db import Database
 
 RUNS = 1_000_000
@@ -177,20 +178,20 @@ def query_breakdown(db: Database) -> list[tuple[str, str]]:
     """Each query of an unfiltered load alone (median of five), to show where the time goes."""
     f = stats.StatsFilter()
     with db.cursor() as cur:
-        choices = stats.filter_choices(cur)
-        clock = stats.local_clock(cur)
-        switch_ids = stats.SwitchLog().switch_ids(cur)
+        choices = queries.filter_choices(cur)
+        clock = queries.local_clock(cur)
+        switch_ids = queries.SwitchLog().switch_ids(cur)
     grain = stats.time_grain(f, choices)
     queries: dict[str, Callable[[duckdb.DuckDBPyConnection], object]] = {
-        "data_version": stats.data_version,
-        "filter_choices": stats.filter_choices,
-        "local_clock": stats.local_clock,
-        "totals": lambda cur: stats.totals(cur, f),
-        "usage (over time, by hour)": lambda cur: stats.usage(cur, f, clock, grain),
-        "per_model": lambda cur: stats.per_model(cur, f),
-        "reply_lengths": lambda cur: stats.reply_lengths(cur, f),
-        "context_hits": lambda cur: stats.context_hits(cur, f),
-        "model_switches": lambda cur: stats.model_switches(cur, f, switch_ids),
+        "data_version": queries.data_version,
+        "filter_choices": queries.filter_choices,
+        "local_clock": queries.local_clock,
+        "totals": lambda cur: queries.totals(cur, f),
+        "usage (over time, by hour)": lambda cur: queries.usage(cur, f, clock, grain),
+        "per_model": lambda cur: queries.per_model(cur, f),
+        "reply_lengths": lambda cur: queries.reply_lengths(cur, f),
+        "context_hits": lambda cur: queries.context_hits(cur, f),
+        "model_switches": lambda cur: queries.model_switches(cur, f, switch_ids),
     }
     rows = []
     for name, query in queries.items():

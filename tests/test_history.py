@@ -9,7 +9,8 @@ import pytest
 from chatcore import history as history_module
 from chatcore.compare import ALL_BAD
 from chatcore.errors import InvalidInput
-from chatcore.history import Filters, snippet, write_summary_rows
+from chatcore.history import Filters, snippet
+from chatcore.storage.history import write_summary_rows
 from chatcore.services import Services
 from chatcore.storage import conversations as store
 from tests.fake_ollama import FakeOllama

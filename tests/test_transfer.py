@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from chatcore import transfer
+from chatcore.storage import transfer as transfer_queries
 from chatcore.config import Settings
 from chatcore.services import Services, open_services
 from chatcore.transfer import ImportRefused
@@ -187,13 +188,13 @@ def test_a_failure_while_writing_rolls_everything_back(
     data = transfer.export_json(services.db)
     before = table_rows(other)
 
-    def broken_runs_insert(cur, table, rows, schema):  # type: ignore[no-untyped-def]
+    def broken_runs_insert(cur, table, rows):  # type: ignore[no-untyped-def]
         if table == "runs":
             raise RuntimeError("disk full")
-        original_insert(cur, table, rows, schema)
+        original_insert(cur, table, rows)
 
-    original_insert = transfer.bulk_insert
-    monkeypatch.setattr(transfer, "bulk_insert", broken_runs_insert)
+    original_insert = transfer_queries.insert_rows
+    monkeypatch.setattr(transfer_queries, "insert_rows", broken_runs_insert)
     with pytest.raises(RuntimeError):
         transfer.import_json(other.db, data)
     assert table_rows(other) == before

@@ -39,6 +39,10 @@ def add_message(
     return int(row[0])
 
 
+def checkpoint_text(cur: duckdb.DuckDBPyConnection, message_id: int, text: str) -> None:
+    cur.execute("UPDATE messages SET content = ? WHERE id = ?", [text, message_id])
+
+
 def supersede_last_reply(cur: duckdb.DuckDBPyConnection, conversation_id: str) -> bool:
     """Hide the newest reply from the dialogue (it stays stored) so it can be regenerated."""
     row = cur.execute(

@@ -69,7 +69,7 @@ def insert_rows(cur: duckdb.DuckDBPyConnection, table: str, rows: Rows) -> None:
     """Bulk-insert rows (dicts by column name) through Arrow, typed as the table's own columns."""
     if not rows:
         return
-    table_schema = cur.execute(f"SELECT * FROM {table} LIMIT 0").fetch_arrow_table().schema
+    table_schema = cur.sql(f"SELECT * FROM {table} LIMIT 0").to_arrow_table().schema
     schema = pa.schema([table_schema.field(name) for name in rows[0]])
     incoming = pa.Table.from_pylist(rows, schema=schema)
     columns = ", ".join(schema.names)

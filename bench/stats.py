@@ -20,7 +20,7 @@ import pandas as pd
 
 from bench.support import ROOT, median, report
 from chatcore import stats
-from chatcore.storage import stats as queries
+from chatcore.storage import stats as stat_queries
 from chatcore.storage.db import Database
 
 RUNS = 1_000_000
@@ -178,20 +178,20 @@ def query_breakdown(db: Database) -> list[tuple[str, str]]:
     """Each query of an unfiltered load alone (median of five), to show where the time goes."""
     f = stats.StatsFilter()
     with db.cursor() as cur:
-        choices = queries.filter_choices(cur)
-        clock = queries.local_clock(cur)
-        switch_ids = queries.SwitchLog().switch_ids(cur)
+        choices = stat_queries.filter_choices(cur)
+        clock = stat_queries.local_clock(cur)
+        switch_ids = stat_queries.SwitchLog().switch_ids(cur)
     grain = stats.time_grain(f, choices)
     queries: dict[str, Callable[[duckdb.DuckDBPyConnection], object]] = {
-        "data_version": queries.data_version,
-        "filter_choices": queries.filter_choices,
-        "local_clock": queries.local_clock,
-        "totals": lambda cur: queries.totals(cur, f),
-        "usage (over time, by hour)": lambda cur: queries.usage(cur, f, clock, grain),
-        "per_model": lambda cur: queries.per_model(cur, f),
-        "reply_lengths": lambda cur: queries.reply_lengths(cur, f),
-        "context_hits": lambda cur: queries.context_hits(cur, f),
-        "model_switches": lambda cur: queries.model_switches(cur, f, switch_ids),
+        "data_version": stat_queries.data_version,
+        "filter_choices": stat_queries.filter_choices,
+        "local_clock": stat_queries.local_clock,
+        "totals": lambda cur: stat_queries.totals(cur, f),
+        "usage (over time, by hour)": lambda cur: stat_queries.usage(cur, f, clock, grain),
+        "per_model": lambda cur: stat_queries.per_model(cur, f),
+        "reply_lengths": lambda cur: stat_queries.reply_lengths(cur, f),
+        "context_hits": lambda cur: stat_queries.context_hits(cur, f),
+        "model_switches": lambda cur: stat_queries.model_switches(cur, f, switch_ids),
     }
     rows = []
     for name, query in queries.items():

@@ -10,9 +10,9 @@ from chatcore import history as history_module
 from chatcore.compare import ALL_BAD
 from chatcore.errors import InvalidInput
 from chatcore.history import Filters, snippet
-from chatcore.storage.history import write_summary_rows
 from chatcore.services import Services
 from chatcore.storage import conversations as store
+from chatcore.storage.history import write_summary_rows
 from tests.fake_ollama import FakeOllama
 from tests.history_fixtures import PARAMS, varied_history
 from tests.test_compare import arena, compare_services, finished_round  # noqa: F401

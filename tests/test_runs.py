@@ -1,4 +1,4 @@
-"""One definition of a stored run: its columns match the table, and every reader gets all of them."""
+"""One definition of a stored run: its columns match the table, and every reader gets them all."""
 
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ def test_the_run_columns_are_the_tables_columns(db_path: Path) -> None:
 
 
 def test_every_metric_is_a_run_column() -> None:
-    assert METRIC_COLUMNS == tuple(f.name for f in fields(Metrics))
+    assert tuple(f.name for f in fields(Metrics)) == METRIC_COLUMNS
     assert set(METRIC_COLUMNS) <= set(RUN_COLUMNS)
 
 

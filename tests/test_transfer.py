@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from chatcore import transfer
-from chatcore.storage import transfer as transfer_queries
 from chatcore.config import Settings
 from chatcore.services import Services, open_services
+from chatcore.storage import transfer as transfer_queries
 from chatcore.transfer import ImportRefused
 from tests.fake_ollama import FakeOllama
 from tests.history_fixtures import table_rows, varied_history

@@ -9,7 +9,7 @@ import pytest
 
 from chatcore.config import Settings
 from chatcore.services import Services, open_services
-from tests.fake_ollama import FakeModel, FakeOllama
+from testkit.fake_ollama import FakeModel, FakeOllama
 
 
 @pytest.fixture
@@ -48,7 +48,7 @@ def closed_port_url() -> str:
 @pytest.fixture
 def app_env(monkeypatch, fake_ollama: FakeOllama, db_path: Path) -> Iterator[None]:
     """The dashboard's environment for AppTest: the loopback Ollama and a fresh database."""
-    from tests.apptest import ROOT, release_cached_services
+    from testkit.apptest import ROOT, release_cached_services
 
     monkeypatch.setenv("OLLAMA_HOST", fake_ollama.url)
     monkeypatch.setenv("CHAT_DB", str(db_path))
@@ -60,7 +60,7 @@ def app_env(monkeypatch, fake_ollama: FakeOllama, db_path: Path) -> Iterator[Non
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
     """Debian's chromium driven by Playwright (its own browser download can't work here)."""
-    from tests.browser import CHROMIUM, CHROMIUM_ARGS
+    from testkit.browser import CHROMIUM, CHROMIUM_ARGS
 
     sync_api = pytest.importorskip("playwright.sync_api")
     if not Path(CHROMIUM).exists():

@@ -21,8 +21,8 @@ from chatcore.api_security import exposure_problem, own_origins
 from chatcore.backends.embedded import DEFAULT_MODEL, engine_installed
 from chatcore.config import Settings
 from chatcore.services import Services, open_services
+from testkit.fake_ollama import FakeModel, FakeOllama
 from tests.conftest import closed_port_url
-from tests.fake_ollama import FakeModel, FakeOllama
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED = Path("/work/shared/seed/000_c1767b943a3432b2.txt")
@@ -470,7 +470,7 @@ def test_twenty_concurrent_chats_lose_and_mix_up_nothing(
 def test_a_chat_through_the_api_shows_in_the_pages_and_back(app_env) -> None:
     """The API and the pages share the process's one Services: each sees the other's chats."""
     from chatcore.services import shared_services
-    from tests.apptest import new_app, sidebar_conversations
+    from testkit.apptest import new_app, sidebar_conversations
 
     api = Starlette(routes=[Mount("/api", create_api(shared_services, origins=own_origins(PORT)))])
     with TestClient(api, base_url=OWN) as client:

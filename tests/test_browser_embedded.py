@@ -12,7 +12,7 @@ import pytest
 
 from chatcore.backends.embedded import DEFAULT_MODEL
 from chatcore.storage.db import Database
-from tests.browser import streamlit_server, wait_until_idle
+from testkit.browser import streamlit_server, wait_until_idle
 from tests.conftest import closed_port_url
 
 pytestmark = [pytest.mark.browser, pytest.mark.embedded]

@@ -12,8 +12,8 @@ from chatcore.chat import InvalidInput, title_from
 from chatcore.config import Settings
 from chatcore.params import GenerationParams
 from chatcore.services import Services, open_services
+from testkit.fake_ollama import FakeModel, FakeOllama
 from tests.conftest import closed_port_url
-from tests.fake_ollama import FakeModel, FakeOllama
 
 PARAMS = GenerationParams()
 

@@ -20,7 +20,7 @@ from chatcore.params import GenerationParams
 from chatcore.services import Services, open_services
 from chatcore.storage import votes as vote_store
 from chatcore.storage.votes import VoteRecord
-from tests.fake_ollama import FakeModel, FakeOllama
+from testkit.fake_ollama import FakeModel, FakeOllama
 
 PARAMS = GenerationParams()
 SLOW = " ".join(f"slow{i}" for i in range(12))

@@ -12,8 +12,8 @@ from chatcore.compare import ALL_BAD
 from chatcore.history import Filters, snippet, write_summary_rows
 from chatcore.services import Services
 from chatcore.storage import conversations as store
-from tests.fake_ollama import FakeOllama
-from tests.history_fixtures import PARAMS, varied_history
+from testkit.fake_ollama import FakeOllama
+from testkit.history_data import PARAMS, varied_history
 from tests.test_compare import arena, compare_services, finished_round  # noqa: F401
 
 

@@ -16,8 +16,8 @@ from chatcore.hosts import InvalidHost
 from chatcore.models import sidebar_values
 from chatcore.params import GenerationParams
 from chatcore.services import Services, open_services
+from testkit.fake_ollama import FakeModel, FakeOllama
 from tests.conftest import closed_port_url
-from tests.fake_ollama import FakeModel, FakeOllama
 from tests.test_api import mounted
 
 PARAMS = GenerationParams()

@@ -15,7 +15,7 @@ import pytest
 
 from chatcore.storage import migrations
 from chatcore.storage.db import Database, DatabaseLocked
-from tests.fake_ollama import FakeModel, FakeOllama
+from testkit.fake_ollama import FakeModel, FakeOllama
 
 ROOT = Path(__file__).resolve().parents[1]
 

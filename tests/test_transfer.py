@@ -12,8 +12,8 @@ from chatcore import transfer
 from chatcore.config import Settings
 from chatcore.services import Services, open_services
 from chatcore.transfer import ImportRefused
-from tests.fake_ollama import FakeOllama
-from tests.history_fixtures import table_rows, varied_history
+from testkit.fake_ollama import FakeOllama
+from testkit.history_data import table_rows, varied_history
 
 
 @pytest.fixture

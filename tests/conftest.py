@@ -9,6 +9,7 @@ import pytest
 
 from chatcore.config import Settings
 from chatcore.services import Services, open_services
+from testkit.compare_data import arena_server
 from testkit.fake_ollama import FakeModel, FakeOllama
 
 
@@ -36,13 +37,18 @@ def services(fake_ollama: FakeOllama, db_path: Path) -> Iterator[Services]:
     opened.close()
 
 
-def closed_port_url() -> str:
-    import socket
+@pytest.fixture
+def arena() -> Iterator[FakeOllama]:
+    server = arena_server().start()
+    yield server
+    server.stop()
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
+
+@pytest.fixture
+def compare_services(arena: FakeOllama, db_path: Path) -> Iterator[Services]:
+    opened = open_services(Settings(ollama_host=arena.url, db_path=db_path, port=8501))
+    yield opened
+    opened.close()
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import streamlit as st
 from chatcore.backends.embedded import DEFAULT_MODEL, engine_installed
 from testkit.apptest import ROOT, new_app, release_cached_services, sidebar_conversations
 from testkit.fake_ollama import FakeOllama
-from tests.conftest import closed_port_url
+from testkit.ports import closed_port_url
 
 
 def test_chat_sends_streams_and_shows_the_caption(app_env) -> None:

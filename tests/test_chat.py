@@ -13,7 +13,7 @@ from chatcore.config import Settings
 from chatcore.params import GenerationParams
 from chatcore.services import Services, open_services
 from testkit.fake_ollama import FakeModel, FakeOllama
-from tests.conftest import closed_port_url
+from testkit.ports import closed_port_url
 
 PARAMS = GenerationParams()
 

@@ -95,7 +95,7 @@ def test_fewer_than_two_models_cannot_be_sent(app_env) -> None:
 
 def test_ollama_down_leaves_nothing_to_compare(monkeypatch, db_path) -> None:
     from testkit.apptest import ROOT, release_cached_services
-    from tests.conftest import closed_port_url
+    from testkit.ports import closed_port_url
 
     monkeypatch.setenv("OLLAMA_HOST", closed_port_url())
     monkeypatch.setenv("CHAT_DB", str(db_path))

@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 from testkit.apptest import ROOT, new_app, release_cached_services
 from testkit.fake_ollama import FakeModel, FakeOllama
-from tests.conftest import closed_port_url
+from testkit.ports import closed_port_url
 
 
 @pytest.fixture

@@ -11,8 +11,8 @@ import pytest
 
 from chatcore.storage.db import Database
 from testkit.browser import ROOT, streamlit_server, wait_until_idle
+from testkit.ports import closed_port_url
 from testkit.stats_data import RUNS, insert_runs
-from tests.conftest import closed_port_url
 
 pytestmark = pytest.mark.browser
 

@@ -9,7 +9,6 @@ import pytest
 
 from chatcore.config import Settings
 from chatcore.services import Services, open_services
-from testkit.compare_data import arena_server
 from testkit.fake_ollama import FakeModel, FakeOllama
 
 
@@ -33,20 +32,6 @@ def db_path(tmp_path: Path) -> Path:
 @pytest.fixture
 def services(fake_ollama: FakeOllama, db_path: Path) -> Iterator[Services]:
     opened = open_services(Settings(ollama_host=fake_ollama.url, db_path=db_path, port=8501))
-    yield opened
-    opened.close()
-
-
-@pytest.fixture
-def arena() -> Iterator[FakeOllama]:
-    server = arena_server().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def compare_services(arena: FakeOllama, db_path: Path) -> Iterator[Services]:
-    opened = open_services(Settings(ollama_host=arena.url, db_path=db_path, port=8501))
     yield opened
     opened.close()
 

@@ -25,7 +25,7 @@ from testkit.asgi import PORT, mounted
 from testkit.fake_ollama import FakeModel, FakeOllama
 from testkit.ports import closed_port_url
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SEED = Path("/work/shared/seed/000_c1767b943a3432b2.txt")
 OWN = f"http://127.0.0.1:{PORT}"
 TOKEN = "s3cret-token-for-tests"

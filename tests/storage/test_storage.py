@@ -17,7 +17,7 @@ from chatcore.storage import migrations
 from chatcore.storage.db import Database, DatabaseLocked
 from testkit.fake_ollama import FakeModel, FakeOllama
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_migrations_bring_a_new_file_to_the_latest_version(db_path: Path) -> None:

@@ -22,7 +22,7 @@ from bench.support import fake_ollama_process, median, report
 from chatcore.config import Settings
 from chatcore.params import GenerationParams
 from chatcore.services import open_services
-from tests.browser import streamlit_server
+from testkit.browser import streamlit_server
 
 CONCURRENT = 20
 

@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def fake_ollama_process(*args: str) -> Iterator[str]:
     """A loopback Ollama in a separate process, so it does not share our GIL; yields its URL."""
     server = subprocess.Popen(
-        [sys.executable, "-m", "tests.fake_ollama", *args],
+        [sys.executable, "-m", "testkit.fake_ollama", *args],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         text=True,

@@ -9,7 +9,7 @@ import pytest
 
 from chatcore.config import Settings
 from chatcore.services import Services, open_services
-from tests.fake_ollama import FakeModel, FakeOllama
+from testkit.fake_ollama import FakeModel, FakeOllama
 
 
 @pytest.fixture
@@ -36,19 +36,10 @@ def services(fake_ollama: FakeOllama, db_path: Path) -> Iterator[Services]:
     opened.close()
 
 
-def closed_port_url() -> str:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
-
-
 @pytest.fixture
 def app_env(monkeypatch, fake_ollama: FakeOllama, db_path: Path) -> Iterator[None]:
     """The dashboard's environment for AppTest: the loopback Ollama and a fresh database."""
-    from tests.apptest import ROOT, release_cached_services
+    from testkit.apptest import ROOT, release_cached_services
 
     monkeypatch.setenv("OLLAMA_HOST", fake_ollama.url)
     monkeypatch.setenv("CHAT_DB", str(db_path))
@@ -60,7 +51,7 @@ def app_env(monkeypatch, fake_ollama: FakeOllama, db_path: Path) -> Iterator[Non
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
     """Debian's chromium driven by Playwright (its own browser download can't work here)."""
-    from tests.browser import CHROMIUM, CHROMIUM_ARGS
+    from testkit.browser import CHROMIUM, CHROMIUM_ARGS
 
     sync_api = pytest.importorskip("playwright.sync_api")
     if not Path(CHROMIUM).exists():

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.browser import (
+from testkit.browser import (
     CHROMIUM,
     CHROMIUM_ARGS,
     ROOT,
@@ -23,7 +23,7 @@ from tests.browser import (
     streamlit_server,
     wait_until_idle,
 )
-from tests.fake_ollama import FakeModel, FakeOllama
+from testkit.fake_ollama import FakeModel, FakeOllama
 
 LONG = " ".join(f"w{i}" for i in range(60))
 

@@ -7,9 +7,9 @@ from streamlit.testing.v1 import AppTest
 import ui
 from chatcore.config import load_settings
 from chatcore.services import open_services
-from tests.apptest import new_app
-from tests.fake_ollama import FakeOllama
-from tests.history_fixtures import varied_history
+from testkit.apptest import new_app
+from testkit.fake_ollama import FakeOllama
+from testkit.history_data import varied_history
 
 
 def filled(fake_ollama: FakeOllama) -> None:

@@ -12,7 +12,7 @@ from chatcore.storage.runs import METRIC_COLUMNS, RUN_COLUMNS, finish_run, start
 from chatcore.transfer import RunV1
 from chatcore.types import Metrics, RunStatus
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 EVERY_METRIC = Metrics(
     prompt_tokens=11,
     completion_tokens=22,

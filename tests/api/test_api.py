@@ -21,12 +21,12 @@ from chatcore.api.security import exposure_problem, own_origins
 from chatcore.backends.embedded import DEFAULT_MODEL, engine_installed
 from chatcore.config import Settings
 from chatcore.services import Services, open_services
-from tests.conftest import closed_port_url
-from tests.fake_ollama import FakeModel, FakeOllama
+from testkit.asgi import PORT, mounted
+from testkit.fake_ollama import FakeModel, FakeOllama
+from testkit.ports import closed_port_url
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SEED = Path("/work/shared/seed/000_c1767b943a3432b2.txt")
-PORT = 8501
 OWN = f"http://127.0.0.1:{PORT}"
 TOKEN = "s3cret-token-for-tests"
 
@@ -49,12 +49,6 @@ def test_the_readme_gives_the_seeds_curl_on_the_dashboards_port() -> None:
     if SEED.exists():  # the seed lives outside the repository
         seed_url, seed_body = curl_example(SEED.read_text())
         assert seed_url == "http://localhost:5001/api/chat" and seed_body == body
-
-
-def mounted(services: Services, token: str | None = None) -> Starlette:
-    return Starlette(
-        routes=[Mount("/api", create_api(lambda: services, origins=own_origins(PORT), token=token))]
-    )
 
 
 @pytest.fixture
@@ -470,7 +464,7 @@ def test_twenty_concurrent_chats_lose_and_mix_up_nothing(
 def test_a_chat_through_the_api_shows_in_the_pages_and_back(app_env) -> None:
     """The API and the pages share the process's one Services: each sees the other's chats."""
     from chatcore.services import shared_services
-    from tests.apptest import new_app, sidebar_conversations
+    from testkit.apptest import new_app, sidebar_conversations
 
     api = Starlette(routes=[Mount("/api", create_api(shared_services, origins=own_origins(PORT)))])
     with TestClient(api, base_url=OWN) as client:

@@ -12,8 +12,8 @@ from chatcore.config import Settings
 from chatcore.errors import BackendUnavailable, InvalidInput, ModelNotFound
 from chatcore.params import GenerationParams
 from chatcore.services import Services, open_services
-from tests.conftest import closed_port_url
-from tests.fake_ollama import FakeModel, FakeOllama
+from testkit.fake_ollama import FakeModel, FakeOllama
+from testkit.ports import closed_port_url
 
 PARAMS = GenerationParams()
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.apptest import ROOT, new_app, release_cached_services
-from tests.conftest import closed_port_url
-from tests.fake_ollama import FakeModel, FakeOllama
+from testkit.apptest import ROOT, new_app, release_cached_services
+from testkit.fake_ollama import FakeModel, FakeOllama
+from testkit.ports import closed_port_url
 
 
 @pytest.fixture

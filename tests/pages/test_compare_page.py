@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from streamlit.testing.v1 import AppTest
 
-from tests.apptest import new_app
-from tests.fake_ollama import FakeModel, FakeOllama
+from testkit.apptest import new_app
+from testkit.fake_ollama import FakeModel, FakeOllama
 
 REPLIES = {"llama3.2:latest": "Hello there, I am a small model.", "qwen3:4b": "Bonjour from Qwen."}
 
@@ -94,8 +94,8 @@ def test_fewer_than_two_models_cannot_be_sent(app_env) -> None:
 
 
 def test_ollama_down_leaves_nothing_to_compare(monkeypatch, db_path) -> None:
-    from tests.apptest import ROOT, release_cached_services
-    from tests.conftest import closed_port_url
+    from testkit.apptest import ROOT, release_cached_services
+    from testkit.ports import closed_port_url
 
     monkeypatch.setenv("OLLAMA_HOST", closed_port_url())
     monkeypatch.setenv("CHAT_DB", str(db_path))

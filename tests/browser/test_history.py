@@ -6,9 +6,9 @@ import pytest
 
 from chatcore.config import Settings
 from chatcore.services import open_services
-from tests.browser import streamlit_server, wait_until_idle
-from tests.fake_ollama import FakeOllama
-from tests.history_fixtures import varied_history
+from testkit.browser import streamlit_server, wait_until_idle
+from testkit.fake_ollama import FakeOllama
+from testkit.history_data import varied_history
 
 pytestmark = pytest.mark.browser
 

@@ -9,9 +9,9 @@ import pytest
 import streamlit as st
 
 from chatcore.backends.embedded import DEFAULT_MODEL, engine_installed
-from tests.apptest import ROOT, new_app, release_cached_services, sidebar_conversations
-from tests.conftest import closed_port_url
-from tests.fake_ollama import FakeOllama
+from testkit.apptest import ROOT, new_app, release_cached_services, sidebar_conversations
+from testkit.fake_ollama import FakeOllama
+from testkit.ports import closed_port_url
 
 
 def test_chat_sends_streams_and_shows_the_caption(app_env) -> None:
@@ -185,7 +185,7 @@ def test_no_models_installed_says_how_to_pull_one(app_env, fake_ollama: FakeOlla
 
 
 def test_mid_stream_error_is_shown_not_raised(app_env, fake_ollama: FakeOllama) -> None:
-    from tests.fake_ollama import FakeModel
+    from testkit.fake_ollama import FakeModel
 
     fake_ollama.models.insert(0, FakeModel("flaky:latest", reply="one two three", fail_after=1))
     at = new_app().run()

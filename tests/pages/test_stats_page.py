@@ -8,8 +8,8 @@ from pathlib import Path
 from streamlit.testing.v1 import AppTest
 
 from chatcore.storage.db import Database
-from tests.apptest import new_app
-from tests.stats_fixture import LLAMA, QWEN, RUNS, Run, day, insert_runs
+from testkit.apptest import new_app
+from testkit.stats_data import LLAMA, QWEN, RUNS, Run, day, insert_runs
 
 # What Streamlit 1.67 records for st.altair_chart under AppTest.
 CHART = "vega_lite_chart"

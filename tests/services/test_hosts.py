@@ -16,9 +16,9 @@ from chatcore.hosts import InvalidHost
 from chatcore.models import sidebar_values
 from chatcore.params import GenerationParams
 from chatcore.services import Services, open_services
-from tests.conftest import closed_port_url
-from tests.fake_ollama import FakeModel, FakeOllama
-from tests.test_api import mounted
+from testkit.asgi import mounted
+from testkit.fake_ollama import FakeModel, FakeOllama
+from testkit.ports import closed_port_url
 
 PARAMS = GenerationParams()
 

@@ -16,9 +16,9 @@ import pytest
 from chatcore.errors import DatabaseLocked
 from chatcore.storage import migrations
 from chatcore.storage.db import Database
-from tests.fake_ollama import FakeModel, FakeOllama
+from testkit.fake_ollama import FakeModel, FakeOllama
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_migrations_bring_a_new_file_to_the_latest_version(db_path: Path) -> None:

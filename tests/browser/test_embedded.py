@@ -12,8 +12,8 @@ import pytest
 
 from chatcore.backends.embedded import DEFAULT_MODEL
 from chatcore.storage.db import Database
-from tests.browser import streamlit_server, wait_until_idle
-from tests.conftest import closed_port_url
+from testkit.browser import streamlit_server, wait_until_idle
+from testkit.ports import closed_port_url
 
 pytestmark = [pytest.mark.browser, pytest.mark.embedded]
 pytest.importorskip("llama_cpp", reason="the embedded engine is not installed (EMBEDDED=0)")

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.browser import streamlit_server, wait_until_idle
-from tests.fake_ollama import FakeModel, FakeOllama
+from testkit.browser import streamlit_server, wait_until_idle
+from testkit.fake_ollama import FakeModel, FakeOllama
 
 pytestmark = pytest.mark.browser
 

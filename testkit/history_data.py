@@ -6,7 +6,7 @@ from typing import Any
 
 from chatcore.params import GenerationParams
 from chatcore.services import Services
-from tests.fake_ollama import FakeModel, FakeOllama
+from testkit.fake_ollama import FakeModel, FakeOllama
 
 PARAMS = GenerationParams()
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -15,40 +13,13 @@ from chatcore.compare import (
     elo_ratings,
     standings,
 )
-from chatcore.config import Settings
 from chatcore.params import GenerationParams
-from chatcore.services import Services, open_services
+from chatcore.services import Services
 from chatcore.storage import votes as vote_store
 from chatcore.storage.votes import VoteRecord
-from tests.fake_ollama import FakeModel, FakeOllama
+from testkit.compare_data import FAST, MID, SLOW, finished_round
 
 PARAMS = GenerationParams()
-SLOW = " ".join(f"slow{i}" for i in range(12))
-FAST = " ".join(f"fast{i}" for i in range(30))
-MID = " ".join(f"mid{i}" for i in range(8))
-
-
-@pytest.fixture
-def arena() -> Iterator[FakeOllama]:
-    server = FakeOllama(
-        [
-            FakeModel("slow:latest", reply=SLOW, token_delay=0.06),
-            FakeModel("fast:latest", reply=FAST, token_delay=0.005),
-            FakeModel("mid:latest", reply=MID, token_delay=0.03, load_delay=0.1),
-            FakeModel(
-                "flaky:latest", reply="one two three four five", token_delay=0.02, fail_after=2
-            ),
-        ]
-    ).start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def compare_services(arena: FakeOllama, db_path: Path) -> Iterator[Services]:
-    opened = open_services(Settings(ollama_host=arena.url, db_path=db_path, port=8501))
-    yield opened
-    opened.close()
 
 
 def test_parallel_streams_land_in_their_own_columns(compare_services: Services) -> None:
@@ -145,12 +116,6 @@ def test_bad_rounds_are_refused_and_write_nothing(compare_services: Services) ->
     with compare_services.db.cursor() as cur:
         assert cur.execute("SELECT count(*) FROM compare_rounds").fetchone() == (0,)
         assert cur.execute("SELECT count(*) FROM conversations").fetchone() == (0,)
-
-
-def finished_round(services: Services, models: list[str], blind: bool = True) -> int:
-    live = services.compare.start("Which is better?", models, GenerationParams(max_tokens=2), blind)
-    live.wait()
-    return live.id
 
 
 def test_votes_are_stored_with_the_runs_they_judge(compare_services: Services) -> None:

@@ -13,9 +13,9 @@ from chatcore.history import Filters, snippet
 from chatcore.services import Services
 from chatcore.storage import conversations as store
 from chatcore.storage.history import write_summary_rows
-from tests.fake_ollama import FakeOllama
-from tests.history_fixtures import PARAMS, varied_history
-from tests.test_compare import arena, compare_services, finished_round  # noqa: F401
+from testkit.compare_data import finished_round
+from testkit.fake_ollama import FakeOllama
+from testkit.history_data import PARAMS, varied_history
 
 
 def fresh_summaries(services: Services) -> list[tuple[object, ...]]:
@@ -231,7 +231,7 @@ def test_every_table_with_conversation_rows_is_cleaned_on_delete(services: Servi
 
 
 def test_deleting_a_compared_answer_takes_its_votes_and_empty_rounds(
-    compare_services: Services,  # noqa: F811
+    compare_services: Services,
 ) -> None:
     round_id = finished_round(compare_services, ["fast:latest", "mid:latest"])
     compare_services.compare.vote(round_id, ALL_BAD)

@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 
 from chatcore.storage.db import Database
-from tests.browser import ROOT, streamlit_server, wait_until_idle
-from tests.conftest import closed_port_url
-from tests.stats_fixture import RUNS, insert_runs
+from testkit.browser import ROOT, streamlit_server, wait_until_idle
+from testkit.ports import closed_port_url
+from testkit.stats_data import RUNS, insert_runs
 
 pytestmark = pytest.mark.browser
 

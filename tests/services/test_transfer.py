@@ -13,8 +13,8 @@ from chatcore.config import Settings
 from chatcore.services import Services, open_services
 from chatcore.storage import transfer as transfer_queries
 from chatcore.transfer import ImportRefused
-from tests.fake_ollama import FakeOllama
-from tests.history_fixtures import table_rows, varied_history
+from testkit.fake_ollama import FakeOllama
+from testkit.history_data import table_rows, varied_history
 
 
 @pytest.fixture

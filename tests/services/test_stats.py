@@ -19,7 +19,7 @@ from chatcore.params import GenerationParams
 from chatcore.services import Services
 from chatcore.stats import StatsFilter, StatsService
 from chatcore.storage.db import Database
-from tests.stats_fixture import GEMMA, LLAMA, MS, QWEN, RUNS, STREAMING, A, Run, S, insert_runs
+from testkit.stats_data import GEMMA, LLAMA, MS, QWEN, RUNS, STREAMING, A, Run, S, insert_runs
 
 ALL = StatsFilter()
 

@@ -418,7 +418,7 @@ def tag(model: FakeModel) -> dict[str, Any]:
 
 
 def main() -> None:
-    """Serve a fake Ollama until killed: `python -m tests.fake_ollama --tokens 2000`."""
+    """Serve a fake Ollama until killed: `python -m testkit.fake_ollama --tokens 2000`."""
     import argparse
 
     parser = argparse.ArgumentParser(description=main.__doc__)

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from chatcore.storage.db import Database
-from tests.browser import streamlit_server, wait_until_idle
-from tests.fake_ollama import FakeModel, FakeOllama
+from testkit.browser import streamlit_server, wait_until_idle
+from testkit.fake_ollama import FakeModel, FakeOllama
 
 pytestmark = pytest.mark.browser
 

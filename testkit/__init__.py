@@ -1,0 +1,1 @@
+"""The fakes and harnesses that the tests and the benchmarks share."""

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from chatcore.api_security import own_origins
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
-from chatcore.api import create_api
+from chatcore.api.rest import create_api
+from chatcore.api.security import own_origins
 from chatcore.services import Services
 
 PORT = 8501  # the dashboard's port the mounted API takes its own origins from

@@ -5,7 +5,6 @@ The Chat page, the Compare page and the REST API all send through `ChatService.s
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 import uuid
@@ -19,12 +18,11 @@ from chatcore.params import GenerationParams
 from chatcore.storage import conversations as store
 from chatcore.storage import runs
 from chatcore.storage.db import Database
-from chatcore.types import ChatMessage, Metrics, RunStatus
+from chatcore.types import ChatMessage, Metrics, RunStatus, as_stored_id, checked_conversation_id
 
 CHECKPOINT_SECONDS = 2.0  # a killed process loses at most this much of a streaming reply
 MAX_MESSAGE_CHARS = 100_000
 TITLE_CHARS = 60
-CONVERSATION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$")
 
 
 @dataclass
@@ -209,11 +207,11 @@ class ChatService:
 
     def messages(self, conversation_id: str) -> list[store.StoredMessage]:
         with self.db.cursor() as cur:
-            return store.conversation_messages(cur, conversation_id)
+            return store.conversation_messages(cur, as_stored_id(conversation_id))
 
     def conversation(self, conversation_id: str) -> store.ConversationSummary | None:
         with self.db.cursor() as cur:
-            return store.get_conversation(cur, conversation_id)
+            return store.get_conversation(cur, as_stored_id(conversation_id))
 
     def recent_conversations(self, limit: int = 20) -> list[store.ConversationSummary]:
         with self.db.cursor() as cur:
@@ -227,7 +225,7 @@ class ChatService:
 
     def exists(self, conversation_id: str) -> bool:
         with self.db.cursor() as cur:
-            return store.conversation_exists(cur, conversation_id)
+            return store.conversation_exists(cur, as_stored_id(conversation_id))
 
     @staticmethod
     def _start_reply(
@@ -266,15 +264,11 @@ def valid_message(text: str) -> str:
     return text
 
 
-def valid_conversation_id(conversation_id: str | None) -> str:
-    if conversation_id is None:
+def valid_conversation_id(value: str | None) -> str:
+    """The id normalised (see chatcore.types.conversation_id), or a new one for None."""
+    if value is None:
         return new_conversation_id()
-    if not CONVERSATION_ID.match(conversation_id):
-        raise InvalidInput(
-            "A conversation id is 1 to 100 letters, digits, '_', '.', ':' or '-', "
-            "starting with a letter or digit."
-        )
-    return conversation_id
+    return checked_conversation_id(value)
 
 
 def title_from(text: str) -> str:

@@ -19,7 +19,7 @@ from chatcore.storage import conversations as store
 from chatcore.storage import history as queries
 from chatcore.storage.db import Database
 from chatcore.storage.history import SORT_COLUMNS, ConversationRow, Filters, SortKey
-from chatcore.types import StoredMessage
+from chatcore.types import StoredMessage, as_stored_id
 
 __all__ = ["SORT_COLUMNS", "ConversationRow", "Filters", "HistoryService", "SortKey"]
 
@@ -115,6 +115,7 @@ class HistoryService:
     def open(self, conversation_id: str) -> OpenConversation | None:
         """The conversation's row and its visible dialogue, each reply with its run."""
         self.refresh_summaries()
+        conversation_id = as_stored_id(conversation_id)
         with self.db.cursor() as cur:
             row = queries.conversation_row(cur, conversation_id)
             if row is None:

@@ -16,21 +16,20 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 import duckdb
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 from chatcore.captions import reply_caption
-from chatcore.chat import CONVERSATION_ID
 from chatcore.errors import InvalidInput
 from chatcore.storage import transfer as queries
 from chatcore.storage.db import Database
-from chatcore.types import Metrics, RunStatus
+from chatcore.types import Metrics, RunStatus, checked_conversation_id
 
 FORMAT = "ollama-chat-dashboard/conversations"
 VERSION = 1
 MAX_IMPORT_BYTES = 32 * 1024 * 1024
 MAX_ERRORS_SHOWN = 5
 
-ConversationId = Annotated[str, StringConstraints(pattern=CONVERSATION_ID.pattern)]
+ConversationId = Annotated[str, AfterValidator(checked_conversation_id)]
 Role = Literal["system", "user", "assistant"]
 
 

@@ -5,15 +5,45 @@ Everything else in chatcore speaks in these types; this module imports nothing o
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, TypedDict
 
+from chatcore.errors import InvalidInput
+
+CONVERSATION_ID_MAX_CHARS = 100
+
 
 class ChatMessage(TypedDict):
     role: str  # system | user | assistant
     content: str
+
+
+def checked_conversation_id(value: object) -> str:
+    """A conversation id as stored: any printable text (Chinese too) of 1 to 100 characters,
+    NFC-normalised so the same id typed on two keyboards is one conversation; no `/` (it travels
+    in URL paths), no control or invisible format characters, no spaces at either end."""
+    if not isinstance(value, str):
+        raise InvalidInput("A conversation id is a string.")
+    normalised = unicodedata.normalize("NFC", value)
+    if not 1 <= len(normalised) <= CONVERSATION_ID_MAX_CHARS:
+        raise InvalidInput(
+            f"A conversation id is 1 to {CONVERSATION_ID_MAX_CHARS} characters "
+            f"(this one has {len(normalised)})."
+        )
+    if "/" in normalised or not normalised.isprintable() or normalised != normalised.strip():
+        raise InvalidInput(
+            "A conversation id is printable text without '/', control characters or spaces "
+            f"at either end (got {value!r})."
+        )
+    return normalised
+
+
+def as_stored_id(value: str) -> str:
+    """An id to look up as it would have been stored (lookups refuse nothing: unknown is None)."""
+    return unicodedata.normalize("NFC", value)
 
 
 class RunStatus(StrEnum):

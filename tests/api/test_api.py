@@ -254,6 +254,24 @@ def test_bad_messages_are_422_and_store_nothing(
     assert stored_counts(services) == (0, 0, 0)
 
 
+def test_a_chinese_conversation_id_works_in_chat_history_and_the_listing(
+    client: TestClient, services: Services
+) -> None:
+    body = {"message": "你好", "conversation_id": "会话-一", "model_params": {"model": "llama2"}}
+    answer = client.post("/api/chat", json=body)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["conversation_id"] == "会话-一"
+    again = client.post("/api/chat", json={**body, "message": "再见"})
+    assert again.json()["conversation_id"] == "会话-一"
+    history = client.get("/api/history/会话-一")  # httpx percent-encodes the path
+    assert history.status_code == 200
+    assert [m["content"] for m in history.json()["messages"] if m["role"] == "user"] == [
+        "你好",
+        "再见",
+    ]
+    assert [c["id"] for c in client.get("/api/conversations").json()] == ["会话-一"]
+
+
 def test_invalid_json_is_422(client: TestClient, services: Services) -> None:
     answer = client.post(
         "/api/chat", content=b"{not json", headers={"Content-Type": "application/json"}

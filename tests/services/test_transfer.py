@@ -181,6 +181,13 @@ def test_a_bad_file_is_refused_clearly_and_writes_nothing(
     assert table_rows(other) == before
 
 
+def test_a_chinese_conversation_id_exports_and_imports(services: Services, other: Services) -> None:
+    services.chat.send("会话-一", "你好", "llama3.2", transfer_params()).consume()
+    report = transfer.import_json(other.db, transfer.export_json(services.db))
+    assert report.imported == ["会话-一"]
+    assert other.chat.exists("会话-一")
+
+
 def test_a_failure_while_writing_rolls_everything_back(
     services: Services, fake_ollama: FakeOllama, other: Services, monkeypatch
 ) -> None:

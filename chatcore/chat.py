@@ -5,6 +5,7 @@ The Chat page, the Compare page and the REST API all send through `ChatService.s
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import uuid
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field
 from chatcore.backends.base import Backend
 from chatcore.backends.registry import Registry, stream_ended
 from chatcore.errors import DashboardError, InvalidInput
+from chatcore.logs import current_request_id, event
 from chatcore.params import GenerationParams
 from chatcore.storage import conversations as store
 from chatcore.storage import runs
@@ -40,6 +42,7 @@ class Reply:
     error: str | None = None
     ttft_ms: float | None = None
     metrics: Metrics = field(default_factory=Metrics)
+    request_id: str | None = None  # the log's id for this run, shown beside an error
 
 
 class Checkpoints:
@@ -85,6 +88,7 @@ class ReplyStream:
         started: float,
     ) -> None:
         self.reply = reply
+        self.failure: DashboardError | None = None  # what ended it in error, when one did
         self._db = db
         self._backend = backend
         self._started = started
@@ -130,6 +134,7 @@ class ReplyStream:
             raise
         except DashboardError as error:
             reply.status, reply.error, failure = RunStatus.ERROR, str(error), error
+            self.failure = error
         except Exception as error:  # never lose the text because of an unexpected failure
             reply.status, reply.error = RunStatus.ERROR, f"Unexpected error: {error!r}"
         finally:
@@ -156,6 +161,31 @@ class ReplyStream:
                 metrics=reply.metrics,
             )
             store.touch_conversation(cur, reply.conversation_id)
+        self._log_run()
+
+    def _log_run(self) -> None:
+        """The run's line in the log: who, where, how it ended and how long it took."""
+        reply = self.reply
+        metrics = reply.metrics
+        event(
+            "run",
+            logging.WARNING if reply.status == RunStatus.ERROR else logging.INFO,
+            request_id=reply.request_id,
+            conversation=reply.conversation_id,
+            message_id=reply.message_id,
+            run_id=reply.run_id,
+            model=reply.model,
+            backend=reply.backend,
+            host=reply.host,
+            status=str(reply.status),
+            ttft_ms=round(reply.ttft_ms, 1) if reply.ttft_ms is not None else None,
+            total_ms=round((time.perf_counter() - self._started) * 1000, 1),
+            prompt_tokens=metrics.prompt_tokens,
+            completion_tokens=metrics.completion_tokens,
+            reply_chars=len(reply.text),
+            error=reply.error,
+        )
+        event("run.text", logging.DEBUG, request_id=reply.request_id, reply=reply.text)
 
 
 class ChatService:
@@ -175,9 +205,14 @@ class ChatService:
         Raises InvalidInput, ModelNotFound or BackendUnavailable before anything is written.
         """
         started = time.perf_counter()
-        text = valid_message(text)
-        conversation_id = valid_conversation_id(conversation_id)
-        backend, _ = self.registry.resolve(model)
+        try:
+            text = valid_message(text)
+            conversation_id = valid_conversation_id(conversation_id)
+            backend, _ = self.registry.resolve(model)
+        except DashboardError as error:
+            log_refusal("send", error, conversation_id, model)
+            raise
+        event("send.text", logging.DEBUG, conversation=conversation_id, message=text)
         try:
             with self.db.transaction() as cur:
                 if not store.conversation_exists(cur, conversation_id):
@@ -193,7 +228,11 @@ class ChatService:
     def regenerate(self, conversation_id: str, model: str, params: GenerationParams) -> ReplyStream:
         """Answer the last user message again; the previous reply stays stored, hidden."""
         started = time.perf_counter()
-        backend, _ = self.registry.resolve(model)
+        try:
+            backend, _ = self.registry.resolve(model)
+        except DashboardError as error:
+            log_refusal("regenerate", error, conversation_id, model)
+            raise
         try:
             with self.db.transaction() as cur:
                 if not store.supersede_last_reply(cur, conversation_id):
@@ -247,7 +286,29 @@ class ChatService:
             options=params.recorded(),
             prompt_chars=sum(len(m["content"]) for m in history),
         )
-        return Reply(conversation_id, message_id, run_id, model, backend.name, backend.host)
+        return Reply(
+            conversation_id,
+            message_id,
+            run_id,
+            model,
+            backend.name,
+            backend.host,
+            request_id=current_request_id(),
+        )
+
+
+def log_refusal(
+    action: str, error: DashboardError, conversation_id: str | None, model: str
+) -> None:
+    """A send refused before anything was written: its line, found by the id shown with it."""
+    event(
+        f"{action}.refused",
+        logging.WARNING,
+        conversation=conversation_id,
+        model=model,
+        error=str(error),
+        error_kind=type(error).__name__,
+    )
 
 
 def new_conversation_id() -> str:

@@ -10,6 +10,7 @@ from pathlib import Path
 DEFAULT_OLLAMA_HOST = "http://127.0.0.1:11434"
 DEFAULT_PORT = 8501
 DEFAULT_EMBEDDED_CTX = 4096
+DEFAULT_BACKUPS_KEEP = 7
 APP_DIR_NAME = "ollama-chat-dashboard"
 
 
@@ -24,6 +25,13 @@ class Settings:
     embedded: bool = True  # offer the embedded models (EMBEDDED=0 turns them off)
     embedded_models: tuple[Path, ...] = ()  # more GGUF files or directories of them
     embedded_ctx: int = DEFAULT_EMBEDDED_CTX  # the embedded models' context window, in tokens
+    log_level: str = "INFO"  # LOG_LEVEL: debug adds message text to the log; never the token
+    backups_keep: int = DEFAULT_BACKUPS_KEEP  # BACKUPS_KEEP: how many database backups to keep
+
+    @property
+    def data_dir(self) -> Path:
+        """Where the database lives, and its log and backups beside it."""
+        return self.db_path.parent
 
     def all_ollama_hosts(self) -> list[str]:
         """OLLAMA_HOST first, then OLLAMA_HOSTS, each once."""
@@ -79,4 +87,6 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         embedded=env.get("EMBEDDED", "1").strip() != "0",
         embedded_models=path_list(env.get("EMBEDDED_MODELS", "")),
         embedded_ctx=int(env.get("EMBEDDED_CTX") or DEFAULT_EMBEDDED_CTX),
+        log_level=env.get("LOG_LEVEL") or "INFO",
+        backups_keep=max(1, int(env.get("BACKUPS_KEEP") or DEFAULT_BACKUPS_KEEP)),
     )

@@ -14,6 +14,7 @@ from chatcore.compare import CompareService
 from chatcore.config import Settings, load_settings
 from chatcore.history import HistoryService
 from chatcore.hosts import Hosts
+from chatcore.logs import configure_logging, stop_logging_to
 from chatcore.models import ModelManager
 from chatcore.stats import StatsService
 from chatcore.storage.db import Database
@@ -34,6 +35,7 @@ class Services:
     def close(self) -> None:
         self.registry.close()
         self.db.close()
+        stop_logging_to(self.settings.data_dir)
 
 
 def build_backends(settings: Settings) -> list[Backend]:
@@ -45,6 +47,8 @@ def build_backends(settings: Settings) -> list[Backend]:
 
 def open_services(settings: Settings | None = None) -> Services:
     settings = settings or load_settings()
+    hide = (settings.api_token,) if settings.api_token else ()
+    configure_logging(settings.data_dir, settings.log_level, hide)
     db = Database(settings.db_path)
     registry = Registry(build_backends(settings))
     chat = ChatService(db, registry)

@@ -20,6 +20,7 @@ from chatcore.errors import (
     NotFound,
     PromptTooLong,
 )
+from chatcore.logs import current_request_id, note
 
 # The most specific class first: the first one an error is an instance of gives its status.
 STATUS_BY_ERROR: tuple[tuple[type[DashboardError], int], ...] = (
@@ -34,8 +35,29 @@ STATUS_BY_ERROR: tuple[tuple[type[DashboardError], int], ...] = (
 )
 
 
+RETRY_AFTER_SECONDS = 5  # a busy model: when a client may try again
+
+
 def status_for(error: DashboardError) -> int:
     return next(status for kind, status in STATUS_BY_ERROR if isinstance(error, kind))
+
+
+def headers_for(error: DashboardError) -> dict[str, str]:
+    """Busy says when to come back; nothing else needs a header."""
+    return {"Retry-After": str(RETRY_AFTER_SECONDS)} if isinstance(error, Busy) else {}
+
+
+def error_body(detail: str, **more: Any) -> dict[str, Any]:
+    """Every error body: what was wrong, and the id of its line in the log."""
+    note(error=detail)
+    return {"detail": detail, "request_id": current_request_id(), **more}
+
+
+def error_response(error: DashboardError) -> JSONResponse:
+    note(error_kind=type(error).__name__)
+    return JSONResponse(
+        error_body(str(error)), status_code=status_for(error), headers=headers_for(error)
+    )
 
 
 def readable(errors: Sequence[Any]) -> str:
@@ -56,8 +78,15 @@ def add_error_handlers(api: FastAPI) -> None:
     @api.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, error: RequestValidationError) -> JSONResponse:
         errors = jsonable_encoder(error.errors(), custom_encoder={Exception: str})
-        return JSONResponse({"detail": readable(errors), "errors": errors}, status_code=422)
+        return JSONResponse(error_body(readable(errors), errors=errors), status_code=422)
 
     @api.exception_handler(DashboardError)
     async def dashboard_error(_: Request, error: DashboardError) -> JSONResponse:
-        return JSONResponse({"detail": str(error)}, status_code=status_for(error))
+        return error_response(error)
+
+    @api.exception_handler(Exception)
+    async def unexpected_error(_: Request, error: Exception) -> JSONResponse:
+        # The traceback goes to the log (RequestLog), never to the client.
+        note(error_kind=type(error).__name__)
+        detail = "Unexpected error in the dashboard; the log has the details under this request id."
+        return JSONResponse(error_body(detail), status_code=500)

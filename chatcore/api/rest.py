@@ -20,10 +20,12 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.types import Receive, Scope, Send
 
-from chatcore.api.errors import add_error_handlers
+from chatcore.api.errors import add_error_handlers, error_response
+from chatcore.api.request_log import RequestLog
 from chatcore.api.security import AccessGuard
 from chatcore.chat import ChatService, Reply, ReplyStream
-from chatcore.errors import BackendUnavailable, NotFound
+from chatcore.errors import BackendUnavailable, Busy, NotFound
+from chatcore.logs import note
 from chatcore.params import GenerationParams
 from chatcore.services import Services
 from chatcore.types import ConversationSummary, Metrics, ModelInfo, RunStatus, StoredMessage
@@ -82,6 +84,7 @@ class ChatReply(BaseModel):
     status: Literal["complete", "stopped", "error"]
     error: str | None
     metrics: MetricsOut
+    request_id: str | None = Field(None, description="This turn's id in the dashboard's log")
 
 
 class ConversationOut(BaseModel):
@@ -131,6 +134,7 @@ class Models(BaseModel):
 
 class ErrorOut(BaseModel):
     detail: str
+    request_id: str | None = Field(description="The id of this request's line in the log")
     errors: list[dict[str, Any]] | None = None
 
 
@@ -141,7 +145,8 @@ ERRORS: dict[int | str, dict[str, Any]] = {
         403: "A foreign web origin, or a host other than this machine",
         404: "Unknown model or conversation",
         422: "Invalid input: nothing was stored",
-        503: "The backend or the database is not available: nothing was stored",
+        503: "The backend or the database is not available, or the embedded model is busy "
+        "(with Retry-After)",
     }.items()
 }
 CHAT_ERRORS: dict[int | str, dict[str, Any]] = {
@@ -174,6 +179,7 @@ def chat_reply(reply: Reply) -> ChatReply:
         status=reply.status,  # type: ignore[arg-type]  # finished: never "streaming" here
         error=reply.error,
         metrics=metrics_out(reply.metrics, reply.ttft_ms),
+        request_id=reply.request_id,
     )
 
 
@@ -292,6 +298,7 @@ def create_api(
         allow_headers=["Authorization", "Content-Type"],
     )
     api.add_middleware(AccessGuard, origins=origins, token=token, open_paths=DOCS_PATHS)
+    api.add_middleware(RequestLog)  # outermost: refusals by the guard are logged too
     add_error_handlers(api)
 
     @api.post("/chat", response_model=ChatReply, responses=CHAT_ERRORS)
@@ -303,6 +310,7 @@ def create_api(
         mid-stream leaves the reply stored as stopped.
         """
         params = request.model_params
+        note(conversation=request.conversation_id, model=params.model)
 
         def send() -> ReplyStream:
             return chat_service().send(
@@ -311,7 +319,17 @@ def create_api(
 
         if request.stream:
             return ReplyStreamResponse(await in_thread(send), in_thread)
-        reply = await in_thread(lambda: send().consume())
+        stream = await in_thread(send)
+        reply = await in_thread(stream.consume)
+        note(
+            conversation=reply.conversation_id,
+            backend=reply.backend,
+            host=reply.host,
+            run_status=str(reply.status),
+        )
+        if isinstance(stream.failure, Busy) and not reply.text:
+            # Stored as an error turn (rule 4 kept the message), answered as the retryable 503.
+            return error_response(stream.failure)
         return JSONResponse(
             jsonable_encoder(chat_reply(reply)),
             status_code=502 if reply.status == RunStatus.ERROR else 200,

@@ -11,6 +11,8 @@ from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from chatcore.logs import current_request_id, note
+
 TOKEN_HINT = (
     "Set CHAT_API_TOKEN to a long random secret, e.g. "
     "`export CHAT_API_TOKEN=$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')`"
@@ -123,7 +125,10 @@ def is_preflight(scope: Scope, headers: Headers) -> bool:
 
 
 def refuse(status: int, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"detail": detail}, status_code=status, headers=headers)
+    note(error=detail)
+    return JSONResponse(
+        {"detail": detail, "request_id": current_request_id()}, status_code=status, headers=headers
+    )
 
 
 def main() -> None:

@@ -294,7 +294,9 @@ def test_an_unknown_model_is_404_naming_it(client: TestClient, services: Service
 def test_unknown_history_is_404(client: TestClient) -> None:
     answer = client.get("/api/history/never-was")
     assert answer.status_code == 404
-    assert answer.json() == {"detail": "Conversation 'never-was' was not found."}
+    body = answer.json()
+    assert body["detail"] == "Conversation 'never-was' was not found."
+    assert body["request_id"] == answer.headers["X-Request-ID"]
 
 
 def test_ollama_down_is_503_with_how_to_start_it(db_path: Path) -> None:

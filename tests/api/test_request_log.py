@@ -1,0 +1,104 @@
+"""The log: one JSON line per API request and per run, found by the id an error carries."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from chatcore.config import Settings
+from chatcore.logs import LOG_FILE_NAME
+from chatcore.services import Services, open_services
+from testkit.asgi import PORT, mounted
+from testkit.fake_ollama import FakeOllama
+
+OWN = f"http://127.0.0.1:{PORT}"
+TOKEN = "tok-3f9a1c77-never-in-a-log"
+
+
+def open_with(fake_ollama: FakeOllama, db_path: Path, **more: object) -> Services:
+    settings = Settings(ollama_host=fake_ollama.url, db_path=db_path, port=8501, **more)  # type: ignore[arg-type]
+    return open_services(settings)
+
+
+@pytest.fixture
+def debug_services(fake_ollama: FakeOllama, db_path: Path) -> Iterator[Services]:
+    opened = open_with(fake_ollama, db_path, log_level="DEBUG", api_token=TOKEN)
+    yield opened
+    opened.close()
+
+
+def log_lines(db_path: Path) -> list[dict]:
+    text = (db_path.parent / LOG_FILE_NAME).read_text(encoding="utf-8")
+    return [json.loads(line) for line in text.splitlines()]
+
+
+def test_a_chat_writes_one_request_line_and_one_run_line_with_the_same_id(
+    services: Services, db_path: Path
+) -> None:
+    with TestClient(mounted(services), base_url=OWN) as client:
+        answer = client.post(
+            "/api/chat",
+            json={
+                "message": "secret plans",
+                "conversation_id": "会话",
+                "model_params": {"model": "llama3.2"},
+            },
+        )
+    assert answer.status_code == 200
+    request_id = answer.headers["X-Request-ID"]
+    assert answer.json()["request_id"] == request_id
+    lines = [line for line in log_lines(db_path) if line["request_id"] == request_id]
+    assert [line["event"] for line in lines] == ["run", "request"]
+    run, request = lines
+    assert run["conversation"] == "会话" and run["model"] == "llama3.2"
+    assert run["backend"] == "ollama" and run["host"] == services.settings.ollama_host
+    assert run["status"] == "complete" and run["error"] is None
+    assert run["ttft_ms"] > 0 and run["total_ms"] >= run["ttft_ms"]
+    assert request["status"] == 200 and request["path"].endswith("/chat")
+    assert request["method"] == "POST" and request["duration_ms"] > 0
+    assert {"time", "level"} <= request.keys()
+    text = (db_path.parent / LOG_FILE_NAME).read_text(encoding="utf-8")
+    assert "secret plans" not in text and "Hello there" not in text  # no text at INFO
+
+
+def test_an_error_body_carries_the_id_of_its_log_line(services: Services, db_path: Path) -> None:
+    with TestClient(mounted(services), base_url=OWN) as client:
+        answer = client.post("/api/chat", json={"message": "Hi", "model_params": {"model": "nope"}})
+    assert answer.status_code == 404
+    request_id = answer.json()["request_id"]
+    found = [line for line in log_lines(db_path) if line["request_id"] == request_id]
+    events = {line["event"]: line for line in found}
+    assert events["request"]["status"] == 404
+    assert "Model 'nope' was not found" in events["request"]["error"]
+    assert events["send.refused"]["error_kind"] == "ModelNotFound"
+
+
+def test_debug_logs_the_text_and_the_token_never(debug_services: Services, db_path: Path) -> None:
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    with TestClient(mounted(debug_services, token=TOKEN), base_url=OWN) as client:
+        client.post(
+            "/api/chat",
+            json={"message": f"my token is {TOKEN}", "model_params": {"model": "llama3.2"}},
+            headers=headers,
+        )
+        refused = client.get("/api/conversations", headers={"Authorization": "Bearer wrong"})
+    assert refused.status_code == 401 and refused.json()["request_id"]
+    text = (db_path.parent / LOG_FILE_NAME).read_text(encoding="utf-8")
+    assert TOKEN not in text
+    assert "my token is [redacted]" in text  # DEBUG: the message, with the secret blanked
+    assert "Hello there, I am a small model." in text
+
+
+def test_log_level_warning_keeps_only_problems(fake_ollama: FakeOllama, db_path: Path) -> None:
+    quiet = open_with(fake_ollama, db_path, log_level="warning")
+    try:
+        with TestClient(mounted(quiet), base_url=OWN) as client:
+            client.post("/api/chat", json={"message": "Hi", "model_params": {"model": "llama3.2"}})
+            client.post("/api/chat", json={"message": "Hi", "model_params": {"model": "nope"}})
+    finally:
+        quiet.close()
+    assert {line["event"] for line in log_lines(db_path)} == {"send.refused"}

@@ -20,7 +20,14 @@ from chatcore.params import GenerationParams
 from chatcore.storage import conversations as store
 from chatcore.storage import runs
 from chatcore.storage.db import Database
-from chatcore.types import ChatMessage, Metrics, RunStatus, as_stored_id, checked_conversation_id
+from chatcore.types import (
+    ChatMessage,
+    Metrics,
+    RunStatus,
+    Waiting,
+    as_stored_id,
+    checked_conversation_id,
+)
 
 CHECKPOINT_SECONDS = 2.0  # a killed process loses at most this much of a streaming reply
 MAX_MESSAGE_CHARS = 100_000
@@ -89,6 +96,8 @@ class ReplyStream:
     ) -> None:
         self.reply = reply
         self.failure: DashboardError | None = None  # what ended it in error, when one did
+        # Replies ahead of this one at a busy model while it waits its turn (it yields "" then).
+        self.waiting_ahead: int | None = None
         self._db = db
         self._backend = backend
         self._started = started
@@ -122,10 +131,14 @@ class ReplyStream:
             for piece in source:  # the hot path: no clock, no I/O, as little work as can be
                 if piece.__class__ is str:
                     if not parts:
+                        self.waiting_ahead = None
                         reply.ttft_ms = (time.perf_counter() - self._started) * 1000
                         checkpoints.start()
                     append(piece)
                     yield piece
+                elif piece.__class__ is Waiting:  # queued: hand control back, text still to come
+                    self.waiting_ahead = piece.ahead
+                    yield ""
                 else:
                     reply.metrics = piece
             reply.status = RunStatus.COMPLETE

@@ -86,9 +86,18 @@ class Metrics:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class Waiting:
+    """Sent while a reply waits its turn at a busy model (a few times a second), so the caller
+    regains control: it can show the queue, and a stop closes the stream at once."""
+
+    ahead: int  # replies before this one, the one generating included
+
+
 # What a backend streams: text pieces as they arrive, then exactly one Metrics when the reply
-# ends. Plain strings rather than a wrapper object: one piece is handled per token.
-Piece = str | Metrics
+# ends (Waiting pieces may come before the first text). Plain strings rather than a wrapper
+# object: one piece is handled per token.
+Piece = str | Metrics | Waiting
 
 
 @dataclass(frozen=True)

@@ -249,7 +249,8 @@ class ReplyStreamResponse(StreamingResponse):
     async def lines(self) -> AsyncIterator[bytes]:
         pieces = iter(self.stream)
         while (piece := await self.in_thread(lambda: next(pieces, None))) is not None:
-            yield ndjson({"content": piece, "done": False})
+            if piece:  # "" while queued at a busy model: a chance to notice a client gone
+                yield ndjson({"content": piece, "done": False})
         yield ndjson({**jsonable_encoder(chat_reply(self.stream.reply)), "done": True})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

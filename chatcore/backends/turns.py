@@ -16,12 +16,16 @@ class WaitedTooLong(Exception):
     """The turn did not come within the time allowed."""
 
 
+class Ticket:
+    """A caller's place in the queue."""
+
+
 class Turns:
     """A FIFO of callers for one resource; the one at the head holds it."""
 
     def __init__(self) -> None:
         self._changed = threading.Condition()
-        self._queue: deque[object] = deque()
+        self._queue: deque[Ticket] = deque()
 
     @property
     def waiting(self) -> int:
@@ -29,28 +33,38 @@ class Turns:
         with self._changed:
             return max(0, len(self._queue) - 1)
 
-    @contextmanager
-    def turn(self, max_waiting: int, timeout: float) -> Iterator[None]:
-        """Hold the resource for the `with` block; raises QueueFull or WaitedTooLong."""
-        ticket = object()
+    def join(self, max_waiting: int) -> Ticket:
+        """A place at the back of the queue; raises QueueFull when max_waiting already wait."""
+        ticket = Ticket()
         with self._changed:
             if len(self._queue) > max_waiting:  # one holds it, max_waiting may wait
                 raise QueueFull
             self._queue.append(ticket)
-            try:
-                came = self._changed.wait_for(lambda: self._queue[0] is ticket, timeout)
-            except BaseException:
-                self._leave(ticket)
-                raise
-            if not came:
-                self._leave(ticket)
-                raise WaitedTooLong
+        return ticket
+
+    def wait_for_head(self, ticket: Ticket, timeout: float) -> bool:
+        """True once `ticket` holds the resource; False when `timeout` passed first."""
+        with self._changed:
+            return self._changed.wait_for(lambda: self._queue[0] is ticket, timeout)
+
+    def ahead_of(self, ticket: Ticket) -> int:
+        with self._changed:
+            return self._queue.index(ticket) if ticket in self._queue else 0
+
+    def leave(self, ticket: Ticket) -> None:
+        """Give up the place (waiting or holding); the next in line is woken. Idempotent."""
+        with self._changed:
+            if ticket in self._queue:
+                self._queue.remove(ticket)
+                self._changed.notify_all()
+
+    @contextmanager
+    def turn(self, max_waiting: int, timeout: float) -> Iterator[None]:
+        """Hold the resource for the `with` block; raises QueueFull or WaitedTooLong."""
+        ticket = self.join(max_waiting)
         try:
+            if not self.wait_for_head(ticket, timeout):
+                raise WaitedTooLong
             yield
         finally:
-            with self._changed:
-                self._leave(ticket)
-
-    def _leave(self, ticket: object) -> None:
-        self._queue.remove(ticket)
-        self._changed.notify_all()
+            self.leave(ticket)

@@ -102,3 +102,27 @@ def test_log_level_warning_keeps_only_problems(fake_ollama: FakeOllama, db_path:
     finally:
         quiet.close()
     assert {line["event"] for line in log_lines(db_path)} == {"send.refused"}
+
+
+def test_a_busy_embedded_model_is_503_with_retry_after(
+    fake_ollama: FakeOllama, db_path: Path, tmp_path: Path
+) -> None:
+    from chatcore.backends.embedded import NAME_SUFFIX, EmbeddedBackend
+
+    services = open_with(fake_ollama, db_path, embedded=False)
+
+    model_file = tmp_path / "busy-model.gguf"
+    model_file.write_bytes(b"GGUF")
+    backend = EmbeddedBackend([model_file], include_default=False, max_waiting=0)
+    services.registry.add(backend)
+    model = f"busy-model{NAME_SUFFIX}"
+    backend.slot(model).turns.join(max_waiting=10)  # a reply generating: no place to wait
+    try:
+        with TestClient(mounted(services), base_url=OWN) as client:
+            body = {"message": "Hi", "model_params": {"model": model}}
+            answer = client.post("/api/chat", json=body)
+    finally:
+        services.close()
+    assert answer.status_code == 503
+    assert int(answer.headers["Retry-After"]) > 0
+    assert "busy" in answer.json()["detail"] and answer.json()["request_id"]

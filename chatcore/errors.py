@@ -46,3 +46,16 @@ class Busy(DashboardError):
 
 class DatabaseLocked(DashboardError):
     """Another process holds the DuckDB file; the message says which and what to do."""
+
+
+class DatabaseUnreadable(DashboardError):
+    """The DuckDB file exists but can't be read (damaged, truncated, not a database). Nothing
+    was put in its place; the message says so, and a backup can be restored."""
+
+    def __init__(self, message: str, path: str) -> None:
+        super().__init__(message)
+        self.path = path
+
+
+class StorageFailed(DashboardError):
+    """Writing a file failed (disk full, no permission): nothing already stored was lost."""

@@ -9,6 +9,7 @@ from chatcore.backends.base import Backend
 from chatcore.backends.embedded import EmbeddedBackend, engine_installed
 from chatcore.backends.ollama import OllamaBackend
 from chatcore.backends.registry import Registry
+from chatcore.backups import BackupService
 from chatcore.chat import ChatService
 from chatcore.compare import CompareService
 from chatcore.config import Settings, load_settings
@@ -31,8 +32,10 @@ class Services:
     hosts: Hosts
     models: ModelManager
     history: HistoryService
+    backups: BackupService
 
     def close(self) -> None:
+        self.backups.stop_daily()
         self.registry.close()
         self.db.close()
         stop_logging_to(self.settings.data_dir)
@@ -64,6 +67,7 @@ def open_services(settings: Settings | None = None) -> Services:
         hosts,
         ModelManager(registry),
         HistoryService(db),
+        BackupService(db, settings.backups_keep),
     )
 
 
@@ -79,6 +83,7 @@ def shared_services() -> Services:
     with _shared_lock:
         if _shared is None:
             _shared = open_services()
+            _shared.backups.start_daily()
         return _shared
 
 

@@ -16,9 +16,11 @@ from chatcore.errors import (
     Busy,
     DashboardError,
     DatabaseLocked,
+    DatabaseUnreadable,
     InvalidInput,
     NotFound,
     PromptTooLong,
+    StorageFailed,
 )
 from chatcore.logs import current_request_id, note
 
@@ -30,6 +32,8 @@ STATUS_BY_ERROR: tuple[tuple[type[DashboardError], int], ...] = (
     (BackendUnavailable, 503),
     (Busy, 503),
     (DatabaseLocked, 503),
+    (DatabaseUnreadable, 503),
+    (StorageFailed, 507),
     (BackendFailed, 502),
     (DashboardError, 500),
 )

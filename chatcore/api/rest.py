@@ -23,6 +23,7 @@ from starlette.types import Receive, Scope, Send
 from chatcore.api.errors import add_error_handlers, error_response
 from chatcore.api.request_log import RequestLog
 from chatcore.api.security import AccessGuard
+from chatcore.backups import Backup
 from chatcore.chat import ChatService, Reply, ReplyStream
 from chatcore.errors import BackendUnavailable, Busy, NotFound
 from chatcore.logs import note
@@ -132,6 +133,25 @@ class Models(BaseModel):
     unreachable: dict[str, str] = Field(description="Backends that did not answer: host -> why")
 
 
+class BackupOut(BaseModel):
+    name: str
+    taken_at: datetime
+    size_bytes: int
+
+
+class RestoreRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    confirm: Literal[True] = Field(
+        description="Must be true: the open database is replaced (and kept beside it)"
+    )
+
+
+class RestoreOut(BaseModel):
+    restored: str
+    replaced_file_kept_at: str
+
+
 class ErrorOut(BaseModel):
     detail: str
     request_id: str | None = Field(description="The id of this request's line in the log")
@@ -181,6 +201,10 @@ def chat_reply(reply: Reply) -> ChatReply:
         metrics=metrics_out(reply.metrics, reply.ttft_ms),
         request_id=reply.request_id,
     )
+
+
+def backup_out(backup: Backup) -> BackupOut:
+    return BackupOut(name=backup.name, taken_at=backup.taken_at, size_bytes=backup.size_bytes)
 
 
 def conversation_out(summary: ConversationSummary) -> ConversationOut:
@@ -365,5 +389,22 @@ def create_api(
         return Models(
             models=[model_out(m) for m in listing.models], unreachable=listing.unreachable
         )
+
+    @api.get("/backups", response_model=list[BackupOut], responses=ERRORS)
+    def backups() -> list[BackupOut]:
+        """The database's backups, newest first (taken on demand and once a day)."""
+        return [backup_out(b) for b in services().backups.list()]
+
+    @api.post("/backups", response_model=BackupOut, status_code=201, responses=ERRORS)
+    def create_backup() -> BackupOut:
+        """Take a consistent backup of the database now; the oldest beyond BACKUPS_KEEP go."""
+        return backup_out(services().backups.create())
+
+    @api.post("/backups/{name}/restore", response_model=RestoreOut, responses=ERRORS)
+    def restore_backup(name: str, request: RestoreRequest) -> RestoreOut:
+        """Replace the database with this backup (`{"confirm": true}`); the replaced file is
+        kept beside the database."""
+        aside = services().backups.restore(name)
+        return RestoreOut(restored=name, replaced_file_kept_at=str(aside))
 
     return api

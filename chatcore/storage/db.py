@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 
 import duckdb
 
-from chatcore.errors import DatabaseLocked
+from chatcore.errors import DatabaseLocked, DatabaseUnreadable, StorageFailed
 from chatcore.storage.migrations import apply_migrations
 from chatcore.storage.runs import mark_interrupted_runs
 
@@ -22,14 +25,11 @@ class Database:
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._connection = connect(self.path)
         self._lock = threading.Lock()
         # One writing transaction at a time: concurrent ones touching the same row (two chats
         # creating one conversation, two replies touching it) would fail to commit in DuckDB.
         self._write_lock = threading.Lock()
-        apply_migrations(self._connection)
-        with self.transaction() as cur:
-            mark_interrupted_runs(cur)
+        self._connection = open_checked(self.path)
 
     @contextmanager
     def cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -55,14 +55,94 @@ class Database:
     def close(self) -> None:
         self._connection.close()
 
+    def replace_with(self, source: Path) -> Path:
+        """Swap this database's file for a copy of `source` (a backup), while the app runs.
+
+        The current file is kept beside it as `<name>.before-restore-<time>`, so a restore loses
+        nothing; on any failure that file is put back and opened again. Returns its path.
+        """
+        with self._write_lock, self._lock:
+            self._connection.close()
+            try:
+                aside = replace_file(self.path, source)
+            except BaseException:
+                self._connection = open_checked(self.path)
+                raise
+            try:
+                self._connection = open_checked(self.path)
+            except BaseException:
+                os.replace(aside, self.path)
+                self._connection = open_checked(self.path)
+                raise
+        return aside
+
+
+def open_checked(path: Path) -> duckdb.DuckDBPyConnection:
+    """Connect, migrate and mark interrupted runs; a damaged file is reported, never replaced."""
+    connection = connect(path)
+    try:
+        apply_migrations(connection)
+        with transaction_on(connection) as cur:
+            mark_interrupted_runs(cur)
+    except duckdb.Error as error:
+        connection.close()
+        raise unreadable(path, error) from error
+    return connection
+
+
+@contextmanager
+def transaction_on(connection: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    cur = connection.cursor()
+    try:
+        cur.execute("BEGIN TRANSACTION")
+        try:
+            yield cur
+        except BaseException:
+            cur.execute("ROLLBACK")
+            raise
+        cur.execute("COMMIT")
+    finally:
+        cur.close()
+
+
+def unreadable(path: Path, error: BaseException) -> DatabaseUnreadable:
+    first_line = str(error).splitlines()[0] if str(error) else type(error).__name__
+    return DatabaseUnreadable(
+        f"The chat database {path} can't be read ({first_line}). It was left as it is and "
+        "nothing was put in its place. Restore a backup, or start with CHAT_DB pointing to "
+        "another file.",
+        str(path),
+    )
+
+
+def replace_file(path: Path, source: Path) -> Path:
+    """Put a copy of `source` at `path`; the file that was there moves aside (returned)."""
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S-%f")
+    aside = path.with_name(f"{path.name}.before-restore-{stamp}")
+    partial = path.with_name(f"{path.name}.restoring")
+    try:
+        shutil.copyfile(source, partial)  # the whole copy first: a full disk leaves the old file
+    except OSError as error:
+        partial.unlink(missing_ok=True)
+        raise StorageFailed(f"The backup could not be copied into place: {error}") from error
+    if path.exists():
+        os.replace(path, aside)
+    wal = path.with_name(path.name + ".wal")
+    if wal.exists():  # the old file's log belongs with it
+        os.replace(wal, aside.with_name(aside.name + ".wal"))
+    os.replace(partial, path)
+    return aside
+
 
 def connect(path: Path) -> duckdb.DuckDBPyConnection:
     try:
         return duckdb.connect(str(path), config=CONNECT_CONFIG)
     except duckdb.IOException as error:
         if "lock" not in str(error).lower():
-            raise
+            raise unreadable(path, error) from error
         raise DatabaseLocked(lock_message(path, str(error))) from error
+    except duckdb.Error as error:
+        raise unreadable(path, error) from error
 
 
 def lock_message(path: Path, error: str) -> str:

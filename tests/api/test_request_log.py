@@ -126,3 +126,22 @@ def test_a_busy_embedded_model_is_503_with_retry_after(
     assert answer.status_code == 503
     assert int(answer.headers["Retry-After"]) > 0
     assert "busy" in answer.json()["detail"] and answer.json()["request_id"]
+
+
+def test_backups_are_listed_taken_and_restored_through_the_api(services: Services) -> None:
+    with TestClient(mounted(services), base_url=OWN) as client:
+        assert client.get("/api/backups").json() == []
+        body = {"message": "Hi", "conversation_id": "keep", "model_params": {"model": "llama3.2"}}
+        client.post("/api/chat", json=body)
+        taken = client.post("/api/backups")
+        assert taken.status_code == 201 and taken.json()["size_bytes"] > 0
+        name = taken.json()["name"]
+        assert [b["name"] for b in client.get("/api/backups").json()] == [name]
+        client.post("/api/chat", json={**body, "conversation_id": "later"})
+        unconfirmed = client.post(f"/api/backups/{name}/restore", json={})
+        assert unconfirmed.status_code == 422 and services.chat.exists("later")
+        restored = client.post(f"/api/backups/{name}/restore", json={"confirm": True})
+        assert restored.status_code == 200 and restored.json()["restored"] == name
+        assert services.chat.exists("keep") and not services.chat.exists("later")
+        missing = client.post("/api/backups/nope.duckdb/restore", json={"confirm": True})
+        assert missing.status_code == 404 and missing.json()["request_id"]

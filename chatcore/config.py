@@ -31,7 +31,7 @@ class Settings:
     @property
     def data_dir(self) -> Path:
         """Where the database lives, and its log and backups beside it."""
-        return self.db_path.parent
+        return Path(self.db_path).parent
 
     def all_ollama_hosts(self) -> list[str]:
         """OLLAMA_HOST first, then OLLAMA_HOSTS, each once."""

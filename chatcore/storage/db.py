@@ -86,8 +86,18 @@ def open_checked(path: Path) -> duckdb.DuckDBPyConnection:
             mark_interrupted_runs(cur)
     except duckdb.Error as error:
         connection.close()
+        if not is_damage(error):  # a migration's own mistake: a bug to see, not a bad file
+            raise
         raise unreadable(path, error) from error
     return connection
+
+
+def is_damage(error: duckdb.Error) -> bool:
+    """Errors that mean the file itself is bad (short, corrupt, not a database)."""
+    text = str(error).lower()
+    return isinstance(error, duckdb.IOException | duckdb.SerializationException) or any(
+        word in text for word in ("corrupt", "checksum", "not a valid duckdb")
+    )
 
 
 @contextmanager

@@ -15,6 +15,7 @@ from typing import Any
 import ollama
 
 from chatcore.backends.ollama import OllamaBackend
+from chatcore.backends.registry import ModelListing as ModelListing  # what ui lists
 from chatcore.backends.registry import Registry
 from chatcore.errors import BackendUnavailable
 from chatcore.params import MAX_TOKENS_LIMIT

@@ -8,7 +8,7 @@ from typing import Any
 
 import streamlit as st
 
-from chatcore.backends.registry import ModelListing
+from chatcore.models import ModelListing
 from chatcore.params import MAX_TOKENS_DEFAULT, TEMPERATURE_DEFAULT, TOP_P_DEFAULT, GenerationParams
 from chatcore.services import Services, shared_services
 

@@ -317,3 +317,19 @@ def insert_conversations(
         ],
     )
     return len(messages), len(runs)
+
+
+class TransferService:
+    """Export and import over the process's database, for the pages and the REST API."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def export_json(self, conversation_ids: list[str] | None = None) -> bytes:
+        return export_json(self._db, conversation_ids)
+
+    def export_markdown(self, conversation_ids: list[str] | None = None) -> str:
+        return export_markdown(self._db, conversation_ids)
+
+    def import_json(self, data: bytes) -> ImportReport:
+        return import_json(self._db, data)

@@ -53,7 +53,7 @@ def download_buttons(ids: list[str] | None, stem: str, key: str) -> None:
     left, right = st.columns(2)
     left.download_button(
         "Export JSON",
-        data=lambda: transfer.export_json(services.db, ids),
+        data=lambda: services.transfer.export_json(ids),
         file_name=f"{stem}.json",
         mime="application/json",
         icon=":material/download:",
@@ -63,7 +63,7 @@ def download_buttons(ids: list[str] | None, stem: str, key: str) -> None:
     )
     right.download_button(
         "Export Markdown",
-        data=lambda: transfer.export_markdown(services.db, ids),
+        data=lambda: services.transfer.export_markdown(ids),
         file_name=f"{stem}.md",
         mime="text/markdown",
         icon=":material/description:",
@@ -245,7 +245,7 @@ def transfer_panel() -> None:
 
 def import_file(data: bytes) -> None:
     try:
-        report = transfer.import_json(services.db, data)
+        report = services.transfer.import_json(data)
     except DashboardError as error:
         components.show_error(error, lead="Nothing was imported.")
         return

@@ -19,6 +19,7 @@ from chatcore.logs import configure_logging, stop_logging_to
 from chatcore.models import ModelManager
 from chatcore.stats import StatsService
 from chatcore.storage.db import Database
+from chatcore.transfer import TransferService
 
 
 @dataclass
@@ -32,6 +33,7 @@ class Services:
     hosts: Hosts
     models: ModelManager
     history: HistoryService
+    transfer: TransferService
     backups: BackupService
 
     def close(self) -> None:
@@ -67,6 +69,7 @@ def open_services(settings: Settings | None = None) -> Services:
         hosts,
         ModelManager(registry),
         HistoryService(db),
+        TransferService(db),
         BackupService(db, settings.backups_keep),
     )
 

@@ -3,15 +3,22 @@
 import streamlit as st
 
 import ui
-from chatcore.errors import DatabaseLocked
+from chatcore.errors import DatabaseLocked, DatabaseUnreadable
+from chatcore.logs import begin_request
+from ui import recovery
 
 st.set_page_config(page_title="Ollama Chat Dashboard", page_icon="💬", layout="wide")
+begin_request()  # this run's id: shown with any error it meets, and on its lines in the log
 
 try:
     ui.services()
 except DatabaseLocked as error:
     st.error(str(error), icon="🔒")
     st.stop()
+except DatabaseUnreadable as error:
+    recovery.offer_newest_backup(error)
+    st.stop()
+recovery.show_restored_notice()
 
 pages = st.navigation(
     [

@@ -298,6 +298,7 @@ class ChatService:
             host=backend.host,
             options=params.recorded(),
             prompt_chars=sum(len(m["content"]) for m in history),
+            request_id=current_request_id(),
         )
         return Reply(
             conversation_id,

@@ -64,6 +64,7 @@ class RunV1(Strict):
     context_dropped: int
     prompt_chars: int | None
     num_ctx: int | None
+    request_id: str | None = None  # added after version 1 shipped: older files lack it
 
 
 class MessageV1(Strict):

@@ -139,6 +139,7 @@ class RunRecord:
     ttft_ms: float | None
     options: dict[str, Any]
     metrics: Metrics
+    request_id: str | None = None  # its line in the log (runs stored before logs: none)
 
 
 @dataclass(frozen=True)

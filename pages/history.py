@@ -12,7 +12,13 @@ from chatcore import transfer
 from chatcore.errors import DashboardError
 from chatcore.history import SORT_COLUMNS, ConversationRow, Filters, OpenConversation
 from ui import components
-from ui.formatting import CONVERSATION_COLUMNS, conversation_summary, conversations_table, when
+from ui.formatting import (
+    CONVERSATION_COLUMNS,
+    backup_label,
+    conversation_summary,
+    conversations_table,
+    when,
+)
 from ui.messages import show_message
 
 services = ui.services()
@@ -261,6 +267,66 @@ def import_file(data: bytes) -> None:
         )
 
 
+def backups_panel() -> None:
+    """Back up now, see the kept backups, restore one after a confirmation."""
+    with st.expander("Backups"):
+        backups = services.backups.list()
+        st.caption(
+            f"A backup is a consistent copy of the database, taken while the app runs: once a "
+            f"day on its own and whenever you ask. The newest {services.backups.keep} are kept "
+            "(BACKUPS_KEEP), in the backups folder beside the database."
+        )
+        components.show_held_error("backup-error")
+        st.button("Back up now", key="backup-now", icon=":material/backup:", on_click=back_up)
+        if not backups:
+            st.info("No backups yet.")
+            return
+        names = [b.name for b in backups]
+        labels = {b.name: backup_label(b.name, b.taken_at, b.size_bytes) for b in backups}
+        chosen = st.selectbox("Backups, newest first", names, format_func=labels.get,
+                              key="backup-chosen")  # fmt: skip
+        if chosen is None:
+            return
+        if not components.confirming("backup-confirm", chosen):
+            st.button(
+                "Restore this backup…",
+                key="backup-restore-ask",
+                icon=":material/restore:",
+                on_click=components.ask_to_confirm,
+                args=("backup-confirm", chosen),
+            )
+            return
+        components.confirm_delete(
+            "backup-confirm",
+            chosen,
+            "Replace the database with this backup? Everything stored after it was taken leaves "
+            "the app; the current file is kept beside the database (…before-restore-…).",
+            on_delete=partial(restore_backup, chosen),
+            yes=("Restore it", "backup-restore-yes"),
+            no=("Cancel", "backup-restore-no"),
+            emphasized=True,
+        )
+
+
+def back_up() -> None:
+    try:
+        backup = services.backups.create()
+    except DashboardError as error:
+        components.hold_error("backup-error", error)
+        return
+    st.session_state["history-notice"] = f"Backed up: {backup.name}"
+
+
+def restore_backup(name: str) -> None:
+    try:
+        services.backups.restore(name)
+    except DashboardError as error:
+        components.hold_error("backup-error", error)
+        return
+    open_in_history(None)
+    st.session_state["history-notice"] = f"Restored the backup {name}."
+
+
 def keep_list_state() -> None:
     """Widgets not drawn in a run lose their state: keep the search and the filters while a
     conversation is open, so going back finds the list as it was."""
@@ -293,3 +359,4 @@ else:
     else:
         show_table(filters)
     transfer_panel()
+    backups_panel()

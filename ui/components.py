@@ -11,8 +11,15 @@ import streamlit as st
 
 from chatcore.compare import Column, LiveRound, StoredEntry, StoredRound
 from chatcore.errors import DashboardError
+from chatcore.logs import current_request_id
 from chatcore.models import PullProgress
-from ui.formatting import answer_heading, layer_status, pull_status, reply_caption
+from ui.formatting import (
+    answer_heading,
+    layer_status,
+    pull_status,
+    reply_caption,
+    with_log_reference,
+)
 from ui.session import open_conversation
 
 T = TypeVar("T")
@@ -24,13 +31,15 @@ CLOCK_SECONDS = 0.25
 
 
 def show_error(error: DashboardError, lead: str = "") -> None:
-    """Every failure the core explains is shown the same way: its message, in red."""
-    st.error(f"{lead} {error}" if lead else str(error))
+    """Every failure the core explains is shown the same way: its message in red, with the id
+    of its line in the log."""
+    message = f"{lead} {error}" if lead else str(error)
+    st.error(with_log_reference(message, current_request_id()))
 
 
 def hold_error(key: str, error: DashboardError) -> None:
     """A callback's failure, kept for the run that follows (a callback draws nothing)."""
-    st.session_state[key] = str(error)
+    st.session_state[key] = with_log_reference(str(error), current_request_id())
 
 
 def show_held_error(key: str) -> None:
@@ -209,7 +218,7 @@ def stored_entry(entry: StoredEntry, blind: bool, revealed: bool) -> None:
     st.subheader(answer_heading(entry.label, run.model, blind, revealed))
     st.markdown(entry.text)
     if run.status == "error":
-        st.error(run.error or "The reply failed.")
+        st.error(with_log_reference(run.error or "The reply failed.", run.request_id, run.id))
     name = run.model if revealed else f"Answer {entry.label}"
     st.caption(reply_caption(name, run.metrics, run.ttft_ms, run.status))
     if revealed:

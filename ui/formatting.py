@@ -113,6 +113,30 @@ def when(moment: datetime) -> str:
     return moment.astimezone().strftime("%Y-%m-%d %H:%M")
 
 
+# --- errors: the reference to their line in the log ---
+
+
+def with_log_reference(
+    message: str, request_id: str | None = None, run_id: int | None = None
+) -> str:
+    """An error with what finds its line in dashboard.log: the request id, or the run's id."""
+    if request_id:
+        return f"{message}  \nLog id: `{request_id}`"
+    if run_id is not None:
+        return f"{message}  \nIn the log as run `{run_id}`"
+    return message
+
+
+def waiting_status(ahead: int | None) -> str:
+    if not ahead:
+        return "Waiting for the model…"
+    return f"Waiting for the model: {ahead} reply{'' if ahead == 1 else 's'} ahead of this one…"
+
+
+def backup_label(name: str, taken_at: datetime, size_bytes: int) -> str:
+    return f"{taken_at.strftime('%Y-%m-%d %H:%M:%S')} · {human_bytes(size_bytes)} · {name}"
+
+
 # --- tables: Models page ---
 
 

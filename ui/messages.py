@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pandas  # noqa: F401  st.write_stream imports it on first use: not during the first reply
 import streamlit as st
 
@@ -9,7 +11,7 @@ from chatcore.chat import ReplyStream
 from chatcore.errors import DashboardError
 from chatcore.types import StoredMessage
 from ui.components import show_error
-from ui.formatting import reply_caption
+from ui.formatting import reply_caption, waiting_status, with_log_reference
 
 
 def show_message(message: StoredMessage) -> None:
@@ -18,7 +20,9 @@ def show_message(message: StoredMessage) -> None:
         if message.run is not None:
             run = message.run
             if run.status == "error":
-                st.error(run.error or "The reply failed.")
+                st.error(
+                    with_log_reference(run.error or "The reply failed.", run.request_id, run.id)
+                )
             st.caption(reply_caption(run.model, run.metrics, run.ttft_ms, run.status))
 
 
@@ -26,13 +30,30 @@ def stream_reply(stream: ReplyStream) -> None:
     """Show a reply as it streams; a stop or rerun closes the stream, which stores it as stopped."""
     with st.chat_message("assistant"):
         try:
-            st.write_stream(stream)
+            st.write_stream(text_shown_while_waiting(stream))
         finally:
             stream.close()
         reply = stream.reply
         if reply.status == "error":
-            st.error(reply.error or "The reply failed.")
+            message = reply.error or "The reply failed."
+            st.error(with_log_reference(message, reply.request_id, reply.run_id))
         st.caption(reply_caption(reply.model, reply.metrics, reply.ttft_ms, reply.status))
+
+
+def text_shown_while_waiting(stream: ReplyStream) -> Iterator[str]:
+    """The reply's text; while it waits its turn at a busy model, a line saying so. Drawing that
+    line is what lets a stop end the wait at once (Streamlit stops a run when it draws)."""
+    status = st.empty()
+    waiting = False
+    for piece in stream:
+        if piece:
+            if waiting:
+                status.empty()
+                waiting = False
+            yield piece
+        else:
+            waiting = True
+            status.caption(waiting_status(stream.waiting_ahead))
 
 
 def show_refusal(error: DashboardError, unsent: str | None = None) -> None:

@@ -112,6 +112,7 @@ class HistoryMessage(BaseModel):
     error: str | None = None
     options: dict[str, Any] | None = None
     metrics: MetricsOut | None = None
+    request_id: str | None = Field(None, description="The reply's id in the dashboard's log")
 
 
 class History(BaseModel):
@@ -235,6 +236,7 @@ def history_message(message: StoredMessage) -> HistoryMessage:
                 "error": run.error,
                 "options": run.options,
                 "metrics": metrics_out(run.metrics, run.ttft_ms),
+                "request_id": run.request_id,
             }
         )
     return out

@@ -141,6 +141,11 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             """,
         ],
     ),
+    (
+        7,
+        "each run's request id, the key to its line in the log",
+        ["ALTER TABLE runs ADD COLUMN request_id VARCHAR"],
+    ),
 ]
 
 

@@ -27,6 +27,7 @@ RECORD_COLUMNS: tuple[str, ...] = (
     "error",
     "ttft_ms",
     "options",
+    "request_id",
     *METRIC_COLUMNS,
 )
 # The columns only the table holds: who the run belongs to, when, and the prompt's size.
@@ -60,6 +61,7 @@ def run_from(row: Mapping[str, Any]) -> RunRecord | None:
         error=row[PREFIX + "error"],
         ttft_ms=row[PREFIX + "ttft_ms"],
         options=json.loads(options) if isinstance(options, str) else (options or {}),
+        request_id=row[PREFIX + "request_id"],
         metrics=Metrics(**{column: row[PREFIX + column] for column in METRIC_COLUMNS}),
     )
 
@@ -80,6 +82,7 @@ def start_run(
     host: str,
     options: dict[str, Any],
     prompt_chars: int,
+    request_id: str | None = None,
 ) -> int:
     """A run in status 'streaming'; prompt_chars (the whole prompt's length) lets Stats spot
     prompts that a server silently cut to fit its context window."""
@@ -92,6 +95,7 @@ def start_run(
         "options": json.dumps(options),
         "status": RunStatus.STREAMING.value,
         "prompt_chars": prompt_chars,
+        "request_id": request_id,
     }
     row = cur.execute(
         f"INSERT INTO runs ({', '.join(values)}) VALUES ({', '.join('$' + k for k in values)}) "

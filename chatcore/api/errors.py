@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -76,21 +77,33 @@ def readable(errors: Sequence[Any]) -> str:
     return "; ".join(parts)
 
 
+def json_safe(value: Any) -> Any:
+    """Python's json reads NaN and Infinity, JSON can't carry them back: echo them as text."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, list):
+        return [json_safe(item) for item in value]
+    if isinstance(value, dict):
+        return {key: json_safe(item) for key, item in value.items()}
+    return value
+
+
+UNEXPECTED = "Unexpected error in the dashboard; the log has the details under this request id."
+
+
+def unexpected_error_response() -> JSONResponse:
+    """Anything no handler knew: a 500 with the request id, the traceback only in the log."""
+    return JSONResponse(error_body(UNEXPECTED), status_code=500)
+
+
 def add_error_handlers(api: FastAPI) -> None:
     """Every refusal says what was wrong; none of them stored anything."""
 
     @api.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, error: RequestValidationError) -> JSONResponse:
-        errors = jsonable_encoder(error.errors(), custom_encoder={Exception: str})
+        errors = json_safe(jsonable_encoder(error.errors(), custom_encoder={Exception: str}))
         return JSONResponse(error_body(readable(errors), errors=errors), status_code=422)
 
     @api.exception_handler(DashboardError)
     async def dashboard_error(_: Request, error: DashboardError) -> JSONResponse:
         return error_response(error)
-
-    @api.exception_handler(Exception)
-    async def unexpected_error(_: Request, error: Exception) -> JSONResponse:
-        # The traceback goes to the log (RequestLog), never to the client.
-        note(error_kind=type(error).__name__)
-        detail = "Unexpected error in the dashboard; the log has the details under this request id."
-        return JSONResponse(error_body(detail), status_code=500)

@@ -13,6 +13,7 @@ import time
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from chatcore.api.errors import unexpected_error_response
 from chatcore.logs import event, log, noted, request_scope
 
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -27,14 +28,16 @@ class RequestLog:
             await self.app(scope, receive, send)
             return
         status = 500  # until a response starts: an exception that escapes is a 500
+        started_response = False
         started = time.perf_counter()
 
         with request_scope() as request_id:
 
             async def send_with_id(message: Message) -> None:
                 nonlocal status
+                nonlocal started_response
                 if message["type"] == "http.response.start":
-                    status = message["status"]
+                    status, started_response = message["status"], True
                     MutableHeaders(scope=message).append(REQUEST_ID_HEADER, request_id)
                 await send(message)
 
@@ -42,7 +45,9 @@ class RequestLog:
                 await self.app(scope, receive, send_with_id)
             except Exception:
                 log.exception("unexpected error", extra={"fields": {"path": scope["path"]}})
-                raise
+                if started_response:
+                    raise  # too late for an error body: the server closes the connection
+                await unexpected_error_response()(scope, receive, send_with_id)
             finally:
                 event(
                     "request",

@@ -145,3 +145,26 @@ def test_backups_are_listed_taken_and_restored_through_the_api(services: Service
         assert services.chat.exists("keep") and not services.chat.exists("later")
         missing = client.post("/api/backups/nope.duckdb/restore", json={"confirm": True})
         assert missing.status_code == 404 and missing.json()["request_id"]
+
+
+def test_an_unexpected_failure_is_a_500_with_its_id_and_the_traceback_only_in_the_log(
+    services: Services, db_path: Path
+) -> None:
+    from starlette.applications import Starlette
+    from starlette.routing import Mount
+
+    from chatcore.api.rest import create_api
+    from chatcore.api.security import own_origins
+
+    def broken() -> Services:
+        raise RuntimeError("a bug the handlers do not know")
+
+    app = Starlette(routes=[Mount("/api", create_api(broken, origins=own_origins(PORT)))])
+    with TestClient(app, base_url=OWN, raise_server_exceptions=False) as client:
+        answer = client.get("/api/conversations")
+    assert answer.status_code == 500
+    body = answer.json()
+    assert "Traceback" not in answer.text and body["request_id"] == answer.headers["X-Request-ID"]
+    lines = [line for line in log_lines(db_path) if line["request_id"] == body["request_id"]]
+    assert any("a bug the handlers do not know" in line.get("traceback", "") for line in lines)
+    assert [line["status"] for line in lines if line["event"] == "request"] == [500]

@@ -362,6 +362,8 @@ def test_openapi_docs_are_served_at_api_docs(client: TestClient) -> None:
         "/conversations",
         "/history/{conversation_id}",
         "/models",
+        "/backups",
+        "/backups/{name}/restore",
     }
 
 

@@ -7,7 +7,14 @@ from chatcore.types import Metrics
 NS_PER_SECOND = 1e9
 
 
-def reply_caption(model: str, metrics: Metrics, ttft_ms: float | None, status: str) -> str:
+def reply_caption(
+    model: str,
+    metrics: Metrics,
+    ttft_ms: float | None,
+    status: str,
+    attempts: int = 1,
+    host: str | None = None,
+) -> str:
     parts = [model]
     if metrics.completion_tokens is not None:
         parts.append(f"{metrics.completion_tokens} tokens")
@@ -21,6 +28,10 @@ def reply_caption(model: str, metrics: Metrics, ttft_ms: float | None, status: s
         parts.append("cut at max tokens")
     if metrics.context_dropped:
         parts.append(f"{metrics.context_dropped} old messages left out to fit the context")
+    if attempts > 1:
+        failed = attempts - 1
+        tried = f"{failed} host{'s' if failed > 1 else ''} failed"
+        parts.append(f"answered by {host} after {tried}" if host else tried)
     if status == "stopped":
         parts.append("stopped")
     return " · ".join(parts)

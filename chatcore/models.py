@@ -254,11 +254,13 @@ def hosts_table(statuses: list[HostStatus]) -> pd.DataFrame:
         [
             {
                 "host": s.host.url,
+                "speaks": "OpenAI API" if s.host.kind == "openai" else "Ollama",
                 "reachable": s.reachable,
                 "version": s.version or "",
                 "latency (ms)": None if s.latency_ms is None else round(s.latency_ms, 1),
                 "in flight": s.in_flight,
                 "from": s.host.source,
+                "API key": s.host.key_shown,
             }
             for s in statuses
         ]

@@ -66,6 +66,8 @@ class RunV1(Strict):
     context_dropped: int
     prompt_chars: int | None
     num_ctx: int | None
+    attempts: int | None = 1  # later columns have defaults: older files lack them
+    client: str | None = None
 
 
 class MessageV1(Strict):

@@ -64,8 +64,8 @@ Piece = str | Metrics
 @dataclass(frozen=True)
 class ModelInfo:
     name: str
-    backend: str  # "ollama" or "embedded"
-    host: str  # the Ollama URL, or "local" for the embedded engine
+    backend: str  # "ollama", "openai" or "embedded"
+    host: str  # the server's URL, or "local" for the embedded engine
     family: str | None = None
     parameter_size: str | None = None
     quantization: str | None = None
@@ -100,6 +100,8 @@ class RunRecord:
     ttft_ms: float | None
     options: dict[str, Any]
     metrics: Metrics
+    attempts: int = 1  # hosts tried before one answered; `host` is the one that did
+    client: str | None = None  # who sent it through the proxies; None: the dashboard itself
 
 
 @dataclass(frozen=True)

@@ -160,7 +160,11 @@ def show_message(message: StoredMessage) -> None:
             run = message.run
             if run.status == "error":
                 st.error(run.error or "The reply failed.")
-            st.caption(reply_caption(run.model, run.metrics, run.ttft_ms, run.status))
+            st.caption(
+                reply_caption(
+                    run.model, run.metrics, run.ttft_ms, run.status, run.attempts, run.host
+                )
+            )
 
 
 def stream_reply(stream: ReplyStream) -> None:
@@ -173,7 +177,11 @@ def stream_reply(stream: ReplyStream) -> None:
         reply = stream.reply
         if reply.status == "error":
             st.error(reply.error or "The reply failed.")
-        st.caption(reply_caption(reply.model, reply.metrics, reply.ttft_ms, reply.status))
+        st.caption(
+            reply_caption(
+                reply.model, reply.metrics, reply.ttft_ms, reply.status, reply.attempts, reply.host
+            )
+        )
 
 
 def show_refusal(error: InvalidInput | DashboardError, unsent: str | None = None) -> None:

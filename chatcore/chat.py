@@ -5,11 +5,12 @@ The Chat page, the Compare page and the REST API all send through `ChatService.s
 
 from __future__ import annotations
 
+import hashlib
 import re
 import threading
 import time
 import uuid
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from chatcore.backends.base import Backend
@@ -260,6 +261,38 @@ class ChatService:
             raise
         return ReplyStream(self.db, backend, history, params, reply, started, self._another_host)
 
+    def relay(
+        self,
+        messages: Sequence[ChatMessage],
+        model: str,
+        params: GenerationParams,
+        client: str,
+    ) -> ReplyStream:
+        """A chat a tool sent through the proxies: the model gets `messages` as they came; the
+        newest (a user's) is stored as the turn, in a conversation of `client`'s that the same
+        opening message continues (an editor resending its growing chat lands in one place).
+
+        Raises InvalidInput, ModelNotFound or BackendUnavailable before anything is written.
+        """
+        started = time.perf_counter()
+        history = valid_messages(messages)
+        text = history[-1]["content"]
+        conversation_id = relayed_conversation_id(client, history)
+        backend, _ = self.registry.resolve(model)
+        try:
+            with self.db.transaction() as cur:
+                if not store.conversation_exists(cur, conversation_id):
+                    opening = next(m["content"] for m in history if m["role"] == "user")
+                    store.create_conversation(cur, conversation_id, title_from(opening))
+                store.add_message(cur, conversation_id, "user", text)
+                reply = self._start_reply(
+                    cur, conversation_id, backend, model, params, history, client
+                )
+        except BaseException:
+            stream_ended(backend)
+            raise
+        return ReplyStream(self.db, backend, history, params, reply, started, self._another_host)
+
     def regenerate(self, conversation_id: str, model: str, params: GenerationParams) -> ReplyStream:
         """Answer the last user message again; the previous reply stays stored, hidden."""
         started = time.perf_counter()
@@ -344,6 +377,32 @@ def valid_message(text: str) -> str:
             f"The message is too long ({len(text):,} characters; at most {MAX_MESSAGE_CHARS:,})."
         )
     return text
+
+
+def valid_messages(messages: Sequence[ChatMessage]) -> list[ChatMessage]:
+    """A relayed chat: roles system, user or assistant, text content, a user's message last."""
+    if not isinstance(messages, Sequence) or not messages:
+        raise InvalidInput("The request has no messages: send at least one user message.")
+    history: list[ChatMessage] = []
+    for index, message in enumerate(messages):
+        role, content = message.get("role"), message.get("content") or ""
+        if role not in ("system", "user", "assistant") or not isinstance(content, str):
+            raise InvalidInput(
+                f"messages[{index}]: a message is a role (system, user or assistant) and text."
+            )
+        history.append(ChatMessage(role=role, content=content))
+    if history[-1]["role"] != "user":
+        raise InvalidInput("The last message must be the user's: there is nothing to answer.")
+    valid_message(history[-1]["content"])
+    return history
+
+
+def relayed_conversation_id(client: str, history: Sequence[ChatMessage]) -> str:
+    """The same client opening with the same system prompt and first message: one conversation."""
+    system = next((m["content"] for m in history if m["role"] == "system"), "")
+    first = next(m["content"] for m in history if m["role"] == "user")
+    digest = hashlib.sha256("\x00".join([client, system, first]).encode()).hexdigest()[:24]
+    return f"proxy-{digest}"
 
 
 def valid_conversation_id(conversation_id: str | None) -> str:

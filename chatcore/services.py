@@ -12,6 +12,7 @@ from chatcore.backends.registry import Registry
 from chatcore.chat import ChatService
 from chatcore.compare import CompareService
 from chatcore.config import Settings, load_settings
+from chatcore.gateway import Gateway
 from chatcore.history import HistoryService
 from chatcore.hosts import Hosts
 from chatcore.models import ModelManager
@@ -30,6 +31,7 @@ class Services:
     hosts: Hosts
     models: ModelManager
     history: HistoryService
+    gateway: Gateway
 
     def close(self) -> None:
         self.registry.close()
@@ -60,6 +62,7 @@ def open_services(settings: Settings | None = None) -> Services:
         hosts,
         ModelManager(registry),
         HistoryService(db),
+        Gateway(registry),
     )
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from testkit.fake_ollama import FakeModel, QuietServer
+from testkit.fake_ollama import FakeModel, QuietServer, embedding
 
 
 @dataclass
@@ -112,6 +112,17 @@ class OpenAIHandler(BaseHTTPRequestHandler):
         body = json.loads(self.rfile.read(length) or b"{}")
         self.state.requests.append({"path": self.path, "body": body, "headers": dict(self.headers)})
         if not self._authorised():
+            return
+        if self.path == "/v1/embeddings":
+            raw = body.get("input", [])
+            inputs = [raw] if isinstance(raw, str) else list(raw)
+            data = [
+                {"object": "embedding", "index": i, "embedding": embedding(text)}
+                for i, text in enumerate(inputs)
+            ]
+            tokens = sum(len(text.split()) for text in inputs)
+            usage = {"prompt_tokens": tokens, "total_tokens": tokens}
+            self._json({"object": "list", "data": data, "model": body.get("model"), "usage": usage})
             return
         if self.path != "/v1/chat/completions":
             self._json({"error": {"message": "not found"}}, 404)

@@ -22,6 +22,7 @@ from starlette.types import Receive, Scope, Send
 
 from chatcore.api.errors import add_error_handlers
 from chatcore.api.security import AccessGuard
+from chatcore.api.streaming import PieceBatches
 from chatcore.chat import ChatService, Reply, ReplyStream
 from chatcore.errors import BackendUnavailable, NotFound
 from chatcore.params import GenerationParams
@@ -237,13 +238,13 @@ class ReplyStreamResponse(StreamingResponse):
 
     def __init__(self, stream: ReplyStream, in_thread: InThread) -> None:
         self.stream = stream
-        self.in_thread = in_thread
+        self.batches = PieceBatches(stream, in_thread)
         super().__init__(self.lines())
 
     async def lines(self) -> AsyncIterator[bytes]:
-        pieces = iter(self.stream)
-        while (piece := await self.in_thread(lambda: next(pieces, None))) is not None:
-            yield ndjson({"content": piece, "done": False})
+        # A line per piece as before, but the pieces that arrived together in one write.
+        async for batch in self.batches:
+            yield b"".join(ndjson({"content": piece, "done": False}) for piece in batch)
         yield ndjson({**jsonable_encoder(chat_reply(self.stream.reply)), "done": True})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -252,7 +253,7 @@ class ReplyStreamResponse(StreamingResponse):
         finally:
             with anyio.CancelScope(shield=True):  # runs even when the request was cancelled
                 await self.body_iterator.aclose()  # type: ignore[attr-defined]
-                await self.in_thread(self.stream.close)
+                await self.batches.close()
 
 
 # --- the app ---

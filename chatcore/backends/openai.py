@@ -79,6 +79,18 @@ class OpenAIBackend:
             ) from error
         return [self._model_info(entry) for entry in entries if isinstance(entry, dict)]
 
+    def embed(self, model: str, inputs: list[str]) -> tuple[list[list[float]], int | None]:
+        """POST /embeddings: one vector per input, and the prompt tokens when reported."""
+        with self._mapped_errors(model=model):
+            answer = self._client.post(
+                f"{self.host}/embeddings", json={"model": model, "input": inputs}
+            )
+            self._raise_for_status(answer, model)
+            payload = answer.json()
+        data = sorted(payload.get("data") or [], key=lambda d: d.get("index", 0))
+        usage = payload.get("usage") or {}
+        return [list(d["embedding"]) for d in data], whole(usage.get("prompt_tokens"))
+
     def stream_chat(
         self, model: str, messages: Sequence[ChatMessage], params: GenerationParams
     ) -> Iterator[Piece]:

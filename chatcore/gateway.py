@@ -42,7 +42,8 @@ class Gateway:
         backend, info = self._registry.resolve(name)
         try:
             if isinstance(getattr(backend, "backend", backend), OllamaBackend):
-                return backend.show(name).model_dump(mode="json", exclude_none=True)  # type: ignore[attr-defined]
+                shown = backend.show(name)  # type: ignore[attr-defined]
+                return shown.model_dump(mode="json", by_alias=True, exclude_none=True)
         finally:
             stream_ended(backend)
         return {

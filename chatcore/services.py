@@ -18,6 +18,7 @@ from chatcore.hosts import Hosts
 from chatcore.models import ModelManager
 from chatcore.stats import StatsService
 from chatcore.storage.db import Database
+from chatcore.transfer import TransferService
 
 
 @dataclass
@@ -32,6 +33,7 @@ class Services:
     models: ModelManager
     history: HistoryService
     gateway: Gateway
+    transfer: TransferService
 
     def close(self) -> None:
         self.registry.close()
@@ -63,6 +65,7 @@ def open_services(settings: Settings | None = None) -> Services:
         ModelManager(registry),
         HistoryService(db),
         Gateway(registry),
+        TransferService(db),
     )
 
 

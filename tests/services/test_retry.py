@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from chatcore.captions import reply_caption
 from chatcore.chat import MAX_ATTEMPTS
 from chatcore.config import Settings
 from chatcore.hosts import OPENAI
@@ -17,6 +16,7 @@ from chatcore.services import Services, open_services
 from testkit.fake_ollama import FakeModel, FakeOllama
 from testkit.fake_openai import FakeOpenAI
 from testkit.ports import closed_port_url
+from ui.formatting import reply_caption
 
 PARAMS = GenerationParams()
 MODEL = "llama3.2:latest"

@@ -10,6 +10,7 @@ its current piece, so the reply is stored as stopped.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -58,13 +59,12 @@ class PieceBatches:
             await self._in_thread(self.stream.close)
 
     def _pump(self, loop: asyncio.AbstractEventLoop, wake: asyncio.Event) -> None:
-        pending, lock, stop = self._pending, self._lock, self._stop
+        lock, stop = self._lock, self._stop
         try:
             for piece in self.stream:
                 with lock:
-                    pending = self._pending
-                    pending.append(piece)
-                    first = len(pending) == 1
+                    self._pending.append(piece)
+                    first = len(self._pending) == 1
                 if first:  # the loop took everything before: wake it for this one
                     loop.call_soon_threadsafe(wake.set)
                 if stop.is_set():
@@ -73,4 +73,5 @@ class PieceBatches:
             self.stream.close()  # in this thread: the generator is never run from two at once
             with lock:
                 self._finished = True
-            loop.call_soon_threadsafe(wake.set)
+            with contextlib.suppress(RuntimeError):  # the loop is gone: nobody to wake
+                loop.call_soon_threadsafe(wake.set)

@@ -105,7 +105,13 @@ def test_the_openai_client_through_the_proxy(services: Services, proxy: str) -> 
         ("qwen3:4b", "complete", "ollama"),
         ("llama3.2", "complete", "ollama"),
     ]
-    assert set(services.stats.choices().clients) == {label}
+    choices = services.stats.choices()
+    assert set(choices.clients) == {label}
+    report = services.stats.report(StatsFilter(clients=(label,)), choices)
+    assert int(report.headline["replies"].iloc[0]) == 2
+    assert set(report.per_model["model"]) == {"qwen3:4b", "llama3.2"}
+    nobody = services.stats.report(StatsFilter(clients=("dashboard",)), choices)
+    assert int(nobody.headline["replies"].iloc[0]) == 0
 
 
 def test_an_editor_resending_its_chat_lands_in_one_conversation(

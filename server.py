@@ -1,4 +1,5 @@
-"""The dashboard's server: the Streamlit pages (streamlit_app.py) and the REST API at /api.
+"""The dashboard's server: the Streamlit pages (streamlit_app.py), the REST API at /api, and the
+proxies at /ollama (Ollama-compatible) and /v1 (OpenAI-compatible).
 
 `make run` starts it with `streamlit run server.py`, which finds `app` below and serves it with
 uvicorn. Both live in one process because only one process can open the DuckDB file; they share
@@ -16,6 +17,7 @@ from starlette.routing import Mount
 from streamlit import config
 from streamlit.runtime.pages_manager import PagesManager
 
+from chatcore.api.proxy import create_ollama_proxy, create_openai_proxy
 from chatcore.api.rest import create_api
 from chatcore.api.security import exposure_problem, own_origins
 from chatcore.config import load_settings
@@ -23,12 +25,17 @@ from chatcore.services import close_shared_services, shared_services
 
 
 def api_routes() -> list[Mount]:
-    """The API at /api; refuses to serve a non-loopback address without CHAT_API_TOKEN."""
+    """The API at /api and the proxies; refuses to serve a non-loopback address without
+    CHAT_API_TOKEN (all three need it then)."""
     token = load_settings().api_token
     if problem := exposure_problem(config.get_option("server.address") or "", token):
         raise SystemExit(problem)
-    port = int(config.get_option("server.port"))
-    return [Mount("/api", app=create_api(shared_services, origins=own_origins(port), token=token))]
+    origins = own_origins(int(config.get_option("server.port")))
+    return [
+        Mount("/api", app=create_api(shared_services, origins=origins, token=token)),
+        Mount("/ollama", app=create_ollama_proxy(shared_services, origins=origins, token=token)),
+        Mount("/v1", app=create_openai_proxy(shared_services, origins=origins, token=token)),
+    ]
 
 
 @asynccontextmanager

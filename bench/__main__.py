@@ -1,10 +1,11 @@
 """`make bench`: every benchmark, one after the other."""
 
-from bench import api, compare, embedded, history, routing, stats, streaming
+from bench import api, compare, embedded, history, proxy, routing, stats, streaming
 
 if __name__ == "__main__":
     streaming.main()
     api.main()
+    proxy.main()
     compare.main()
     stats.main()
     routing.main()

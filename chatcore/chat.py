@@ -5,16 +5,24 @@ The Chat page, the Compare page and the REST API all send through `ChatService.s
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from chatcore.backends.base import Backend
 from chatcore.backends.registry import Registry, stream_ended
-from chatcore.errors import DashboardError, InvalidInput
+from chatcore.errors import (
+    BackendFailed,
+    BackendUnavailable,
+    Busy,
+    DashboardError,
+    InvalidInput,
+    ModelNotFound,
+)
 from chatcore.logs import current_request_id, event
 from chatcore.params import GenerationParams
 from chatcore.storage import conversations as store
@@ -23,6 +31,7 @@ from chatcore.storage.db import Database
 from chatcore.types import (
     ChatMessage,
     Metrics,
+    Piece,
     RunStatus,
     Waiting,
     as_stored_id,
@@ -30,6 +39,14 @@ from chatcore.types import (
 )
 
 CHECKPOINT_SECONDS = 2.0  # a killed process loses at most this much of a streaming reply
+MAX_ATTEMPTS = 3  # hosts tried for one reply before its failure is stored
+RETRY_BACKOFF_SECONDS = (0.0, 0.05)  # the pause before the 2nd, 3rd attempt (a refused
+# connection fails at once, so the first retry need not wait; a flapping host gets a breath)
+# Failures before the first piece that another host may not share: it is down, busy, failing,
+# or lost the model. Bad input (InvalidInput, PromptTooLong) would fail everywhere alike.
+RETRYABLE = (BackendUnavailable, BackendFailed, Busy, ModelNotFound)
+# Finds another backend for a model, not one of the hosts given; None when there is none.
+Reroute = Callable[[str, Collection[str]], Backend | None]
 MAX_MESSAGE_CHARS = 100_000
 TITLE_CHARS = 60
 
@@ -50,6 +67,8 @@ class Reply:
     ttft_ms: float | None = None
     metrics: Metrics = field(default_factory=Metrics)
     request_id: str | None = None  # the log's id for this run, shown beside an error
+    attempts: int = 1  # hosts tried; backend and host name the last one, which answered
+    client: str | None = None  # who sent it through the proxies; None: the dashboard
 
 
 class Checkpoints:
@@ -93,6 +112,7 @@ class ReplyStream:
         params: GenerationParams,
         reply: Reply,
         started: float,
+        reroute: Reroute | None = None,
     ) -> None:
         self.reply = reply
         self.failure: DashboardError | None = None  # what ended it in error, when one did
@@ -101,7 +121,8 @@ class ReplyStream:
         self._db = db
         self._backend = backend
         self._started = started
-        self._chunks = self._generate(backend, history, params)
+        self._reroute = reroute
+        self._chunks = self._generate(history, params)
 
     def __iter__(self) -> Iterator[str]:
         return self._chunks
@@ -118,16 +139,22 @@ class ReplyStream:
             pass
         return self.reply
 
-    def _generate(
-        self, backend: Backend, history: list[ChatMessage], params: GenerationParams
-    ) -> Iterator[str]:
+    def _generate(self, history: list[ChatMessage], params: GenerationParams) -> Iterator[str]:
         reply = self.reply
         parts: list[str] = []
         append = parts.append
         failure: BaseException | None = None
-        source = backend.stream_chat(reply.model, history, params)
+        source: Iterator[Piece] | None = None
         checkpoints = Checkpoints(parts, self._checkpoint)
         try:
+            source, first = self._first_piece(history, params)
+            if first.__class__ is str:
+                reply.ttft_ms = (time.perf_counter() - self._started) * 1000
+                checkpoints.start()
+                append(first)  # type: ignore[arg-type]
+                yield first  # type: ignore[misc]
+            elif first is not None:
+                reply.metrics = first  # type: ignore[assignment]
             for piece in source:  # the hot path: no clock, no I/O, as little work as can be
                 if piece.__class__ is str:
                     if not parts:
@@ -152,10 +179,46 @@ class ReplyStream:
             reply.status, reply.error = RunStatus.ERROR, f"Unexpected error: {error!r}"
         finally:
             checkpoints.stop()
-            source.close()  # ends generation on the backend when we stop early
-            stream_ended(backend, failure)
+            if source is not None:
+                source.close()  # type: ignore[attr-defined]  # ends generation when stopped early
+            stream_ended(self._backend, failure)
             reply.text = "".join(parts)
             self._store_outcome()
+
+    def _first_piece(
+        self, history: list[ChatMessage], params: GenerationParams
+    ) -> tuple[Iterator[Piece], Piece | None]:
+        """Start the stream and wait for its first piece, on another host that has the model
+        when this one fails first (up to MAX_ATTEMPTS). After a first piece there is no retry:
+        the reply has begun, and its text so far is stored as it is."""
+        reply = self.reply
+        tried: list[str] = []
+        while True:
+            source = self._backend.stream_chat(reply.model, history, params)
+            try:
+                return source, next(source, None)
+            except RETRYABLE as error:
+                source.close()
+                tried.append(self._backend.host)
+                following = self._next_backend(tried, error)
+                if following is None:
+                    raise
+            pause = RETRY_BACKOFF_SECONDS[min(len(tried), len(RETRY_BACKOFF_SECONDS)) - 1]
+            if pause:
+                time.sleep(pause)
+            self._backend = following
+            reply.backend, reply.host, reply.attempts = (
+                following.name,
+                following.host,
+                len(tried) + 1,
+            )
+
+    def _next_backend(self, tried: list[str], error: BaseException) -> Backend | None:
+        """The failed host is let go (and marked down when unreachable); another, if any."""
+        stream_ended(self._backend, error)
+        if self._reroute is None or len(tried) >= MAX_ATTEMPTS:
+            return None
+        return self._reroute(self.reply.model, tried)
 
     def _checkpoint(self, text: str) -> None:
         with self._db.cursor() as cur:
@@ -172,6 +235,8 @@ class ReplyStream:
                 error=reply.error,
                 ttft_ms=reply.ttft_ms,
                 metrics=reply.metrics,
+                answered_by=(reply.backend, reply.host),
+                attempts=reply.attempts,
             )
             store.touch_conversation(cur, reply.conversation_id)
         self._log_run()
@@ -212,8 +277,11 @@ class ChatService:
         text: str,
         model: str,
         params: GenerationParams,
+        client: str | None = None,
     ) -> ReplyStream:
         """Store the user's message, then return the reply's stream.
+
+        `client`: who sent it through the proxies (None: the dashboard's own pages and API).
 
         Raises InvalidInput, ModelNotFound or BackendUnavailable before anything is written.
         """
@@ -232,11 +300,45 @@ class ChatService:
                     store.create_conversation(cur, conversation_id, title_from(text))
                 store.add_message(cur, conversation_id, "user", text)
                 history = with_system_prompt(store.context_messages(cur, conversation_id), params)
-                reply = self._start_reply(cur, conversation_id, backend, model, params, history)
+                reply = self._start_reply(
+                    cur, conversation_id, backend, model, params, history, client
+                )
         except BaseException:
             stream_ended(backend)
             raise
-        return ReplyStream(self.db, backend, history, params, reply, started)
+        return ReplyStream(self.db, backend, history, params, reply, started, self._another_host)
+
+    def relay(
+        self,
+        messages: Sequence[ChatMessage],
+        model: str,
+        params: GenerationParams,
+        client: str,
+    ) -> ReplyStream:
+        """A chat a tool sent through the proxies: the model gets `messages` as they came; the
+        newest (a user's) is stored as the turn, in a conversation of `client`'s that the same
+        opening message continues (an editor resending its growing chat lands in one place).
+
+        Raises InvalidInput, ModelNotFound or BackendUnavailable before anything is written.
+        """
+        started = time.perf_counter()
+        history = valid_messages(messages)
+        text = history[-1]["content"]
+        conversation_id = relayed_conversation_id(client, history)
+        backend, _ = self.registry.resolve(model)
+        try:
+            with self.db.transaction() as cur:
+                if not store.conversation_exists(cur, conversation_id):
+                    opening = next(m["content"] for m in history if m["role"] == "user")
+                    store.create_conversation(cur, conversation_id, title_from(opening))
+                store.add_message(cur, conversation_id, "user", text)
+                reply = self._start_reply(
+                    cur, conversation_id, backend, model, params, history, client
+                )
+        except BaseException:
+            stream_ended(backend)
+            raise
+        return ReplyStream(self.db, backend, history, params, reply, started, self._another_host)
 
     def regenerate(self, conversation_id: str, model: str, params: GenerationParams) -> ReplyStream:
         """Answer the last user message again; the previous reply stays stored, hidden."""
@@ -255,7 +357,15 @@ class ChatService:
         except BaseException:
             stream_ended(backend)
             raise
-        return ReplyStream(self.db, backend, history, params, reply, started)
+        return ReplyStream(self.db, backend, history, params, reply, started, self._another_host)
+
+    def _another_host(self, model: str, tried: Collection[str]) -> Backend | None:
+        """A backend on a host not yet tried that has `model`, for a retry; None if none has."""
+        try:
+            backend, _ = self.registry.resolve(model, exclude=tried)
+        except DashboardError:
+            return None
+        return backend
 
     def messages(self, conversation_id: str) -> list[store.StoredMessage]:
         with self.db.cursor() as cur:
@@ -287,6 +397,7 @@ class ChatService:
         model: str,
         params: GenerationParams,
         history: list[ChatMessage],
+        client: str | None = None,
     ) -> Reply:
         message_id = store.add_message(cur, conversation_id, "assistant", "")
         run_id = runs.start_run(
@@ -299,6 +410,7 @@ class ChatService:
             options=params.recorded(),
             prompt_chars=sum(len(m["content"]) for m in history),
             request_id=current_request_id(),
+            client=client,
         )
         return Reply(
             conversation_id,
@@ -308,6 +420,7 @@ class ChatService:
             backend.name,
             backend.host,
             request_id=current_request_id(),
+            client=client,
         )
 
 
@@ -337,6 +450,32 @@ def valid_message(text: str) -> str:
             f"The message is too long ({len(text):,} characters; at most {MAX_MESSAGE_CHARS:,})."
         )
     return text
+
+
+def valid_messages(messages: Sequence[ChatMessage]) -> list[ChatMessage]:
+    """A relayed chat: roles system, user or assistant, text content, a user's message last."""
+    if not isinstance(messages, Sequence) or not messages:
+        raise InvalidInput("The request has no messages: send at least one user message.")
+    history: list[ChatMessage] = []
+    for index, message in enumerate(messages):
+        role, content = message.get("role"), message.get("content") or ""
+        if role not in ("system", "user", "assistant") or not isinstance(content, str):
+            raise InvalidInput(
+                f"messages[{index}]: a message is a role (system, user or assistant) and text."
+            )
+        history.append(ChatMessage(role=role, content=content))
+    if history[-1]["role"] != "user":
+        raise InvalidInput("The last message must be the user's: there is nothing to answer.")
+    valid_message(history[-1]["content"])
+    return history
+
+
+def relayed_conversation_id(client: str, history: Sequence[ChatMessage]) -> str:
+    """The same client opening with the same system prompt and first message: one conversation."""
+    system = next((m["content"] for m in history if m["role"] == "system"), "")
+    first = next(m["content"] for m in history if m["role"] == "user")
+    digest = hashlib.sha256("\x00".join([client, system, first]).encode()).hexdigest()[:24]
+    return f"proxy-{digest}"
 
 
 def valid_conversation_id(value: str | None) -> str:

@@ -13,6 +13,7 @@ from chatcore.backups import BackupService
 from chatcore.chat import ChatService
 from chatcore.compare import CompareService
 from chatcore.config import Settings, load_settings
+from chatcore.gateway import Gateway
 from chatcore.history import HistoryService
 from chatcore.hosts import Hosts
 from chatcore.logs import configure_logging, stop_logging_to
@@ -33,6 +34,7 @@ class Services:
     hosts: Hosts
     models: ModelManager
     history: HistoryService
+    gateway: Gateway
     transfer: TransferService
     backups: BackupService
 
@@ -69,6 +71,7 @@ def open_services(settings: Settings | None = None) -> Services:
         hosts,
         ModelManager(registry),
         HistoryService(db),
+        Gateway(registry),
         TransferService(db),
         BackupService(db, settings.backups_keep),
     )

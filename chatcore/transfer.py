@@ -65,6 +65,8 @@ class RunV1(Strict):
     prompt_chars: int | None
     num_ctx: int | None
     request_id: str | None = None  # added after version 1 shipped: older files lack it
+    attempts: int | None = 1  # later columns have defaults: older files lack them
+    client: str | None = None
 
 
 class MessageV1(Strict):

@@ -103,8 +103,8 @@ Piece = str | Metrics | Waiting
 @dataclass(frozen=True)
 class ModelInfo:
     name: str
-    backend: str  # "ollama" or "embedded"
-    host: str  # the Ollama URL, or "local" for the embedded engine
+    backend: str  # "ollama", "openai" or "embedded"
+    host: str  # the server's URL, or "local" for the embedded engine
     family: str | None = None
     parameter_size: str | None = None
     quantization: str | None = None
@@ -140,6 +140,8 @@ class RunRecord:
     options: dict[str, Any]
     metrics: Metrics
     request_id: str | None = None  # its line in the log (runs stored before logs: none)
+    attempts: int = 1  # hosts tried before one answered; `host` is the one that did
+    client: str | None = None  # who sent it through the proxies; None: the dashboard itself
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""Models: the Ollama hosts, the models on each, what is loaded, pulling and deleting."""
+"""Models: the hosts (Ollama and OpenAI-compatible), the models on each, what is loaded, pulling
+and deleting (Ollama's hosts only)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import streamlit as st
 
 import ui
 from chatcore.errors import DashboardError
+from chatcore.hosts import OLLAMA, OPENAI
 from chatcore.models import CAPABILITIES, ModelCard, param_defaults
 from ui import components
 from ui.formatting import (
@@ -46,6 +48,21 @@ def add_host() -> None:
     ui.models_changed()
 
 
+def add_openai_host() -> None:
+    try:
+        host = services.hosts.add(
+            st.session_state.get("new-openai-host", ""),
+            kind=OPENAI,
+            api_key=st.session_state.get("new-openai-key") or None,
+        )
+    except DashboardError as error:
+        components.hold_error("host-error", error)
+        return
+    st.session_state["new-openai-host"] = st.session_state["new-openai-key"] = ""
+    st.session_state["models-host"] = host.url
+    ui.models_changed()
+
+
 def remove_host(url: str) -> None:
     services.hosts.remove(url)
     st.session_state.pop("models-host", None)
@@ -62,6 +79,22 @@ with st.form("add-host-form", clear_on_submit=False, border=False):
     left, right = st.columns([4, 1], vertical_alignment="bottom")
     left.text_input("Add an Ollama host", key="new-host", placeholder="192.168.1.20:11434")
     right.form_submit_button("Add host", on_click=add_host, width="stretch")
+with st.form("add-openai-host-form", clear_on_submit=False, border=False):
+    url_column, key_column, button_column = st.columns([3, 2, 1], vertical_alignment="bottom")
+    url_column.text_input(
+        "Add an OpenAI-compatible server (vLLM, SGLang, llama.cpp, LM Studio, LiteLLM)",
+        key="new-openai-host",
+        placeholder="http://192.168.1.20:8000/v1",
+    )
+    key_column.text_input(
+        "API key (optional)",
+        key="new-openai-key",
+        type="password",
+        placeholder="sk-… or $ENV_VARIABLE",
+        help="Stored in the dashboard's database; type $NAME to read it from the environment "
+        "variable NAME instead. Only its last four characters are ever shown.",
+    )
+    button_column.form_submit_button("Add server", on_click=add_openai_host, width="stretch")
 components.show_held_error("host-error")
 
 hosts = [s.host for s in statuses]
@@ -117,7 +150,13 @@ def show_card(card: ModelCard) -> None:
         st.caption("The model sets no parameters of its own.")
 
 
-if current.reachable and installed:
+is_ollama = current.host.kind == OLLAMA
+if not is_ollama:
+    st.caption(
+        "An OpenAI-compatible server: it lists and serves its models; load, pull and delete "
+        "them on the server itself."
+    )
+if current.reachable and installed and is_ollama:
     model = st.selectbox("Model", [m.name for m in installed], key="models-model")
     try:
         show_card(services.models.card(host, model))
@@ -155,7 +194,7 @@ components.show_held_error("models-error")
 
 # --- running models ---
 
-if current.reachable:
+if current.reachable and is_ollama:
     st.subheader("Loaded in memory")
     try:
         running = services.models.running(host)
@@ -176,7 +215,7 @@ if current.reachable:
 
 # --- pull ---
 
-if current.reachable:
+if current.reachable and is_ollama:
     st.subheader(f"Pull a model onto `{host}`")
     name_column, button_column = st.columns([4, 1], vertical_alignment="bottom")
     name = name_column.text_input("Model name", key="pull-name", placeholder="llama3.2:1b")

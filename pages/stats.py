@@ -54,7 +54,7 @@ def chosen_dates(choices: FilterChoices) -> tuple[date | None, date | None]:
 
 
 def filters(choices: FilterChoices) -> StatsFilter:
-    dates, models, backends, hosts = st.columns([2, 3, 1, 2])
+    dates, models, backends, hosts, clients = st.columns([2, 3, 1, 2, 2])
     with dates:
         start, end = chosen_dates(choices)
     with models:
@@ -63,8 +63,20 @@ def filters(choices: FilterChoices) -> StatsFilter:
         picked_backends = st.multiselect("Backends", choices.backends, key="stats-backends")
     with hosts:
         picked_hosts = st.multiselect("Hosts", choices.hosts, key="stats-hosts")
+    with clients:
+        picked_clients = st.multiselect(
+            "Clients",
+            choices.clients,
+            key="stats-clients",
+            help="Who sent the request: the dashboard, or a tool through its /ollama or /v1 proxy",
+        )
     return StatsFilter(
-        start, end, tuple(picked_models), tuple(picked_backends), tuple(picked_hosts)
+        start,
+        end,
+        tuple(picked_models),
+        tuple(picked_backends),
+        tuple(picked_hosts),
+        tuple(picked_clients),
     )
 
 

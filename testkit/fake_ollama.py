@@ -190,6 +190,8 @@ class OllamaHandler(BaseHTTPRequestHandler):
             self._show(body)
         elif self.path == "/api/pull":
             self._pull(body)
+        elif self.path == "/api/embed":
+            self._embed(body)
         else:
             self._json({"error": "not found"}, 404)
 
@@ -250,6 +252,21 @@ class OllamaHandler(BaseHTTPRequestHandler):
                 },
                 "capabilities": list(model.capabilities),
                 "modified_at": "2026-11-01T10:00:00.000000Z",
+            }
+        )
+
+    def _embed(self, body: dict[str, Any]) -> None:
+        name = str(body.get("model", ""))
+        if self.server_state.model(name) is None:
+            self._json({"error": f"model '{name}' not found"}, 404)
+            return
+        raw = body.get("input", [])
+        inputs = [raw] if isinstance(raw, str) else list(raw)
+        self._json(
+            {
+                "model": name,
+                "embeddings": [embedding(text) for text in inputs],
+                "prompt_eval_count": sum(len(text.split()) for text in inputs),
             }
         )
 
@@ -369,6 +386,12 @@ class OllamaHandler(BaseHTTPRequestHandler):
         )
         self._line(final)
         self._end_stream()
+
+
+def embedding(text: str, size: int = 8) -> list[float]:
+    """A made-up vector that depends only on the text: the same text, the same vector."""
+    digest = hashlib.sha256(text.encode()).digest()
+    return [round(byte / 255, 4) for byte in digest[:size]]
 
 
 def chunk(model: str, content: str, done: bool = False) -> dict[str, Any]:

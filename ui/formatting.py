@@ -22,8 +22,16 @@ NS_PER_SECOND = 1e9
 # --- captions ---
 
 
-def reply_caption(model: str, metrics: Metrics, ttft_ms: float | None, status: str) -> str:
-    """The one-line caption under each reply: who answered, how much, how fast."""
+def reply_caption(
+    model: str,
+    metrics: Metrics,
+    ttft_ms: float | None,
+    status: str,
+    attempts: int = 1,
+    host: str | None = None,
+) -> str:
+    """The one-line caption under each reply: who answered, how much, how fast; and where, when
+    a retry moved it to another host."""
     parts = [model]
     if metrics.completion_tokens is not None:
         parts.append(f"{metrics.completion_tokens} tokens")
@@ -37,6 +45,10 @@ def reply_caption(model: str, metrics: Metrics, ttft_ms: float | None, status: s
         parts.append("cut at max tokens")
     if metrics.context_dropped:
         parts.append(f"{metrics.context_dropped} old messages left out to fit the context")
+    if attempts > 1:
+        failed = attempts - 1
+        tried = f"{failed} host{'s' if failed > 1 else ''} failed"
+        parts.append(f"answered by {host} after {tried}" if host else tried)
     if status == "stopped":
         parts.append("stopped")
     return " · ".join(parts)
@@ -145,11 +157,13 @@ def hosts_table(statuses: list[HostStatus]) -> pd.DataFrame:
         [
             {
                 "host": s.host.url,
+                "speaks": "OpenAI API" if s.host.kind == "openai" else "Ollama",
                 "reachable": s.reachable,
                 "version": s.version or "",
                 "latency (ms)": None if s.latency_ms is None else round(s.latency_ms, 1),
                 "in flight": s.in_flight,
                 "from": s.host.source,
+                "API key": s.host.key_shown,
             }
             for s in statuses
         ]

@@ -23,7 +23,11 @@ def show_message(message: StoredMessage) -> None:
                 st.error(
                     with_log_reference(run.error or "The reply failed.", run.request_id, run.id)
                 )
-            st.caption(reply_caption(run.model, run.metrics, run.ttft_ms, run.status))
+            st.caption(
+                reply_caption(
+                    run.model, run.metrics, run.ttft_ms, run.status, run.attempts, run.host
+                )
+            )
 
 
 def stream_reply(stream: ReplyStream) -> None:
@@ -37,7 +41,11 @@ def stream_reply(stream: ReplyStream) -> None:
         if reply.status == "error":
             message = reply.error or "The reply failed."
             st.error(with_log_reference(message, reply.request_id, reply.run_id))
-        st.caption(reply_caption(reply.model, reply.metrics, reply.ttft_ms, reply.status))
+        st.caption(
+            reply_caption(
+                reply.model, reply.metrics, reply.ttft_ms, reply.status, reply.attempts, reply.host
+            )
+        )
 
 
 def text_shown_while_waiting(stream: ReplyStream) -> Iterator[str]:

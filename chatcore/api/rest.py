@@ -24,6 +24,7 @@ from starlette.types import Receive, Scope, Send
 from chatcore.api.errors import add_error_handlers, error_response
 from chatcore.api.request_log import RequestLog
 from chatcore.api.security import AccessGuard
+from chatcore.api.streaming import PieceBatches
 from chatcore.backups import Backup
 from chatcore.chat import ChatService, Reply, ReplyStream
 from chatcore.errors import BackendUnavailable, Busy, NotFound
@@ -272,14 +273,15 @@ class ReplyStreamResponse(StreamingResponse):
 
     def __init__(self, stream: ReplyStream, in_thread: InThread) -> None:
         self.stream = stream
-        self.in_thread = in_thread
+        self.batches = PieceBatches(stream, in_thread)
         super().__init__(self.lines())
 
     async def lines(self) -> AsyncIterator[bytes]:
-        pieces = iter(self.stream)
-        while (piece := await self.in_thread(lambda: next(pieces, None))) is not None:
-            if piece:  # "" while queued at a busy model: a chance to notice a client gone
-                yield ndjson({"content": piece, "done": False})
+        # A line per piece, but the pieces that arrived together in one write. An empty piece
+        # (queued at a busy model) is a chance to notice a client gone, and sends nothing.
+        async for batch in self.batches:
+            if lines := b"".join(ndjson({"content": p, "done": False}) for p in batch if p):
+                yield lines
         yield ndjson({**jsonable_encoder(chat_reply(self.stream.reply)), "done": True})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -288,7 +290,7 @@ class ReplyStreamResponse(StreamingResponse):
         finally:
             with anyio.CancelScope(shield=True):  # runs even when the request was cancelled
                 await self.body_iterator.aclose()  # type: ignore[attr-defined]
-                await self.in_thread(self.stream.close)
+                await self.batches.close()
 
 
 # --- the app ---

@@ -83,6 +83,12 @@ class OllamaBackend:
         finally:
             stream.close()
 
+    def embed(self, model: str, inputs: list[str]) -> tuple[list[list[float]], int | None]:
+        """POST /api/embed: one vector per input, and the prompt tokens when reported."""
+        with self._mapped_errors(model=model):
+            answer = self._client.embed(model=model, input=inputs)
+        return [list(vector) for vector in answer.embeddings], answer.prompt_eval_count
+
     def stream_chat(
         self, model: str, messages: Sequence[ChatMessage], params: GenerationParams
     ) -> Iterator[Piece]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -97,13 +97,14 @@ class Registry:
 
     # --- routing ---
 
-    def resolve(self, model: str) -> tuple[Backend, ModelInfo]:
+    def resolve(self, model: str, exclude: Collection[str] = ()) -> tuple[Backend, ModelInfo]:
         """The backend that serves `model`; raises ModelNotFound or BackendUnavailable.
 
-        The choice counts as a request in flight until the returned backend's stream ends (or
-        `stream_ended` is called for a stream that never started).
+        `exclude`: hosts not to choose (those a retry already tried). The choice counts as a
+        request in flight until the returned backend's stream ends (or `stream_ended` is called
+        for a stream that never started).
         """
-        backends = list(self.backends)
+        backends = [b for b in self.backends if b.host not in exclude]
         self._refresh([b for b in backends if self._needs_waiting(b.host)])
         self._refresh_in_background([b for b in backends if self._is_stale(b.host)])
         chosen = self._lease(model, backends)

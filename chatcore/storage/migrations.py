@@ -142,6 +142,24 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
         ],
     ),
     (
+        6,
+        "OpenAI-compatible hosts; each run's attempts (retries before the first token) and client",
+        [
+            # The API key is kept here only when typed in; `api_key_env` names an environment
+            # variable to read it from instead, so the key never reaches the file.
+            """
+            CREATE TABLE openai_hosts (
+                url VARCHAR PRIMARY KEY,
+                api_key VARCHAR,
+                api_key_env VARCHAR,
+                added_at TIMESTAMPTZ NOT NULL DEFAULT now()
+            )
+            """,
+            # attempts: hosts tried before one answered (1: the first did); host is the one that
+            # answered. client: who sent the request through the proxies (NULL: the dashboard).
+            "ALTER TABLE runs ADD COLUMN attempts INTEGER DEFAULT 1",
+            "ALTER TABLE runs ADD COLUMN client VARCHAR",
+        ],
         7,
         "each run's request id, the key to its line in the log",
         ["ALTER TABLE runs ADD COLUMN request_id VARCHAR"],

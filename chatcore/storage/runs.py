@@ -28,6 +28,8 @@ RECORD_COLUMNS: tuple[str, ...] = (
     "ttft_ms",
     "options",
     "request_id",
+    "attempts",
+    "client",
     *METRIC_COLUMNS,
 )
 # The columns only the table holds: who the run belongs to, when, and the prompt's size.
@@ -62,6 +64,8 @@ def run_from(row: Mapping[str, Any]) -> RunRecord | None:
         ttft_ms=row[PREFIX + "ttft_ms"],
         options=json.loads(options) if isinstance(options, str) else (options or {}),
         request_id=row[PREFIX + "request_id"],
+        attempts=row[PREFIX + "attempts"] or 1,
+        client=row[PREFIX + "client"],
         metrics=Metrics(**{column: row[PREFIX + column] for column in METRIC_COLUMNS}),
     )
 
@@ -83,6 +87,7 @@ def start_run(
     options: dict[str, Any],
     prompt_chars: int,
     request_id: str | None = None,
+    client: str | None = None,
 ) -> int:
     """A run in status 'streaming'; prompt_chars (the whole prompt's length) lets Stats spot
     prompts that a server silently cut to fit its context window."""
@@ -96,6 +101,7 @@ def start_run(
         "status": RunStatus.STREAMING.value,
         "prompt_chars": prompt_chars,
         "request_id": request_id,
+        "client": client,
     }
     row = cur.execute(
         f"INSERT INTO runs ({', '.join(values)}) VALUES ({', '.join('$' + k for k in values)}) "
@@ -114,8 +120,18 @@ def finish_run(
     error: str | None,
     ttft_ms: float | None,
     metrics: Metrics,
+    answered_by: tuple[str, str] | None = None,
+    attempts: int = 1,
 ) -> None:
-    values = {"status": RunStatus(status).value, "error": error, "ttft_ms": ttft_ms}
+    """The run's outcome; `answered_by` (backend, host) when a retry moved it to another host."""
+    values: dict[str, Any] = {
+        "status": RunStatus(status).value,
+        "error": error,
+        "ttft_ms": ttft_ms,
+        "attempts": attempts,
+    }
+    if answered_by is not None:
+        values["backend"], values["host"] = answered_by
     values |= metrics.as_dict()
     assignments = ", ".join(f"{column} = ${column}" for column in values)
     cur.execute(

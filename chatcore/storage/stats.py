@@ -51,11 +51,12 @@ class StatsFilter:
     models: tuple[str, ...] = ()
     backends: tuple[str, ...] = ()
     hosts: tuple[str, ...] = ()
+    clients: tuple[str, ...] = ()  # who sent the request: DASHBOARD, or a proxy's client
 
     @property
     def narrows_runs(self) -> bool:
-        """True when the filter picks runs by model, backend or host (not only by date)."""
-        return bool(self.models or self.backends or self.hosts)
+        """True when the filter picks runs by model, backend, host or client (not only by date)."""
+        return bool(self.models or self.backends or self.hosts or self.clients)
 
     def where(self, alias: str = "r") -> tuple[str, list[object]]:
         """The SQL condition selecting the filtered, finished runs, and its parameters."""
@@ -68,7 +69,18 @@ class StatsFilter:
         if self.hosts:
             clauses.append(f"{alias}.host IN ({', '.join('?' * len(self.hosts))})")
             params.extend(self.hosts)
+        if self.clients:
+            clauses.append(f"{client_of(alias)} IN ({', '.join('?' * len(self.clients))})")
+            params.extend(self.clients)
         return " AND ".join(clauses), params
+
+
+DASHBOARD = "dashboard"  # the client of the runs sent from the dashboard's own pages and API
+
+
+def client_of(alias: str = "r") -> str:
+    """A run's client as the filter names it: runs without one came from the dashboard."""
+    return f"coalesce({alias}.client, '{DASHBOARD}')"
 
 
 def dates_where(f: StatsFilter, column: str) -> tuple[str, list[object]]:
@@ -92,6 +104,7 @@ class FilterChoices:
     hosts: list[str] = field(default_factory=list)
     first_day: date | None = None
     last_day: date | None = None
+    clients: list[str] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:
@@ -102,13 +115,16 @@ def filter_choices(cur: duckdb.DuckDBPyConnection) -> FilterChoices:
     row = cur.execute(
         f"""
         SELECT list(DISTINCT model ORDER BY model), list(DISTINCT backend ORDER BY backend),
-            list(DISTINCT host ORDER BY host), min(started_at)::DATE, max(started_at)::DATE
+            list(DISTINCT host ORDER BY host), min(started_at)::DATE, max(started_at)::DATE,
+            list(DISTINCT {client_of("runs")} ORDER BY {client_of("runs")})
         FROM runs WHERE status <> {STREAMING}
         """
     ).fetchone()
     assert row is not None
-    models, backends, hosts, first_day, last_day = row
-    return FilterChoices(models or [], backends or [], hosts or [], first_day, last_day)
+    models, backends, hosts, first_day, last_day, clients = row
+    return FilterChoices(
+        models or [], backends or [], hosts or [], first_day, last_day, clients or []
+    )
 
 
 def data_version(cur: duckdb.DuckDBPyConnection) -> tuple[object, ...]:

@@ -180,3 +180,26 @@ def test_add_and_remove_a_host(hosts, monkeypatch) -> None:
 
 def submit(at: AppTest) -> None:
     next(b for b in at.button if b.label == "Add host").click().run()
+
+
+def test_an_openai_compatible_server_is_added_listed_and_reaches_the_picker(hosts) -> None:
+    from testkit.fake_openai import FakeOpenAI
+
+    served = FakeOpenAI([FakeModel("vllm/qwen3-32b")], api_key="sk-page-key-98765").start()
+    try:
+        at = models_page()
+        at.text_input(key="new-openai-host").input(served.url)
+        at.text_input(key="new-openai-key").input("sk-page-key-98765")
+        next(b for b in at.button if b.label == "Add server").click().run()
+        assert not at.exception and not at.error
+        url = f"{served.url}/v1"
+        assert table(at, "host")[-1] == url
+        assert table(at, "speaks")[-1] == "OpenAI API"
+        assert table(at, "API key")[-1] == "…8765"  # never the whole key
+        assert table(at, "reachable")[-1]
+        assert at.selectbox(key="models-host").value == url
+        assert table(at, "model") == ["vllm/qwen3-32b"]
+        assert not [b for b in at.button if b.label == "Pull"]  # Ollama's hosts only
+        assert "vllm/qwen3-32b · " + url in picker_options()
+    finally:
+        served.stop()

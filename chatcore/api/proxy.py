@@ -1,0 +1,485 @@
+"""The dashboard as a logging proxy for every tool: an Ollama-compatible API (mounted at /ollama)
+and an OpenAI-compatible one (mounted at /v1), over the same hosts and routing as the pages.
+
+`OLLAMA_HOST=http://127.0.0.1:8501/ollama` points the ollama CLI and clients here; an openai
+client takes `base_url="http://127.0.0.1:8501/v1"`. Chats go through the one send path
+(ChatService.relay) and are stored as runs with their client, named from the User-Agent. Same
+security as the REST API: AccessGuard (loopback, or the Bearer token), CORS closed to other sites.
+
+What is forwarded of a request: its messages, and temperature, top p, max tokens, seed and stop
+(clamped to the dashboard's ranges); other options (tools, images, formats) are not.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import anyio
+from fastapi import FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse, StreamingResponse
+from starlette.types import Receive, Scope, Send
+
+from chatcore.api.errors import status_for
+from chatcore.api.security import AccessGuard
+from chatcore.api.streaming import PieceBatches
+from chatcore.chat import Reply, ReplyStream
+from chatcore.errors import DashboardError, InvalidInput
+from chatcore.params import MAX_TOKENS_LIMIT, GenerationParams
+from chatcore.services import Services
+from chatcore.types import ChatMessage, ModelInfo, RunStatus
+
+T = TypeVar("T")
+ServicesProvider = Callable[[], Services]
+PROXY_THREADS = 40
+UNKNOWN_CLIENT = "unknown"
+# A request's defaults where it sets none: Ollama's and OpenAI's own, within the dashboard's ranges.
+OLLAMA_DEFAULTS = {"temperature": 0.8, "top_p": 0.9}
+OPENAI_DEFAULTS = {"temperature": 1.0, "top_p": 1.0}
+
+
+def client_label(user_agent: str | None) -> str:
+    """`ollama-python/0.6.3 (x86_64 linux) Python/3.11` -> `ollama-python`; `OpenAI/Python 3.5`
+    -> `OpenAI/Python`: the product without its version, so Stats groups a tool's calls."""
+    first = (user_agent or "").strip().split(" ", 1)[0]
+    name, _, version = first.partition("/")
+    label = name if version[:1].isdigit() else first
+    return label[:60] or UNKNOWN_CLIENT
+
+
+def clamped(value: Any, low: float, high: float, default: float) -> float:
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return default
+    return min(high, max(low, float(value)))
+
+
+def generation_params(
+    defaults: dict[str, float],
+    temperature: Any,
+    top_p: Any,
+    max_tokens: Any,
+    seed: Any,
+    stop: Any,
+) -> GenerationParams:
+    """A proxied request's options as the send path takes them."""
+    tokens = max_tokens if isinstance(max_tokens, int) and max_tokens > 0 else MAX_TOKENS_LIMIT
+    stops = [stop] if isinstance(stop, str) else list(stop or [])
+    return GenerationParams(
+        temperature=clamped(temperature, 0, 1, defaults["temperature"]),
+        top_p=clamped(top_p, 0, 1, defaults["top_p"]),
+        max_tokens=min(tokens, MAX_TOKENS_LIMIT),
+        seed=seed if isinstance(seed, int) and not isinstance(seed, bool) else None,
+        stop=tuple(str(s) for s in stops if s),
+    )
+
+
+def text_of(content: Any) -> str:
+    """A message's content: a string, or OpenAI's list of parts (the text parts joined)."""
+    if isinstance(content, list):
+        return "".join(str(part.get("text", "")) for part in content if isinstance(part, dict))
+    return content if isinstance(content, str) else ""
+
+
+def messages_of(raw: Any) -> list[ChatMessage]:
+    if not isinstance(raw, list):
+        raise InvalidInput("`messages` is a list of {role, content}.")
+    return [
+        ChatMessage(role=str(m.get("role", "")), content=text_of(m.get("content")))
+        if isinstance(m, dict)
+        else ChatMessage(role="", content="")
+        for m in raw
+    ]
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
+
+
+class ProxyApp:
+    """What both proxies share: the services, worker threads, security and error shape."""
+
+    def __init__(
+        self,
+        services: ServicesProvider,
+        title: str,
+        origins: Sequence[str],
+        token: str | None,
+        error_body: Callable[[str], dict[str, Any]],
+    ) -> None:
+        self.services = services
+        self.api = FastAPI(title=title, docs_url=None, redoc_url=None, openapi_url=None)
+        self._threads = anyio.CapacityLimiter(PROXY_THREADS)
+        self.error_body = error_body
+        self.api.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(origins),
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type"],
+        )
+        self.api.add_middleware(AccessGuard, origins=origins, token=token)
+
+        @self.api.exception_handler(DashboardError)
+        async def dashboard_error(_: Request, error: DashboardError) -> JSONResponse:
+            return JSONResponse(error_body(str(error)), status_code=status_for(error))
+
+    async def in_thread(self, work: Callable[[], T]) -> T:
+        return await anyio.to_thread.run_sync(work, limiter=self._threads)
+
+    async def body(self, request: Request) -> dict[str, Any]:
+        try:
+            body = await request.json()
+        except ValueError as error:
+            raise InvalidInput("The request body is not JSON.") from error
+        if not isinstance(body, dict):
+            raise InvalidInput("The request body is a JSON object.")
+        return body
+
+    async def relay(
+        self, request: Request, model: Any, messages: list[ChatMessage], params: GenerationParams
+    ) -> ReplyStream:
+        if not isinstance(model, str) or not model:
+            raise InvalidInput("`model` names the model to answer with.")
+        client = client_label(request.headers.get("user-agent"))
+        chat = self.services().chat
+        return await self.in_thread(lambda: chat.relay(messages, model, params, client))
+
+    def streamed(
+        self,
+        stream: ReplyStream,
+        media_type: str,
+        head: Callable[[], bytes],
+        piece: Callable[[str], bytes],
+        tail: Callable[[Reply], bytes],
+    ) -> StreamingResponse:
+        return RelayedResponse(stream, self.in_thread, media_type, head, piece, tail)
+
+
+class RelayedResponse(StreamingResponse):
+    """A relayed reply in the client's own protocol: `head`, each piece, then `tail` with the
+    stored outcome. Pieces travel in batches (chatcore/api/streaming.py); however the response
+    ends, the reply is closed, so a client that hangs up leaves it stored as stopped."""
+
+    def __init__(
+        self,
+        stream: ReplyStream,
+        in_thread: Callable[[Callable[[], Any]], Any],
+        media_type: str,
+        head: Callable[[], bytes],
+        piece: Callable[[str], bytes],
+        tail: Callable[[Reply], bytes],
+    ) -> None:
+        self.batches = PieceBatches(stream, in_thread)
+        self.head, self.piece, self.tail = head, piece, tail
+        super().__init__(self.chunks(), media_type=media_type)
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        yield self.head()
+        async for batch in self.batches:
+            yield b"".join(map(self.piece, batch))
+        yield self.tail(self.batches.stream.reply)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self.body_iterator.aclose()  # type: ignore[attr-defined]
+                await self.batches.close()
+
+
+# --- the Ollama-compatible API ---
+
+
+def ollama_error(message: str) -> dict[str, Any]:
+    return {"error": message}
+
+
+def ollama_params(body: dict[str, Any]) -> GenerationParams:
+    options = body.get("options") if isinstance(body.get("options"), dict) else {}
+    return generation_params(
+        OLLAMA_DEFAULTS,
+        options.get("temperature"),
+        options.get("top_p"),
+        options.get("num_predict"),
+        options.get("seed"),
+        options.get("stop"),
+    )
+
+
+def ollama_final(reply: Reply) -> dict[str, Any]:
+    """The figures Ollama puts on its last line; those the backend did not report are left out."""
+    m = reply.metrics
+    figures = {
+        "done_reason": m.done_reason or ("stop" if reply.status == RunStatus.COMPLETE else None),
+        "total_duration": m.total_duration_ns,
+        "load_duration": m.load_duration_ns,
+        "prompt_eval_count": m.prompt_tokens,
+        "prompt_eval_duration": m.prompt_eval_duration_ns,
+        "eval_count": m.completion_tokens,
+        "eval_duration": m.eval_duration_ns,
+    }
+    return {key: value for key, value in figures.items() if value is not None}
+
+
+def line(payload: dict[str, Any]) -> bytes:
+    return json.dumps(payload, ensure_ascii=False).encode() + b"\n"
+
+
+def tag(info: ModelInfo) -> dict[str, Any]:
+    return {
+        "name": info.name,
+        "model": info.name,
+        "modified_at": info.modified_at.isoformat() if info.modified_at else now_iso(),
+        "size": info.size_bytes or 0,
+        "digest": "",
+        "details": {
+            "format": "gguf",
+            "family": info.family or "",
+            "families": [info.family] if info.family else None,
+            "parameter_size": info.parameter_size or "",
+            "quantization_level": info.quantization or "",
+        },
+    }
+
+
+def create_ollama_proxy(
+    services: ServicesProvider, *, origins: Sequence[str], token: str | None = None
+) -> FastAPI:
+    proxy = ProxyApp(services, "Ollama-compatible proxy", origins, token, ollama_error)
+    api = proxy.api
+
+    @api.api_route("/", methods=["GET", "HEAD"])
+    def running() -> Any:
+        return StreamingResponse(iter([b"Ollama is running"]), media_type="text/plain")
+
+    @api.get("/api/version")
+    async def version() -> dict[str, str]:
+        return {"version": await proxy.in_thread(services().gateway.version)}
+
+    @api.get("/api/tags")
+    async def tags() -> dict[str, Any]:
+        listing = await proxy.in_thread(services().gateway.listing)
+        return {"models": [tag(m) for m in listing.models if m.available]}
+
+    @api.get("/api/ps")
+    async def ps() -> dict[str, Any]:
+        return {"models": await proxy.in_thread(services().gateway.running)}
+
+    @api.post("/api/show")
+    async def show(request: Request) -> dict[str, Any]:
+        body = await proxy.body(request)
+        name = str(body.get("model") or body.get("name") or "")
+        return await proxy.in_thread(lambda: services().gateway.show(name))
+
+    @api.post("/api/embed")
+    async def embed(request: Request) -> dict[str, Any]:
+        body = await proxy.body(request)
+        raw = body.get("input")
+        inputs = [raw] if isinstance(raw, str) else raw
+        name = str(body.get("model", ""))
+        result = await proxy.in_thread(lambda: services().gateway.embed(name, inputs))
+        answer: dict[str, Any] = {"model": result.model, "embeddings": result.vectors}
+        if result.prompt_tokens is not None:
+            answer["prompt_eval_count"] = result.prompt_tokens
+        return answer
+
+    @api.post("/api/chat")
+    async def chat(request: Request) -> Any:
+        body = await proxy.body(request)
+        model = body.get("model")
+        stream = await proxy.relay(
+            request, model, messages_of(body.get("messages")), ollama_params(body)
+        )
+
+        def message(content: str) -> dict[str, Any]:
+            return {
+                "model": model,
+                "created_at": now_iso(),
+                "message": {"role": "assistant", "content": content},
+            }
+
+        if body.get("stream", True) is False:
+            reply = await proxy.in_thread(stream.consume)
+            return ollama_whole(reply, {**message(reply.text), "done": True, **ollama_final(reply)})
+        return proxy.streamed(
+            stream,
+            "application/x-ndjson",
+            head=lambda: b"",
+            piece=lambda text: line({**message(text), "done": False}),
+            tail=lambda reply: ollama_tail(reply, {**message(""), "done": True}),
+        )
+
+    @api.post("/api/generate")
+    async def generate(request: Request) -> Any:
+        body = await proxy.body(request)
+        model = body.get("model")
+        prompt = body.get("prompt")
+        if not isinstance(prompt, str) or not prompt.strip():  # an empty prompt loads the model
+            raise InvalidInput("`prompt` is the text to continue; loading alone is not proxied.")
+        messages = [ChatMessage(role="user", content=prompt)]
+        if isinstance(system := body.get("system"), str) and system:
+            messages.insert(0, ChatMessage(role="system", content=system))
+        stream = await proxy.relay(request, model, messages, ollama_params(body))
+
+        def response(text: str) -> dict[str, Any]:
+            return {"model": model, "created_at": now_iso(), "response": text}
+
+        if body.get("stream", True) is False:
+            reply = await proxy.in_thread(stream.consume)
+            return ollama_whole(
+                reply, {**response(reply.text), "done": True, **ollama_final(reply)}
+            )
+        return proxy.streamed(
+            stream,
+            "application/x-ndjson",
+            head=lambda: b"",
+            piece=lambda text: line({**response(text), "done": False}),
+            tail=lambda reply: ollama_tail(reply, {**response(""), "done": True}),
+        )
+
+    return api
+
+
+def ollama_whole(reply: Reply, payload: dict[str, Any]) -> JSONResponse:
+    if reply.status == RunStatus.ERROR:
+        return JSONResponse({"error": reply.error}, status_code=502)
+    return JSONResponse(payload)
+
+
+def ollama_tail(reply: Reply, payload: dict[str, Any]) -> bytes:
+    """The last line: Ollama's error line when the reply failed mid-stream, else its figures."""
+    if reply.status == RunStatus.ERROR:
+        return line({"error": reply.error})
+    return line({**payload, **ollama_final(reply)})
+
+
+# --- the OpenAI-compatible API ---
+
+
+def openai_error(message: str) -> dict[str, Any]:
+    return {"error": {"message": message, "type": "dashboard_error"}}
+
+
+def openai_usage(reply: Reply) -> dict[str, int] | None:
+    prompt, completion = reply.metrics.prompt_tokens, reply.metrics.completion_tokens
+    if prompt is None and completion is None:
+        return None
+    return {
+        "prompt_tokens": prompt or 0,
+        "completion_tokens": completion or 0,
+        "total_tokens": (prompt or 0) + (completion or 0),
+    }
+
+
+def finish_reason(reply: Reply) -> str:
+    return "length" if reply.metrics.done_reason == "length" else "stop"
+
+
+def event(payload: dict[str, Any]) -> bytes:
+    return b"data: " + json.dumps(payload, ensure_ascii=False).encode() + b"\n\n"
+
+
+def create_openai_proxy(
+    services: ServicesProvider, *, origins: Sequence[str], token: str | None = None
+) -> FastAPI:
+    proxy = ProxyApp(services, "OpenAI-compatible proxy", origins, token, openai_error)
+    api = proxy.api
+
+    @api.get("/models")
+    async def models() -> dict[str, Any]:
+        listing = await proxy.in_thread(services().gateway.listing)
+        return {
+            "object": "list",
+            "data": [
+                {"id": m.name, "object": "model", "created": 0, "owned_by": m.where}
+                for m in listing.models
+                if m.available
+            ],
+        }
+
+    @api.post("/embeddings")
+    async def embeddings(request: Request) -> dict[str, Any]:
+        body = await proxy.body(request)
+        raw = body.get("input")
+        inputs = [raw] if isinstance(raw, str) else raw
+        name = str(body.get("model", ""))
+        result = await proxy.in_thread(lambda: services().gateway.embed(name, inputs))
+        tokens = result.prompt_tokens or 0
+        return {
+            "object": "list",
+            "model": result.model,
+            "data": [
+                {"object": "embedding", "index": i, "embedding": vector}
+                for i, vector in enumerate(result.vectors)
+            ],
+            "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+        }
+
+    @api.post("/chat/completions")
+    async def chat_completions(request: Request) -> Any:
+        body = await proxy.body(request)
+        model = body.get("model")
+        params = generation_params(
+            OPENAI_DEFAULTS,
+            body.get("temperature"),
+            body.get("top_p"),
+            body.get("max_completion_tokens", body.get("max_tokens")),
+            body.get("seed"),
+            body.get("stop"),
+        )
+        stream = await proxy.relay(request, model, messages_of(body.get("messages")), params)
+        ident, created = f"chatcmpl-{stream.reply.run_id}", int(time.time())
+
+        def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+            return {
+                "id": ident,
+                "object": "chat.completion.chunk",
+                "created": created,
+                "model": model,
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+            }
+
+        if not body.get("stream"):
+            reply = await proxy.in_thread(stream.consume)
+            if reply.status == RunStatus.ERROR:
+                return JSONResponse(openai_error(reply.error or "failed"), status_code=502)
+            answer: dict[str, Any] = {
+                "id": ident,
+                "object": "chat.completion",
+                "created": created,
+                "model": model,
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": reply.text},
+                        "finish_reason": finish_reason(reply),
+                    }
+                ],
+            }
+            if (usage := openai_usage(reply)) is not None:
+                answer["usage"] = usage
+            return answer
+
+        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+
+        def tail(reply: Reply) -> bytes:
+            if reply.status == RunStatus.ERROR:
+                return event(openai_error(reply.error or "failed")) + b"data: [DONE]\n\n"
+            out = event(chunk({}, finish_reason(reply)))
+            if include_usage:
+                out += event({**chunk({}), "choices": [], "usage": openai_usage(reply)})
+            return out + b"data: [DONE]\n\n"
+
+        return proxy.streamed(
+            stream,
+            "text/event-stream",
+            head=lambda: event(chunk({"role": "assistant", "content": ""})),
+            piece=lambda text: event(chunk({"content": text})),
+            tail=tail,
+        )
+
+    return api

@@ -1,0 +1,174 @@
+"""The proxies at /ollama and /v1 over real HTTP, driven by the official `ollama` and `openai`
+Python clients; every chat is then found in the runs with its client."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+
+import httpx
+import ollama
+import openai
+import pandas as pd
+import pytest
+
+from chatcore.services import Services
+from chatcore.stats import StatsFilter
+from testkit.asgi import mounted, served
+from testkit.fake_ollama import FakeModel, FakeOllama
+from testkit.fake_openai import FakeOpenAI
+
+
+@pytest.fixture
+def vllm() -> Iterator[FakeOpenAI]:
+    server = FakeOpenAI([FakeModel("qwen3-32b", reply="Served by vLLM.")]).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def proxy(services: Services, vllm: FakeOpenAI) -> Iterator[str]:
+    services.hosts.add(vllm.url, kind="openai")
+    with served(mounted(services)) as url:
+        yield url
+
+
+def runs_by_client(services: Services, client: str) -> list[tuple[str, str, str]]:
+    """(model, status, backend) of the stored runs of `client`, oldest first."""
+    frame = pd.read_csv(io.BytesIO(services.stats.runs_csv(StatsFilter(clients=(client,)))))
+    return [(r.model, r.status, r.backend) for r in frame.itertuples()]
+
+
+def test_the_ollama_client_through_the_proxy(services: Services, proxy: str) -> None:
+    client = ollama.Client(host=f"{proxy}/ollama")
+    listed = {m.model for m in client.list().models}
+    assert {"llama3.2:latest", "qwen3:4b", "qwen3-32b"} <= listed  # any host, any protocol
+
+    whole = client.chat("llama3.2", [{"role": "user", "content": "Hi"}], stream=False)
+    assert whole.message.content == "Hello there, I am a small model." and whole.done
+    assert whole.eval_count == 7
+
+    parts = list(client.chat("qwen3-32b", [{"role": "user", "content": "Hi"}], stream=True))
+    assert "".join(p.message.content or "" for p in parts) == "Served by vLLM."
+    assert parts[-1].done and parts[-1].eval_count == 3
+
+    generated = client.generate("llama3.2", "Once upon a time", options={"num_predict": 2})
+    assert generated.response == "Hello there," and generated.done_reason == "length"
+
+    embedded = client.embed("llama3.2", ["one", "two"])
+    assert len(embedded.embeddings) == 2 and embedded.embeddings[0] != embedded.embeddings[1]
+    assert client.show("llama3.2").details.family == "llama"  # type: ignore[union-attr]
+    assert isinstance(client.ps().models, list)
+    version = httpx.get(f"{proxy}/ollama/api/version", trust_env=False).json()["version"]
+    assert version == "0.33.0"
+
+    assert runs_by_client(services, "ollama-python") == [
+        ("llama3.2", "complete", "ollama"),
+        ("qwen3-32b", "complete", "openai"),
+        ("llama3.2", "complete", "ollama"),
+    ]
+    assert "ollama-python" in services.stats.choices().clients
+
+
+def test_the_openai_client_through_the_proxy(services: Services, proxy: str) -> None:
+    client = openai.OpenAI(base_url=f"{proxy}/v1", api_key="unused", max_retries=0)
+    assert {"llama3.2:latest", "qwen3:4b", "qwen3-32b"} <= {m.id for m in client.models.list()}
+
+    whole = client.chat.completions.create(
+        model="qwen3:4b", messages=[{"role": "user", "content": "Salut"}], max_tokens=100
+    )
+    assert whole.choices[0].message.content == "Bonjour from Qwen."
+    assert whole.usage is not None and whole.usage.completion_tokens == 3
+
+    stream = client.chat.completions.create(
+        model="llama3.2",
+        messages=[
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": "Hi"},
+        ],
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    chunks = list(stream)
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == "Hello there, I am a small model."
+    assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens == 7
+
+    vectors = client.embeddings.create(model="qwen3-32b", input=["a", "b", "c"])
+    assert [d.index for d in vectors.data] == [0, 1, 2]
+
+    with pytest.raises(openai.NotFoundError):
+        client.chat.completions.create(model="nope", messages=[{"role": "user", "content": "x"}])
+
+    label = "OpenAI/Python"
+    assert runs_by_client(services, label) == [
+        ("qwen3:4b", "complete", "ollama"),
+        ("llama3.2", "complete", "ollama"),
+    ]
+    choices = services.stats.choices()
+    assert set(choices.clients) == {label}
+    report = services.stats.report(StatsFilter(clients=(label,)), choices)
+    assert int(report.headline["replies"].iloc[0]) == 2
+    assert set(report.per_model["model"]) == {"qwen3:4b", "llama3.2"}
+    nobody = services.stats.report(StatsFilter(clients=("dashboard",)), choices)
+    assert int(nobody.headline["replies"].iloc[0]) == 0
+
+
+def test_an_editor_resending_its_chat_lands_in_one_conversation(
+    services: Services, proxy: str
+) -> None:
+    client = openai.OpenAI(base_url=f"{proxy}/v1", api_key="unused", max_retries=0)
+    chat = [{"role": "user", "content": "Refactor this"}]
+    first = client.chat.completions.create(model="llama3.2", messages=chat)  # type: ignore[arg-type]
+    chat += [
+        {"role": "assistant", "content": first.choices[0].message.content or ""},
+        {"role": "user", "content": "And now in Rust"},
+    ]
+    client.chat.completions.create(model="llama3.2", messages=chat)  # type: ignore[arg-type]
+    conversations = services.chat.recent_conversations()
+    assert len(conversations) == 1 and conversations[0].title == "Refactor this"
+    roles = [m.role for m in services.chat.messages(conversations[0].id)]
+    assert roles == ["user", "assistant", "user", "assistant"]
+
+
+def test_a_host_killed_behind_the_proxy_goes_unnoticed(
+    services: Services, proxy: str, fake_ollama: FakeOllama
+) -> None:
+    other = FakeOllama([FakeModel("llama3.2:latest", reply="From the other host.")]).start()
+    try:
+        services.hosts.add(other.url)
+        client = ollama.Client(host=f"{proxy}/ollama")
+        client.list()
+        fake_ollama.stop()
+        answer = client.chat("llama3.2", [{"role": "user", "content": "Hi"}], stream=False)
+        assert answer.message.content == "From the other host."
+        run = services.chat.messages(services.chat.recent_conversations()[0].id)[-1].run
+        assert run is not None and (run.host, run.attempts) == (other.url, 2)
+        assert run.client == "ollama-python"
+    finally:
+        other.stop()
+
+
+def test_bad_requests_and_foreign_hosts_are_refused(proxy: str) -> None:
+    no_model = httpx.post(f"{proxy}/ollama/api/chat", json={"messages": []}, trust_env=False)
+    assert no_model.status_code == 422 and "error" in no_model.json()
+    unknown = httpx.post(
+        f"{proxy}/ollama/api/chat",
+        json={"model": "nope", "messages": [{"role": "user", "content": "x"}]},
+        trust_env=False,
+    )
+    assert unknown.status_code == 404 and "nope" in unknown.json()["error"]
+    foreign = httpx.get(f"{proxy}/v1/models", headers={"Host": "evil.example"}, trust_env=False)
+    assert foreign.status_code == 403
+    site = httpx.get(f"{proxy}/ollama/api/tags", headers={"Origin": "https://evil.example"})
+    assert site.status_code == 403
+
+
+def test_a_token_is_required_when_set(services: Services) -> None:
+    with served(mounted(services, token="s3cret-token")) as url:
+        assert httpx.get(f"{url}/v1/models", trust_env=False).status_code == 401
+        client = openai.OpenAI(base_url=f"{url}/v1", api_key="s3cret-token", max_retries=0)
+        assert client.models.list().data
+        headers = {"Authorization": "Bearer s3cret-token"}
+        tagged = ollama.Client(host=f"{url}/ollama", headers=headers).list()
+        assert tagged.models

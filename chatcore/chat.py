@@ -153,6 +153,9 @@ class ReplyStream:
                 checkpoints.start()
                 append(first)  # type: ignore[arg-type]
                 yield first  # type: ignore[misc]
+            elif first.__class__ is Waiting:  # queued at a busy model before any text
+                self.waiting_ahead = first.ahead  # type: ignore[union-attr]
+                yield ""
             elif first is not None:
                 reply.metrics = first  # type: ignore[assignment]
             for piece in source:  # the hot path: no clock, no I/O, as little work as can be

@@ -160,6 +160,8 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             "ALTER TABLE runs ADD COLUMN attempts INTEGER DEFAULT 1",
             "ALTER TABLE runs ADD COLUMN client VARCHAR",
         ],
+    ),
+    (
         7,
         "each run's request id, the key to its line in the log",
         ["ALTER TABLE runs ADD COLUMN request_id VARCHAR"],

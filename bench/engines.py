@@ -13,7 +13,22 @@ server in this process), on the default model, with the same prompt and greedy s
 
 The machine is shared and llama.cpp's threads stall when another process takes a core, so a side's
 rate is one over its median time per token after the first (a stall hits one token, not the
-median), and a ratio is the median over rounds of the two rates within a round.
+median), and a ratio is the median over rounds of the two rates within a round. On a machine as
+busy as this one gets (load 7 to 11 on 2 cores) even that wanders from run to run, so each side is
+also rated in tokens per CPU second of the process, which waiting for a core does not change.
+
+Measured here (issue 17), four runs with a load average of 7 to 11 on 2 cores, where a quiet
+machine gives about 90 tokens/s and these gave 8 to 29:
+- 2 threads (the app's setting), three runs: ratio xllamacpp/llama-cpp-python in-process 0.97,
+  1.16, 1.36 on the wall clock, 0.99, 1.04 per CPU second; over HTTP 1.55, 1.73, 1.72 on the wall
+  clock, 0.97, 1.04 per CPU second. The rule (>= 0.98) holds in the median.
+- 1 thread, one run: 0.89 in-process and 1.03 over HTTP on the wall clock, 0.965 and 0.952 per CPU
+  second.
+- load: 4 to 12 s for the server (warm-up included) against 2.5 to 4.6 s for llama-cpp-python;
+  first token alike (330 to 760 ms against 420 to 770 ms); two chats started together: both
+  show text after 1.0 to 1.4 s on the server, where the app's queue shows the second one's first
+  token only after the first reply (1.6 to 2.3 s).
+A 2% rule cannot really be resolved on a machine this busy: run it again on a quiet one.
 """
 
 from __future__ import annotations
@@ -288,6 +303,10 @@ def of(rounds: list[dict[str, Timed]], name: str, value: Callable[[Timed], float
     return median([value(r[name]) for r in rounds])
 
 
+def verdict(ratio: float) -> str:
+    return "holds" if ratio >= 0.98 else "FAILS"
+
+
 def server_installed() -> bool:
     from importlib.util import find_spec
 
@@ -306,6 +325,7 @@ def main() -> None:
     rounds = alternating_rounds(llm, server, prompt)
     del llm
     pairs = two_chats(server, transcript)
+    del server  # stopped here rather than at interpreter exit, after the modules it needs
     same = all(r["llama"].text == r["server"].text == r["http"].text for r in rounds)
 
     def rate(name: str) -> str:
@@ -325,6 +345,8 @@ def main() -> None:
     def cpu(timed: Timed) -> float:
         return timed.tokens_per_cpu_second
 
+    cpu_held = ratio(rounds, "server", "llama", cpu)
+    http_held = ratio(rounds, "http", "llama", cpu)
     per_cpu = ", ".join(f"{of(rounds, name, cpu):.1f}" for name in ("llama", "server", "http"))
     report(
         f"engines: llama-cpp-python vs xllamacpp (llama.cpp server in process), {DEFAULT_MODEL}, "
@@ -353,7 +375,9 @@ def main() -> None:
             ("time to first token xllamacpp HTTP", first("http")),
             ("two chats at once, first tokens: app queue (llama)", firsts("llama")),
             (f"two chats at once, first tokens: server {SLOTS} slots", firsts("server")),
-            ("switch rule: xllamacpp >= 0.98 of tokens/s", "holds" if held >= 0.98 else "FAILS"),
+            ("switch rule, >= 0.98 of tokens/s: wall clock, in-process", verdict(held)),
+            ("switch rule, >= 0.98 of tokens/s: per CPU second, in-process", verdict(cpu_held)),
+            ("switch rule, >= 0.98 of tokens/s: per CPU second, HTTP", verdict(http_held)),
         ],
     )
 

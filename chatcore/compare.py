@@ -17,13 +17,13 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
-import pandas as pd
-
 from chatcore.chat import ChatService, Reply, valid_message
 from chatcore.errors import DashboardError, InvalidInput
 from chatcore.params import GenerationParams
 from chatcore.storage import votes as store
 from chatcore.storage.db import Database
+from chatcore.storage.votes import StoredEntry as StoredEntry  # the page draws these
+from chatcore.storage.votes import StoredRound as StoredRound
 from chatcore.types import RunStatus
 
 MIN_MODELS = 2
@@ -216,19 +216,6 @@ class CompareService:
     def standings(self, blind_only: bool = False) -> list[Standing]:
         with self.db.cursor() as cur:
             return standings(store.all_votes(cur, blind_only))
-
-    def leaderboard(self, blind_only: bool = False) -> pd.DataFrame:
-        rows = [
-            {
-                "Model": s.model,
-                "Rating": round(s.rating),
-                "Win rate": s.win_rate,
-                "Wins": s.wins,
-                "Votes": s.votes,
-            }
-            for s in self.standings(blind_only)
-        ]
-        return pd.DataFrame(rows, columns=["Model", "Rating", "Win rate", "Wins", "Votes"])
 
 
 @dataclass(frozen=True)

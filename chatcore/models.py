@@ -1,6 +1,7 @@
 """The models on each Ollama host: details, what is loaded, pulling and deleting.
 
-The Models page describes its screen and calls this; the HTTP goes through OllamaBackend.
+The Models page describes its screen and calls this; the HTTP goes through OllamaBackend. Typed
+rows only: the page's tables and units are ui/formatting.py's.
 """
 
 from __future__ import annotations
@@ -12,14 +13,12 @@ from datetime import datetime
 from typing import Any
 
 import ollama
-import pandas as pd
 
 from chatcore.backends.ollama import OllamaBackend
+from chatcore.backends.registry import ModelListing as ModelListing  # what ui lists
 from chatcore.backends.registry import Registry
 from chatcore.errors import BackendUnavailable
-from chatcore.hosts import HostStatus
 from chatcore.params import MAX_TOKENS_LIMIT
-from chatcore.types import ModelInfo
 
 CAPABILITIES = ("vision", "tools", "thinking")
 PRELOAD_KEEP_ALIVE = "30m"
@@ -200,15 +199,15 @@ def modelfile_system(modelfile: str) -> str:
     return ""
 
 
-def sidebar_values(card: ModelCard) -> dict[str, Any]:
-    """The model's own defaults that the sidebar can hold, under the sidebar's keys.
+def param_defaults(card: ModelCard) -> dict[str, Any]:
+    """The model's own defaults that GenerationParams can hold, by its field names.
 
-    Temperature and top p are clamped to the sidebar's 0 to 1; num_predict becomes max tokens.
+    Temperature and top p are clamped to 0 to 1; num_predict becomes max_tokens.
     """
     values: dict[str, Any] = {}
-    for name, key in (("temperature", "temperature"), ("top_p", "top_p")):
+    for name in ("temperature", "top_p"):
         if (number := first_number(card.parameters.get(name))) is not None:
-            values[key] = min(1.0, max(0.0, number))
+            values[name] = min(1.0, max(0.0, number))
     if (tokens := first_number(card.parameters.get("num_predict"))) and tokens > 0:
         values["max_tokens"] = int(min(tokens, MAX_TOKENS_LIMIT))
     if card.system:
@@ -221,92 +220,3 @@ def first_number(values: list[str] | None) -> float | None:
         return float(values[0]) if values else None
     except ValueError:
         return None
-
-
-# --- tables for the Models page ---
-
-
-def human_bytes(count: float | None) -> str:
-    if count is None:
-        return ""
-    for unit in ("B", "KB", "MB", "GB"):
-        if abs(count) < 1000:
-            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
-        count /= 1000
-    return f"{count:.1f} TB"
-
-
-def time_until(moment: datetime | None, now: datetime | None = None) -> str:
-    if moment is None:
-        return ""
-    now = now or datetime.now(moment.tzinfo)
-    seconds = (moment - now).total_seconds()
-    if seconds > 365 * 86400:
-        return "stays loaded"
-    if seconds <= 0:
-        return "now"
-    minutes, secs = divmod(int(seconds), 60)
-    return f"in {minutes} min {secs:02d} s" if minutes else f"in {secs} s"
-
-
-def hosts_table(statuses: list[HostStatus]) -> pd.DataFrame:
-    return pd.DataFrame(
-        [
-            {
-                "host": s.host.url,
-                "reachable": s.reachable,
-                "version": s.version or "",
-                "latency (ms)": None if s.latency_ms is None else round(s.latency_ms, 1),
-                "in flight": s.in_flight,
-                "from": s.host.source,
-            }
-            for s in statuses
-        ]
-    )
-
-
-def installed_table(models: list[ModelInfo]) -> pd.DataFrame:
-    return pd.DataFrame(
-        [
-            {
-                "model": m.name,
-                "family": m.family or "",
-                "parameters": m.parameter_size or "",
-                "quantization": m.quantization or "",
-                "size on disk": human_bytes(m.size_bytes),
-                "modified": m.modified_at.strftime("%Y-%m-%d") if m.modified_at else "",
-                "available": m.available,
-            }
-            for m in models
-        ],
-        columns=[
-            "model",
-            "family",
-            "parameters",
-            "quantization",
-            "size on disk",
-            "modified",
-            "available",
-        ],
-    )
-
-
-def running_table(running: list[RunningModel]) -> pd.DataFrame:
-    return pd.DataFrame(
-        [
-            {
-                "model": r.name,
-                "memory": human_bytes(r.size_bytes),
-                "VRAM": human_bytes(r.vram_bytes),
-                "context allocated": r.context_length,
-                "unloads": time_until(r.expires_at),
-            }
-            for r in running
-        ],
-        columns=["model", "memory", "VRAM", "context allocated", "unloads"],
-    )
-
-
-def parameters_table(card: ModelCard) -> pd.DataFrame:
-    rows = [{"parameter": k, "value": ", ".join(v)} for k, v in card.parameters.items()]
-    return pd.DataFrame(rows, columns=["parameter", "value"])

@@ -17,6 +17,7 @@ from chatcore.hosts import Hosts
 from chatcore.models import ModelManager
 from chatcore.stats import StatsService
 from chatcore.storage.db import Database
+from chatcore.transfer import TransferService
 
 
 @dataclass
@@ -30,6 +31,7 @@ class Services:
     hosts: Hosts
     models: ModelManager
     history: HistoryService
+    transfer: TransferService
 
     def close(self) -> None:
         self.registry.close()
@@ -60,6 +62,7 @@ def open_services(settings: Settings | None = None) -> Services:
         hosts,
         ModelManager(registry),
         HistoryService(db),
+        TransferService(db),
     )
 
 

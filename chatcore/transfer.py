@@ -18,7 +18,6 @@ from typing import Annotated, Any, Literal
 import duckdb
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
-from chatcore.captions import reply_caption
 from chatcore.chat import CONVERSATION_ID
 from chatcore.errors import InvalidInput
 from chatcore.storage import transfer as queries
@@ -165,9 +164,27 @@ def export_markdown(db: Database, conversation_ids: list[str] | None = None) -> 
 
 
 def markdown_caption(run: dict[str, Any]) -> str:
+    """The line under a reply in a Markdown export: who answered, how much, how fast, how it
+    ended. Worded like the app's caption (ui/formatting.py), which chatcore does not import."""
     metrics = Metrics(**{name: run[name] for name in Metrics.__dataclass_fields__})
-    caption = reply_caption(run["model"], metrics, run["ttft_ms"], run["status"])
-    return caption + (f" · error: {run['error']}" if run["status"] == RunStatus.ERROR else "")
+    parts = [run["model"]]
+    if metrics.completion_tokens is not None:
+        parts.append(f"{metrics.completion_tokens} tokens")
+    if (speed := metrics.tokens_per_second) is not None:
+        parts.append(f"{speed:.1f} tok/s")
+    if run["ttft_ms"] is not None:
+        parts.append(f"first token {run['ttft_ms'] / 1000:.2f} s")
+    if metrics.load_duration_ns is not None:
+        parts.append(f"load {metrics.load_duration_ns / 1e9:.2f} s")
+    if metrics.done_reason == "length":
+        parts.append("cut at max tokens")
+    if metrics.context_dropped:
+        parts.append(f"{metrics.context_dropped} old messages left out to fit the context")
+    if run["status"] == RunStatus.STOPPED:
+        parts.append("stopped")
+    if run["status"] == RunStatus.ERROR:
+        parts.append(f"error: {run['error']}")
+    return " · ".join(parts)
 
 
 # --- import ---
@@ -300,3 +317,19 @@ def insert_conversations(
         ],
     )
     return len(messages), len(runs)
+
+
+class TransferService:
+    """Export and import over the process's database, for the pages and the REST API."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def export_json(self, conversation_ids: list[str] | None = None) -> bytes:
+        return export_json(self._db, conversation_ids)
+
+    def export_markdown(self, conversation_ids: list[str] | None = None) -> str:
+        return export_markdown(self._db, conversation_ids)
+
+    def import_json(self, data: bytes) -> ImportReport:
+        return import_json(self._db, data)

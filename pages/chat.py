@@ -4,7 +4,8 @@ import streamlit as st
 
 import ui
 from chatcore.chat import ReplyStream
-from chatcore.errors import DashboardError, InvalidInput
+from chatcore.errors import DashboardError
+from ui.messages import show_message, show_refusal, stream_reply
 
 services = ui.services()
 choice = ui.current_choice()
@@ -22,8 +23,8 @@ def start_regeneration() -> ReplyStream | None:
         return None
     try:
         return services.chat.regenerate(conversation_id, choice.model, choice.params)
-    except (InvalidInput, DashboardError) as error:
-        ui.show_refusal(error)
+    except DashboardError as error:
+        show_refusal(error)
         return None
 
 
@@ -37,19 +38,19 @@ if not history and pending is None and not prompt:
     st.title("Chat")
     st.caption("Pick a model in the sidebar and say something. Every turn is saved.")
 for message in history:
-    ui.show_message(message)
+    show_message(message)
 
 if prompt and choice.model:
     with st.chat_message("user"):
         st.markdown(prompt)
     try:
         pending = services.chat.send(conversation_id, prompt, choice.model, choice.params)
-    except (InvalidInput, DashboardError) as error:
-        ui.show_refusal(error, unsent=prompt)
+    except DashboardError as error:
+        show_refusal(error, unsent=prompt)
 
 if pending is not None:
     ui.open_conversation(pending.reply.conversation_id)  # before streaming: a stop ends the run
-    ui.stream_reply(pending)
+    stream_reply(pending)
     if conversation_id is None:
         st.rerun()  # list the new conversation in the sidebar
 

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import zlib
-from datetime import datetime
+from functools import partial
 
-import pandas as pd
 import streamlit as st
 
 import ui
 from chatcore import transfer
-from chatcore.errors import InvalidInput
+from chatcore.errors import DashboardError
 from chatcore.history import SORT_COLUMNS, ConversationRow, Filters, OpenConversation
+from ui import components
+from ui.formatting import CONVERSATION_COLUMNS, conversation_summary, conversations_table, when
+from ui.messages import show_message
 
 services = ui.services()
 history = services.history
@@ -46,21 +48,12 @@ def open_in_history(conversation_id: str | None) -> None:
     st.session_state.pop("history-confirm", None)
 
 
-def continue_in_chat(conversation_id: str) -> None:
-    ui.open_conversation(conversation_id)
-    st.switch_page("pages/chat.py", query_params={"c": conversation_id})  # a switch clears them
-
-
-def when(moment: datetime) -> str:
-    return moment.astimezone().strftime("%Y-%m-%d %H:%M")
-
-
 def download_buttons(ids: list[str] | None, stem: str, key: str) -> None:
     """JSON and Markdown downloads, made only when clicked (an export can be large)."""
     left, right = st.columns(2)
     left.download_button(
         "Export JSON",
-        data=lambda: transfer.export_json(services.db, ids),
+        data=lambda: services.transfer.export_json(ids),
         file_name=f"{stem}.json",
         mime="application/json",
         icon=":material/download:",
@@ -70,7 +63,7 @@ def download_buttons(ids: list[str] | None, stem: str, key: str) -> None:
     )
     right.download_button(
         "Export Markdown",
-        data=lambda: transfer.export_markdown(services.db, ids),
+        data=lambda: services.transfer.export_markdown(ids),
         file_name=f"{stem}.md",
         mime="text/markdown",
         icon=":material/description:",
@@ -80,23 +73,27 @@ def download_buttons(ids: list[str] | None, stem: str, key: str) -> None:
     )
 
 
-def confirm_delete(ids: list[str], what: str, key: str) -> None:
+def delete_button(ids: list[str], what: str, key: str) -> None:
     """A delete button that asks once more before anything goes."""
-    if st.session_state.get("history-confirm") != key:
-        if st.button(f"Delete {what}…", key=f"{key}-ask", icon=":material/delete:"):
-            st.session_state["history-confirm"] = key
-            st.rerun()
+    if not components.confirming("history-confirm", key):
+        st.button(f"Delete {what}…", key=f"{key}-ask", icon=":material/delete:",
+                  on_click=components.ask_to_confirm, args=("history-confirm", key))  # fmt: skip
         return
-    st.warning(f"Delete {what} with all its messages and runs? This can't be undone.")
-    yes, no = st.columns(2)
-    if yes.button("Delete for good", key=f"{key}-yes", type="primary", width="stretch"):
-        gone = history.delete(ids)
-        open_in_history(None)
-        st.session_state["history-notice"] = f"Deleted {gone} conversation(s)."
-        st.rerun()
-    if no.button("Cancel", key=f"{key}-no", width="stretch"):
-        st.session_state.pop("history-confirm", None)
-        st.rerun()
+    components.confirm_delete(
+        "history-confirm",
+        key,
+        f"Delete {what} with all its messages and runs? This can't be undone.",
+        on_delete=partial(delete_conversations, ids),
+        yes=("Delete for good", f"{key}-yes"),
+        no=("Cancel", f"{key}-no"),
+        emphasized=True,
+    )
+
+
+def delete_conversations(ids: list[str]) -> None:
+    gone = history.delete(ids)
+    open_in_history(None)
+    st.session_state["history-notice"] = f"Deleted {gone} conversation(s)."
 
 
 # --- one conversation ---
@@ -107,26 +104,16 @@ def show_conversation(opened: OpenConversation) -> None:
     st.button("All conversations", key="history-back", icon=":material/arrow_back:",
               on_click=open_in_history, args=(None,))  # fmt: skip
     st.title(row.title)
-    st.caption(summary_line(row))
+    st.caption(conversation_summary(row))
     actions = st.columns([1, 2, 1])
-    if actions[0].button(
-        "Continue in Chat", key="history-continue", icon=":material/chat:", type="primary"
-    ):
-        continue_in_chat(row.id)
+    with actions[0]:
+        components.continue_in_chat(row.id, "history-continue", primary=True)
     with actions[1]:
         download_buttons([row.id], f"conversation-{row.id}", "history-one")
     with st.expander("Rename or delete"):
         rename_form(row)
-        confirm_delete([row.id], "this conversation", "history-delete-one")
+        delete_button([row.id], "this conversation", "history-delete-one")
     show_dialogue(opened)
-
-
-def summary_line(row: ConversationRow) -> str:
-    models = ", ".join(row.models) or "no model yet"
-    return (
-        f"{row.messages:,} messages · {row.tokens:,} tokens · {models} · "
-        f"started {when(row.created_at)} · last active {when(row.updated_at)}"
-    )
 
 
 def rename_form(row: ConversationRow) -> None:
@@ -135,21 +122,20 @@ def rename_form(row: ConversationRow) -> None:
         if st.form_submit_button("Rename", icon=":material/edit:"):
             try:
                 history.rename(row.id, title)
-            except InvalidInput as error:
-                st.error(str(error))
+            except DashboardError as error:
+                components.show_error(error)
                 return
             st.rerun()
 
 
 def show_dialogue(opened: OpenConversation) -> None:
     messages = opened.messages
-    pages = max(1, -(-len(messages) // MESSAGES_PER_PAGE))
+    pages = components.page_count(len(messages), MESSAGES_PER_PAGE)
     page = 1
     if pages > 1:
-        page = st.number_input(f"Messages page (of {pages})", 1, pages, 1, key="history-msg-page")
-    start = (page - 1) * MESSAGES_PER_PAGE
-    for message in messages[start : start + MESSAGES_PER_PAGE]:
-        ui.show_message(message)
+        page = components.page_picker(f"Messages page (of {pages})", pages, "history-msg-page")
+    for message in components.page_of(messages, page, MESSAGES_PER_PAGE):
+        show_message(message)
     if not messages:
         st.info("This conversation has no messages.")
 
@@ -194,7 +180,7 @@ def show_table(filters: Filters) -> None:
     descending = middle.toggle("Descending", value=True, key="history-descending")
     page_size = right.selectbox("Per page", [25, 50, 100], index=1, key="history-page-size")
     listing = history.list_conversations(filters, sort, descending, page_number(), page_size)
-    pages = max(1, -(-listing.total // page_size))
+    pages = components.page_count(listing.total, page_size)
     if not listing.total:
         st.info("No conversations match." if filters != Filters() else EMPTY)
         return
@@ -202,21 +188,18 @@ def show_table(filters: Filters) -> None:
         st.session_state["history-page"] = pages
         st.rerun()
     selection = st.dataframe(
-        table_frame(listing.rows),
+        conversations_table(listing.rows),
         # a new key whenever the rows change, so a selection never applies to other rows
         key=table_key(filters, sort, descending, page_number(), page_size),
         on_select="rerun",
         selection_mode="multi-row",
         hide_index=True,
         width="stretch",
-        column_config={
-            "id": None,
-            "Created": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm"),
-            "Last active": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm"),
-        },
+        column_config=CONVERSATION_COLUMNS,
     )
-    st.number_input(f"Page (of {pages}, {listing.total:,} conversations)", 1, pages,
-                    key="history-page")  # fmt: skip
+    components.page_picker(
+        f"Page (of {pages}, {listing.total:,} conversations)", pages, "history-page"
+    )
     chosen = [listing.rows[i].id for i in selection.selection.rows if i < len(listing.rows)]
     if chosen:
         selected_actions(chosen)
@@ -232,20 +215,6 @@ def page_number() -> int:
     return int(st.session_state.get("history-page", 1)) - 1
 
 
-def table_frame(rows: list[ConversationRow]) -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            "id": [r.id for r in rows],
-            "Title": [r.title for r in rows],
-            "Models": [", ".join(r.models) for r in rows],
-            "Messages": [r.messages for r in rows],
-            "Tokens": [r.tokens for r in rows],
-            "Created": [r.created_at for r in rows],
-            "Last active": [r.updated_at for r in rows],
-        }
-    )
-
-
 def selected_actions(chosen: list[str]) -> None:
     st.write(f"**{len(chosen)} selected**")
     if len(chosen) == 1:
@@ -253,7 +222,7 @@ def selected_actions(chosen: list[str]) -> None:
                   on_click=open_in_history, args=(chosen[0],))  # fmt: skip
     download_buttons(chosen, "conversations", "history-selected")
     what = "this conversation" if len(chosen) == 1 else f"these {len(chosen)} conversations"
-    confirm_delete(chosen, what, "history-delete-selected")
+    delete_button(chosen, what, "history-delete-selected")
 
 
 def transfer_panel() -> None:
@@ -276,9 +245,9 @@ def transfer_panel() -> None:
 
 def import_file(data: bytes) -> None:
     try:
-        report = transfer.import_json(services.db, data)
-    except transfer.ImportRefused as error:
-        st.error(f"Nothing was imported. {error}")
+        report = services.transfer.import_json(data)
+    except DashboardError as error:
+        components.show_error(error, lead="Nothing was imported.")
         return
     st.success(
         f"Imported {len(report.imported)} conversation(s), {report.messages:,} messages and "
@@ -302,6 +271,7 @@ def keep_list_state() -> None:
 
 # --- the screen ---
 
+components.follow_continue_in_chat()
 keep_list_state()
 if notice := st.session_state.pop("history-notice", None):
     st.toast(notice)

@@ -6,18 +6,16 @@ import streamlit as st
 
 import ui
 from chatcore.errors import DashboardError
-from chatcore.hosts import InvalidHost
-from chatcore.models import (
-    CAPABILITIES,
-    ModelCard,
-    PullProgress,
+from chatcore.models import CAPABILITIES, ModelCard, param_defaults
+from ui import components
+from ui.formatting import (
     hosts_table,
     human_bytes,
     installed_table,
     parameters_table,
     running_table,
-    sidebar_values,
 )
+from ui.session import sidebar_values
 
 # Ollama reads a negative duration as "forever".
 KEEP_ALIVE = {"30m": "30 minutes", "5m": "5 minutes", "2h": "2 hours", "-1m": "until unloaded"}
@@ -26,17 +24,12 @@ services = ui.services()
 st.title("Models")
 
 
-def models_changed() -> None:
-    """A pull, delete or new host: the pickers list again on the next run."""
-    ui.model_listing.clear()
-
-
 def attempt(action, *args: str) -> None:  # type: ignore[no-untyped-def]
     """Run a button's action; a host's refusal is shown on the page, not raised."""
     try:
         action(*args)
     except DashboardError as error:
-        st.session_state["models-error"] = str(error)
+        components.hold_error("models-error", error)
 
 
 # --- hosts ---
@@ -45,18 +38,18 @@ def attempt(action, *args: str) -> None:  # type: ignore[no-untyped-def]
 def add_host() -> None:
     try:
         host = services.hosts.add(st.session_state.get("new-host", ""))
-    except InvalidHost as error:
-        st.session_state["host-error"] = str(error)
+    except DashboardError as error:
+        components.hold_error("host-error", error)
         return
     st.session_state["new-host"] = ""
     st.session_state["models-host"] = host.url
-    models_changed()
+    ui.models_changed()
 
 
 def remove_host(url: str) -> None:
     services.hosts.remove(url)
     st.session_state.pop("models-host", None)
-    models_changed()
+    ui.models_changed()
 
 
 st.subheader("Hosts")
@@ -69,8 +62,7 @@ with st.form("add-host-form", clear_on_submit=False, border=False):
     left, right = st.columns([4, 1], vertical_alignment="bottom")
     left.text_input("Add an Ollama host", key="new-host", placeholder="192.168.1.20:11434")
     right.form_submit_button("Add host", on_click=add_host, width="stretch")
-if message := st.session_state.pop("host-error", None):
-    st.error(message)
+components.show_held_error("host-error")
 
 hosts = [s.host for s in statuses]
 if st.session_state.get("models-host") not in [h.url for h in hosts]:
@@ -78,7 +70,9 @@ if st.session_state.get("models-host") not in [h.url for h in hosts]:
 host = st.selectbox("Host", [h.url for h in hosts], key="models-host")
 current = next(s for s in statuses if s.host.url == host)
 refresh, remove = st.columns(2)
-refresh.button("Refresh", key="models-refresh", icon=":material/refresh:", on_click=models_changed)
+refresh.button(
+    "Refresh", key="models-refresh", icon=":material/refresh:", on_click=ui.models_changed
+)
 if current.host.removable:
     remove.button("Remove this host", key="remove-host", on_click=remove_host, args=(host,))
 
@@ -96,21 +90,11 @@ elif current.reachable:
     st.info("No models on this host yet: pull one below.")
 
 
-def use_defaults(card: ModelCard) -> None:
-    st.session_state.update(sidebar_values(card))
-    st.session_state.model = card.name
-
-
-def ask_to_delete(model: str) -> None:
-    st.session_state["confirm-delete"] = model
-
-
 def delete_model(model: str) -> None:
-    st.session_state.pop("confirm-delete", None)
     attempt(services.models.delete, host, model)
     if "models-error" not in st.session_state:
         st.session_state["models-outcome"] = f"Deleted {model} from {host}."
-    models_changed()
+    ui.models_changed()
 
 
 def show_card(card: ModelCard) -> None:
@@ -120,14 +104,14 @@ def show_card(card: ModelCard) -> None:
         st.caption(f"Trained context length: {card.context_length:,} tokens")
     if card.parameters or card.system:
         st.dataframe(parameters_table(card), hide_index=True)
-        values = sidebar_values(card)
+        defaults = param_defaults(card)
         st.button(
             "Use these in the sidebar",
             key="use-defaults",
-            disabled=not values,
-            on_click=use_defaults,
-            args=(card,),
-            help="Sets " + (", ".join(values) or "nothing the sidebar holds"),
+            disabled=not defaults,
+            on_click=ui.use_in_sidebar,
+            args=(card.name, defaults),
+            help="Sets " + (", ".join(sidebar_values(defaults)) or "nothing the sidebar holds"),
         )
     else:
         st.caption("The model sets no parameters of its own.")
@@ -138,7 +122,7 @@ if current.reachable and installed:
     try:
         show_card(services.models.card(host, model))
     except DashboardError as error:
-        st.error(str(error))
+        components.show_error(error)
     keep, preload, delete = st.columns([2, 1, 1], vertical_alignment="bottom")
     keep_alive = keep.selectbox(
         "Keep loaded for", list(KEEP_ALIVE), format_func=KEEP_ALIVE.get, key="keep-alive"
@@ -151,20 +135,23 @@ if current.reachable and installed:
         help="Load it into memory now, so the first message does not wait for it",
         width="stretch",
     )
-    delete.button("Delete…", key="delete", on_click=ask_to_delete, args=(model,), width="stretch")
-    if st.session_state.get("confirm-delete") == model:
-        size = next((m.size_bytes for m in installed if m.name == model), None)
-        st.warning(f"Delete {model} from {host}? This frees {human_bytes(size)} on that disk.")
-        yes, no = st.columns(2)
-        yes.button("Yes, delete", key="confirm-delete-yes", on_click=delete_model, args=(model,))
-        no.button(
-            "Keep it",
-            key="confirm-delete-no",
-            on_click=st.session_state.pop,
-            args=("confirm-delete", None),
-        )
-if message := st.session_state.pop("models-error", None):
-    st.error(message)
+    delete.button(
+        "Delete…",
+        key="delete",
+        on_click=components.ask_to_confirm,
+        args=("confirm-delete", model),
+        width="stretch",
+    )
+    size = next((m.size_bytes for m in installed if m.name == model), None)
+    components.confirm_delete(
+        "confirm-delete",
+        model,
+        f"Delete {model} from {host}? This frees {human_bytes(size)} on that disk.",
+        on_delete=lambda: delete_model(model),
+        yes=("Yes, delete", "confirm-delete-yes"),
+        no=("Keep it", "confirm-delete-no"),
+    )
+components.show_held_error("models-error")
 
 # --- running models ---
 
@@ -174,7 +161,7 @@ if current.reachable:
         running = services.models.running(host)
     except DashboardError as error:
         running = []
-        st.error(str(error))
+        components.show_error(error)
     if running:
         st.dataframe(running_table(running), hide_index=True, width="stretch")
         for loaded in running:
@@ -188,23 +175,6 @@ if current.reachable:
         st.caption("Nothing is loaded: the first message to a model loads it.")
 
 # --- pull ---
-
-
-def show_progress(progress: PullProgress, overall, layers) -> None:  # type: ignore[no-untyped-def]
-    speed = f" · {human_bytes(progress.bytes_per_second)}/s" if progress.bytes_per_second else ""
-    overall.progress(
-        progress.fraction,
-        text=f"{progress.status} · {human_bytes(progress.completed)} of "
-        f"{human_bytes(progress.total)}{speed}",
-    )
-    with layers.container():
-        for layer in progress.layers.values():
-            st.progress(
-                layer.completed / layer.total if layer.total else 0.0,
-                text=f"layer {layer.digest[7:19]} · {human_bytes(layer.completed)} of "
-                f"{human_bytes(layer.total)}",
-            )
-
 
 if current.reachable:
     st.subheader(f"Pull a model onto `{host}`")
@@ -221,16 +191,12 @@ if current.reachable:
             on_click=st.session_state.__setitem__,
             args=("pull-cancelled", name.strip()),
         )
-        overall, layers = st.empty(), st.empty()
-        pulling = services.models.pull(host, name)
         try:
-            for progress in pulling:
-                show_progress(progress, overall, layers)
+            components.pull_progress(services.models.pull(host, name))
             st.session_state["models-outcome"] = f"Pulled {name.strip()} onto {host}."
         except DashboardError as error:
-            st.error(str(error))
+            components.show_error(error)
         finally:
-            pulling.close()  # a cancel or rerun ends the download on the server too
-            models_changed()
+            ui.models_changed()
         if "models-outcome" in st.session_state:
             st.rerun()  # so the sidebar's picker lists the new model

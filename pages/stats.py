@@ -7,9 +7,16 @@ from datetime import date
 import pandas as pd
 import streamlit as st
 
-import charts
 import ui
 from chatcore.stats import FilterChoices, StatsFilter, StatsReport
+from ui import charts
+from ui.formatting import (
+    CONTEXT_HIT_COLUMNS,
+    PER_MODEL_COLUMNS,
+    SWITCH_COLUMNS,
+    duration,
+    percent,
+)
 
 EMPTY_EXPLANATION = """
 Nothing to count yet: this page fills in as you chat. Every reply is measured, and here you
@@ -61,18 +68,6 @@ def filters(choices: FilterChoices) -> StatsFilter:
     )
 
 
-def percent(share: float | None) -> str:
-    return "—" if share is None or pd.isna(share) else f"{share:.1%}"
-
-
-def duration(seconds: float) -> str:
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    if seconds < 3600:
-        return f"{seconds / 60:.1f} min"
-    return f"{seconds / 3600:.1f} h"
-
-
 def headline(figures: pd.Series) -> None:
     top = st.columns(4)
     top[0].metric("Conversations", f"{int(figures['conversations']):,}")
@@ -84,23 +79,6 @@ def headline(figures: pd.Series) -> None:
     bottom[1].metric("Generation time", duration(figures["generation_seconds"]))
     bottom[2].metric("Error rate", percent(figures["error_rate"]))
     bottom[3].metric("Stop rate", percent(figures["stop_rate"]))
-
-
-PER_MODEL_COLUMNS = {
-    "model": st.column_config.TextColumn("Model"),
-    "runs": st.column_config.NumberColumn("Replies", format="localized"),
-    "errors": st.column_config.NumberColumn("Errors", format="localized"),
-    "prompt_tokens": st.column_config.NumberColumn("Prompt tokens", format="localized"),
-    "completion_tokens": st.column_config.NumberColumn("Completion tokens", format="localized"),
-    "median_tokens_per_second": st.column_config.NumberColumn("Median tok/s", format="%.1f"),
-    "p95_tokens_per_second": st.column_config.NumberColumn("p95 tok/s", format="%.1f"),
-    "median_ttft_ms": st.column_config.NumberColumn("Median first token (ms)", format="%.0f"),
-    "median_load_ms": st.column_config.NumberColumn("Median load (ms)", format="%.0f"),
-    "max_load_ms": st.column_config.NumberColumn("Max load (ms)", format="%.0f"),
-    "median_prompt_tokens_per_second": st.column_config.NumberColumn(
-        "Median prompt tok/s", format="%.0f"
-    ),
-}
 
 
 def per_model(table: pd.DataFrame) -> None:
@@ -154,26 +132,6 @@ def habits(report: StatsReport) -> None:
         )
 
 
-HIT_COLUMNS = {
-    "id": st.column_config.NumberColumn("Run"),
-    "conversation_id": st.column_config.TextColumn("Conversation"),
-    "started_at": st.column_config.DatetimeColumn("Started", format="YYYY-MM-DD HH:mm"),
-    "model": st.column_config.TextColumn("Model"),
-    "backend": st.column_config.TextColumn("Backend"),
-    "host": st.column_config.TextColumn("Host"),
-    "prompt_tokens": st.column_config.NumberColumn("Prompt tokens", format="localized"),
-    "num_ctx": st.column_config.NumberColumn("Window (num_ctx)", format="localized"),
-    "estimated_tokens": st.column_config.NumberColumn("Estimated tokens", format="%.0f"),
-    "reason": st.column_config.TextColumn("Why"),
-}
-SWITCH_COLUMNS = {
-    "model": st.column_config.TextColumn("Switched to"),
-    "switches": st.column_config.NumberColumn("Switches", format="localized"),
-    "load_seconds": st.column_config.NumberColumn("Load time (s)", format="%.1f"),
-    "median_load_ms": st.column_config.NumberColumn("Median load (ms)", format="%.0f"),
-}
-
-
 def context_window(hits: pd.DataFrame) -> None:
     st.subheader("Prompts that probably overflowed the context window")
     total = int(hits["total"].iloc[0]) if not hits.empty else 0
@@ -187,7 +145,7 @@ def context_window(hits: pd.DataFrame) -> None:
         st.success("None found.", icon=":material/check:")
         return
     st.warning(f"{total:,} replies probably lost part of their conversation.", icon="✂️")
-    st.dataframe(hits.drop(columns=["total"]), hide_index=True, column_config=HIT_COLUMNS)
+    st.dataframe(hits.drop(columns=["total"]), hide_index=True, column_config=CONTEXT_HIT_COLUMNS)
 
 
 def model_switches(switches: pd.DataFrame) -> None:

@@ -138,6 +138,20 @@ def sql_calls(path: Path) -> list[str]:
     ]
 
 
+def database_handles(path: Path) -> list[str]:
+    tree = ast.parse(path.read_text(), str(path))
+    return [
+        f"{module_name(path)}:{node.lineno} reaches .{node.attr}"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Attribute) and node.attr in ("db", "cursor", "transaction")
+    ]
+
+
+def test_pages_and_ui_never_reach_the_database_object() -> None:
+    screens = [p for p in project_files() if layer_of(module_name(p)) in ("ui", "pages")]
+    assert [hit for path in screens for hit in database_handles(path)] == []
+
+
 def test_sql_runs_only_in_storage() -> None:
     outside = [
         path for path in project_files() if (layer_of(module_name(path)) or "") not in ("storage",)

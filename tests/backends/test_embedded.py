@@ -15,11 +15,11 @@ import pytest
 
 from chatcore.backends.embedded import DEFAULT_MODEL, EmbeddedBackend
 from chatcore.backends.registry import Registry
-from chatcore.captions import reply_caption
 from chatcore.chat import ChatService, Reply
 from chatcore.params import GenerationParams
 from chatcore.storage import conversations as store
 from chatcore.storage.db import Database
+from ui.formatting import reply_caption
 
 pytestmark = pytest.mark.embedded
 pytest.importorskip("llama_cpp", reason="the embedded engine is not installed (EMBEDDED=0)")

@@ -18,6 +18,7 @@ from chatcore.services import Services
 from chatcore.storage import votes as vote_store
 from chatcore.storage.votes import VoteRecord
 from testkit.compare_data import FAST, MID, SLOW, finished_round
+from ui.formatting import leaderboard_table
 
 PARAMS = GenerationParams()
 
@@ -144,7 +145,7 @@ def test_votes_are_stored_with_the_runs_they_judge(compare_services: Services) -
     assert compare_services.compare.round(round_id).vote == vote_store.StoredVote(  # type: ignore[union-attr]
         BEST, winner.label
     )
-    board = compare_services.compare.leaderboard()
+    board = leaderboard_table(compare_services.compare.standings())
     assert board.to_dict("records") == [
         {"Model": "mid:latest", "Rating": 1016, "Win rate": 1.0, "Wins": 1, "Votes": 1},
         {"Model": "fast:latest", "Rating": 984, "Win rate": 0.0, "Wins": 0, "Votes": 1},
@@ -168,8 +169,8 @@ def test_a_vote_waits_for_every_answer(compare_services: Services) -> None:
 def test_blind_only_leaderboard_leaves_open_votes_out(compare_services: Services) -> None:
     open_round = finished_round(compare_services, ["fast:latest", "mid:latest"], blind=False)
     compare_services.compare.vote(open_round, TIE)
-    assert compare_services.compare.leaderboard(blind_only=True).empty
-    assert list(compare_services.compare.leaderboard()["Votes"]) == [1, 1]
+    assert leaderboard_table(compare_services.compare.standings(blind_only=True)).empty
+    assert list(leaderboard_table(compare_services.compare.standings())["Votes"]) == [1, 1]
 
 
 def test_deleting_a_compared_conversation_forgets_its_votes(compare_services: Services) -> None:

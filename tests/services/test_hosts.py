@@ -13,7 +13,7 @@ from chatcore.backends.ollama import PullFailed
 from chatcore.config import Settings, load_settings
 from chatcore.errors import BackendUnavailable, ModelNotFound
 from chatcore.hosts import InvalidHost
-from chatcore.models import sidebar_values
+from chatcore.models import param_defaults
 from chatcore.params import GenerationParams
 from chatcore.services import Services, open_services
 from testkit.asgi import mounted
@@ -258,7 +258,7 @@ def test_model_card_from_show(two_hosts, host_b) -> None:
     assert card.has("vision") and card.has("thinking") and not card.has("tools")
     assert card.context_length == 32768
     assert card.parameters["stop"] == ["<end>", "<eos>"]
-    assert sidebar_values(card) == {
+    assert param_defaults(card) == {
         "temperature": 1.0,  # clamped to the sidebar's range
         "top_p": 0.8,
         "max_tokens": 256,

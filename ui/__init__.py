@@ -1,0 +1,24 @@
+"""The Streamlit layer the pages stand on. Pages `import ui` for what every screen shares and
+take the rest from its modules: components, messages, formatting, charts."""
+
+from ui.session import (
+    current_choice,
+    current_conversation_id,
+    model_listing,
+    models_changed,
+    open_conversation,
+    services,
+    use_in_sidebar,
+)
+from ui.sidebar import sidebar
+
+__all__ = [
+    "current_choice",
+    "current_conversation_id",
+    "model_listing",
+    "models_changed",
+    "open_conversation",
+    "services",
+    "sidebar",
+    "use_in_sidebar",
+]

@@ -1,0 +1,216 @@
+"""Screen pieces more than one page draws: an error, Continue in Chat, confirm before deleting,
+paging, a pull's progress, and a Compare round (live or stored)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Generator, Sequence
+from typing import TypeVar
+
+import streamlit as st
+
+from chatcore.compare import Column, LiveRound, StoredEntry, StoredRound
+from chatcore.errors import DashboardError
+from chatcore.models import PullProgress
+from ui.formatting import answer_heading, layer_status, pull_status, reply_caption
+from ui.session import open_conversation
+
+T = TypeVar("T")
+CONTINUE_KEY = "continue-in-chat"
+CLOCK_SECONDS = 0.25
+
+
+# --- errors ---
+
+
+def show_error(error: DashboardError, lead: str = "") -> None:
+    """Every failure the core explains is shown the same way: its message, in red."""
+    st.error(f"{lead} {error}" if lead else str(error))
+
+
+def hold_error(key: str, error: DashboardError) -> None:
+    """A callback's failure, kept for the run that follows (a callback draws nothing)."""
+    st.session_state[key] = str(error)
+
+
+def show_held_error(key: str) -> None:
+    if message := st.session_state.pop(key, None):
+        st.error(message)
+
+
+# --- Continue in Chat ---
+
+
+def continue_in_chat(
+    conversation_id: str, key: str, model: str | None = None, primary: bool = False
+) -> None:
+    """A button that opens the conversation on the Chat page (with `model` picked, if given)."""
+    st.button(
+        "Continue in Chat",
+        key=key,
+        icon=":material/chat:",
+        type="primary" if primary else "secondary",
+        on_click=_continue,
+        args=(conversation_id, model),
+    )
+
+
+def _continue(conversation_id: str, model: str | None) -> None:
+    if model is not None:
+        st.session_state.model = model
+    st.session_state[CONTINUE_KEY] = conversation_id
+    open_conversation(conversation_id)
+
+
+def follow_continue_in_chat() -> None:
+    """Go to the Chat page when a Continue in Chat was clicked (a callback can't switch pages)."""
+    if conversation_id := st.session_state.pop(CONTINUE_KEY, None):
+        st.switch_page("pages/chat.py", query_params={"c": conversation_id})
+
+
+# --- confirm before deleting ---
+
+
+def ask_to_confirm(state_key: str, token: str) -> None:
+    """The first click of a delete: remember what is to be confirmed."""
+    st.session_state[state_key] = token
+
+
+def drop_confirmation(state_key: str) -> None:
+    st.session_state.pop(state_key, None)
+
+
+def confirming(state_key: str, token: str) -> bool:
+    return st.session_state.get(state_key) == token
+
+
+def confirm_delete(
+    state_key: str,
+    token: str,
+    warning: str,
+    on_delete: Callable[[], None],
+    yes: tuple[str, str],
+    no: tuple[str, str],
+    emphasized: bool = False,
+) -> None:
+    """While `token` awaits confirmation: the warning and a (label, key) button for each answer."""
+    if not confirming(state_key, token):
+        return
+    st.warning(warning)
+    left, right = st.columns(2)
+    width = "stretch" if emphasized else "content"
+    left.button(
+        yes[0],
+        key=yes[1],
+        type="primary" if emphasized else "secondary",
+        width=width,
+        on_click=_delete,
+        args=(state_key, on_delete),
+    )
+    right.button(no[0], key=no[1], width=width, on_click=drop_confirmation, args=(state_key,))
+
+
+def _delete(state_key: str, on_delete: Callable[[], None]) -> None:
+    drop_confirmation(state_key)
+    on_delete()
+
+
+# --- paging ---
+
+
+def page_count(total: int, per_page: int) -> int:
+    return max(1, -(-total // per_page))
+
+
+def page_picker(label: str, pages: int, key: str) -> int:
+    """The 1-based page number, picked in a number input."""
+    return int(st.number_input(label, 1, pages, key=key))
+
+
+def page_of(items: Sequence[T], page: int, per_page: int) -> Sequence[T]:
+    start = (page - 1) * per_page
+    return items[start : start + per_page]
+
+
+# --- a pull's progress ---
+
+
+def pull_progress(pulling: Generator[PullProgress, None, None]) -> None:
+    """Draw the pull as it goes: overall, then each layer. Raises the pull's DashboardError.
+
+    A rerun (the cancel button) stops the run here; closing the stream stops the download.
+    """
+    overall, layers = st.empty(), st.empty()
+    try:
+        for progress in pulling:
+            overall.progress(progress.fraction, text=pull_status(progress))
+            with layers.container():
+                for layer in progress.layers.values():
+                    st.progress(
+                        layer.completed / layer.total if layer.total else 0.0,
+                        text=layer_status(layer),
+                    )
+    finally:
+        pulling.close()
+
+
+# --- a Compare round ---
+
+
+def live_round(live: LiveRound) -> None:
+    """Stream every column at once; a stop or rerun stops them all (each stored as stopped)."""
+    slots = []
+    for column, place in zip(live.columns, st.columns(len(live.columns)), strict=True):
+        with place:
+            st.subheader(answer_heading(column.label, column.model, live.blind, revealed=False))
+            slots.append((st.empty(), st.empty()))
+    ticked = 0.0
+    try:
+        for changed in live.updates():
+            tick = time.monotonic() - ticked >= CLOCK_SECONDS
+            ticked = time.monotonic() if tick else ticked
+            for index, column in enumerate(live.columns):
+                body, foot = slots[index]
+                if index in changed:
+                    body.markdown(column.text)
+                if column.done and index in changed:
+                    with foot.container():
+                        column_outcome(column, live.blind)
+                elif not column.done and tick:  # a ticking clock, which also lets a stop in
+                    waiting = "streaming" if column.parts else "waiting for the first token"
+                    foot.caption(f"{waiting} · {time.monotonic() - live.started:.1f} s")
+    finally:
+        live.stop()
+
+
+def column_outcome(column: Column, blind: bool) -> None:
+    if column.error_message:
+        st.error(column.error_message)
+    if (reply := column.reply) is not None:
+        name = f"Answer {column.label}" if blind else column.model
+        st.caption(reply_caption(name, reply.metrics, reply.ttft_ms, reply.status))
+        if not blind:
+            continue_in_chat(reply.conversation_id, f"continue-{column.label}", column.model)
+
+
+def stored_round(stored: StoredRound, revealed: bool) -> None:
+    with st.chat_message("user"):
+        st.markdown(stored.prompt)
+    places = st.columns(max(len(stored.entries), 1))
+    for entry, place in zip(stored.entries, places, strict=False):
+        with place:
+            stored_entry(entry, stored.blind, revealed)
+    if not stored.entries:
+        st.warning("No model answered this round.")
+
+
+def stored_entry(entry: StoredEntry, blind: bool, revealed: bool) -> None:
+    run = entry.run
+    st.subheader(answer_heading(entry.label, run.model, blind, revealed))
+    st.markdown(entry.text)
+    if run.status == "error":
+        st.error(run.error or "The reply failed.")
+    name = run.model if revealed else f"Answer {entry.label}"
+    st.caption(reply_caption(name, run.metrics, run.ttft_ms, run.status))
+    if revealed:
+        continue_in_chat(entry.conversation_id, f"continue-{entry.label}", run.model)

@@ -1,0 +1,256 @@
+"""Display text and units: captions, sizes, durations, and the tables with their column headers.
+
+Everything a user reads as a number or a header is shaped here; chatcore hands over typed rows.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pandas as pd
+import streamlit as st
+
+from chatcore.compare import Standing
+from chatcore.history import ConversationRow
+from chatcore.hosts import HostStatus
+from chatcore.models import Layer, ModelCard, PullProgress, RunningModel
+from chatcore.types import Metrics, ModelInfo
+
+NS_PER_SECOND = 1e9
+
+
+# --- captions ---
+
+
+def reply_caption(model: str, metrics: Metrics, ttft_ms: float | None, status: str) -> str:
+    """The one-line caption under each reply: who answered, how much, how fast."""
+    parts = [model]
+    if metrics.completion_tokens is not None:
+        parts.append(f"{metrics.completion_tokens} tokens")
+    if (speed := metrics.tokens_per_second) is not None:
+        parts.append(f"{speed:.1f} tok/s")
+    if ttft_ms is not None:
+        parts.append(f"first token {ttft_ms / 1000:.2f} s")
+    if metrics.load_duration_ns is not None:
+        parts.append(f"load {metrics.load_duration_ns / NS_PER_SECOND:.2f} s")
+    if metrics.done_reason == "length":
+        parts.append("cut at max tokens")
+    if metrics.context_dropped:
+        parts.append(f"{metrics.context_dropped} old messages left out to fit the context")
+    if status == "stopped":
+        parts.append("stopped")
+    return " · ".join(parts)
+
+
+def answer_heading(label: str, model: str, blind: bool, revealed: bool) -> str:
+    """A Compare column's heading: the model, or its letter until the names are revealed."""
+    if not blind:
+        return model
+    return f"{label} · {model}" if revealed else f"Answer {label}"
+
+
+def conversation_summary(row: ConversationRow) -> str:
+    models = ", ".join(row.models) or "no model yet"
+    return (
+        f"{row.messages:,} messages · {row.tokens:,} tokens · {models} · "
+        f"started {when(row.created_at)} · last active {when(row.updated_at)}"
+    )
+
+
+def pull_status(progress: PullProgress) -> str:
+    speed = f" · {human_bytes(progress.bytes_per_second)}/s" if progress.bytes_per_second else ""
+    return (
+        f"{progress.status} · {human_bytes(progress.completed)} of "
+        f"{human_bytes(progress.total)}{speed}"
+    )
+
+
+def layer_status(layer: Layer) -> str:
+    return (
+        f"layer {layer.digest[7:19]} · {human_bytes(layer.completed)} of {human_bytes(layer.total)}"
+    )
+
+
+# --- units ---
+
+
+def human_bytes(count: float | None) -> str:
+    if count is None:
+        return ""
+    for unit in ("B", "KB", "MB", "GB"):
+        if abs(count) < 1000:
+            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
+        count /= 1000
+    return f"{count:.1f} TB"
+
+
+def time_until(moment: datetime | None, now: datetime | None = None) -> str:
+    if moment is None:
+        return ""
+    now = now or datetime.now(moment.tzinfo)
+    seconds = (moment - now).total_seconds()
+    if seconds > 365 * 86400:
+        return "stays loaded"
+    if seconds <= 0:
+        return "now"
+    minutes, secs = divmod(int(seconds), 60)
+    return f"in {minutes} min {secs:02d} s" if minutes else f"in {secs} s"
+
+
+def percent(share: float | None) -> str:
+    return "—" if share is None or pd.isna(share) else f"{share:.1%}"
+
+
+def duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    if seconds < 3600:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def when(moment: datetime) -> str:
+    return moment.astimezone().strftime("%Y-%m-%d %H:%M")
+
+
+# --- tables: Models page ---
+
+
+def hosts_table(statuses: list[HostStatus]) -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            {
+                "host": s.host.url,
+                "reachable": s.reachable,
+                "version": s.version or "",
+                "latency (ms)": None if s.latency_ms is None else round(s.latency_ms, 1),
+                "in flight": s.in_flight,
+                "from": s.host.source,
+            }
+            for s in statuses
+        ]
+    )
+
+
+def installed_table(models: list[ModelInfo]) -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            {
+                "model": m.name,
+                "family": m.family or "",
+                "parameters": m.parameter_size or "",
+                "quantization": m.quantization or "",
+                "size on disk": human_bytes(m.size_bytes),
+                "modified": m.modified_at.strftime("%Y-%m-%d") if m.modified_at else "",
+                "available": m.available,
+            }
+            for m in models
+        ],
+        columns=[
+            "model",
+            "family",
+            "parameters",
+            "quantization",
+            "size on disk",
+            "modified",
+            "available",
+        ],
+    )
+
+
+def running_table(running: list[RunningModel]) -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            {
+                "model": r.name,
+                "memory": human_bytes(r.size_bytes),
+                "VRAM": human_bytes(r.vram_bytes),
+                "context allocated": r.context_length,
+                "unloads": time_until(r.expires_at),
+            }
+            for r in running
+        ],
+        columns=["model", "memory", "VRAM", "context allocated", "unloads"],
+    )
+
+
+def parameters_table(card: ModelCard) -> pd.DataFrame:
+    rows = [{"parameter": k, "value": ", ".join(v)} for k, v in card.parameters.items()]
+    return pd.DataFrame(rows, columns=["parameter", "value"])
+
+
+# --- tables: Compare and History ---
+
+LEADERBOARD_COLUMNS = {"Win rate": st.column_config.NumberColumn(format="percent")}
+
+
+def leaderboard_table(standings: list[Standing]) -> pd.DataFrame:
+    rows = [
+        {
+            "Model": s.model,
+            "Rating": round(s.rating),
+            "Win rate": s.win_rate,
+            "Wins": s.wins,
+            "Votes": s.votes,
+        }
+        for s in standings
+    ]
+    return pd.DataFrame(rows, columns=["Model", "Rating", "Win rate", "Wins", "Votes"])
+
+
+CONVERSATION_COLUMNS = {
+    "id": None,
+    "Created": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm"),
+    "Last active": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm"),
+}
+
+
+def conversations_table(rows: list[ConversationRow]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "id": [r.id for r in rows],
+            "Title": [r.title for r in rows],
+            "Models": [", ".join(r.models) for r in rows],
+            "Messages": [r.messages for r in rows],
+            "Tokens": [r.tokens for r in rows],
+            "Created": [r.created_at for r in rows],
+            "Last active": [r.updated_at for r in rows],
+        }
+    )
+
+
+# --- tables: Stats page (its frames keep chatcore's column names; these are their headers) ---
+
+PER_MODEL_COLUMNS = {
+    "model": st.column_config.TextColumn("Model"),
+    "runs": st.column_config.NumberColumn("Replies", format="localized"),
+    "errors": st.column_config.NumberColumn("Errors", format="localized"),
+    "prompt_tokens": st.column_config.NumberColumn("Prompt tokens", format="localized"),
+    "completion_tokens": st.column_config.NumberColumn("Completion tokens", format="localized"),
+    "median_tokens_per_second": st.column_config.NumberColumn("Median tok/s", format="%.1f"),
+    "p95_tokens_per_second": st.column_config.NumberColumn("p95 tok/s", format="%.1f"),
+    "median_ttft_ms": st.column_config.NumberColumn("Median first token (ms)", format="%.0f"),
+    "median_load_ms": st.column_config.NumberColumn("Median load (ms)", format="%.0f"),
+    "max_load_ms": st.column_config.NumberColumn("Max load (ms)", format="%.0f"),
+    "median_prompt_tokens_per_second": st.column_config.NumberColumn(
+        "Median prompt tok/s", format="%.0f"
+    ),
+}
+CONTEXT_HIT_COLUMNS = {
+    "id": st.column_config.NumberColumn("Run"),
+    "conversation_id": st.column_config.TextColumn("Conversation"),
+    "started_at": st.column_config.DatetimeColumn("Started", format="YYYY-MM-DD HH:mm"),
+    "model": st.column_config.TextColumn("Model"),
+    "backend": st.column_config.TextColumn("Backend"),
+    "host": st.column_config.TextColumn("Host"),
+    "prompt_tokens": st.column_config.NumberColumn("Prompt tokens", format="localized"),
+    "num_ctx": st.column_config.NumberColumn("Window (num_ctx)", format="localized"),
+    "estimated_tokens": st.column_config.NumberColumn("Estimated tokens", format="%.0f"),
+    "reason": st.column_config.TextColumn("Why"),
+}
+SWITCH_COLUMNS = {
+    "model": st.column_config.TextColumn("Switched to"),
+    "switches": st.column_config.NumberColumn("Switches", format="localized"),
+    "load_seconds": st.column_config.NumberColumn("Load time (s)", format="%.1f"),
+    "median_load_ms": st.column_config.NumberColumn("Median load (ms)", format="%.0f"),
+}

@@ -1,6 +1,6 @@
 """`make bench`: every benchmark, one after the other."""
 
-from bench import api, compare, embedded, history, proxy, routing, stats, streaming
+from bench import api, compare, embedded, engines, history, proxy, routing, stats, streaming
 
 if __name__ == "__main__":
     streaming.main()
@@ -11,3 +11,4 @@ if __name__ == "__main__":
     routing.main()
     history.main()
     embedded.main()
+    engines.main()

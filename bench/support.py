@@ -37,4 +37,4 @@ def report(title: str, rows: list[tuple[str, str]]) -> None:
     print(f"\n== {title}")
     width = max(len(name) for name, _ in rows)
     for name, value in rows:
-        print(f"  {name.ljust(width)}  {value}")
+        print(f"  {name.ljust(width)}  {value}", flush=True)

@@ -7,6 +7,7 @@ ChatService is synchronous: its work runs in worker threads, never on the event 
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import datetime
@@ -24,9 +25,17 @@ from chatcore.api.errors import add_error_handlers
 from chatcore.api.security import AccessGuard
 from chatcore.chat import ChatService, Reply, ReplyStream
 from chatcore.errors import BackendUnavailable, NotFound
+from chatcore.images import decoded_images
 from chatcore.params import GenerationParams
 from chatcore.services import Services
-from chatcore.types import ConversationSummary, Metrics, ModelInfo, RunStatus, StoredMessage
+from chatcore.types import (
+    ConversationSummary,
+    Metrics,
+    ModelInfo,
+    RunStatus,
+    StoredMessage,
+    Thinking,
+)
 
 SEED_DEFAULT_MODEL = "llama2"  # the seed's ModelParams default
 API_THREADS = 40  # chats in flight at once; more wait their turn instead of starving Streamlit
@@ -57,13 +66,25 @@ class ChatRequest(BaseModel):
     )
     model_params: ModelParams = Field(default_factory=ModelParams)
     stream: bool = Field(False, description="Stream the reply as NDJSON lines")
+    images: list[str] = Field(
+        default_factory=list,
+        description="Images for a vision model, each a base64 string (PNG, JPEG, WebP or GIF)",
+    )
 
 
 class MetricsOut(BaseModel):
     prompt_tokens: int | None
     completion_tokens: int | None
     tokens_per_second: float | None
-    ttft_ms: float | None = Field(description="Time to the first token, by the app's clock")
+    ttft_ms: float | None = Field(
+        description="Time to the first token of any kind (thinking or answer), by the app's clock"
+    )
+    answer_ms: float | None = Field(None, description="Time to the first answer token")
+    thinking_ms: float | None = Field(None, description="How long the model thought")
+    thinking_tokens: int | None = Field(
+        None, description="Thinking tokens: the thinking pieces streamed (one per token)"
+    )
+    answer_tokens: int | None = Field(None, description="Completion tokens that were not thinking")
     total_duration_ns: int | None
     load_duration_ns: int | None
     prompt_eval_duration_ns: int | None
@@ -74,6 +95,7 @@ class MetricsOut(BaseModel):
 
 class ChatReply(BaseModel):
     reply: str
+    thinking: str = Field("", description="The model's reasoning, apart from the reply")
     conversation_id: str
     message_id: int
     model: str
@@ -98,6 +120,8 @@ class HistoryMessage(BaseModel):
     role: str
     content: str
     created_at: datetime
+    thinking: str = ""
+    images: list[str] = Field(default_factory=list, description="Attached images, base64")
     model: str | None = None
     backend: str | None = None
     host: str | None = None
@@ -166,6 +190,7 @@ def metrics_out(metrics: Metrics, ttft_ms: float | None) -> MetricsOut:
 def chat_reply(reply: Reply) -> ChatReply:
     return ChatReply(
         reply=reply.text,
+        thinking=reply.thinking,
         conversation_id=reply.conversation_id,
         message_id=reply.message_id,
         model=reply.model,
@@ -188,9 +213,14 @@ def conversation_out(summary: ConversationSummary) -> ConversationOut:
     )
 
 
-def history_message(message: StoredMessage) -> HistoryMessage:
+def history_message(message: StoredMessage, images: dict[str, bytes]) -> HistoryMessage:
     out = HistoryMessage(
-        id=message.id, role=message.role, content=message.content, created_at=message.created_at
+        id=message.id,
+        role=message.role,
+        content=message.content,
+        created_at=message.created_at,
+        thinking=message.thinking,
+        images=[base64.b64encode(images[h]).decode() for h in message.images if h in images],
     )
     if (run := message.run) is not None:
         out = out.model_copy(
@@ -229,8 +259,9 @@ def ndjson(payload: dict[str, Any]) -> bytes:
 
 
 class ReplyStreamResponse(StreamingResponse):
-    """A reply as NDJSON: `{"content": ..., "done": false}` per piece, then the stored outcome
-    with `"done": true`. However the response ends (done, client gone, cancelled before it began),
+    """A reply as NDJSON: `{"thinking": ..., "done": false}` per piece of reasoning and
+    `{"content": ..., "done": false}` per piece of the answer, then the stored outcome with
+    `"done": true`. However the response ends (done, client gone, cancelled before it began),
     the reply stream is closed, so a reply cut short is stored as stopped."""
 
     media_type = "application/x-ndjson"
@@ -243,7 +274,8 @@ class ReplyStreamResponse(StreamingResponse):
     async def lines(self) -> AsyncIterator[bytes]:
         pieces = iter(self.stream)
         while (piece := await self.in_thread(lambda: next(pieces, None))) is not None:
-            yield ndjson({"content": piece, "done": False})
+            kind = "thinking" if piece.__class__ is Thinking else "content"
+            yield ndjson({kind: str(piece), "done": False})
         yield ndjson({**jsonable_encoder(chat_reply(self.stream.reply)), "done": True})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -298,15 +330,22 @@ def create_api(
     async def chat(request: ChatRequest) -> Any:
         """Send a message and get the reply. An unknown conversation_id creates that conversation.
 
-        With `"stream": true` the answer is NDJSON: `{"content": ..., "done": false}` per piece,
-        then the whole reply as without streaming, with `"done": true`. A client that hangs up
-        mid-stream leaves the reply stored as stopped.
+        With `"stream": true` the answer is NDJSON: `{"thinking": ..., "done": false}` per
+        piece of reasoning, `{"content": ..., "done": false}` per piece of the answer, then the
+        whole reply as without streaming, with `"done": true`. A client that hangs up
+        mid-stream leaves the reply stored as stopped. `images` go to a vision model; any other
+        model gets 422 before anything is stored.
         """
         params = request.model_params
+        images = decoded_images(request.images)
 
         def send() -> ReplyStream:
             return chat_service().send(
-                request.conversation_id, request.message, params.model, params.generation()
+                request.conversation_id,
+                request.message,
+                params.model,
+                params.generation(),
+                images=images,
             )
 
         if request.stream:
@@ -332,9 +371,11 @@ def create_api(
         if summary is None:
             raise NotFound(f"Conversation '{conversation_id}' was not found.")
         messages = service.messages(conversation_id)
+        stored = service.images([h for m in messages for h in m.images])
+        images = {sha256: image.data for sha256, image in stored.items()}
         return History(
             conversation=conversation_out(summary),
-            messages=[history_message(m) for m in messages],
+            messages=[history_message(m, images) for m in messages],
         )
 
     @api.get("/models", response_model=Models, responses=ERRORS)

@@ -25,12 +25,21 @@ NS_PER_SECOND = 1e9
 def reply_caption(model: str, metrics: Metrics, ttft_ms: float | None, status: str) -> str:
     """The one-line caption under each reply: who answered, how much, how fast."""
     parts = [model]
+    thought = bool(metrics.thinking_tokens)
     if metrics.completion_tokens is not None:
-        parts.append(f"{metrics.completion_tokens} tokens")
+        if thought:
+            parts.append(
+                f"{metrics.completion_tokens} tokens ({metrics.thinking_tokens} thinking, "
+                f"{metrics.answer_tokens} answer)"
+            )
+        else:
+            parts.append(f"{metrics.completion_tokens} tokens")
     if (speed := metrics.tokens_per_second) is not None:
-        parts.append(f"{speed:.1f} tok/s")
+        parts.append(f"{speed:.1f} tok/s" + (" incl. thinking" if thought else ""))
     if ttft_ms is not None:
         parts.append(f"first token {ttft_ms / 1000:.2f} s")
+    if thought and metrics.answer_ms is not None:
+        parts.append(f"answer after {metrics.answer_ms / 1000:.2f} s")
     if metrics.load_duration_ns is not None:
         parts.append(f"load {metrics.load_duration_ns / NS_PER_SECOND:.2f} s")
     if metrics.done_reason == "length":
@@ -40,6 +49,13 @@ def reply_caption(model: str, metrics: Metrics, ttft_ms: float | None, status: s
     if status == "stopped":
         parts.append("stopped")
     return " · ".join(parts)
+
+
+def thinking_label(seconds: float | None, live: bool = False) -> str:
+    """The Thinking block's title: while it streams, then with how long the model thought."""
+    if live:
+        return "Thinking…" if seconds is None else f"Thinking… {seconds:.1f} s"
+    return "Thinking" if seconds is None else f"Thought for {seconds:.1f} s"
 
 
 def answer_heading(label: str, model: str, blind: bool, revealed: bool) -> str:

@@ -1,20 +1,35 @@
-"""Messages of a dialogue: a stored one with its caption, a reply as it streams, a refusal."""
+"""Messages of a dialogue: a stored one with its caption, a reply as it streams (its reasoning in
+a Thinking block above the answer), a refusal. Model and user text goes through safe_markdown."""
 
 from __future__ import annotations
 
-import pandas  # noqa: F401  st.write_stream imports it on first use: not during the first reply
+import time
+from collections.abc import Iterable
+
 import streamlit as st
 
 from chatcore.chat import ReplyStream
 from chatcore.errors import DashboardError
-from chatcore.types import StoredMessage
+from chatcore.images import ACCEPTED_TYPES
+from chatcore.types import StoredMessage, Thinking
 from ui.components import show_error
-from ui.formatting import reply_caption
+from ui.formatting import reply_caption, thinking_label
+from ui.safe_markdown import safe_markdown
+from ui.session import model_abilities, services
+
+THUMBNAIL_PX = 240
 
 
 def show_message(message: StoredMessage) -> None:
     with st.chat_message(message.role):
-        st.markdown(message.content)
+        if message.thinking:
+            run = message.run
+            seconds = run.metrics.thinking_ms / 1000 if run and run.metrics.thinking_ms else None
+            with st.expander(thinking_label(seconds), expanded=False, icon=":material/psychology:"):
+                safe_markdown(message.thinking)
+        safe_markdown(message.content)
+        if message.images:
+            show_images(message.images)
         if message.run is not None:
             run = message.run
             if run.status == "error":
@@ -22,14 +37,99 @@ def show_message(message: StoredMessage) -> None:
             st.caption(reply_caption(run.model, run.metrics, run.ttft_ms, run.status))
 
 
+def show_images(hashes: Iterable[str]) -> None:
+    """The images the user attached: stored in the app, so shown as images (not defused)."""
+    stored = services().chat.images(list(hashes))
+    pictures = [stored[h].data for h in hashes if h in stored]
+    if pictures:
+        st.image(pictures, width=THUMBNAIL_PX)
+
+
+def chat_prompt(model: str | None) -> tuple[str | None, list[bytes]]:
+    """The chat input: text, plus image files when the model can see them (PNG, JPEG, WebP,
+    GIF). Returns the text sent (None when nothing was) and the images' bytes."""
+    vision = model is not None and model_abilities(model).vision
+    sent = st.chat_input(
+        "Message (attach images with the clip)" if vision else "Message",
+        submit_mode="stop",
+        disabled=model is None,
+        accept_file="multiple" if vision else False,
+        file_type=list(ACCEPTED_TYPES) if vision else None,
+    )
+    if sent is None:
+        return None, []
+    if isinstance(sent, str):
+        return sent, []
+    text = sent.text or ("What is in this image?" if sent.files else "")
+    return text or None, [file.getvalue() for file in sent.files]
+
+
+def show_user_turn(text: str, images: list[bytes] | None = None) -> None:
+    with st.chat_message("user"):
+        safe_markdown(text)
+        if images:
+            st.image(images, width=THUMBNAIL_PX)
+
+
+class LiveReply:
+    """A reply drawn as it streams: reasoning in a status block that is open while the model
+    thinks and collapses, with how long it thought, once the answer starts."""
+
+    def __init__(self) -> None:
+        self._thinking_slot = st.empty()
+        self._answer_slot = st.empty()
+        self._status: object = None
+        self._thoughts: list[str] = []
+        self._answer: list[str] = []
+        self._thinking_since: float | None = None
+        self._thought_for: float | None = None
+
+    def add(self, piece: str) -> None:
+        if piece.__class__ is Thinking:
+            self._add_thinking(piece)
+        else:
+            if self._answer == [] and self._status is not None:
+                self._close_thinking()
+            self._answer.append(piece)
+            safe_markdown("".join(self._answer), self._answer_slot)
+
+    def _add_thinking(self, piece: str) -> None:
+        if self._status is None:
+            self._thinking_since = time.monotonic()
+            self._status = self._thinking_slot.status(
+                thinking_label(None, live=True), expanded=True, state="running"
+            )
+            with self._status:  # type: ignore[attr-defined]
+                self._thinking_text = st.empty()
+        self._thoughts.append(piece)
+        safe_markdown("".join(self._thoughts), self._thinking_text)
+
+    def _close_thinking(self) -> None:
+        assert self._thinking_since is not None
+        self._thought_for = time.monotonic() - self._thinking_since
+        self._status.update(  # type: ignore[attr-defined]
+            label=thinking_label(self._thought_for), state="complete", expanded=False
+        )
+
+    def finish(self, thinking_ms: float | None) -> None:
+        if self._status is not None:
+            seconds = thinking_ms / 1000 if thinking_ms is not None else self._thought_for
+            self._status.update(  # type: ignore[attr-defined]
+                label=thinking_label(seconds), state="complete", expanded=False
+            )
+
+
 def stream_reply(stream: ReplyStream) -> None:
     """Show a reply as it streams; a stop or rerun closes the stream, which stores it as stopped."""
     with st.chat_message("assistant"):
+        live = LiveReply()
         try:
-            st.write_stream(stream)
+            for piece in stream:
+                live.add(piece)
         finally:
             stream.close()
         reply = stream.reply
+        live.finish(reply.metrics.thinking_ms)
         if reply.status == "error":
             st.error(reply.error or "The reply failed.")
         st.caption(reply_caption(reply.model, reply.metrics, reply.ttft_ms, reply.status))

@@ -8,7 +8,9 @@ from chatcore.params import MAX_TOKENS_DEFAULT, TEMPERATURE_DEFAULT, TOP_P_DEFAU
 from chatcore.types import ModelInfo
 from ui.session import (
     SIDEBAR_KEYS,
+    THINK_KEY,
     current_conversation_id,
+    model_abilities,
     model_listing,
     open_conversation,
     services,
@@ -24,6 +26,7 @@ PULL_HINT = (
 def sidebar() -> None:
     with st.sidebar:
         model_picker()
+        model_abilities_controls()
         generation_controls()
         conversation_list()
 
@@ -64,6 +67,39 @@ def announce_unreachable(unreachable: dict[str, str], chatting_with: ModelInfo) 
                 icon=":material/power_off:",
                 duration="long",
             )
+
+
+def model_abilities_controls() -> None:
+    """The think control, shown only for a thinking model (its levels, or on/off), and whether
+    the model sees images."""
+    model = st.session_state.get("model")
+    abilities = model_abilities(model) if model else None
+    st.session_state[THINK_KEY] = None
+    if abilities is None:
+        return
+    if abilities.thinking:
+        choices = abilities.think_choices
+        widget = "think-levels" if isinstance(choices[0], str) else "think-onoff"
+        st.session_state[THINK_KEY] = widget
+        st.selectbox(
+            "Thinking",
+            options=[None, *choices],
+            format_func=think_choice_label,
+            key=widget,
+            help="Sent as Ollama's `think`; the model's default sends nothing.",
+        )
+    if not abilities.vision:
+        st.caption(f"{model} can't see images.")
+
+
+def think_choice_label(value: bool | str | None) -> str:
+    if value is None:
+        return "model default"
+    if value is True:
+        return "on"
+    if value is False:
+        return "off"
+    return str(value)
 
 
 def generation_controls() -> None:

@@ -13,6 +13,7 @@ from chatcore.compare import Column, LiveRound, StoredEntry, StoredRound
 from chatcore.errors import DashboardError
 from chatcore.models import PullProgress
 from ui.formatting import answer_heading, layer_status, pull_status, reply_caption
+from ui.safe_markdown import safe_markdown
 from ui.session import open_conversation
 
 T = TypeVar("T")
@@ -172,7 +173,7 @@ def live_round(live: LiveRound) -> None:
             for index, column in enumerate(live.columns):
                 body, foot = slots[index]
                 if index in changed:
-                    body.markdown(column.text)
+                    safe_markdown(column.text, body)
                 if column.done and index in changed:
                     with foot.container():
                         column_outcome(column, live.blind)
@@ -195,7 +196,7 @@ def column_outcome(column: Column, blind: bool) -> None:
 
 def stored_round(stored: StoredRound, revealed: bool) -> None:
     with st.chat_message("user"):
-        st.markdown(stored.prompt)
+        safe_markdown(stored.prompt)
     places = st.columns(max(len(stored.entries), 1))
     for entry, place in zip(stored.entries, places, strict=False):
         with place:
@@ -207,7 +208,7 @@ def stored_round(stored: StoredRound, revealed: bool) -> None:
 def stored_entry(entry: StoredEntry, blind: bool, revealed: bool) -> None:
     run = entry.run
     st.subheader(answer_heading(entry.label, run.model, blind, revealed))
-    st.markdown(entry.text)
+    safe_markdown(entry.text)
     if run.status == "error":
         st.error(run.error or "The reply failed.")
     name = run.model if revealed else f"Answer {entry.label}"

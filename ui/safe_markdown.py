@@ -93,3 +93,8 @@ def safe_markdown(text: str, container: object = None) -> None:
     """Draw model or user text as Markdown that loads nothing from another host."""
     target = container if container is not None else st
     target.markdown(defused(text))  # type: ignore[attr-defined]
+
+
+def safe_label(text: str) -> str:
+    """User text used as a widget label or heading (titles): labels render Markdown, images too."""
+    return defused(text)

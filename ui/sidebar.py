@@ -6,6 +6,7 @@ import streamlit as st
 
 from chatcore.params import MAX_TOKENS_DEFAULT, TEMPERATURE_DEFAULT, TOP_P_DEFAULT
 from chatcore.types import ModelInfo
+from ui.safe_markdown import safe_label
 from ui.session import (
     SIDEBAR_KEYS,
     THINK_KEY,
@@ -127,7 +128,7 @@ def conversation_list() -> None:
         current = current_conversation_id()
         for conversation_id, title in services().chat.recent_titles(RECENT_CONVERSATIONS):
             st.button(
-                title,
+                safe_label(title),
                 key=f"conv-{conversation_id}",
                 type="primary" if conversation_id == current else "tertiary",
                 width="stretch",

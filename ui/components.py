@@ -12,7 +12,13 @@ import streamlit as st
 from chatcore.compare import Column, LiveRound, StoredEntry, StoredRound
 from chatcore.errors import DashboardError
 from chatcore.models import PullProgress
-from ui.formatting import answer_heading, layer_status, pull_status, reply_caption
+from ui.formatting import (
+    answer_heading,
+    layer_status,
+    pull_status,
+    reply_caption,
+    thinking_label,
+)
 from ui.safe_markdown import safe_markdown
 from ui.session import open_conversation
 
@@ -164,14 +170,16 @@ def live_round(live: LiveRound) -> None:
     for column, place in zip(live.columns, st.columns(len(live.columns)), strict=True):
         with place:
             st.subheader(answer_heading(column.label, column.model, live.blind, revealed=False))
-            slots.append((st.empty(), st.empty()))
+            slots.append((st.empty(), st.empty(), st.empty()))
     ticked = 0.0
     try:
         for changed in live.updates():
             tick = time.monotonic() - ticked >= CLOCK_SECONDS
             ticked = time.monotonic() if tick else ticked
             for index, column in enumerate(live.columns):
-                body, foot = slots[index]
+                thinking, body, foot = slots[index]
+                if index in changed and column.thoughts:
+                    column_thinking(thinking, column, live.blind)
                 if index in changed:
                     safe_markdown(column.text, body)
                 if column.done and index in changed:
@@ -182,6 +190,17 @@ def live_round(live: LiveRound) -> None:
                     foot.caption(f"{waiting} · {time.monotonic() - live.started:.1f} s")
     finally:
         live.stop()
+
+
+def column_thinking(slot: object, column: Column, blind: bool) -> None:
+    """A column's reasoning, collapsed; in a blind round only that it thinks (its reasoning
+    often names the model) until the reveal."""
+    with slot.container():  # type: ignore[attr-defined]
+        if blind:
+            st.caption(f"Thinking… ({len(column.thoughts)} tokens; shown after the reveal)")
+            return
+        with st.expander(thinking_label(None), expanded=False, icon=":material/psychology:"):
+            safe_markdown(column.thinking)
 
 
 def column_outcome(column: Column, blind: bool) -> None:
@@ -208,6 +227,13 @@ def stored_round(stored: StoredRound, revealed: bool) -> None:
 def stored_entry(entry: StoredEntry, blind: bool, revealed: bool) -> None:
     run = entry.run
     st.subheader(answer_heading(entry.label, run.model, blind, revealed))
+    if entry.thinking:
+        if blind and not revealed:
+            st.caption("Thinking hidden until the reveal: it often names the model.")
+        else:
+            seconds = run.metrics.thinking_ms / 1000 if run.metrics.thinking_ms else None
+            with st.expander(thinking_label(seconds), expanded=False, icon=":material/psychology:"):
+                safe_markdown(entry.thinking)
     safe_markdown(entry.text)
     if run.status == "error":
         st.error(run.error or "The reply failed.")

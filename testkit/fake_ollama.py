@@ -486,9 +486,22 @@ def main() -> None:
         help="serve another model with the same reply at its own speed (repeatable)",
     )
     parser.add_argument("--serial", action="store_true", help="serve one chat at a time")
+    parser.add_argument(
+        "--thinking", type=int, default=0, help="thinking tokens streamed before the reply"
+    )
     args = parser.parse_args()
     reply = " ".join(f"w{i}" for i in range(args.tokens))
-    models = [FakeModel(args.model, reply=reply, token_delay=args.delay)]
+    thinking = " ".join(f"t{i}" for i in range(args.thinking))
+    capabilities = ("completion", "thinking") if args.thinking else ("completion",)
+    models = [
+        FakeModel(
+            args.model,
+            reply=reply,
+            token_delay=args.delay,
+            thinking=thinking,
+            capabilities=capabilities,
+        )
+    ]
     for spec in args.also:
         name, delay = spec.rsplit("=", 1)
         models.append(FakeModel(name, reply=reply, token_delay=float(delay)))

@@ -243,14 +243,27 @@ PER_MODEL_COLUMNS = {
     "errors": st.column_config.NumberColumn("Errors", format="localized"),
     "prompt_tokens": st.column_config.NumberColumn("Prompt tokens", format="localized"),
     "completion_tokens": st.column_config.NumberColumn("Completion tokens", format="localized"),
-    "median_tokens_per_second": st.column_config.NumberColumn("Median tok/s", format="%.1f"),
-    "p95_tokens_per_second": st.column_config.NumberColumn("p95 tok/s", format="%.1f"),
-    "median_ttft_ms": st.column_config.NumberColumn("Median first token (ms)", format="%.0f"),
+    "median_tokens_per_second": st.column_config.NumberColumn(
+        "Median tok/s (thinking + answer)", format="%.1f"
+    ),
+    "p95_tokens_per_second": st.column_config.NumberColumn(
+        "p95 tok/s (thinking + answer)", format="%.1f"
+    ),
+    "median_ttft_ms": st.column_config.NumberColumn(
+        "Median first token, any kind (ms)", format="%.0f"
+    ),
     "median_load_ms": st.column_config.NumberColumn("Median load (ms)", format="%.0f"),
     "max_load_ms": st.column_config.NumberColumn("Max load (ms)", format="%.0f"),
     "median_prompt_tokens_per_second": st.column_config.NumberColumn(
         "Median prompt tok/s", format="%.0f"
     ),
+    "thinking_token_share": st.column_config.NumberColumn(
+        "Thinking share of tokens", format="percent"
+    ),
+    "thinking_time_share": st.column_config.NumberColumn(
+        "Thinking share of time", format="percent"
+    ),
+    "median_answer_ms": st.column_config.NumberColumn("Median time to answer (ms)", format="%.0f"),
 }
 CONTEXT_HIT_COLUMNS = {
     "id": st.column_config.NumberColumn("Run"),

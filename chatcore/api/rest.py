@@ -10,15 +10,16 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import fields
 from datetime import datetime
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, get_type_hints
 
 import anyio
 from fastapi import FastAPI, Query
 from fastapi.encoders import jsonable_encoder
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 from starlette.types import Receive, Scope, Send
 
 from chatcore.api.errors import add_error_handlers
@@ -72,25 +73,22 @@ class ChatRequest(BaseModel):
     )
 
 
-class MetricsOut(BaseModel):
-    prompt_tokens: int | None
-    completion_tokens: int | None
-    tokens_per_second: float | None
-    ttft_ms: float | None = Field(
-        description="Time to the first token of any kind (thinking or answer), by the app's clock"
+def metrics_schema() -> type[BaseModel]:
+    """The API's metrics: every field of Metrics (so the API can't drift from what is stored),
+    plus the speed and the time to the first token."""
+    hints = get_type_hints(Metrics)
+    return create_model(
+        "MetricsOut",
+        tokens_per_second=(float | None, ...),
+        ttft_ms=(
+            float | None,
+            Field(description="Time to the first token of any kind (thinking or answer)"),
+        ),
+        **{f.name: (hints[f.name], ...) for f in fields(Metrics)},
     )
-    answer_ms: float | None = Field(None, description="Time to the first answer token")
-    thinking_ms: float | None = Field(None, description="How long the model thought")
-    thinking_tokens: int | None = Field(
-        None, description="Thinking tokens: the thinking pieces streamed (one per token)"
-    )
-    answer_tokens: int | None = Field(None, description="Completion tokens that were not thinking")
-    total_duration_ns: int | None
-    load_duration_ns: int | None
-    prompt_eval_duration_ns: int | None
-    eval_duration_ns: int | None
-    done_reason: str | None
-    context_dropped: int
+
+
+MetricsOut = metrics_schema()
 
 
 class ChatReply(BaseModel):
@@ -181,7 +179,7 @@ CHAT_ERRORS: dict[int | str, dict[str, Any]] = {
 # --- shaping chatcore's records into answers ---
 
 
-def metrics_out(metrics: Metrics, ttft_ms: float | None) -> MetricsOut:
+def metrics_out(metrics: Metrics, ttft_ms: float | None) -> BaseModel:
     return MetricsOut(
         **metrics.as_dict(), tokens_per_second=metrics.tokens_per_second, ttft_ms=ttft_ms
     )

@@ -6,12 +6,13 @@ The Chat page, the Compare page and the REST API all send through `ChatService.s
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 import threading
 import time
 import uuid
 from collections.abc import Callable, Collection, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from chatcore.backends.base import Backend
 from chatcore.backends.registry import Registry, stream_ended
@@ -23,16 +24,22 @@ from chatcore.errors import (
     InvalidInput,
     ModelNotFound,
 )
+from chatcore.images import refused_for, valid_images
 from chatcore.logs import current_request_id, event
 from chatcore.params import GenerationParams
 from chatcore.storage import conversations as store
+from chatcore.storage import images as image_store
 from chatcore.storage import runs
 from chatcore.storage.db import Database
+from chatcore.thinking import split_inline_thinking
 from chatcore.types import (
+    Abilities,
     ChatMessage,
+    Image,
     Metrics,
     Piece,
     RunStatus,
+    Thinking,
     Waiting,
     as_stored_id,
     checked_conversation_id,
@@ -62,9 +69,10 @@ class Reply:
     backend: str
     host: str
     text: str = ""
+    thinking: str = ""  # the model's reasoning, apart from the answer
     status: RunStatus = RunStatus.STREAMING  # then complete, stopped or error
     error: str | None = None
-    ttft_ms: float | None = None
+    ttft_ms: float | None = None  # to the first token of any kind, thinking or answer
     metrics: Metrics = field(default_factory=Metrics)
     request_id: str | None = None  # the log's id for this run, shown beside an error
     attempts: int = 1  # hosts tried; backend and host name the last one, which answered
@@ -72,17 +80,22 @@ class Reply:
 
 
 class Checkpoints:
-    """Saves a streaming reply's text every CHECKPOINT_SECONDS from a thread of its own: the
-    token loop reads no clock, and a stream that stalls mid-reply is saved all the same."""
+    """Saves a streaming reply's answer and reasoning every CHECKPOINT_SECONDS from a thread of
+    its own: the token loop reads no clock, and a stream that stalls mid-reply is saved all the
+    same."""
 
-    def __init__(self, parts: list[str], save: Callable[[str], None]) -> None:
+    def __init__(
+        self, parts: list[str], thoughts: list[str], save: Callable[[str, str], None]
+    ) -> None:
         self._parts = parts
+        self._thoughts = thoughts
         self._save = save
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._run, name="reply-checkpoints", daemon=True)
 
     def start(self) -> None:
-        self._thread.start()
+        if self._thread.ident is None:  # the first piece of either kind starts it, once
+            self._thread.start()
 
     def stop(self) -> None:
         self._done.set()
@@ -90,16 +103,18 @@ class Checkpoints:
             self._thread.join()
 
     def _run(self) -> None:
-        saved = 0
+        saved = (0, 0)
         while not self._done.wait(CHECKPOINT_SECONDS):
-            count = len(self._parts)  # appends from the streaming thread only ever add
-            if count != saved:
-                self._save("".join(self._parts[:count]))
-                saved = count
+            # appends from the streaming thread only ever add
+            counts = (len(self._parts), len(self._thoughts))
+            if counts != saved:
+                self._save("".join(self._parts[: counts[0]]), "".join(self._thoughts[: counts[1]]))
+                saved = counts
 
 
 class ReplyStream:
-    """Iterate for the reply's text as it arrives; `.reply` holds the stored outcome.
+    """Iterate for the reply as it arrives: answer text as `str`, reasoning as `Thinking` (a str
+    subclass: tell them apart by class); `.reply` holds the stored outcome.
 
     Closing the stream early (a stop button, a dropped client) stores the reply as 'stopped'.
     """
@@ -142,33 +157,35 @@ class ReplyStream:
     def _generate(self, history: list[ChatMessage], params: GenerationParams) -> Iterator[str]:
         reply = self.reply
         parts: list[str] = []
-        append = parts.append
+        thoughts: list[str] = []
+        append, think = parts.append, thoughts.append
+        clock = Clock(self._started)
         failure: BaseException | None = None
         source: Iterator[Piece] | None = None
-        checkpoints = Checkpoints(parts, self._checkpoint)
+        checkpoints = Checkpoints(parts, thoughts, self._checkpoint)
         try:
             source, first = self._first_piece(history, params)
-            if first.__class__ is str:
-                reply.ttft_ms = (time.perf_counter() - self._started) * 1000
-                checkpoints.start()
-                append(first)  # type: ignore[arg-type]
-                yield first  # type: ignore[misc]
-            elif first.__class__ is Waiting:  # queued at a busy model before any text
+            while first.__class__ is Waiting:  # queued at a busy model: hand control back
                 self.waiting_ahead = first.ahead  # type: ignore[union-attr]
                 yield ""
-            elif first is not None:
-                reply.metrics = first  # type: ignore[assignment]
-            for piece in source:  # the hot path: no clock, no I/O, as little work as can be
+                first = next(source, None)
+            self.waiting_ahead = None
+            started = itertools.chain((first,), source) if first is not None else source
+            for piece in split_inline_thinking(started):
+                # The hot path: no clock, no I/O, as little work as can be; a clock only on the
+                # first piece of each kind.
                 if piece.__class__ is str:
                     if not parts:
-                        self.waiting_ahead = None
-                        reply.ttft_ms = (time.perf_counter() - self._started) * 1000
+                        clock.answer = time.perf_counter()
                         checkpoints.start()
                     append(piece)
                     yield piece
-                elif piece.__class__ is Waiting:  # queued: hand control back, text still to come
-                    self.waiting_ahead = piece.ahead
-                    yield ""
+                elif piece.__class__ is Thinking:
+                    if not thoughts:
+                        clock.thinking = time.perf_counter()
+                        checkpoints.start()
+                    think(piece)
+                    yield piece
                 else:
                     reply.metrics = piece
             reply.status = RunStatus.COMPLETE
@@ -185,7 +202,9 @@ class ReplyStream:
             if source is not None:
                 source.close()  # type: ignore[attr-defined]  # ends generation when stopped early
             stream_ended(self._backend, failure)
-            reply.text = "".join(parts)
+            reply.text, reply.thinking = "".join(parts), "".join(thoughts)
+            reply.ttft_ms = clock.first_ms()
+            reply.metrics = clock.measured(reply.metrics, len(thoughts), len(parts))
             self._store_outcome()
 
     def _first_piece(
@@ -223,14 +242,14 @@ class ReplyStream:
             return None
         return self._reroute(self.reply.model, tried)
 
-    def _checkpoint(self, text: str) -> None:
+    def _checkpoint(self, text: str, thinking: str) -> None:
         with self._db.cursor() as cur:
-            store.checkpoint_text(cur, self.reply.message_id, text)
+            store.checkpoint_text(cur, self.reply.message_id, text, thinking)
 
     def _store_outcome(self) -> None:
         reply = self.reply
         with self._db.transaction() as cur:
-            store.checkpoint_text(cur, reply.message_id, reply.text)
+            store.checkpoint_text(cur, reply.message_id, reply.text, reply.thinking)
             runs.finish_run(
                 cur,
                 run_id=reply.run_id,
@@ -269,6 +288,38 @@ class ReplyStream:
         event("run.text", logging.DEBUG, request_id=reply.request_id, reply=reply.text)
 
 
+@dataclass
+class Clock:
+    """When a reply's first pieces arrived (perf_counter seconds), and the figures they give."""
+
+    started: float
+    thinking: float | None = None  # the first reasoning piece
+    answer: float | None = None  # the first answer piece
+
+    def first_ms(self) -> float | None:
+        firsts = [t for t in (self.thinking, self.answer) if t is not None]
+        return (min(firsts) - self.started) * 1000 if firsts else None
+
+    def measured(self, metrics: Metrics, thinking_pieces: int, answer_pieces: int) -> Metrics:
+        """The backend's metrics with the app's own: time to the answer, time spent thinking,
+        and the completion tokens split into thinking (the streamed pieces) and answer."""
+        ended = time.perf_counter()
+        thinking_ms = None
+        if self.thinking is not None:
+            thinking_ms = ((self.answer or ended) - self.thinking) * 1000
+        completion = metrics.completion_tokens
+        answer_tokens = (
+            max(0, completion - thinking_pieces) if completion is not None else answer_pieces
+        )
+        return replace(
+            metrics,
+            answer_ms=None if self.answer is None else (self.answer - self.started) * 1000,
+            thinking_ms=thinking_ms,
+            thinking_tokens=thinking_pieces,
+            answer_tokens=answer_tokens,
+        )
+
+
 class ChatService:
     def __init__(self, db: Database, registry: Registry) -> None:
         self.db = db
@@ -281,28 +332,35 @@ class ChatService:
         model: str,
         params: GenerationParams,
         client: str | None = None,
+        images: Sequence[bytes] = (),
     ) -> ReplyStream:
-        """Store the user's message, then return the reply's stream.
+        """Store the user's message (with its images), then return the reply's stream.
 
         `client`: who sent it through the proxies (None: the dashboard's own pages and API).
 
-        Raises InvalidInput, ModelNotFound or BackendUnavailable before anything is written.
+        Raises InvalidInput (also for images a model can't see), ModelNotFound or
+        BackendUnavailable before anything is written.
         """
         started = time.perf_counter()
         try:
             text = valid_message(text)
             conversation_id = valid_conversation_id(conversation_id)
+            attached = valid_images(images)
             backend, _ = self.registry.resolve(model)
         except DashboardError as error:
             log_refusal("send", error, conversation_id, model)
             raise
         event("send.text", logging.DEBUG, conversation=conversation_id, message=text)
         try:
+            sees = self._sees_images(backend, model, conversation_id, attached)
             with self.db.transaction() as cur:
                 if not store.conversation_exists(cur, conversation_id):
                     store.create_conversation(cur, conversation_id, title_from(text))
-                store.add_message(cur, conversation_id, "user", text)
-                history = with_system_prompt(store.context_messages(cur, conversation_id), params)
+                message_id = store.add_message(cur, conversation_id, "user", text)
+                self._attach(cur, message_id, attached)
+                history = with_system_prompt(
+                    store.context_messages(cur, conversation_id, with_images=sees), params
+                )
                 reply = self._start_reply(
                     cur, conversation_id, backend, model, params, history, client
                 )
@@ -344,7 +402,8 @@ class ChatService:
         return ReplyStream(self.db, backend, history, params, reply, started, self._another_host)
 
     def regenerate(self, conversation_id: str, model: str, params: GenerationParams) -> ReplyStream:
-        """Answer the last user message again; the previous reply stays stored, hidden."""
+        """Answer the last user message again; the previous reply stays stored, hidden. Its
+        images go again to a model that can see them."""
         started = time.perf_counter()
         try:
             backend, _ = self.registry.resolve(model)
@@ -352,10 +411,13 @@ class ChatService:
             log_refusal("regenerate", error, conversation_id, model)
             raise
         try:
+            sees = self._sees_images(backend, model, conversation_id, [])
             with self.db.transaction() as cur:
                 if not store.supersede_last_reply(cur, conversation_id):
                     raise InvalidInput("There is no reply to regenerate in this conversation.")
-                history = with_system_prompt(store.context_messages(cur, conversation_id), params)
+                history = with_system_prompt(
+                    store.context_messages(cur, conversation_id, with_images=sees), params
+                )
                 reply = self._start_reply(cur, conversation_id, backend, model, params, history)
         except BaseException:
             stream_ended(backend)
@@ -369,6 +431,39 @@ class ChatService:
         except DashboardError:
             return None
         return backend
+
+    def abilities(self, model: str) -> Abilities:
+        """What `model` can do (vision, thinking and its levels), as its server says."""
+        backend, _ = self.registry.resolve(model)
+        try:
+            return backend_abilities(backend, model)
+        finally:
+            stream_ended(backend)
+
+    def images(self, hashes: Sequence[str]) -> dict[str, Image]:
+        """Stored images by hash (a message's `images`), to show them."""
+        with self.db.cursor() as cur:
+            return image_store.load_images(cur, hashes)
+
+    def _sees_images(
+        self, backend: Backend, model: str, conversation_id: str, attached: list[Image]
+    ) -> bool:
+        """Whether images go to the model: refused when new ones are attached and it has no
+        vision; earlier turns' images are left out for a model without it (the text stays)."""
+        if not attached:
+            with self.db.cursor() as cur:
+                if not store.has_images(cur, conversation_id):
+                    return False  # the common case: no question to the server
+        vision = backend_abilities(backend, model).vision
+        if attached and not vision:
+            raise refused_for(model)
+        return vision
+
+    @staticmethod
+    def _attach(cur: store.duckdb.DuckDBPyConnection, message_id: int, images: list[Image]) -> None:
+        if images:
+            image_store.save_images(cur, images)
+            image_store.attach_images(cur, message_id, [image.sha256 for image in images])
 
     def messages(self, conversation_id: str) -> list[store.StoredMessage]:
         with self.db.cursor() as cur:
@@ -439,6 +534,12 @@ def log_refusal(
         error=str(error),
         error_kind=type(error).__name__,
     )
+
+
+def backend_abilities(backend: Backend, model: str) -> Abilities:
+    """A backend without an `abilities` method (a test double) only completes text."""
+    ask = getattr(backend, "abilities", None)
+    return ask(model) if ask is not None else Abilities(capabilities=("completion",))
 
 
 def new_conversation_id() -> str:

@@ -24,7 +24,7 @@ from chatcore.storage import votes as store
 from chatcore.storage.db import Database
 from chatcore.storage.votes import StoredEntry as StoredEntry  # the page draws these
 from chatcore.storage.votes import StoredRound as StoredRound
-from chatcore.types import RunStatus
+from chatcore.types import RunStatus, Thinking
 
 MIN_MODELS = 2
 MAX_MODELS = 4
@@ -47,6 +47,7 @@ class Column:
     label: str
     model: str
     parts: list[str] = field(default_factory=list)
+    thoughts: list[str] = field(default_factory=list)  # its reasoning, apart from the answer
     reply: Reply | None = None  # set once ChatService.send has stored the user's turn
     error: str | None = None  # the model was refused before anything was stored
     done: bool = False
@@ -54,6 +55,10 @@ class Column:
     @property
     def text(self) -> str:
         return "".join(self.parts)
+
+    @property
+    def thinking(self) -> str:
+        return "".join(self.thoughts)
 
     @property
     def status(self) -> str:
@@ -157,7 +162,7 @@ class LiveRound:
                     run_id=stream.reply.run_id,
                 )
             for piece in stream:
-                column.parts.append(piece)
+                (column.thoughts if piece.__class__ is Thinking else column.parts).append(piece)
                 self._changes.put(index)
                 if self._stop.is_set():
                     break

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 TEMPERATURE_DEFAULT = 0.7
 TOP_P_DEFAULT = 0.9
 MAX_TOKENS_DEFAULT = 500
 MAX_TOKENS_LIMIT = 32768
+THINK_LEVELS = ("low", "medium", "high")  # the named levels Ollama's `think` takes (gpt-oss)
+ThinkLevel = Literal["low", "medium", "high"]
 
 
 class GenerationParams(BaseModel):
@@ -23,6 +25,11 @@ class GenerationParams(BaseModel):
     system_prompt: str = ""
     seed: int | None = None
     stop: tuple[str, ...] = ()
+    # Ollama's `think`: on, off or a level; None (the model's default) sends nothing. Strict, so
+    # "yes" or 1 are refused rather than read as true.
+    think: StrictBool | ThinkLevel | None = Field(
+        None, description="true, false or a level (low, medium, high); omitted: model default"
+    )
 
     def ollama_options(self) -> dict[str, Any]:
         """Ollama's `options` object; max tokens travels as `num_predict`."""
@@ -36,6 +43,10 @@ class GenerationParams(BaseModel):
         if self.stop:
             options["stop"] = list(self.stop)
         return options
+
+    def ollama_think(self) -> bool | str | None:
+        """The request's `think` field; None leaves it out (the model's own default)."""
+        return self.think
 
     def recorded(self) -> dict[str, Any]:
         """The parameters as stored with every run."""

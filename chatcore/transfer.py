@@ -9,6 +9,7 @@ collides with what is already stored.
 
 from __future__ import annotations
 
+import base64
 import json
 from collections import Counter
 from dataclasses import dataclass
@@ -19,12 +20,15 @@ import duckdb
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 from chatcore.errors import InvalidInput
+from chatcore.images import valid_image
+from chatcore.storage import images as image_store
 from chatcore.storage import transfer as queries
 from chatcore.storage.db import Database
-from chatcore.types import Metrics, RunStatus, checked_conversation_id
+from chatcore.types import Image, Metrics, RunStatus, checked_conversation_id
 
 FORMAT = "ollama-chat-dashboard/conversations"
-VERSION = 1
+VERSION = 2  # 2 added reasoning, its metrics and images; version 1 files still import
+READABLE_VERSIONS = (1, 2)
 MAX_IMPORT_BYTES = 32 * 1024 * 1024
 MAX_ERRORS_SHOWN = 5
 
@@ -93,6 +97,39 @@ class ExportV1(Strict):
     conversations: list[ConversationV1] = Field(default_factory=list)
 
 
+# --- version 2: a reply's reasoning and its metrics, images kept once by hash ---
+
+
+class RunV2(RunV1):
+    answer_ms: float | None = None
+    thinking_ms: float | None = None
+    thinking_tokens: int | None = None
+    answer_tokens: int | None = None
+
+
+class MessageV2(MessageV1):
+    thinking: str = ""
+    images: list[str] = Field(default_factory=list)  # sha256 keys of the document's `images`
+    runs: list[RunV2]  # type: ignore[assignment]
+
+
+class ConversationV2(ConversationV1):
+    messages: list[MessageV2]  # type: ignore[assignment]
+
+
+class ImageV2(Strict):
+    mime: str
+    data: str  # base64 of the file
+
+
+class ExportV2(Strict):
+    format: Literal["ollama-chat-dashboard/conversations"]
+    version: Literal[2]
+    exported_at: AwareDatetime
+    conversations: list[ConversationV2] = Field(default_factory=list)
+    images: dict[str, ImageV2] = Field(default_factory=dict)
+
+
 @dataclass(frozen=True)
 class ImportReport:
     imported: list[str]
@@ -103,8 +140,8 @@ class ImportReport:
 
 # --- export ---
 
-MESSAGE_FIELDS = ["id", "role", "content", "created_at", "superseded"]
-RUN_FIELDS = list(RunV1.model_fields)
+MESSAGE_FIELDS = ["id", "role", "content", "created_at", "superseded", "thinking"]
+RUN_FIELDS = list(RunV2.model_fields)
 
 
 def export_json(db: Database, conversation_ids: list[str] | None = None) -> bytes:
@@ -113,18 +150,30 @@ def export_json(db: Database, conversation_ids: list[str] | None = None) -> byte
         "format": FORMAT,
         "version": VERSION,
         "exported_at": datetime.now(UTC).isoformat(),
-        "conversations": conversation_documents(db, conversation_ids),
+    }
+    conversations, images = conversation_documents(db, conversation_ids)
+    document["conversations"] = conversations
+    document["images"] = {
+        sha256: {"mime": image.mime, "data": base64.b64encode(image.data).decode()}
+        for sha256, image in images.items()
     }
     return json.dumps(document, ensure_ascii=False, indent=1).encode()
 
 
 def conversation_documents(
     db: Database, conversation_ids: list[str] | None
-) -> list[dict[str, Any]]:
+) -> tuple[list[dict[str, Any]], dict[str, Image]]:
+    """The conversations as nested dicts, and the images their messages carry, by hash."""
     with db.cursor() as cur:
         conversations, messages, runs = queries.conversation_rows(
             cur, conversation_ids, MESSAGE_FIELDS, RUN_FIELDS
         )
+        attached = image_store.image_rows(cur, [m["id"] for m in messages])
+    images: dict[str, Image] = {}
+    hashes_by_message: dict[int, list[str]] = {}
+    for message_id, image in attached:
+        images[image.sha256] = image
+        hashes_by_message.setdefault(message_id, []).append(image.sha256)
     conversations, messages, runs = (
         [{name: iso(value) for name, value in row.items()} for row in rows]
         for rows in (conversations, messages, runs)
@@ -135,11 +184,13 @@ def conversation_documents(
         runs_by_message.setdefault(run.pop("message_id"), []).append(run)
     messages_by_conversation: dict[str, list[dict[str, Any]]] = {}
     for message in messages:
+        message["thinking"] = message["thinking"] or ""
+        message["images"] = hashes_by_message.get(message["id"], [])
         message["runs"] = runs_by_message.get(message["id"], [])
         messages_by_conversation.setdefault(message.pop("conversation_id"), []).append(message)
     for conversation in conversations:
         conversation["messages"] = messages_by_conversation.get(conversation["id"], [])
-    return conversations
+    return conversations, images
 
 
 def iso(value: Any) -> Any:
@@ -149,7 +200,8 @@ def iso(value: Any) -> Any:
 def export_markdown(db: Database, conversation_ids: list[str] | None = None) -> str:
     """The visible dialogue of these conversations, for reading; regenerated replies left out."""
     parts = []
-    for conversation in conversation_documents(db, conversation_ids):
+    conversations, images = conversation_documents(db, conversation_ids)
+    for conversation in conversations:
         parts.append(f"# {conversation['title']}\n")
         parts.append(
             f"*Started {conversation['created_at'][:16].replace('T', ' ')}, last active "
@@ -158,11 +210,28 @@ def export_markdown(db: Database, conversation_ids: list[str] | None = None) -> 
         for message in conversation["messages"]:
             if message["superseded"]:
                 continue
-            parts.append(f"**{message['role'].capitalize()}**\n\n{message['content']}\n")
+            parts.append(f"**{message['role'].capitalize()}**\n")
+            if message["thinking"]:
+                parts.append(markdown_thinking(message["thinking"]))
+            parts.append(f"{message['content']}\n")
+            for sha256 in message["images"]:
+                parts.append(markdown_image(images[sha256]))
             for run in message["runs"]:
                 parts.append(f"*{markdown_caption(run)}*\n")
         parts.append("---\n")
     return "\n".join(parts)
+
+
+def markdown_thinking(thinking: str) -> str:
+    """The reasoning as a quoted block above the answer, so it reads apart from it."""
+    quoted = "\n".join(f"> {line}" if line else ">" for line in thinking.strip().splitlines())
+    return f"> *Thinking*\n>\n{quoted}\n"
+
+
+def markdown_image(image: Image) -> str:
+    """The attached image inside the file itself (a data URL): the export stays one file."""
+    encoded = base64.b64encode(image.data).decode()
+    return f"![attached image](data:{image.mime};base64,{encoded})\n"
 
 
 def markdown_caption(run: dict[str, Any]) -> str:
@@ -174,8 +243,12 @@ def markdown_caption(run: dict[str, Any]) -> str:
         parts.append(f"{metrics.completion_tokens} tokens")
     if (speed := metrics.tokens_per_second) is not None:
         parts.append(f"{speed:.1f} tok/s")
+    if metrics.thinking_tokens:
+        parts.append(f"{metrics.thinking_tokens} thinking")
     if run["ttft_ms"] is not None:
         parts.append(f"first token {run['ttft_ms'] / 1000:.2f} s")
+    if metrics.thinking_tokens and metrics.answer_ms is not None:
+        parts.append(f"answer after {metrics.answer_ms / 1000:.2f} s")
     if metrics.load_duration_ns is not None:
         parts.append(f"load {metrics.load_duration_ns / 1e9:.2f} s")
     if metrics.done_reason == "length":
@@ -192,7 +265,7 @@ def markdown_caption(run: dict[str, Any]) -> str:
 # --- import ---
 
 
-def parse_export(data: bytes) -> ExportV1:
+def parse_export(data: bytes) -> ExportV2:
     """The file checked whole, or ImportRefused with a message a person can act on."""
     if len(data) > MAX_IMPORT_BYTES:
         raise ImportRefused(
@@ -209,17 +282,45 @@ def parse_export(data: bytes) -> ExportV1:
         raise ImportRefused(
             f'This is not a conversation export of this dashboard (it lacks "format": "{FORMAT}").'
         )
-    if document.get("version") != VERSION:
+    if document.get("version") not in READABLE_VERSIONS:
         raise ImportRefused(
             f"The file's format version is {document.get('version')!r}; "
-            f"this app reads version {VERSION}."
+            f"this app reads versions {', '.join(map(str, READABLE_VERSIONS))}."
         )
     try:  # strict: no "12" for 12, no 1 for true; datetimes are ISO strings with a zone
-        export = ExportV1.model_validate_json(data)
+        if document["version"] == 1:
+            export = upgraded(ExportV1.model_validate_json(data))
+        else:
+            export = ExportV2.model_validate_json(data)
     except ValidationError as error:
         raise ImportRefused(validation_message(error)) from error
     refuse_duplicates(export)
+    check_images(export)
     return export
+
+
+def upgraded(export: ExportV1) -> ExportV2:
+    """A version 1 file read as version 2: no reasoning, no reasoning metrics, no images."""
+    return ExportV2.model_validate({**export.model_dump(), "version": 2})
+
+
+def check_images(export: ExportV2) -> None:
+    """Every image a message names is in the file, decodes, is an image and has its hash."""
+    for sha256, stored in export.images.items():
+        try:
+            data = base64.b64decode(stored.data, validate=True)
+            image = valid_image(data, f"Image {sha256[:12]}")
+        except (ValueError, InvalidInput) as error:
+            raise ImportRefused(f"The file holds a damaged image: {error}") from error
+        if image.sha256 != sha256:
+            raise ImportRefused(f"Image {sha256[:12]} does not match its hash.")
+    for conversation in export.conversations:
+        for message in conversation.messages:
+            if missing := [h for h in message.images if h not in export.images]:
+                raise ImportRefused(
+                    f"Message {message.id} names an image the file does not hold: "
+                    f"{missing[0][:12]}."
+                )
 
 
 def validation_message(error: ValidationError) -> str:
@@ -232,7 +333,7 @@ def validation_message(error: ValidationError) -> str:
     return "The file does not match the export format: " + "; ".join(problems) + suffix
 
 
-def refuse_duplicates(export: ExportV1) -> None:
+def refuse_duplicates(export: ExportV2) -> None:
     kinds = {
         "conversation": [c.id for c in export.conversations],
         "message": [m.id for c in export.conversations for m in c.messages],
@@ -251,7 +352,7 @@ def import_json(db: Database, data: bytes) -> ImportReport:
     with db.transaction() as cur:
         present = queries.existing_ids(cur, [c.id for c in export.conversations])
         incoming = [c for c in export.conversations if c.id not in present]
-        messages, runs = insert_conversations(cur, incoming)
+        messages, runs = insert_conversations(cur, incoming, export.images)
     return ImportReport(
         imported=[c.id for c in incoming],
         skipped=[c.id for c in export.conversations if c.id in present],
@@ -261,7 +362,9 @@ def import_json(db: Database, data: bytes) -> ImportReport:
 
 
 def insert_conversations(
-    cur: duckdb.DuckDBPyConnection, conversations: list[ConversationV1]
+    cur: duckdb.DuckDBPyConnection,
+    conversations: list[ConversationV2],
+    images: dict[str, ImageV2] | None = None,
 ) -> tuple[int, int]:
     """Bulk-insert through Arrow, with fresh message and run ids in the file's order."""
     messages = [(c.id, m) for c in conversations for m in c.messages]
@@ -299,7 +402,7 @@ def insert_conversations(
             {
                 "id": message_ids[m.id],
                 "conversation_id": conversation_id,
-                **m.model_dump(include={"role", "content", "created_at", "superseded"}),
+                **m.model_dump(include={"role", "content", "created_at", "superseded", "thinking"}),
             }
             for conversation_id, m in messages
         ],
@@ -318,7 +421,26 @@ def insert_conversations(
             for conversation_id, message_id, r in runs
         ],
     )
+    insert_images(cur, [(message_ids[m.id], m.images) for _, m in messages], images or {})
     return len(messages), len(runs)
+
+
+def insert_images(
+    cur: duckdb.DuckDBPyConnection,
+    attached: list[tuple[int, list[str]]],
+    images: dict[str, ImageV2],
+) -> None:
+    """The images the imported messages carry (checked by parse_export), each stored once."""
+    wanted = {sha256 for _, hashes in attached for sha256 in hashes}
+    image_store.save_images(
+        cur,
+        [
+            Image(sha256, images[sha256].mime, base64.b64decode(images[sha256].data))
+            for sha256 in sorted(wanted)
+        ],
+    )
+    for message_id, hashes in attached:
+        image_store.attach_images(cur, message_id, hashes)
 
 
 class TransferService:

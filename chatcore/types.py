@@ -9,16 +9,19 @@ import unicodedata
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, TypedDict
+from typing import Any, Required, TypedDict
 
 from chatcore.errors import InvalidInput
 
 CONVERSATION_ID_MAX_CHARS = 100
 
 
-class ChatMessage(TypedDict):
-    role: str  # system | user | assistant
-    content: str
+class ChatMessage(TypedDict, total=False):
+    role: Required[str]  # system | user | assistant
+    content: Required[str]
+    # The image files of a user message, for a vision model. Bytes, not base64: the ollama client
+    # encodes bytes itself, while a str it first tries as a file path to read.
+    images: list[bytes]
 
 
 def checked_conversation_id(value: object) -> str:
@@ -75,12 +78,22 @@ class Metrics:
     done_reason: str | None = None
     context_dropped: int = 0  # history messages left out to fit the context window
     num_ctx: int | None = None  # the context window the reply was generated in, when known
+    # Reasoning, by the app's clock and count (filled by the chat service, not the backend):
+    answer_ms: float | None = None  # time to the first answer token (ttft_ms: any token)
+    thinking_ms: float | None = None  # from the first thinking piece to the answer (or the end)
+    thinking_tokens: int | None = None  # streamed thinking pieces (one per token from Ollama)
+    answer_tokens: int | None = None  # completion tokens that were not thinking
 
     @property
     def tokens_per_second(self) -> float | None:
+        """Generation speed over every completion token, thinking included (Ollama's eval)."""
         if not self.completion_tokens or not self.eval_duration_ns:
             return None
         return self.completion_tokens / self.eval_duration_ns * 1e9
+
+    @property
+    def thought(self) -> bool:
+        return bool(self.thinking_tokens)
 
     def as_dict(self) -> dict[str, int | str | None]:
         return asdict(self)
@@ -94,10 +107,19 @@ class Waiting:
     ahead: int  # replies before this one, the one generating included
 
 
-# What a backend streams: text pieces as they arrive, then exactly one Metrics when the reply
-# ends (Waiting pieces may come before the first text). Plain strings rather than a wrapper
-# object: one piece is handled per token.
-Piece = str | Metrics | Waiting
+class Thinking(str):
+    """A piece of the model's reasoning, streamed apart from the answer (Ollama's
+    `message.thinking`, or text between `<think>` tags). A str, so it joins like text; the exact
+    class `str` is the answer."""
+
+    __slots__ = ()
+
+
+# What a backend streams: text pieces as they arrive (answer text as plain `str`, reasoning as
+# `Thinking`), then exactly one Metrics when the reply ends; Waiting pieces may come before the
+# first text while the reply is queued at a busy model. Plain strings rather than a wrapper object
+# for the answer: one piece is handled per token, and `piece.__class__ is str` is cheap.
+Piece = str | Thinking | Metrics | Waiting
 
 
 @dataclass(frozen=True)
@@ -124,6 +146,32 @@ class ModelInfo:
     @property
     def label(self) -> str:
         return f"{self.name} · {self.where}"
+
+
+ThinkValue = bool | str  # Ollama's `think`: on/off, or a level such as "low", "medium", "high"
+
+
+@dataclass(frozen=True)
+class Abilities:
+    """What a model can do, from its server (Ollama's /api/show `capabilities` and `thinking`)."""
+
+    capabilities: tuple[str, ...] = ()
+    think_values: tuple[ThinkValue, ...] = ()  # the `think` values it lists; empty: on/off
+    think_default: ThinkValue | None = None
+
+    @property
+    def vision(self) -> bool:
+        return "vision" in self.capabilities
+
+    @property
+    def thinking(self) -> bool:
+        return "thinking" in self.capabilities
+
+    @property
+    def think_choices(self) -> tuple[ThinkValue, ...]:
+        """What a think control offers: the levels the model names, else on and off."""
+        levels = tuple(v for v in self.think_values if isinstance(v, str))
+        return levels or (True, False)
 
 
 @dataclass(frozen=True)
@@ -153,6 +201,17 @@ class StoredMessage:
     content: str
     created_at: datetime
     run: RunRecord | None
+    thinking: str = ""  # a reply's reasoning, kept apart from its answer
+    images: tuple[str, ...] = ()  # hashes of the images attached to a user message
+
+
+@dataclass(frozen=True)
+class Image:
+    """An image attached to a message: its bytes, what they are, and the hash they are kept by."""
+
+    sha256: str
+    mime: str  # image/png, image/jpeg, image/webp or image/gif
+    data: bytes
 
 
 @dataclass(frozen=True)

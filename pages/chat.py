@@ -5,7 +5,7 @@ import streamlit as st
 import ui
 from chatcore.chat import ReplyStream
 from chatcore.errors import DashboardError
-from ui.messages import show_message, show_refusal, stream_reply
+from ui.messages import chat_prompt, show_message, show_refusal, show_user_turn, stream_reply
 
 services = ui.services()
 choice = ui.current_choice()
@@ -33,7 +33,7 @@ history = services.chat.messages(conversation_id) if conversation_id else []
 if pending is not None:  # its reply streams below, not from the stored dialogue
     history = [m for m in history if m.id != pending.reply.message_id]
 
-prompt = st.chat_input("Message", submit_mode="stop", disabled=choice.model is None)
+prompt, images = chat_prompt(choice.model)  # images only for a model that can see them
 if not history and pending is None and not prompt:
     st.title("Chat")
     st.caption("Pick a model in the sidebar and say something. Every turn is saved.")
@@ -41,10 +41,11 @@ for message in history:
     show_message(message)
 
 if prompt and choice.model:
-    with st.chat_message("user"):
-        st.markdown(prompt)
+    show_user_turn(prompt, images)
     try:
-        pending = services.chat.send(conversation_id, prompt, choice.model, choice.params)
+        pending = services.chat.send(
+            conversation_id, prompt, choice.model, choice.params, images=images
+        )
     except DashboardError as error:
         show_refusal(error, unsent=prompt)
 

@@ -16,6 +16,7 @@ from chatcore.errors import DashboardError
 from ui import components
 from ui.formatting import LEADERBOARD_COLUMNS, leaderboard_table
 from ui.messages import show_refusal
+from ui.safe_markdown import safe_markdown
 
 services = ui.services()
 choice = ui.current_choice()
@@ -124,7 +125,7 @@ if prompt:
     else:
         st.session_state.compare_round = streamed = live.id
         with st.chat_message("user"):
-            st.markdown(prompt)
+            safe_markdown(prompt)
         components.live_round(live)
 
 round_id = st.session_state.get("compare_round")

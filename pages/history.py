@@ -20,6 +20,7 @@ from ui.formatting import (
     when,
 )
 from ui.messages import show_message
+from ui.safe_markdown import safe_label
 
 services = ui.services()
 history = services.history
@@ -109,7 +110,7 @@ def show_conversation(opened: OpenConversation) -> None:
     row = opened.summary
     st.button("All conversations", key="history-back", icon=":material/arrow_back:",
               on_click=open_in_history, args=(None,))  # fmt: skip
-    st.title(row.title)
+    st.title(safe_label(row.title))
     st.caption(conversation_summary(row))
     actions = st.columns([1, 2, 1])
     with actions[0]:
@@ -172,7 +173,7 @@ def show_search(text: str, filters: Filters) -> None:
         st.caption(f"{result.total:,} conversation(s) match{more}.")
     for hit in result.hits:
         with st.container(border=True):
-            st.button(hit.title, key=f"hit-{hit.id}", type="tertiary",
+            st.button(safe_label(hit.title), key=f"hit-{hit.id}", type="tertiary",
                       on_click=open_in_history, args=(hit.id,))  # fmt: skip
             st.caption(f"{when(hit.updated_at)} · {hit.matching_messages} matching message(s)")
             st.text(hit.snippet)

@@ -97,9 +97,10 @@ def per_model(table: pd.DataFrame) -> None:
     st.subheader("Models")
     st.dataframe(table, hide_index=True, column_config=PER_MODEL_COLUMNS)
     st.caption(
-        "Tokens/s is completion tokens over generation time, as the backend reports them; time to"
-        " the first token is the app's own clock; load time is the backend's (a cold start is"
-        " a slow one)."
+        "Tokens/s is completion tokens over generation time, as the backend reports them: for a"
+        " thinking model it includes the thinking tokens. Time to the first token (of any kind,"
+        " thinking or answer) and time to the answer are the app's own clock; thinking tokens are"
+        " the thinking pieces streamed. Load time is the backend's (a cold start is a slow one)."
     )
 
 

@@ -6,6 +6,8 @@ talks to it exactly as it talks to Ollama (shapes from shared/reference/ollama-a
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
 import hashlib
 import json
@@ -37,6 +39,19 @@ class FakeModel:
     parameters: str = 'temperature 0.6\ntop_p 0.95\nstop "<|eot_id|>"'
     system: str = ""
     layers: tuple[int, ...] = (2_000_000, 4_000)  # layer sizes in bytes, for /api/pull
+    # Reasoning streamed as `message.thinking` before the answer, when the model has the
+    # "thinking" capability and `think` is not false (absent: the model's default, which thinks).
+    thinking: str = ""
+    think_values: tuple[bool | str, ...] = ()  # /api/show's `thinking.values` (e.g. levels)
+    think_default: bool | str | None = None
+
+    def thinking_tokens(self, think: Any) -> list[str]:
+        if not self.thinking or think is False:
+            return []
+        words = self.thinking.split(" ")
+        if isinstance(think, str):  # a level: say which one it reasoned at
+            words = [f"[{think}]", *words]
+        return [w if i == 0 else " " + w for i, w in enumerate(words)]
 
     def tokens(self, messages: list[dict[str, Any]] | None = None) -> list[str]:
         text = self.reply
@@ -239,8 +254,12 @@ class OllamaHandler(BaseHTTPRequestHandler):
             self._json({"error": f"model '{name}' not found"}, 404)
             return
         arch = model.family
+        extra: dict[str, Any] = {}
+        if model.think_values:
+            extra["thinking"] = {"values": list(model.think_values), "default": model.think_default}
         self._json(
             {
+                **extra,
                 "modelfile": modelfile(model),
                 "parameters": model.parameters,
                 "template": "{{ .Prompt }}",
@@ -325,6 +344,9 @@ class OllamaHandler(BaseHTTPRequestHandler):
         if body.get("stream", True) is False:
             self._json({"error": "the fake speaks streams only"}, 400)
             return
+        if refusal := refused_request(model, body):
+            self._json({"error": refusal}, 400)
+            return
         state = self.server_state
         try:
             if state.serial:
@@ -357,13 +379,21 @@ class OllamaHandler(BaseHTTPRequestHandler):
         started = time.perf_counter_ns()
         options = body.get("options") or {}
         limit = int(options.get("num_predict", -1))
+        thoughts = model.thinking_tokens(body.get("think", model.think_default))
         tokens = model.tokens(body.get("messages"))
         done_reason = "stop"
-        if 0 <= limit < len(tokens):
-            tokens, done_reason = tokens[:limit], "length"
+        if 0 <= limit < len(thoughts) + len(tokens):  # thinking counts against num_predict
+            thoughts = thoughts[:limit]
+            tokens, done_reason = tokens[: max(0, limit - len(thoughts))], "length"
         self._start_stream()
         time.sleep(model.load_delay)
         loaded = time.perf_counter_ns()
+        for index, thought in enumerate(thoughts):
+            if index and model.token_delay:
+                time.sleep(model.token_delay)
+            self._line(chunk(name, "", thinking=thought))
+        if thoughts and tokens and model.token_delay:
+            time.sleep(model.token_delay)
         for index, token in enumerate(tokens):
             if model.fail_after is not None and index == model.fail_after:
                 self._line({"error": "an error was encountered while running the model"})
@@ -381,7 +411,7 @@ class OllamaHandler(BaseHTTPRequestHandler):
             load_duration=loaded - started,
             prompt_eval_count=prompt_tokens,
             prompt_eval_duration=max(1, prompt_tokens) * 1_000_000,
-            eval_count=len(tokens),
+            eval_count=len(thoughts) + len(tokens),  # Ollama counts both
             eval_duration=max(1, finished - loaded),
         )
         self._line(final)
@@ -394,13 +424,35 @@ def embedding(text: str, size: int = 8) -> list[float]:
     return [round(byte / 255, 4) for byte in digest[:size]]
 
 
-def chunk(model: str, content: str, done: bool = False) -> dict[str, Any]:
+def chunk(model: str, content: str, done: bool = False, thinking: str = "") -> dict[str, Any]:
+    message = {"role": "assistant", "content": content}
+    if thinking:
+        message["thinking"] = thinking
     return {
         "model": model,
         "created_at": "2026-11-25T12:00:00.000000Z",
-        "message": {"role": "assistant", "content": content},
+        "message": message,
         "done": done,
     }
+
+
+def refused_request(model: FakeModel, body: dict[str, Any]) -> str | None:
+    """What Ollama answers 400 to before streaming: thinking asked of a model that can't, images
+    for a model without vision, and images that are not base64 of an image."""
+    think = body.get("think")
+    if think not in (None, False) and "thinking" not in model.capabilities:
+        return f'"{model.name}" does not support thinking'
+    images = [i for m in body.get("messages") or () for i in m.get("images") or ()]
+    if images and "vision" not in model.capabilities:
+        return f'"{model.name}" does not support images'  # never ignored silently
+    for image in images:
+        try:
+            data = base64.b64decode(image, validate=True)
+        except (binascii.Error, ValueError, TypeError):
+            return "illegal base64 data in images"
+        if not data.startswith((b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"RIFF")):
+            return "failed to process inputs: image: unknown format"
+    return None
 
 
 def modelfile(model: FakeModel) -> str:
@@ -457,9 +509,22 @@ def main() -> None:
         help="serve another model with the same reply at its own speed (repeatable)",
     )
     parser.add_argument("--serial", action="store_true", help="serve one chat at a time")
+    parser.add_argument(
+        "--thinking", type=int, default=0, help="thinking tokens streamed before the reply"
+    )
     args = parser.parse_args()
     reply = " ".join(f"w{i}" for i in range(args.tokens))
-    models = [FakeModel(args.model, reply=reply, token_delay=args.delay)]
+    thinking = " ".join(f"t{i}" for i in range(args.thinking))
+    capabilities = ("completion", "thinking") if args.thinking else ("completion",)
+    models = [
+        FakeModel(
+            args.model,
+            reply=reply,
+            token_delay=args.delay,
+            thinking=thinking,
+            capabilities=capabilities,
+        )
+    ]
     for spec in args.also:
         name, delay = spec.rsplit("=", 1)
         models.append(FakeModel(name, reply=reply, token_delay=float(delay)))

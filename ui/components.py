@@ -18,8 +18,10 @@ from ui.formatting import (
     layer_status,
     pull_status,
     reply_caption,
+    thinking_label,
     with_log_reference,
 )
+from ui.safe_markdown import safe_markdown
 from ui.session import open_conversation
 
 T = TypeVar("T")
@@ -172,16 +174,18 @@ def live_round(live: LiveRound) -> None:
     for column, place in zip(live.columns, st.columns(len(live.columns)), strict=True):
         with place:
             st.subheader(answer_heading(column.label, column.model, live.blind, revealed=False))
-            slots.append((st.empty(), st.empty()))
+            slots.append((st.empty(), st.empty(), st.empty()))
     ticked = 0.0
     try:
         for changed in live.updates():
             tick = time.monotonic() - ticked >= CLOCK_SECONDS
             ticked = time.monotonic() if tick else ticked
             for index, column in enumerate(live.columns):
-                body, foot = slots[index]
+                thinking, body, foot = slots[index]
+                if index in changed and column.thoughts:
+                    column_thinking(thinking, column, live.blind)
                 if index in changed:
-                    body.markdown(column.text)
+                    safe_markdown(column.text, body)
                 if column.done and index in changed:
                     with foot.container():
                         column_outcome(column, live.blind)
@@ -190,6 +194,17 @@ def live_round(live: LiveRound) -> None:
                     foot.caption(f"{waiting} · {time.monotonic() - live.started:.1f} s")
     finally:
         live.stop()
+
+
+def column_thinking(slot: object, column: Column, blind: bool) -> None:
+    """A column's reasoning, collapsed; in a blind round only that it thinks (its reasoning
+    often names the model) until the reveal."""
+    with slot.container():  # type: ignore[attr-defined]
+        if blind:
+            st.caption(f"Thinking… ({len(column.thoughts)} tokens; shown after the reveal)")
+            return
+        with st.expander(thinking_label(None), expanded=False, icon=":material/psychology:"):
+            safe_markdown(column.thinking)
 
 
 def column_outcome(column: Column, blind: bool) -> None:
@@ -204,7 +219,7 @@ def column_outcome(column: Column, blind: bool) -> None:
 
 def stored_round(stored: StoredRound, revealed: bool) -> None:
     with st.chat_message("user"):
-        st.markdown(stored.prompt)
+        safe_markdown(stored.prompt)
     places = st.columns(max(len(stored.entries), 1))
     for entry, place in zip(stored.entries, places, strict=False):
         with place:
@@ -216,7 +231,14 @@ def stored_round(stored: StoredRound, revealed: bool) -> None:
 def stored_entry(entry: StoredEntry, blind: bool, revealed: bool) -> None:
     run = entry.run
     st.subheader(answer_heading(entry.label, run.model, blind, revealed))
-    st.markdown(entry.text)
+    if entry.thinking:
+        if blind and not revealed:
+            st.caption("Thinking hidden until the reveal: it often names the model.")
+        else:
+            seconds = run.metrics.thinking_ms / 1000 if run.metrics.thinking_ms else None
+            with st.expander(thinking_label(seconds), expanded=False, icon=":material/psychology:"):
+                safe_markdown(entry.thinking)
+    safe_markdown(entry.text)
     if run.status == "error":
         st.error(with_log_reference(run.error or "The reply failed.", run.request_id, run.id))
     name = run.model if revealed else f"Answer {entry.label}"

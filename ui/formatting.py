@@ -33,12 +33,21 @@ def reply_caption(
     """The one-line caption under each reply: who answered, how much, how fast; and where, when
     a retry moved it to another host."""
     parts = [model]
+    thought = bool(metrics.thinking_tokens)
     if metrics.completion_tokens is not None:
-        parts.append(f"{metrics.completion_tokens} tokens")
+        if thought:
+            parts.append(
+                f"{metrics.completion_tokens} tokens ({metrics.thinking_tokens} thinking, "
+                f"{metrics.answer_tokens} answer)"
+            )
+        else:
+            parts.append(f"{metrics.completion_tokens} tokens")
     if (speed := metrics.tokens_per_second) is not None:
-        parts.append(f"{speed:.1f} tok/s")
+        parts.append(f"{speed:.1f} tok/s" + (" incl. thinking" if thought else ""))
     if ttft_ms is not None:
         parts.append(f"first token {ttft_ms / 1000:.2f} s")
+    if thought and metrics.answer_ms is not None:
+        parts.append(f"answer after {metrics.answer_ms / 1000:.2f} s")
     if metrics.load_duration_ns is not None:
         parts.append(f"load {metrics.load_duration_ns / NS_PER_SECOND:.2f} s")
     if metrics.done_reason == "length":
@@ -52,6 +61,13 @@ def reply_caption(
     if status == "stopped":
         parts.append("stopped")
     return " · ".join(parts)
+
+
+def thinking_label(seconds: float | None, live: bool = False) -> str:
+    """The Thinking block's title: while it streams, then with how long the model thought."""
+    if live:
+        return "Thinking…" if seconds is None else f"Thinking… {seconds:.1f} s"
+    return "Thinking" if seconds is None else f"Thought for {seconds:.1f} s"
 
 
 def answer_heading(label: str, model: str, blind: bool, revealed: bool) -> str:
@@ -265,14 +281,27 @@ PER_MODEL_COLUMNS = {
     "errors": st.column_config.NumberColumn("Errors", format="localized"),
     "prompt_tokens": st.column_config.NumberColumn("Prompt tokens", format="localized"),
     "completion_tokens": st.column_config.NumberColumn("Completion tokens", format="localized"),
-    "median_tokens_per_second": st.column_config.NumberColumn("Median tok/s", format="%.1f"),
-    "p95_tokens_per_second": st.column_config.NumberColumn("p95 tok/s", format="%.1f"),
-    "median_ttft_ms": st.column_config.NumberColumn("Median first token (ms)", format="%.0f"),
+    "median_tokens_per_second": st.column_config.NumberColumn(
+        "Median tok/s (thinking + answer)", format="%.1f"
+    ),
+    "p95_tokens_per_second": st.column_config.NumberColumn(
+        "p95 tok/s (thinking + answer)", format="%.1f"
+    ),
+    "median_ttft_ms": st.column_config.NumberColumn(
+        "Median first token, any kind (ms)", format="%.0f"
+    ),
     "median_load_ms": st.column_config.NumberColumn("Median load (ms)", format="%.0f"),
     "max_load_ms": st.column_config.NumberColumn("Max load (ms)", format="%.0f"),
     "median_prompt_tokens_per_second": st.column_config.NumberColumn(
         "Median prompt tok/s", format="%.0f"
     ),
+    "thinking_token_share": st.column_config.NumberColumn(
+        "Thinking share of tokens", format="percent"
+    ),
+    "thinking_time_share": st.column_config.NumberColumn(
+        "Thinking share of time", format="percent"
+    ),
+    "median_answer_ms": st.column_config.NumberColumn("Median time to answer (ms)", format="%.0f"),
 }
 CONTEXT_HIT_COLUMNS = {
     "id": st.column_config.NumberColumn("Run"),

@@ -1,22 +1,35 @@
-"""Messages of a dialogue: a stored one with its caption, a reply as it streams, a refusal."""
+"""Messages of a dialogue: a stored one with its caption, a reply as it streams (its reasoning in
+a Thinking block above the answer), a refusal. Model and user text goes through safe_markdown."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Iterable
 
-import pandas  # noqa: F401  st.write_stream imports it on first use: not during the first reply
 import streamlit as st
 
 from chatcore.chat import ReplyStream
 from chatcore.errors import DashboardError
-from chatcore.types import StoredMessage
+from chatcore.images import ACCEPTED_TYPES
+from chatcore.types import StoredMessage, Thinking
 from ui.components import show_error
-from ui.formatting import reply_caption, waiting_status, with_log_reference
+from ui.formatting import reply_caption, thinking_label, waiting_status, with_log_reference
+from ui.safe_markdown import safe_markdown
+from ui.session import model_abilities, services
+
+THUMBNAIL_PX = 240
 
 
 def show_message(message: StoredMessage) -> None:
     with st.chat_message(message.role):
-        st.markdown(message.content)
+        if message.thinking:
+            run = message.run
+            seconds = run.metrics.thinking_ms / 1000 if run and run.metrics.thinking_ms else None
+            with st.expander(thinking_label(seconds), expanded=False, icon=":material/psychology:"):
+                safe_markdown(message.thinking)
+        safe_markdown(message.content)
+        if message.images:
+            show_images(message.images)
         if message.run is not None:
             run = message.run
             if run.status == "error":
@@ -30,14 +43,111 @@ def show_message(message: StoredMessage) -> None:
             )
 
 
+def show_images(hashes: Iterable[str]) -> None:
+    """The images the user attached: stored in the app, so shown as images (not defused)."""
+    stored = services().chat.images(list(hashes))
+    pictures = [stored[h].data for h in hashes if h in stored]
+    if pictures:
+        st.image(pictures, width=THUMBNAIL_PX)
+
+
+def chat_prompt(model: str | None) -> tuple[str | None, list[bytes]]:
+    """The chat input: text, plus image files when the model can see them (PNG, JPEG, WebP,
+    GIF). Returns the text sent (None when nothing was) and the images' bytes."""
+    vision = model is not None and model_abilities(model).vision
+    sent = st.chat_input(
+        "Message (attach images with the clip)" if vision else "Message",
+        submit_mode="stop",
+        disabled=model is None,
+        accept_file="multiple" if vision else False,
+        file_type=list(ACCEPTED_TYPES) if vision else None,
+    )
+    if sent is None:
+        return None, []
+    if isinstance(sent, str):
+        return sent, []
+    text = sent.text or ("What is in this image?" if sent.files else "")
+    return text or None, [file.getvalue() for file in sent.files]
+
+
+def show_user_turn(text: str, images: list[bytes] | None = None) -> None:
+    with st.chat_message("user"):
+        safe_markdown(text)
+        if images:
+            st.image(images, width=THUMBNAIL_PX)
+
+
+class LiveReply:
+    """A reply drawn as it streams: reasoning in a status block that is open while the model
+    thinks and collapses, with how long it thought, once the answer starts."""
+
+    def __init__(self) -> None:
+        self._waiting_slot = st.empty()
+        self._waiting = False
+        self._thinking_slot = st.empty()
+        self._answer_slot = st.empty()
+        self._status: object = None
+        self._thoughts: list[str] = []
+        self._answer: list[str] = []
+        self._thinking_since: float | None = None
+        self._thought_for: float | None = None
+
+    def waiting(self, ahead: int | None) -> None:
+        self._waiting_slot.caption(waiting_status(ahead))
+        self._waiting = True
+
+    def add(self, piece: str) -> None:
+        if self._waiting:
+            self._waiting_slot.empty()
+            self._waiting = False
+        if piece.__class__ is Thinking:
+            self._add_thinking(piece)
+        else:
+            if self._answer == [] and self._status is not None:
+                self._close_thinking()
+            self._answer.append(piece)
+            safe_markdown("".join(self._answer), self._answer_slot)
+
+    def _add_thinking(self, piece: str) -> None:
+        if self._status is None:
+            self._thinking_since = time.monotonic()
+            self._status = self._thinking_slot.status(
+                thinking_label(None, live=True), expanded=True, state="running"
+            )
+            with self._status:  # type: ignore[attr-defined]
+                self._thinking_text = st.empty()
+        self._thoughts.append(piece)
+        safe_markdown("".join(self._thoughts), self._thinking_text)
+
+    def _close_thinking(self) -> None:
+        assert self._thinking_since is not None
+        self._thought_for = time.monotonic() - self._thinking_since
+        self._status.update(  # type: ignore[attr-defined]
+            label=thinking_label(self._thought_for), state="complete", expanded=False
+        )
+
+    def finish(self, thinking_ms: float | None) -> None:
+        if self._status is not None:
+            seconds = thinking_ms / 1000 if thinking_ms is not None else self._thought_for
+            self._status.update(  # type: ignore[attr-defined]
+                label=thinking_label(seconds), state="complete", expanded=False
+            )
+
+
 def stream_reply(stream: ReplyStream) -> None:
     """Show a reply as it streams; a stop or rerun closes the stream, which stores it as stopped."""
     with st.chat_message("assistant"):
+        live = LiveReply()
         try:
-            st.write_stream(text_shown_while_waiting(stream))
+            for piece in stream:
+                if piece:
+                    live.add(piece)
+                else:  # queued at a busy model: drawing the line lets a stop end the wait
+                    live.waiting(stream.waiting_ahead)
         finally:
             stream.close()
         reply = stream.reply
+        live.finish(reply.metrics.thinking_ms)
         if reply.status == "error":
             message = reply.error or "The reply failed."
             st.error(with_log_reference(message, reply.request_id, reply.run_id))
@@ -46,22 +156,6 @@ def stream_reply(stream: ReplyStream) -> None:
                 reply.model, reply.metrics, reply.ttft_ms, reply.status, reply.attempts, reply.host
             )
         )
-
-
-def text_shown_while_waiting(stream: ReplyStream) -> Iterator[str]:
-    """The reply's text; while it waits its turn at a busy model, a line saying so. Drawing that
-    line is what lets a stop end the wait at once (Streamlit stops a run when it draws)."""
-    status = st.empty()
-    waiting = False
-    for piece in stream:
-        if piece:
-            if waiting:
-                status.empty()
-                waiting = False
-            yield piece
-        else:
-            waiting = True
-            status.caption(waiting_status(stream.waiting_ahead))
 
 
 def show_refusal(error: DashboardError, unsent: str | None = None) -> None:

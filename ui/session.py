@@ -8,11 +8,15 @@ from typing import Any
 
 import streamlit as st
 
+from chatcore.errors import DashboardError
 from chatcore.models import ModelListing
 from chatcore.params import MAX_TOKENS_DEFAULT, TEMPERATURE_DEFAULT, TOP_P_DEFAULT, GenerationParams
 from chatcore.services import Services, shared_services
+from chatcore.types import Abilities
 
 MODEL_LIST_SECONDS = 15
+ABILITIES_SECONDS = 60
+THINK_KEY = "think"  # session key naming the think control's widget key, set by the sidebar
 # The sidebar's widget key for each GenerationParams field it holds.
 SIDEBAR_KEYS = {
     "temperature": "temperature",
@@ -32,6 +36,15 @@ def services() -> Services:
 @st.cache_data(ttl=MODEL_LIST_SECONDS, show_spinner=False)
 def model_listing() -> ModelListing:
     return services().registry.list_models()
+
+
+@st.cache_data(ttl=ABILITIES_SECONDS, show_spinner=False)
+def model_abilities(model: str) -> Abilities:
+    """What the model can do (vision, thinking); nothing special when its server can't say."""
+    try:
+        return services().chat.abilities(model)
+    except DashboardError:
+        return Abilities()
 
 
 def models_changed() -> None:
@@ -54,8 +67,15 @@ def current_choice() -> Choice:
             top_p=state.get(SIDEBAR_KEYS["top_p"], TOP_P_DEFAULT),
             max_tokens=state.get(SIDEBAR_KEYS["max_tokens"], MAX_TOKENS_DEFAULT),
             system_prompt=state.get(SIDEBAR_KEYS["system_prompt"], ""),
+            think=chosen_think(),
         ),
     )
+
+
+def chosen_think() -> bool | str | None:
+    """The think control's value; None (model default) when the model shows no control."""
+    widget = st.session_state.get(THINK_KEY)
+    return st.session_state.get(widget) if widget else None
 
 
 def sidebar_values(defaults: dict[str, Any]) -> dict[str, Any]:

@@ -6,9 +6,12 @@ import streamlit as st
 
 from chatcore.params import MAX_TOKENS_DEFAULT, TEMPERATURE_DEFAULT, TOP_P_DEFAULT
 from chatcore.types import ModelInfo
+from ui.safe_markdown import safe_label
 from ui.session import (
     SIDEBAR_KEYS,
+    THINK_KEY,
     current_conversation_id,
+    model_abilities,
     model_listing,
     open_conversation,
     services,
@@ -24,6 +27,7 @@ PULL_HINT = (
 def sidebar() -> None:
     with st.sidebar:
         model_picker()
+        model_abilities_controls()
         generation_controls()
         conversation_list()
 
@@ -66,6 +70,39 @@ def announce_unreachable(unreachable: dict[str, str], chatting_with: ModelInfo) 
             )
 
 
+def model_abilities_controls() -> None:
+    """The think control, shown only for a thinking model (its levels, or on/off), and whether
+    the model sees images."""
+    model = st.session_state.get("model")
+    abilities = model_abilities(model) if model else None
+    st.session_state[THINK_KEY] = None
+    if abilities is None:
+        return
+    if abilities.thinking:
+        choices = abilities.think_choices
+        widget = "think-levels" if isinstance(choices[0], str) else "think-onoff"
+        st.session_state[THINK_KEY] = widget
+        st.selectbox(
+            "Thinking",
+            options=[None, *choices],
+            format_func=think_choice_label,
+            key=widget,
+            help="Sent as Ollama's `think`; the model's default sends nothing.",
+        )
+    if not abilities.vision:
+        st.caption(f"{model} can't see images.")
+
+
+def think_choice_label(value: bool | str | None) -> str:
+    if value is None:
+        return "model default"
+    if value is True:
+        return "on"
+    if value is False:
+        return "off"
+    return str(value)
+
+
 def generation_controls() -> None:
     keys = SIDEBAR_KEYS
     st.slider("Temperature", 0.0, 1.0, TEMPERATURE_DEFAULT, 0.05, key=keys["temperature"])
@@ -91,7 +128,7 @@ def conversation_list() -> None:
         current = current_conversation_id()
         for conversation_id, title in services().chat.recent_titles(RECENT_CONVERSATIONS):
             st.button(
-                title,
+                safe_label(title),
                 key=f"conv-{conversation_id}",
                 type="primary" if conversation_id == current else "tertiary",
                 width="stretch",

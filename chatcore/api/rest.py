@@ -7,6 +7,7 @@ ChatService is synchronous: its work runs in worker threads, never on the event 
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import fields
@@ -28,10 +29,18 @@ from chatcore.api.streaming import PieceBatches
 from chatcore.backups import Backup
 from chatcore.chat import ChatService, Reply, ReplyStream
 from chatcore.errors import BackendUnavailable, Busy, NotFound
+from chatcore.images import decoded_images
 from chatcore.logs import note
 from chatcore.params import GenerationParams
 from chatcore.services import Services
-from chatcore.types import ConversationSummary, Metrics, ModelInfo, RunStatus, StoredMessage
+from chatcore.types import (
+    ConversationSummary,
+    Metrics,
+    ModelInfo,
+    RunStatus,
+    StoredMessage,
+    Thinking,
+)
 
 SEED_DEFAULT_MODEL = "llama2"  # the seed's ModelParams default
 API_THREADS = 40  # chats in flight at once; more wait their turn instead of starving Streamlit
@@ -62,6 +71,10 @@ class ChatRequest(BaseModel):
     )
     model_params: ModelParams = Field(default_factory=ModelParams)
     stream: bool = Field(False, description="Stream the reply as NDJSON lines")
+    images: list[str] = Field(
+        default_factory=list,
+        description="Images for a vision model, each a base64 string (PNG, JPEG, WebP or GIF)",
+    )
 
 
 def metrics_schema() -> type[BaseModel]:
@@ -71,7 +84,10 @@ def metrics_schema() -> type[BaseModel]:
     return create_model(
         "MetricsOut",
         tokens_per_second=(float | None, ...),
-        ttft_ms=(float | None, Field(description="Time to the first token, by the app's clock")),
+        ttft_ms=(
+            float | None,
+            Field(description="Time to the first token of any kind (thinking or answer)"),
+        ),
         **{f.name: (hints[f.name], ...) for f in fields(Metrics)},
     )
 
@@ -81,6 +97,7 @@ MetricsOut = metrics_schema()
 
 class ChatReply(BaseModel):
     reply: str
+    thinking: str = Field("", description="The model's reasoning, apart from the reply")
     conversation_id: str
     message_id: int
     model: str
@@ -106,6 +123,8 @@ class HistoryMessage(BaseModel):
     role: str
     content: str
     created_at: datetime
+    thinking: str = ""
+    images: list[str] = Field(default_factory=list, description="Attached images, base64")
     model: str | None = None
     backend: str | None = None
     host: str | None = None
@@ -196,6 +215,7 @@ def metrics_out(metrics: Metrics, ttft_ms: float | None) -> BaseModel:
 def chat_reply(reply: Reply) -> ChatReply:
     return ChatReply(
         reply=reply.text,
+        thinking=reply.thinking,
         conversation_id=reply.conversation_id,
         message_id=reply.message_id,
         model=reply.model,
@@ -223,9 +243,14 @@ def conversation_out(summary: ConversationSummary) -> ConversationOut:
     )
 
 
-def history_message(message: StoredMessage) -> HistoryMessage:
+def history_message(message: StoredMessage, images: dict[str, bytes]) -> HistoryMessage:
     out = HistoryMessage(
-        id=message.id, role=message.role, content=message.content, created_at=message.created_at
+        id=message.id,
+        role=message.role,
+        content=message.content,
+        created_at=message.created_at,
+        thinking=message.thinking,
+        images=[base64.b64encode(images[h]).decode() for h in message.images if h in images],
     )
     if (run := message.run) is not None:
         out = out.model_copy(
@@ -264,9 +289,15 @@ def ndjson(payload: dict[str, Any]) -> bytes:
 # --- streaming ---
 
 
+def piece_line(piece: str) -> bytes:
+    kind = "thinking" if piece.__class__ is Thinking else "content"
+    return ndjson({kind: str(piece), "done": False})
+
+
 class ReplyStreamResponse(StreamingResponse):
-    """A reply as NDJSON: `{"content": ..., "done": false}` per piece, then the stored outcome
-    with `"done": true`. However the response ends (done, client gone, cancelled before it began),
+    """A reply as NDJSON: `{"thinking": ..., "done": false}` per piece of reasoning and
+    `{"content": ..., "done": false}` per piece of the answer, then the stored outcome with
+    `"done": true`. However the response ends (done, client gone, cancelled before it began),
     the reply stream is closed, so a reply cut short is stored as stopped."""
 
     media_type = "application/x-ndjson"
@@ -277,10 +308,11 @@ class ReplyStreamResponse(StreamingResponse):
         super().__init__(self.lines())
 
     async def lines(self) -> AsyncIterator[bytes]:
-        # A line per piece, but the pieces that arrived together in one write. An empty piece
-        # (queued at a busy model) is a chance to notice a client gone, and sends nothing.
+        # A line per piece, but the pieces that arrived together in one write: reasoning as
+        # {"thinking": ...}, the answer as {"content": ...}. An empty piece (queued at a busy
+        # model) is a chance to notice a client gone, and sends nothing.
         async for batch in self.batches:
-            if lines := b"".join(ndjson({"content": p, "done": False}) for p in batch if p):
+            if lines := b"".join(piece_line(p) for p in batch if p):
                 yield lines
         yield ndjson({**jsonable_encoder(chat_reply(self.stream.reply)), "done": True})
 
@@ -337,16 +369,23 @@ def create_api(
     async def chat(request: ChatRequest) -> Any:
         """Send a message and get the reply. An unknown conversation_id creates that conversation.
 
-        With `"stream": true` the answer is NDJSON: `{"content": ..., "done": false}` per piece,
-        then the whole reply as without streaming, with `"done": true`. A client that hangs up
-        mid-stream leaves the reply stored as stopped.
+        With `"stream": true` the answer is NDJSON: `{"thinking": ..., "done": false}` per
+        piece of reasoning, `{"content": ..., "done": false}` per piece of the answer, then the
+        whole reply as without streaming, with `"done": true`. A client that hangs up
+        mid-stream leaves the reply stored as stopped. `images` go to a vision model; any other
+        model gets 422 before anything is stored.
         """
         params = request.model_params
         note(conversation=request.conversation_id, model=params.model)
+        images = decoded_images(request.images)
 
         def send() -> ReplyStream:
             return chat_service().send(
-                request.conversation_id, request.message, params.model, params.generation()
+                request.conversation_id,
+                request.message,
+                params.model,
+                params.generation(),
+                images=images,
             )
 
         if request.stream:
@@ -382,9 +421,11 @@ def create_api(
         if summary is None:
             raise NotFound(f"Conversation '{conversation_id}' was not found.")
         messages = service.messages(conversation_id)
+        stored = service.images([h for m in messages for h in m.images])
+        images = {sha256: image.data for sha256, image in stored.items()}
         return History(
             conversation=conversation_out(summary),
-            messages=[history_message(m) for m in messages],
+            messages=[history_message(m, images) for m in messages],
         )
 
     @api.get("/models", response_model=Models, responses=ERRORS)

@@ -26,7 +26,7 @@ from chatcore.config import DEFAULT_EMBEDDED_CTX
 from chatcore.context import DoesNotFit, Fitted, fit_history, reply_reserve
 from chatcore.errors import BackendFailed, Busy, DashboardError, ModelNotFound, PromptTooLong
 from chatcore.params import GenerationParams
-from chatcore.types import ChatMessage, Metrics, ModelInfo, Piece, Waiting
+from chatcore.types import Abilities, ChatMessage, Metrics, ModelInfo, Piece, Waiting
 
 if TYPE_CHECKING:
     from llama_cpp import Llama
@@ -312,6 +312,12 @@ class EmbeddedBackend:
                     "seconds. Try again in a moment."
                 ) from WaitedTooLong()
             yield Waiting(ahead=turns.ahead_of(ticket))
+
+    def abilities(self, model: str) -> Abilities:
+        """Text only: no vision, no thinking control (a GGUF that writes <think> tags inline
+        still has them parsed by the chat service)."""
+        self._model_file(model)  # ModelNotFound for a model that went away
+        return Abilities(capabilities=("completion",))
 
     def _model_file(self, model: str) -> ModelFile:
         for model_file in self.model_files():

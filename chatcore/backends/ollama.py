@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from typing import Any
 
 import httpx
 import ollama
 
 from chatcore.errors import BackendFailed, BackendUnavailable, Busy, DashboardError, ModelNotFound
 from chatcore.params import GenerationParams
-from chatcore.types import ChatMessage, Metrics, ModelInfo, Piece
+from chatcore.types import Abilities, ChatMessage, Metrics, ModelInfo, Piece, Thinking
 
 # No read timeout: a first model load can take minutes before the first byte arrives.
 CLIENT_TIMEOUT = httpx.Timeout(None, connect=5.0)
 # Listing, status and model management: a host that hangs must not hang a page.
 ADMIN_TIMEOUT = httpx.Timeout(15.0, connect=2.0)
+ABILITIES_SECONDS = 60.0  # a model's capabilities, asked again after this (it may be re-pulled)
 
 
 class PullFailed(BackendFailed):
@@ -37,6 +41,8 @@ class OllamaBackend:
         # trust_env=False: a proxy setting must never reroute a loopback server.
         self._client = ollama.Client(host=host, timeout=CLIENT_TIMEOUT, trust_env=False)
         self._admin = ollama.Client(host=host, timeout=ADMIN_TIMEOUT, trust_env=False)
+        self._abilities: dict[str, tuple[float, Abilities]] = {}
+        self._abilities_lock = threading.Lock()
 
     def list_models(self) -> list[ModelInfo]:
         with self._mapped_errors(model=None):
@@ -50,6 +56,21 @@ class OllamaBackend:
         with self._mapped_errors(model=None):
             answer = self._admin._request_raw("GET", "/api/version")
         return str(answer.json().get("version", ""))
+
+    def abilities(self, model: str) -> Abilities:
+        """/api/show's `capabilities` and `thinking` (the levels a model takes), cached a minute.
+
+        The raw answer: the client's ShowResponse drops the `thinking` object."""
+        with self._abilities_lock:
+            cached = self._abilities.get(model)
+        if cached and time.monotonic() - cached[0] < ABILITIES_SECONDS:
+            return cached[1]
+        with self._mapped_errors(model=model):
+            answer = self._admin._request_raw("POST", "/api/show", json={"model": model}).json()
+        abilities = abilities_of(answer)
+        with self._abilities_lock:
+            self._abilities[model] = (time.monotonic(), abilities)
+        return abilities
 
     def show(self, model: str) -> ollama.ShowResponse:
         with self._mapped_errors(model=model):
@@ -97,11 +118,15 @@ class OllamaBackend:
             messages=[dict(m) for m in messages],
             stream=True,
             options=params.ollama_options(),
+            think=params.ollama_think(),
         )
         try:
             with self._mapped_errors(model=model):
                 for part in stream:
-                    if text := part.message.content:
+                    message = part.message
+                    if message.thinking:  # reasoning comes first, in pieces of its own
+                        yield Thinking(message.thinking)
+                    if text := message.content:
                         yield text  # the final chunk may carry text too
                     if part.done:
                         yield metrics_of(part)
@@ -153,6 +178,18 @@ def pull_error(host: str, model: str, error: ollama.ResponseError) -> str:
     if "file does not exist" in text or "not found" in text:
         return f"{host} could not pull '{model}': {text}. Check the name on ollama.com/library."
     return f"{host} could not pull '{model}': {text}"
+
+
+def abilities_of(shown: dict[str, Any]) -> Abilities:
+    """Capabilities, and the `thinking` object recent servers add: its `values` and `default`."""
+    thinking = shown.get("thinking") if isinstance(shown.get("thinking"), dict) else {}
+    values = tuple(v for v in thinking.get("values") or () if isinstance(v, (bool, str)))
+    default = thinking.get("default")
+    return Abilities(
+        capabilities=tuple(str(c) for c in shown.get("capabilities") or ()),
+        think_values=values,
+        think_default=default if isinstance(default, (bool, str)) else None,
+    )
 
 
 def metrics_of(part: ollama.ChatResponse) -> Metrics:

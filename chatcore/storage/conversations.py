@@ -39,8 +39,28 @@ def add_message(
     return int(row[0])
 
 
-def checkpoint_text(cur: duckdb.DuckDBPyConnection, message_id: int, text: str) -> None:
-    cur.execute("UPDATE messages SET content = ? WHERE id = ?", [text, message_id])
+def checkpoint_text(
+    cur: duckdb.DuckDBPyConnection, message_id: int, text: str, thinking: str | None = None
+) -> None:
+    """Save a reply's answer text so far, and its reasoning when given (kept apart)."""
+    if thinking is None:
+        cur.execute("UPDATE messages SET content = ? WHERE id = ?", [text, message_id])
+    else:
+        cur.execute(
+            "UPDATE messages SET content = ?, thinking = ? WHERE id = ?",
+            [text, thinking, message_id],
+        )
+
+
+def has_images(cur: duckdb.DuckDBPyConnection, conversation_id: str) -> bool:
+    row = cur.execute(
+        """
+        SELECT 1 FROM message_images mi JOIN messages m ON m.id = mi.message_id
+        WHERE m.conversation_id = ? AND NOT m.superseded LIMIT 1
+        """,
+        [conversation_id],
+    ).fetchone()
+    return row is not None
 
 
 def supersede_last_reply(cur: duckdb.DuckDBPyConnection, conversation_id: str) -> bool:
@@ -58,11 +78,22 @@ def supersede_last_reply(cur: duckdb.DuckDBPyConnection, conversation_id: str) -
     return True
 
 
-def context_messages(cur: duckdb.DuckDBPyConnection, conversation_id: str) -> list[ChatMessage]:
-    """The dialogue as a model sees it: visible turns, without replies that failed empty."""
+def context_messages(
+    cur: duckdb.DuckDBPyConnection, conversation_id: str, with_images: bool = False
+) -> list[ChatMessage]:
+    """The dialogue as a model sees it: visible turns, without replies that failed empty, and
+    never a reply's reasoning (only its answer goes back). With `with_images`, each user message
+    carries its image files."""
+    images = (
+        """(SELECT list(i.data ORDER BY mi.position)
+            FROM message_images mi JOIN images i ON i.sha256 = mi.sha256
+            WHERE mi.message_id = m.id)"""
+        if with_images
+        else "NULL"
+    )
     rows = cur.execute(
-        """
-        SELECT m.role, m.content FROM messages m
+        f"""
+        SELECT m.role, m.content, {images} FROM messages m
         LEFT JOIN runs r ON r.message_id = m.id
         WHERE m.conversation_id = ? AND NOT m.superseded
           AND NOT (m.role = 'assistant' AND (m.content = '' OR r.status = ?))
@@ -70,7 +101,14 @@ def context_messages(cur: duckdb.DuckDBPyConnection, conversation_id: str) -> li
         """,
         [conversation_id, RunStatus.ERROR.value],
     ).fetchall()
-    return [ChatMessage(role=role, content=content) for role, content in rows]
+    return [context_message(role, content, attached) for role, content, attached in rows]
+
+
+def context_message(role: str, content: str, images: list[bytes] | None) -> ChatMessage:
+    message = ChatMessage(role=role, content=content)
+    if images:
+        message["images"] = [bytes(image) for image in images]
+    return message
 
 
 def conversation_messages(
@@ -79,7 +117,10 @@ def conversation_messages(
     """The visible dialogue with each reply's run, oldest first."""
     result = cur.execute(
         f"""
-        SELECT m.id, m.role, m.content, m.created_at, {run_select("r")}
+        SELECT m.id, m.role, m.content, m.created_at, coalesce(m.thinking, '') AS thinking,
+            (SELECT list(mi.sha256 ORDER BY mi.position) FROM message_images mi
+             WHERE mi.message_id = m.id) AS images,
+            {run_select("r")}
         FROM messages m LEFT JOIN runs r ON r.message_id = m.id
         WHERE m.conversation_id = ? AND NOT m.superseded ORDER BY m.id
         """,
@@ -95,6 +136,8 @@ def stored_message(row: dict[str, Any]) -> StoredMessage:
         content=row["content"],
         created_at=row["created_at"],
         run=run_from(row),
+        thinking=row.get("thinking") or "",
+        images=tuple(row.get("images") or ()),
     )
 
 
@@ -146,10 +189,19 @@ CONVERSATION_CLEANUP: list[str] = [
     WHERE NOT EXISTS (SELECT 1 FROM compare_entries e WHERE e.round_id = c.id)
     """,
     "DELETE FROM runs WHERE conversation_id IN (SELECT unnest($ids))",
+    # Attached images: the links go; an image no message carries any more goes too.
+    """
+    DELETE FROM message_images WHERE message_id IN
+        (SELECT id FROM messages WHERE conversation_id IN (SELECT unnest($ids)))
+    """,
     "DELETE FROM messages WHERE conversation_id IN (SELECT unnest($ids))",
     "DELETE FROM conversation_summaries WHERE conversation_id IN (SELECT unnest($ids))",
     "DELETE FROM message_search WHERE conversation_id IN (SELECT unnest($ids))",
     "DELETE FROM conversations WHERE id IN (SELECT unnest($ids))",
+    """
+    DELETE FROM images i
+    WHERE NOT EXISTS (SELECT 1 FROM message_images mi WHERE mi.sha256 = i.sha256)
+    """,
 ]
 
 

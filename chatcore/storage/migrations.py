@@ -166,6 +166,42 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
         "each run's request id, the key to its line in the log",
         ["ALTER TABLE runs ADD COLUMN request_id VARCHAR"],
     ),
+    (
+        8,
+        "reasoning kept apart from the answer, its metrics, and images attached to messages",
+        [
+            # DuckDB cannot alter a table that an index depends on: drop, alter, index again.
+            "DROP INDEX messages_conversation",
+            "ALTER TABLE messages ADD COLUMN thinking VARCHAR DEFAULT ''",
+            "CREATE INDEX messages_conversation ON messages (conversation_id)",
+            "DROP INDEX runs_conversation",
+            "DROP INDEX runs_message",
+            "ALTER TABLE runs ADD COLUMN answer_ms DOUBLE",
+            "ALTER TABLE runs ADD COLUMN thinking_ms DOUBLE",
+            "ALTER TABLE runs ADD COLUMN thinking_tokens INTEGER",
+            "ALTER TABLE runs ADD COLUMN answer_tokens INTEGER",
+            "CREATE INDEX runs_conversation ON runs (conversation_id)",
+            "CREATE INDEX runs_message ON runs (message_id)",
+            # An image is stored once however many messages carry it (kept by its hash).
+            """
+            CREATE TABLE images (
+                sha256 VARCHAR PRIMARY KEY,
+                mime VARCHAR NOT NULL,
+                bytes INTEGER NOT NULL,
+                data BLOB NOT NULL,
+                created_at TIMESTAMPTZ NOT NULL DEFAULT now()
+            )
+            """,
+            """
+            CREATE TABLE message_images (
+                message_id BIGINT NOT NULL,
+                position INTEGER NOT NULL,
+                sha256 VARCHAR NOT NULL,
+                PRIMARY KEY (message_id, position)
+            )
+            """,
+        ],
+    ),
 ]
 
 

@@ -296,7 +296,8 @@ def per_model(cur: duckdb.DuckDBPyConnection, f: StatsFilter) -> pd.DataFrame:
         f"""
         SELECT model, runs, errors, prompt_tokens, completion_tokens,
             tps[1] AS median_tokens_per_second, tps[2] AS p95_tokens_per_second,
-            median_ttft_ms, median_load_ms, max_load_ms, median_prompt_tokens_per_second
+            median_ttft_ms, median_load_ms, max_load_ms, median_prompt_tokens_per_second,
+            thinking_token_share, thinking_time_share, median_answer_ms
         FROM (
             SELECT model,
                 count(*) AS runs,
@@ -307,8 +308,19 @@ def per_model(cur: duckdb.DuckDBPyConnection, f: StatsFilter) -> pd.DataFrame:
                 median(ttft_ms) AS median_ttft_ms,
                 median(load_ms) AS median_load_ms,
                 max(load_ms) AS max_load_ms,
-                median(prompt_tokens_per_second) AS median_prompt_tokens_per_second
-            FROM (SELECT model, status, prompt_tokens, completion_tokens, ttft_ms, {SPEEDS}
+                median(prompt_tokens_per_second) AS median_prompt_tokens_per_second,
+                -- Reasoning: the share of completion tokens that were thinking, the share of
+                -- generation time (the backend's total) spent before the answer began, and
+                -- the median time to the first answer token; NULL for models that never thought.
+                sum(thinking_tokens) FILTER (completion_tokens > 0)
+                    / nullif(sum(completion_tokens) FILTER (thinking_tokens IS NOT NULL), 0)
+                    AS thinking_token_share,
+                sum(thinking_ms) FILTER (total_duration_ns > 0)
+                    / nullif(sum(total_duration_ns / 1e6) FILTER (thinking_ms IS NOT NULL), 0)
+                    AS thinking_time_share,
+                CASE WHEN sum(thinking_tokens) > 0 THEN median(answer_ms) END AS median_answer_ms
+            FROM (SELECT model, status, prompt_tokens, completion_tokens, ttft_ms, answer_ms,
+                      thinking_tokens, thinking_ms, total_duration_ns, {SPEEDS}
                   FROM runs r WHERE {where})
             GROUP BY model
         ) ORDER BY runs DESC, model

@@ -21,6 +21,7 @@ class StoredEntry:
     conversation_id: str
     text: str
     run: RunRecord
+    thinking: str = ""  # hidden in a blind round until the reveal: it often names the model
 
 
 @dataclass(frozen=True)
@@ -86,7 +87,8 @@ def get_round(cur: duckdb.DuckDBPyConnection, round_id: int) -> StoredRound | No
     entries = named_rows(
         cur.execute(
             f"""
-            SELECT e.label, e.position, e.conversation_id, m.content AS text, {run_select("r")}
+            SELECT e.label, e.position, e.conversation_id, m.content AS text,
+                coalesce(m.thinking, '') AS thinking, {run_select("r")}
             FROM compare_entries e
             JOIN runs r ON r.id = e.run_id JOIN messages m ON m.id = r.message_id
             WHERE e.round_id = ? ORDER BY e.position
@@ -109,7 +111,9 @@ def get_round(cur: duckdb.DuckDBPyConnection, round_id: int) -> StoredRound | No
 def stored_entry(row: dict[str, Any]) -> StoredEntry:
     run = run_from(row)
     assert run is not None  # an entry always has its run
-    return StoredEntry(row["label"], row["position"], row["conversation_id"], row["text"], run)
+    return StoredEntry(
+        row["label"], row["position"], row["conversation_id"], row["text"], run, row["thinking"]
+    )
 
 
 def record_vote(

@@ -107,3 +107,22 @@ def test_ollama_down_leaves_nothing_to_compare(monkeypatch, db_path) -> None:
         assert at.chat_input[0].disabled
     finally:
         release_cached_services()
+
+
+def test_thinking_stays_hidden_in_a_blind_round_until_the_reveal(
+    app_env, fake_ollama: FakeOllama
+) -> None:
+    qwen = fake_ollama.model("qwen3:4b")
+    assert qwen is not None
+    qwen.thinking, qwen.capabilities = "I am Qwen, thinking hard.", ("completion", "thinking")
+    at = compare_page()
+    at.chat_input[0].set_value("Say hello").run()
+    assert not at.exception
+    shown = [md.value for md in at.markdown] + [e.label for e in at.expander]
+    assert not any("I am Qwen" in text for text in shown)  # blind: the reasoning names it
+    assert any("reveal" in c.value and "Thinking" in c.value for c in at.caption)
+
+    at.button(key="vote-tie-").click().run()
+    assert not at.exception
+    assert any(e.label.startswith("Thought for") for e in at.expander)
+    assert any("I am Qwen, thinking hard." in md.value for md in at.markdown)

@@ -115,8 +115,8 @@ BAD_FILES = {
     "a foreign JSON file": (lambda data: b'{"chats": []}', "not a conversation export"),
     "a JSON list": (lambda data: b"[1, 2]", "not a conversation export"),
     "an unknown version": (
-        lambda data: mutated(data, set_path(["version"], 2)),
-        "version is 2",
+        lambda data: mutated(data, set_path(["version"], 3)),
+        "version is 3",
     ),
     "a string for a number": (
         lambda data: mutated(

@@ -9,7 +9,7 @@ from pathlib import Path
 from chatcore.storage import conversations, votes
 from chatcore.storage.db import Database
 from chatcore.storage.runs import METRIC_COLUMNS, RUN_COLUMNS, finish_run, start_run
-from chatcore.transfer import RunV1
+from chatcore.transfer import RunV2
 from chatcore.types import Metrics, RunStatus
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -45,7 +45,7 @@ def test_every_metric_is_a_run_column() -> None:
 def test_the_export_format_keeps_every_run_column() -> None:
     """The file format is versioned on its own; a column it lacks would be lost on a round trip."""
     structural = {"conversation_id", "message_id"}  # the file nests runs under their message
-    assert set(RUN_COLUMNS) - structural == set(RunV1.model_fields)
+    assert set(RUN_COLUMNS) - structural == set(RunV2.model_fields)
 
 
 def stored_run(db: Database) -> tuple[int, int]:

@@ -19,7 +19,7 @@ from chatcore.params import GenerationParams
 from chatcore.storage import conversations as store
 from chatcore.storage import runs
 from chatcore.storage.db import Database
-from chatcore.types import ChatMessage, Metrics, RunStatus
+from chatcore.types import ChatMessage, Metrics, RunStatus, canonical_model
 
 CHECKPOINT_SECONDS = 2.0  # a killed process loses at most this much of a streaming reply
 MAX_MESSAGE_CHARS = 100_000
@@ -179,6 +179,7 @@ class ChatService:
         started = time.perf_counter()
         text = valid_message(text)
         conversation_id = valid_conversation_id(conversation_id)
+        model = canonical_model(model)  # stored and counted under one name
         backend, _ = self.registry.resolve(model)
         try:
             with self.db.transaction() as cur:
@@ -195,6 +196,7 @@ class ChatService:
     def regenerate(self, conversation_id: str, model: str, params: GenerationParams) -> ReplyStream:
         """Answer the last user message again; the previous reply stays stored, hidden."""
         started = time.perf_counter()
+        model = canonical_model(model)
         backend, _ = self.registry.resolve(model)
         try:
             with self.db.transaction() as cur:

@@ -24,7 +24,7 @@ from chatcore.storage import votes as store
 from chatcore.storage.db import Database
 from chatcore.storage.votes import StoredEntry as StoredEntry  # the page draws these
 from chatcore.storage.votes import StoredRound as StoredRound
-from chatcore.types import RunStatus
+from chatcore.types import RunStatus, canonical_model
 
 MIN_MODELS = 2
 MAX_MODELS = 4
@@ -260,7 +260,7 @@ def names_a_model(text: str, models: Sequence[str]) -> str | None:
 
 
 def valid_models(models: Sequence[str]) -> list[str]:
-    picked = list(dict.fromkeys(models))  # the same model twice is one column
+    picked = list(dict.fromkeys(map(canonical_model, models)))  # the same model twice: one column
     if not MIN_MODELS <= len(picked) <= MAX_MODELS:
         raise InvalidInput(f"Pick {MIN_MODELS} to {MAX_MODELS} different models to compare.")
     return picked

@@ -19,7 +19,7 @@ from chatcore.params import GenerationParams
 from chatcore.storage import conversations as store
 from chatcore.storage import runs
 from chatcore.storage.db import Database
-from chatcore.types import ChatMessage, Metrics, RunStatus, canonical_model
+from chatcore.types import ChatMessage, Metrics, RunRecord, RunStatus, canonical_model
 
 CHECKPOINT_SECONDS = 2.0  # a killed process loses at most this much of a streaming reply
 MAX_MESSAGE_CHARS = 100_000
@@ -87,6 +87,7 @@ class ReplyStream:
         started: float,
     ) -> None:
         self.reply = reply
+        self._finished = threading.Event()  # set once the outcome is stored
         self._db = db
         self._backend = backend
         self._started = started
@@ -101,6 +102,15 @@ class ReplyStream:
             self.reply.status = RunStatus.STOPPED
             self._store_outcome()
         stream_ended(self._backend)  # a stream that never ran is no longer in flight
+
+    @property
+    def finished(self) -> bool:
+        """True once the reply's outcome (complete, stopped or error) is stored."""
+        return self._finished.is_set()
+
+    def wait_finished(self, timeout: float) -> bool:
+        """Wait for another thread (a stopped page run) to store the outcome."""
+        return self._finished.wait(timeout)
 
     def consume(self) -> Reply:
         for _ in self._chunks:
@@ -158,6 +168,7 @@ class ReplyStream:
                 metrics=reply.metrics,
             )
             store.touch_conversation(cur, reply.conversation_id)
+        self._finished.set()
 
 
 class ChatService:
@@ -212,6 +223,11 @@ class ChatService:
     def messages(self, conversation_id: str) -> list[store.StoredMessage]:
         with self.db.cursor() as cur:
             return store.conversation_messages(cur, conversation_id)
+
+    def last_run(self, conversation_id: str) -> RunRecord | None:
+        """The run of the conversation's newest visible reply: the model and parameters to
+        carry it on with."""
+        return next((m.run for m in reversed(self.messages(conversation_id)) if m.run), None)
 
     def conversation(self, conversation_id: str) -> store.ConversationSummary | None:
         with self.db.cursor() as cur:

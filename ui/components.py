@@ -11,7 +11,7 @@ import streamlit as st
 
 from chatcore.compare import Column, LiveRound, StoredEntry, StoredRound
 from chatcore.errors import DashboardError
-from chatcore.models import PullProgress
+from chatcore.models import ModelListing, PullProgress
 from ui.formatting import answer_heading, layer_status, pull_status, reply_caption
 from ui.session import open_conversation
 
@@ -36,6 +36,39 @@ def hold_error(key: str, error: DashboardError) -> None:
 def show_held_error(key: str) -> None:
     if message := st.session_state.pop(key, None):
         st.error(message)
+
+
+# --- a chosen model that does not answer ---
+
+
+def unavailable_model_notice(model: str | None, listing: ModelListing) -> bool:
+    """When the chosen model's host is down (or the model is gone), say so where the user types
+    and offer another model, rather than answering with it unasked. True while that holds."""
+    available = [m for m in listing.models if m.available]
+    if model is None or any(m.name == model for m in available):
+        return False
+    known = next((m for m in listing.models if m.name == model), None)
+    down = ", ".join(known.hosts or (known.host,)) if known else ", ".join(listing.unreachable)
+    if down:
+        st.warning(
+            f"**{model}** is not answering: its server ({down}) is down. Start it and refresh "
+            "the models, or answer with another model.",
+            icon=":material/power_off:",
+        )
+    else:
+        st.warning(f"**{model}** is not installed on any server.", icon=":material/help:")
+    for index, other in enumerate(available[:3]):
+        st.button(
+            f"Answer with {other.label} instead",
+            key=f"swap-model-{index}",
+            on_click=pick_model,
+            args=(other.name,),
+        )
+    return True
+
+
+def pick_model(model: str) -> None:
+    st.session_state.model = model
 
 
 # --- Continue in Chat ---

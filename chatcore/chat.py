@@ -108,10 +108,6 @@ class ReplyStream:
         """True once the reply's outcome (complete, stopped or error) is stored."""
         return self._finished.is_set()
 
-    def wait_finished(self, timeout: float) -> bool:
-        """Wait for another thread (a stopped page run) to store the outcome."""
-        return self._finished.wait(timeout)
-
     def consume(self) -> Reply:
         for _ in self._chunks:
             pass

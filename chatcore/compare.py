@@ -92,6 +92,11 @@ class LiveRound:
             for i, c in enumerate(LABELS[: len(self.columns)])
         ]
 
+    @property
+    def finished(self) -> bool:
+        """True once every column is done and stored (complete, stopped or failed)."""
+        return all(column.done for column in self.columns)
+
     def start(self) -> LiveRound:
         for thread in self._threads:
             thread.start()
@@ -271,14 +276,19 @@ def check_vote(stored: store.StoredRound | None, outcome: str, winner_label: str
         raise InvalidInput("That compare round does not exist.")
     if stored.vote is not None:
         raise InvalidInput("This round already has a vote.")
-    if len(stored.entries) < MIN_MODELS:
-        raise InvalidInput("A vote needs at least two answers to judge.")
     if any(entry.run.status == RunStatus.STREAMING for entry in stored.entries):
         raise InvalidInput("Wait until every answer has finished before voting.")
+    if len(votable(stored)) < MIN_MODELS:
+        raise InvalidInput("A vote needs at least two answers that did not fail.")
     if outcome not in OUTCOMES:
         raise InvalidInput(f"A vote is one of {', '.join(OUTCOMES)}.")
-    if outcome == BEST and winner_label not in {entry.label for entry in stored.entries}:
-        raise InvalidInput("Say which answer was best.")
+    if outcome == BEST and winner_label not in {entry.label for entry in votable(stored)}:
+        raise InvalidInput("Say which answer was best (a failed answer can't be).")
+
+
+def votable(stored: store.StoredRound) -> list[store.StoredEntry]:
+    """The answers a vote judges: a failed one takes no part (it can't win, nor tie)."""
+    return [entry for entry in stored.entries if entry.run.status != RunStatus.ERROR]
 
 
 # --- ratings ---
@@ -313,6 +323,7 @@ def elo_ratings(votes: Sequence[store.VoteRecord], k: float = ELO_K) -> dict[str
 
 def standings(votes: Sequence[store.VoteRecord]) -> list[Standing]:
     """Per model: its Elo rating, the votes it took part in and those that judged it best."""
+    votes = [vote for vote in votes if len(vote.models) >= MIN_MODELS]  # failed answers left out
     ratings = elo_ratings(votes)
     counts: dict[str, int] = {}
     wins: dict[str, int] = {}

@@ -5,8 +5,8 @@ import streamlit as st
 import ui
 from chatcore.chat import ReplyStream
 from chatcore.errors import DashboardError
-from ui.components import unavailable_model_notice
-from ui.messages import show_message, show_refusal, stream_reply, wait_for_the_last_reply
+from ui.components import unavailable_model_notice, wait_for_the_last_stream
+from ui.messages import show_message, show_refusal, stream_reply
 
 services = ui.services()
 choice = ui.current_choice()
@@ -14,7 +14,7 @@ conversation_id = ui.current_conversation_id()
 if conversation_id and not services.chat.exists(conversation_id):
     ui.open_conversation(conversation_id := None)  # a stale link: start a new chat
 ui.show_conversation_in_address(conversation_id)
-wait_for_the_last_reply()  # a reply stopped mid-stream is stored before it is shown
+wait_for_the_last_stream()  # a reply stopped mid-stream is stored before it is shown
 
 
 def ask_for_regeneration() -> None:

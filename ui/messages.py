@@ -8,12 +8,9 @@ import streamlit as st
 from chatcore.chat import Reply, ReplyStream
 from chatcore.errors import DashboardError
 from chatcore.types import StoredMessage
-from ui.components import show_error
+from ui.components import finish_after_a_stop, show_error
 from ui.formatting import reply_caption
 
-LIVE_REPLY = "live_reply"  # the reply this session is streaming, until its outcome is shown
-STOP_POLL_SECONDS = 0.5
-STOP_WAIT_SECONDS = 5.0
 STOP_KEY = "stop-reply"
 
 
@@ -34,9 +31,7 @@ def stream_reply(stream: ReplyStream, stop_button: bool = False) -> None:
     What an earlier run drew in the same places (a caption, the Regenerate button) is cleared
     before the first token. `stop_button` draws a Stop button under the reply, for a stream the
     chat input's own stop button does not cover (Regenerate)."""
-    st.session_state[LIVE_REPLY] = stream
-    with st.sidebar:
-        finish_after_a_stop()
+    finish_after_a_stop(stream)
     message = st.chat_message("assistant")
     text, foot = message.empty(), message.empty()
     below = st.empty()
@@ -55,24 +50,6 @@ def reply_outcome(reply: Reply) -> None:
     if reply.status == "error":
         st.error(reply.error or "The reply failed.")
     st.caption(reply_caption(reply.model, reply.metrics, reply.ttft_ms, reply.status))
-
-
-@st.fragment(run_every=STOP_POLL_SECONDS)
-def finish_after_a_stop() -> None:
-    """A stop ends the page's run mid-stream, before it can draw the outcome. Drawn while a
-    reply streams, this asks for a new run once the stopped reply is stored, which shows it
-    finished: its "stopped" mark and Regenerate."""
-    live: ReplyStream | None = st.session_state.get(LIVE_REPLY)
-    if live is not None and live.finished:
-        st.rerun(scope="app")
-
-
-def wait_for_the_last_reply() -> None:
-    """A run that stopped or was replaced mid-stream stores its reply as it ends, on its own
-    thread: wait for it, so this run shows the outcome rather than a reply still streaming."""
-    live: ReplyStream | None = st.session_state.pop(LIVE_REPLY, None)
-    if live is not None:
-        live.wait_finished(STOP_WAIT_SECONDS)
 
 
 def show_refusal(error: DashboardError, unsent: str | None = None) -> None:

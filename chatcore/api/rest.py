@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import fields
 from datetime import datetime
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, get_type_hints
 
 import anyio
 from fastapi import FastAPI, Query
 from fastapi.encoders import jsonable_encoder
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 from starlette.types import Receive, Scope, Send
 
 from chatcore.api.errors import add_error_handlers
@@ -59,17 +60,19 @@ class ChatRequest(BaseModel):
     stream: bool = Field(False, description="Stream the reply as NDJSON lines")
 
 
-class MetricsOut(BaseModel):
-    prompt_tokens: int | None
-    completion_tokens: int | None
-    tokens_per_second: float | None
-    ttft_ms: float | None = Field(description="Time to the first token, by the app's clock")
-    total_duration_ns: int | None
-    load_duration_ns: int | None
-    prompt_eval_duration_ns: int | None
-    eval_duration_ns: int | None
-    done_reason: str | None
-    context_dropped: int
+def metrics_schema() -> type[BaseModel]:
+    """The API's metrics: every field of Metrics (so the API can't drift from what is stored),
+    plus the speed and the time to the first token."""
+    hints = get_type_hints(Metrics)
+    return create_model(
+        "MetricsOut",
+        tokens_per_second=(float | None, ...),
+        ttft_ms=(float | None, Field(description="Time to the first token, by the app's clock")),
+        **{f.name: (hints[f.name], ...) for f in fields(Metrics)},
+    )
+
+
+MetricsOut = metrics_schema()
 
 
 class ChatReply(BaseModel):
@@ -157,7 +160,7 @@ CHAT_ERRORS: dict[int | str, dict[str, Any]] = {
 # --- shaping chatcore's records into answers ---
 
 
-def metrics_out(metrics: Metrics, ttft_ms: float | None) -> MetricsOut:
+def metrics_out(metrics: Metrics, ttft_ms: float | None) -> BaseModel:
     return MetricsOut(
         **metrics.as_dict(), tokens_per_second=metrics.tokens_per_second, ttft_ms=ttft_ms
     )

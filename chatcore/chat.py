@@ -38,10 +38,12 @@ from chatcore.types import (
     Image,
     Metrics,
     Piece,
+    RunRecord,
     RunStatus,
     Thinking,
     Waiting,
     as_stored_id,
+    canonical_model,
     checked_conversation_id,
 )
 
@@ -133,6 +135,7 @@ class ReplyStream:
         self.failure: DashboardError | None = None  # what ended it in error, when one did
         # Replies ahead of this one at a busy model while it waits its turn (it yields "" then).
         self.waiting_ahead: int | None = None
+        self._finished = threading.Event()  # set once the outcome is stored
         self._db = db
         self._backend = backend
         self._started = started
@@ -148,6 +151,11 @@ class ReplyStream:
             self.reply.status = RunStatus.STOPPED
             self._store_outcome()
         stream_ended(self._backend)  # a stream that never ran is no longer in flight
+
+    @property
+    def finished(self) -> bool:
+        """True once the reply's outcome (complete, stopped or error) is stored."""
+        return self._finished.is_set()
 
     def consume(self) -> Reply:
         for _ in self._chunks:
@@ -262,6 +270,7 @@ class ReplyStream:
             )
             store.touch_conversation(cur, reply.conversation_id)
         self._log_run()
+        self._finished.set()
 
     def _log_run(self) -> None:
         """The run's line in the log: who, where, how it ended and how long it took."""
@@ -346,6 +355,7 @@ class ChatService:
             text = valid_message(text)
             conversation_id = valid_conversation_id(conversation_id)
             attached = valid_images(images)
+            model = canonical_model(model)  # stored and counted under one name
             backend, _ = self.registry.resolve(model)
         except DashboardError as error:
             log_refusal("send", error, conversation_id, model)
@@ -386,6 +396,7 @@ class ChatService:
         history = valid_messages(messages)
         text = history[-1]["content"]
         conversation_id = relayed_conversation_id(client, history)
+        model = canonical_model(model)  # stored and counted under one name
         backend, _ = self.registry.resolve(model)
         try:
             with self.db.transaction() as cur:
@@ -405,6 +416,7 @@ class ChatService:
         """Answer the last user message again; the previous reply stays stored, hidden. Its
         images go again to a model that can see them."""
         started = time.perf_counter()
+        model = canonical_model(model)
         try:
             backend, _ = self.registry.resolve(model)
         except DashboardError as error:
@@ -468,6 +480,11 @@ class ChatService:
     def messages(self, conversation_id: str) -> list[store.StoredMessage]:
         with self.db.cursor() as cur:
             return store.conversation_messages(cur, as_stored_id(conversation_id))
+
+    def last_run(self, conversation_id: str) -> RunRecord | None:
+        """The run of the conversation's newest visible reply: the model and parameters to
+        carry it on with."""
+        return next((m.run for m in reversed(self.messages(conversation_id)) if m.run), None)
 
     def conversation(self, conversation_id: str) -> store.ConversationSummary | None:
         with self.db.cursor() as cur:

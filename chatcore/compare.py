@@ -24,7 +24,7 @@ from chatcore.storage import votes as store
 from chatcore.storage.db import Database
 from chatcore.storage.votes import StoredEntry as StoredEntry  # the page draws these
 from chatcore.storage.votes import StoredRound as StoredRound
-from chatcore.types import RunStatus, Thinking
+from chatcore.types import RunStatus, Thinking, canonical_model
 
 MIN_MODELS = 2
 MAX_MODELS = 4
@@ -96,6 +96,11 @@ class LiveRound:
             threading.Thread(target=self._run_column, args=(i,), daemon=True, name=f"compare-{c}")
             for i, c in enumerate(LABELS[: len(self.columns)])
         ]
+
+    @property
+    def finished(self) -> bool:
+        """True once every column is done and stored (complete, stopped or failed)."""
+        return all(column.done for column in self.columns)
 
     def start(self) -> LiveRound:
         for thread in self._threads:
@@ -265,7 +270,7 @@ def names_a_model(text: str, models: Sequence[str]) -> str | None:
 
 
 def valid_models(models: Sequence[str]) -> list[str]:
-    picked = list(dict.fromkeys(models))  # the same model twice is one column
+    picked = list(dict.fromkeys(map(canonical_model, models)))  # the same model twice: one column
     if not MIN_MODELS <= len(picked) <= MAX_MODELS:
         raise InvalidInput(f"Pick {MIN_MODELS} to {MAX_MODELS} different models to compare.")
     return picked
@@ -276,14 +281,19 @@ def check_vote(stored: store.StoredRound | None, outcome: str, winner_label: str
         raise InvalidInput("That compare round does not exist.")
     if stored.vote is not None:
         raise InvalidInput("This round already has a vote.")
-    if len(stored.entries) < MIN_MODELS:
-        raise InvalidInput("A vote needs at least two answers to judge.")
     if any(entry.run.status == RunStatus.STREAMING for entry in stored.entries):
         raise InvalidInput("Wait until every answer has finished before voting.")
+    if len(votable(stored)) < MIN_MODELS:
+        raise InvalidInput("A vote needs at least two answers that did not fail.")
     if outcome not in OUTCOMES:
         raise InvalidInput(f"A vote is one of {', '.join(OUTCOMES)}.")
-    if outcome == BEST and winner_label not in {entry.label for entry in stored.entries}:
-        raise InvalidInput("Say which answer was best.")
+    if outcome == BEST and winner_label not in {entry.label for entry in votable(stored)}:
+        raise InvalidInput("Say which answer was best (a failed answer can't be).")
+
+
+def votable(stored: store.StoredRound) -> list[store.StoredEntry]:
+    """The answers a vote judges: a failed one takes no part (it can't win, nor tie)."""
+    return [entry for entry in stored.entries if entry.run.status != RunStatus.ERROR]
 
 
 # --- ratings ---
@@ -318,6 +328,7 @@ def elo_ratings(votes: Sequence[store.VoteRecord], k: float = ELO_K) -> dict[str
 
 def standings(votes: Sequence[store.VoteRecord]) -> list[Standing]:
     """Per model: its Elo rating, the votes it took part in and those that judged it best."""
+    votes = [vote for vote in votes if len(vote.models) >= MIN_MODELS]  # failed answers left out
     ratings = elo_ratings(votes)
     counts: dict[str, int] = {}
     wins: dict[str, int] = {}

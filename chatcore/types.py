@@ -16,6 +16,23 @@ from chatcore.errors import InvalidInput
 CONVERSATION_ID_MAX_CHARS = 100
 
 
+def canonical_model(name: str) -> str:
+    """The one name a model is stored, counted and filtered under. Ollama's rule: a name without
+    a tag means `:latest` (`phi3` is `phi3:latest`). The tag follows the last `/` (a registry
+    host may carry a port); a digest (`@sha256:...`) is left alone, and so are names that are
+    not Ollama's, such as the embedded engine's "gemma3-270m (embedded)"."""
+    name = name.strip()
+    last = name.rsplit("/", 1)[-1]
+    if not last or ":" in last or "@" in last or any(c.isspace() for c in name):
+        return name
+    return f"{name}:latest"
+
+
+def model_spellings(names: tuple[str, ...] | list[str]) -> list[str]:
+    """What a filter on `names` matches: each name as given and as its canonical name."""
+    return list(dict.fromkeys(n for name in names for n in (name, canonical_model(name))))
+
+
 class ChatMessage(TypedDict, total=False):
     role: Required[str]  # system | user | assistant
     content: Required[str]

@@ -5,6 +5,7 @@ import streamlit as st
 import ui
 from chatcore.chat import ReplyStream
 from chatcore.errors import DashboardError
+from ui.components import unavailable_model_notice, wait_for_the_last_stream
 from ui.messages import chat_prompt, show_message, show_refusal, show_user_turn, stream_reply
 
 services = ui.services()
@@ -12,6 +13,8 @@ choice = ui.current_choice()
 conversation_id = ui.current_conversation_id()
 if conversation_id and not services.chat.exists(conversation_id):
     ui.open_conversation(conversation_id := None)  # a stale link: start a new chat
+ui.show_conversation_in_address(conversation_id)
+wait_for_the_last_stream()  # a reply stopped mid-stream is stored before it is shown
 
 
 def ask_for_regeneration() -> None:
@@ -29,18 +32,23 @@ def start_regeneration() -> ReplyStream | None:
 
 
 pending = start_regeneration()
+regenerating = pending is not None
 history = services.chat.messages(conversation_id) if conversation_id else []
 if pending is not None:  # its reply streams below, not from the stored dialogue
     history = [m for m in history if m.id != pending.reply.message_id]
 
-prompt, images = chat_prompt(choice.model)  # images only for a model that can see them
-if not history and pending is None and not prompt:
+if not history and pending is None and not st.session_state.get("chat_prompt"):
     st.title("Chat")
     st.caption("Pick a model in the sidebar and say something. Every turn is saved.")
 for message in history:
     show_message(message)
+model_missing = pending is None and unavailable_model_notice(choice.model, ui.model_listing())
+# Images only for a model that can see them.
+prompt, images = chat_prompt(
+    choice.model, disabled=choice.model is None or model_missing or regenerating
+)
 
-if prompt and choice.model:
+if prompt and choice.model and not model_missing:
     show_user_turn(prompt, images)
     try:
         pending = services.chat.send(
@@ -51,12 +59,11 @@ if prompt and choice.model:
 
 if pending is not None:
     ui.open_conversation(pending.reply.conversation_id)  # before streaming: a stop ends the run
-    stream_reply(pending)
-    if conversation_id is None:
-        st.rerun()  # list the new conversation in the sidebar
+    stream_reply(pending, stop_button=regenerating)
+    st.rerun()  # the finished screen: the caption, Regenerate, the sidebar's list
 
-last_is_reply = pending is not None or (history and history[-1].role == "assistant")
-if last_is_reply:
-    st.button(
-        "Regenerate", key="regenerate", icon=":material/refresh:", on_click=ask_for_regeneration
-    )
+if history and history[-1].role == "assistant":
+    with st.container():  # in the place a streaming reply's Stop takes, which replaces it
+        st.button(
+            "Regenerate", key="regenerate", icon=":material/refresh:", on_click=ask_for_regeneration
+        )

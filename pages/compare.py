@@ -10,6 +10,7 @@ from chatcore.compare import (
     StoredRound,
     describe_vote,
     names_a_model,
+    votable,
     vote_choices,
 )
 from chatcore.errors import DashboardError
@@ -23,6 +24,8 @@ choice = ui.current_choice()
 listing = ui.model_listing()
 models = {m.name: m for m in listing.models if m.available}
 
+
+NOTHING_TO_VOTE_ON = "Fewer than two answers finished without failing: there is nothing to vote on."
 
 # --- the vote, the reveal and the leaderboard ---
 
@@ -39,13 +42,16 @@ def reveal(round_id: int) -> None:
 
 
 def vote_or_verdict(stored: StoredRound, revealed: bool) -> None:
-    labels = [entry.label for entry in stored.entries]
+    labels = [entry.label for entry in votable(stored)]  # a failed answer takes no part
     components.show_held_error("compare_vote_error")
     if stored.vote is not None:
         names = ", ".join(f"{e.label} was {e.run.model}" for e in stored.entries)
         st.success(f"You voted: {describe_vote(stored.vote, labels)}. {names}.")
         return
-    if len(labels) < MIN_MODELS or (revealed and stored.blind):
+    if len(labels) < MIN_MODELS:
+        st.caption(NOTHING_TO_VOTE_ON)
+        return
+    if revealed and stored.blind:
         return
     st.markdown("**Which answer is better?**" if len(labels) == 2 else "**Which is best?**")
     if stored.blind:
@@ -95,9 +101,37 @@ def leaderboard() -> None:
     )
 
 
+# --- the round on screen, kept in the address so a reload or a link brings it back ---
+
+
+def show_round(round_id: int) -> None:
+    st.session_state.compare_round = round_id
+    st.query_params["round"] = str(round_id)
+
+
+def shown_round() -> int | None:
+    in_url = st.query_params.get("round", "")
+    if in_url.isdigit():
+        st.session_state.compare_round = int(in_url)
+    return st.session_state.get("compare_round")
+
+
+def why_no_prompt(available: int, picked: int) -> str | None:
+    if available < MIN_MODELS:
+        return (
+            f"Compare needs at least {MIN_MODELS} models that answer; "
+            f"{'only one is' if available == 1 else 'none is'} available. "
+            "Start Ollama or pull another model (the Models page), then refresh."
+        )
+    if picked < MIN_MODELS:
+        return f"Pick at least {MIN_MODELS} models above to send a prompt."
+    return None
+
+
 # --- the screen ---
 
 components.follow_continue_in_chat()
+components.wait_for_the_last_stream()  # a round stopped mid-stream is stored before it is shown
 
 st.title("Compare")
 picked = st.multiselect(
@@ -112,6 +146,8 @@ blind = st.toggle(
     "Blind: label the answers A, B, … and hide the names until you vote", True, key="compare_blind"
 )
 st.caption("Temperature, top p, max tokens and the system prompt come from the sidebar.")
+if reason := why_no_prompt(len(models), len(picked)):
+    st.info(reason, icon=":material/info:")
 prompt = st.chat_input(
     "One prompt for every model", submit_mode="stop", disabled=len(picked) < MIN_MODELS
 )
@@ -123,12 +159,13 @@ if prompt:
     except DashboardError as error:
         show_refusal(error, unsent=prompt)
     else:
-        st.session_state.compare_round = streamed = live.id
+        show_round(streamed := live.id)  # before streaming: a stop ends the run
         with st.chat_message("user"):
             safe_markdown(prompt)
         components.live_round(live)
+        st.rerun()  # the finished round, with its vote
 
-round_id = st.session_state.get("compare_round")
+round_id = shown_round()
 stored = services.compare.round(round_id) if round_id is not None else None
 if stored is not None:
     revealed = (

@@ -8,6 +8,7 @@ from ui.session import (
     models_changed,
     open_conversation,
     services,
+    show_conversation_in_address,
     use_in_sidebar,
 )
 from ui.sidebar import sidebar
@@ -19,6 +20,7 @@ __all__ = [
     "models_changed",
     "open_conversation",
     "services",
+    "show_conversation_in_address",
     "sidebar",
     "use_in_sidebar",
 ]

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Generator, Sequence
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 import streamlit as st
 
 from chatcore.compare import Column, LiveRound, StoredEntry, StoredRound
 from chatcore.errors import DashboardError
 from chatcore.logs import current_request_id
-from chatcore.models import PullProgress
+from chatcore.models import ModelListing, PullProgress
 from ui.formatting import (
     answer_heading,
     layer_status,
@@ -47,6 +47,78 @@ def hold_error(key: str, error: DashboardError) -> None:
 def show_held_error(key: str) -> None:
     if message := st.session_state.pop(key, None):
         st.error(message)
+
+
+# --- a stop in the middle of a stream ---
+
+LIVE_WORK = "live_work"  # the reply or round this session streams, until its outcome is shown
+STOP_POLL_SECONDS = 0.5
+STOP_WAIT_SECONDS = 5.0
+
+
+class Finishing(Protocol):
+    """A reply stream or a compare round: done once its outcome is stored."""
+
+    @property
+    def finished(self) -> bool: ...
+
+
+def finish_after_a_stop(live: Finishing) -> None:
+    """A stop ends the page's run mid-stream, before it draws the outcome. Drawn while `live`
+    streams, a small fragment asks for a new run once the stopped work is stored, which shows
+    it finished (a "stopped" mark, Regenerate, the vote) with no other click."""
+    st.session_state[LIVE_WORK] = live
+    with st.sidebar:
+        _rerun_when_finished()
+
+
+@st.fragment(run_every=STOP_POLL_SECONDS)
+def _rerun_when_finished() -> None:
+    live: Finishing | None = st.session_state.get(LIVE_WORK)
+    if live is not None and live.finished:
+        st.rerun(scope="app")
+
+
+def wait_for_the_last_stream() -> None:
+    """A run that stopped or was replaced mid-stream stores its outcome as it ends, on its own
+    thread: wait for it, so this run shows the outcome rather than a reply still streaming."""
+    live: Finishing | None = st.session_state.pop(LIVE_WORK, None)
+    deadline = time.monotonic() + STOP_WAIT_SECONDS
+    while live is not None and not live.finished and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
+# --- a chosen model that does not answer ---
+
+
+def unavailable_model_notice(model: str | None, listing: ModelListing) -> bool:
+    """When the chosen model's host is down (or the model is gone), say so where the user types
+    and offer another model, rather than answering with it unasked. True while that holds."""
+    available = [m for m in listing.models if m.available]
+    if model is None or any(m.name == model for m in available):
+        return False
+    known = next((m for m in listing.models if m.name == model), None)
+    down = ", ".join(known.hosts or (known.host,)) if known else ", ".join(listing.unreachable)
+    if down:
+        st.warning(
+            f"**{model}** is not answering: its server ({down}) is down. Start it and refresh "
+            "the models, or answer with another model.",
+            icon=":material/power_off:",
+        )
+    else:
+        st.warning(f"**{model}** is not installed on any server.", icon=":material/help:")
+    for index, other in enumerate(available[:3]):
+        st.button(
+            f"Answer with {other.label} instead",
+            key=f"swap-model-{index}",
+            on_click=pick_model,
+            args=(other.name,),
+        )
+    return True
+
+
+def pick_model(model: str) -> None:
+    st.session_state.model = model
 
 
 # --- Continue in Chat ---
@@ -170,6 +242,7 @@ def pull_progress(pulling: Generator[PullProgress, None, None]) -> None:
 
 def live_round(live: LiveRound) -> None:
     """Stream every column at once; a stop or rerun stops them all (each stored as stopped)."""
+    finish_after_a_stop(live)
     slots = []
     for column, place in zip(live.columns, st.columns(len(live.columns)), strict=True):
         with place:

@@ -8,16 +8,19 @@ from collections.abc import Iterable
 
 import streamlit as st
 
-from chatcore.chat import ReplyStream
+from chatcore.chat import Reply, ReplyStream
 from chatcore.errors import DashboardError
 from chatcore.images import ACCEPTED_TYPES
 from chatcore.types import StoredMessage, Thinking
-from ui.components import show_error
+from ui.components import finish_after_a_stop, show_error
 from ui.formatting import reply_caption, thinking_label, waiting_status, with_log_reference
 from ui.safe_markdown import safe_markdown
 from ui.session import model_abilities, services
 
 THUMBNAIL_PX = 240
+STOP_KEY = "stop-reply"
+
+STOP_KEY = "stop-reply"
 
 
 def show_message(message: StoredMessage) -> None:
@@ -32,15 +35,16 @@ def show_message(message: StoredMessage) -> None:
             show_images(message.images)
         if message.run is not None:
             run = message.run
-            if run.status == "error":
-                st.error(
-                    with_log_reference(run.error or "The reply failed.", run.request_id, run.id)
+            with st.container():  # one place for the error and the caption, as while streaming
+                if run.status == "error":
+                    st.error(
+                        with_log_reference(run.error or "The reply failed.", run.request_id, run.id)
+                    )
+                st.caption(
+                    reply_caption(
+                        run.model, run.metrics, run.ttft_ms, run.status, run.attempts, run.host
+                    )
                 )
-            st.caption(
-                reply_caption(
-                    run.model, run.metrics, run.ttft_ms, run.status, run.attempts, run.host
-                )
-            )
 
 
 def show_images(hashes: Iterable[str]) -> None:
@@ -51,14 +55,15 @@ def show_images(hashes: Iterable[str]) -> None:
         st.image(pictures, width=THUMBNAIL_PX)
 
 
-def chat_prompt(model: str | None) -> tuple[str | None, list[bytes]]:
+def chat_prompt(model: str | None, disabled: bool) -> tuple[str | None, list[bytes]]:
     """The chat input: text, plus image files when the model can see them (PNG, JPEG, WebP,
     GIF). Returns the text sent (None when nothing was) and the images' bytes."""
     vision = model is not None and model_abilities(model).vision
     sent = st.chat_input(
         "Message (attach images with the clip)" if vision else "Message",
+        key="chat_prompt",
         submit_mode="stop",
-        disabled=model is None,
+        disabled=disabled,
         accept_file="multiple" if vision else False,
         file_type=list(ACCEPTED_TYPES) if vision else None,
     )
@@ -134,28 +139,42 @@ class LiveReply:
             )
 
 
-def stream_reply(stream: ReplyStream) -> None:
-    """Show a reply as it streams; a stop or rerun closes the stream, which stores it as stopped."""
+def stream_reply(stream: ReplyStream, stop_button: bool = False) -> None:
+    """Show a reply as it streams; a stop or rerun closes the stream, which stores it as stopped.
+
+    What an earlier run drew in the same places (a caption, the Regenerate button) is cleared
+    before the first token. `stop_button` draws a Stop button under the reply, for a stream the
+    chat input's own stop button does not cover (Regenerate)."""
+    finish_after_a_stop(stream)
     with st.chat_message("assistant"):
         live = LiveReply()
-        try:
-            for piece in stream:
-                if piece:
-                    live.add(piece)
-                else:  # queued at a busy model: drawing the line lets a stop end the wait
-                    live.waiting(stream.waiting_ahead)
-        finally:
-            stream.close()
-        reply = stream.reply
-        live.finish(reply.metrics.thinking_ms)
-        if reply.status == "error":
-            message = reply.error or "The reply failed."
-            st.error(with_log_reference(message, reply.request_id, reply.run_id))
-        st.caption(
-            reply_caption(
-                reply.model, reply.metrics, reply.ttft_ms, reply.status, reply.attempts, reply.host
-            )
+        foot = st.empty()
+    below = st.empty()
+    if stop_button:
+        below.button("Stop", key=STOP_KEY, icon=":material/stop_circle:", type="primary")
+    try:
+        for piece in stream:
+            if piece:
+                live.add(piece)
+            else:  # queued at a busy model: drawing the line lets a stop end the wait
+                live.waiting(stream.waiting_ahead)
+    finally:
+        stream.close()
+    below.empty()
+    live.finish(stream.reply.metrics.thinking_ms)
+    with foot.container():
+        reply_outcome(stream.reply)
+
+
+def reply_outcome(reply: Reply) -> None:
+    if reply.status == "error":
+        message = reply.error or "The reply failed."
+        st.error(with_log_reference(message, reply.request_id, reply.run_id))
+    st.caption(
+        reply_caption(
+            reply.model, reply.metrics, reply.ttft_ms, reply.status, reply.attempts, reply.host
         )
+    )
 
 
 def show_refusal(error: DashboardError, unsent: str | None = None) -> None:

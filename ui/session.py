@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from chatcore.errors import DashboardError
 from chatcore.models import ModelListing
@@ -89,13 +90,26 @@ def use_in_sidebar(model: str, defaults: dict[str, Any]) -> None:
     st.session_state.model = model
 
 
-# --- conversation selection (kept in the URL so a reload reopens it) ---
+# --- conversation selection (kept in the URL so a reload, a link, Back and Forward reopen it) ---
+
+SETTINGS_OF = "settings_of_conversation"  # the conversation whose model and parameters are set
+
+
+def history_navigation() -> bool:
+    """True when this run comes from the browser's Back or Forward."""
+    ctx = get_script_run_ctx()
+    return bool(ctx is not None and ctx.is_history_navigation)
 
 
 def current_conversation_id() -> str | None:
-    if "conversation_id" not in st.session_state:
-        st.session_state.conversation_id = st.query_params.get("c")
-    return st.session_state.conversation_id
+    """The open conversation. The address wins whenever it names one (a link, a reload, Back and
+    Forward), and Back or Forward to an address without one is a new chat; only a page switch,
+    which drops the address's parameters, keeps the conversation this session had open."""
+    state = st.session_state
+    in_url = st.query_params.get("c")
+    if in_url is not None or history_navigation() or "conversation_id" not in state:
+        state.conversation_id = in_url
+    return state.conversation_id
 
 
 def open_conversation(conversation_id: str | None) -> None:
@@ -104,3 +118,26 @@ def open_conversation(conversation_id: str | None) -> None:
         st.query_params.pop("c", None)
     else:
         st.query_params["c"] = conversation_id
+
+
+def show_conversation_in_address(conversation_id: str | None) -> None:
+    """The Chat page names what it shows: after a page switch the address has no `c` yet."""
+    if st.query_params.get("c") != conversation_id:
+        open_conversation(conversation_id)
+
+
+def follow_open_conversation() -> None:
+    """Opening a conversation (reload, link, sidebar, Continue in Chat) picks the model and the
+    parameters its newest reply ran with, so it is carried on as it was. Call it before the
+    sidebar's widgets are drawn."""
+    conversation_id = current_conversation_id()
+    state = st.session_state
+    if conversation_id is None:
+        state.pop(SETTINGS_OF, None)  # reopening it later picks its settings again
+        return
+    if state.get(SETTINGS_OF) == conversation_id:
+        return
+    state[SETTINGS_OF] = conversation_id
+    run = services().chat.last_run(conversation_id)
+    if run is not None:
+        use_in_sidebar(run.model, run.options)

@@ -11,6 +11,7 @@ from ui.session import (
     SIDEBAR_KEYS,
     THINK_KEY,
     current_conversation_id,
+    follow_open_conversation,
     model_abilities,
     model_listing,
     open_conversation,
@@ -25,6 +26,7 @@ PULL_HINT = (
 
 
 def sidebar() -> None:
+    follow_open_conversation()
     with st.sidebar:
         model_picker()
         model_abilities_controls()
@@ -37,18 +39,22 @@ def model_picker() -> None:
     models: dict[str, ModelInfo] = {m.name: m for m in listing.models if m.available}
     if not listing.unreachable and not any(m.backend == "ollama" for m in listing.models):
         st.info(PULL_HINT)
-    if not models:
+    chosen = st.session_state.get("model")
+    if not models and chosen is None:
         for message in listing.unreachable.values():
             st.warning(message, icon="🔌")  # nothing else to chat with: keep saying it
-        st.session_state.model = None
     else:
-        if st.session_state.get("model") not in models:
-            st.session_state.model = next(iter(models))  # e.g. the embedded one, Ollama down
-        announce_unreachable(listing.unreachable, models[st.session_state.model])
+        if chosen is None:
+            st.session_state.model = chosen = next(iter(models))  # e.g. embedded, Ollama down
+        if chosen in models:
+            announce_unreachable(listing.unreachable, models[chosen])
+        # A chosen model that stopped answering stays chosen: the Chat page says so and asks
+        # before another model answers (see ui.components.unavailable_model_notice).
+        options = list(models) if chosen in models else [chosen, *models]
         st.selectbox(
             "Model",
-            options=list(models),
-            format_func=lambda name: models[name].label,
+            options=options,
+            format_func=lambda name: models[name].label if name in models else f"{name} · offline",
             key="model",
         )
     st.button(

@@ -15,6 +15,8 @@ from typing import Any, Literal
 
 import duckdb
 
+from chatcore.types import model_spellings
+
 SortKey = Literal["updated_at", "created_at", "title", "messages", "tokens"]
 SORT_COLUMNS: dict[str, str] = {
     "updated_at": "c.updated_at",
@@ -167,7 +169,7 @@ def filter_clause(filters: Filters) -> tuple[str, list[object]]:
     clauses, params = ["true"], []
     if filters.models:
         clauses.append("list_has_any(s.models, ?::VARCHAR[])")
-        params.append(list(filters.models))
+        params.append(model_spellings(filters.models))
     if filters.since is not None:  # active on or after that day
         clauses.append("c.updated_at >= ?")
         params.append(datetime.combine(filters.since, time.min).astimezone())

@@ -8,6 +8,11 @@ from __future__ import annotations
 
 import duckdb
 
+UNTAGGED = (
+    "NOT regexp_matches(regexp_extract(model, '[^/]*$'), '[:@]') "
+    "AND NOT regexp_matches(model, '\\s') AND regexp_extract(model, '[^/]*$') <> ''"
+)
+
 MIGRATIONS: list[tuple[int, str, list[str]]] = [
     (
         1,
@@ -138,6 +143,24 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
                 url VARCHAR PRIMARY KEY,
                 added_at TIMESTAMPTZ NOT NULL DEFAULT now()
             )
+            """,
+        ],
+    ),
+    (
+        5,
+        "one name per model: Ollama's untagged names stored as name:latest",
+        [
+            # chatcore.types.canonical_model in SQL, for Ollama's runs: no tag after the last
+            # '/' (and no digest, no blank) means ':latest'.
+            f"UPDATE runs SET model = model || ':latest' WHERE backend = 'ollama' AND {UNTAGGED}",
+            # History's summaries list each conversation's models: recount them from the runs.
+            """
+            UPDATE conversation_summaries s SET models = used.models
+            FROM (
+                SELECT conversation_id, list(DISTINCT model ORDER BY model) AS models
+                FROM runs GROUP BY conversation_id
+            ) used
+            WHERE used.conversation_id = s.conversation_id AND s.models <> used.models
             """,
         ],
     ),

@@ -20,7 +20,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from chatcore.types import RunStatus
+from chatcore.types import RunStatus, model_spellings
 
 # Ollama's context window when neither the run nor its options say otherwise.
 OLLAMA_DEFAULT_NUM_CTX = 4096
@@ -62,7 +62,8 @@ class StatsFilter:
         """The SQL condition selecting the filtered, finished runs, and its parameters."""
         clauses, params = dates_where(self, f"{alias}.started_at")
         clauses = [f"{alias}.status <> {STREAMING}", clauses]
-        for column, values in (("model", self.models), ("backend", self.backends)):
+        models = model_spellings(self.models)
+        for column, values in (("model", models), ("backend", self.backends)):
             if values:
                 clauses.append(f"{alias}.{column} IN ({', '.join('?' * len(values))})")
                 params.extend(values)

@@ -136,7 +136,7 @@ def all_votes(cur: duckdb.DuckDBPyConnection, blind_only: bool = False) -> list[
         JOIN compare_rounds c ON c.id = v.round_id
         JOIN compare_entries e ON e.round_id = v.round_id
         JOIN runs r ON r.id = e.run_id
-        WHERE c.blind OR NOT ?
+        WHERE (c.blind OR NOT ?) AND r.status <> 'error'  -- a failed answer takes no part
         GROUP BY v.id, v.outcome
         ORDER BY v.id
         """,

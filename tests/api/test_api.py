@@ -88,12 +88,12 @@ def test_the_seeds_curl_body_chats_and_stores_the_turn(
     assert answer.status_code == 200, answer.text
     reply = answer.json()
     assert reply["reply"] == "你好！我是 Llama 2。"
-    assert reply["conversation_id"] == "default" and reply["model"] == "llama2"
+    assert reply["conversation_id"] == "default" and reply["model"] == "llama2:latest"
     assert reply["status"] == "complete" and reply["error"] is None
     assert reply["metrics"]["completion_tokens"] == 3 and reply["metrics"]["tokens_per_second"] > 0
     assert reply["metrics"]["ttft_ms"] > 0
     sent = llama2.chat_requests()[-1]["body"]
-    assert sent["model"] == "llama2" and sent["options"]["temperature"] == 0.7
+    assert sent["model"] == "llama2:latest" and sent["options"]["temperature"] == 0.7
     assert (
         sent["options"]["top_p"] == 0.9 and sent["options"]["num_predict"] == 500
     )  # seed defaults
@@ -131,7 +131,8 @@ def test_a_known_conversation_continues_with_its_history(
     assert sent["options"]["top_p"] == 0.5 and sent["options"]["num_predict"] == 3
     conversations = client.get("/api/conversations").json()
     assert len(conversations) == 1
-    assert conversations[0]["models"] == ["llama3.2", "qwen3:4b"]
+    assert conversations[0]["models"] == ["llama3.2:latest", "qwen3:4b"]  # one name per model
+    assert first.json()["model"] == "llama3.2:latest"
     assert conversations[0]["message_count"] == 4
     assert conversations[0]["title"] == "One"
     assert conversations[0]["updated_at"] >= conversations[0]["created_at"]
@@ -284,7 +285,7 @@ def test_an_unknown_model_is_404_naming_it(client: TestClient, services: Service
     body = {"message": "Hi", "conversation_id": "c1", "model_params": {"model": "mistral"}}
     answer = client.post("/api/chat", json=body)
     assert answer.status_code == 404
-    assert "Model 'mistral' was not found" in answer.json()["detail"]
+    assert "Model 'mistral:latest' was not found" in answer.json()["detail"]
     assert "ollama pull mistral" in answer.json()["detail"]
     assert stored_counts(services) == (0, 0, 0)
     streamed = client.post("/api/chat", json={**body, "stream": True})
@@ -503,7 +504,7 @@ def test_a_chat_through_the_api_shows_in_the_pages_and_back(app_env) -> None:
             "From a script",
             "Hello there, I am a small model.",
         ]
-        assert at.chat_message[1].caption[0].value.startswith("llama3.2 · 7 tokens")
+        assert at.chat_message[1].caption[0].value.startswith("llama3.2:latest · 7 tokens")
 
         at.chat_input[0].set_value("From the page").run()
         messages = client.get("/api/history/api-1").json()["messages"]

@@ -66,7 +66,7 @@ def test_the_readmes_curl_works_verbatim_but_for_the_port(server: str) -> None:
     assert done.returncode == 0, done.stderr
     reply = json.loads(done.stdout)
     assert reply["reply"] == "你好！我是 Llama 2。" and reply["status"] == "complete"
-    assert reply["conversation_id"] == "default" and reply["model"] == "llama2"
+    assert reply["conversation_id"] == "default" and reply["model"] == "llama2:latest"
     assert [m["content"] for m in history(server, "default")["messages"]][-2:] == [
         "你好",
         "你好！我是 Llama 2。",

@@ -113,3 +113,37 @@ def test_a_blind_round_streams_side_by_side_then_votes_and_reveals(
     assert judged == [("best", b_model)]
     assert [status for status, _ in stopped] == ["stopped", "stopped"]
     assert all(0 < length < len(story("qwen")) for _, length in stopped)
+
+
+def test_stop_leaves_a_finished_round_that_survives_a_reload(browser, tmp_path: Path) -> None:
+    server = FakeOllama(
+        [
+            FakeModel(MODELS[0], reply=" ".join(f"llama{i}" for i in range(300)), token_delay=0.05),
+            FakeModel(MODELS[1], reply=" ".join(f"qwen{i}" for i in range(300)), token_delay=0.05),
+        ]
+    ).start()
+    env = {"OLLAMA_HOST": server.url, "CHAT_DB": str(tmp_path / "chat.duckdb"), "EMBEDDED": "0"}
+    try:
+        with streamlit_server(env, tmp_path / "streamlit.log") as url:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.goto(f"{url}/compare")
+            wait_until_idle(page)
+            page.get_by_test_id("stChatInputTextArea").fill("Talk forever")
+            page.keyboard.press("Enter")
+            main = page.get_by_test_id("stMainBlockContainer")
+            main.get_by_text("streaming", exact=False).first.wait_for(timeout=15_000)
+            page.get_by_test_id("stChatInputStopButton").click()
+            # no other click: each column's final state and the vote
+            main.get_by_role("button", name="Tie").wait_for(timeout=10_000)
+            wait_until_idle(page)
+            assert main.get_by_text("streaming ·", exact=False).count() == 0
+            captions = main.get_by_test_id("stCaptionContainer").all_inner_texts()
+            assert sum(text.strip().endswith("stopped") for text in captions) == 2
+            assert "round=" in page.url
+
+            page.reload()
+            wait_until_idle(page)
+            main.get_by_role("button", name="Tie").wait_for(timeout=10_000)
+            assert "Talk forever" in main.get_by_test_id("stChatMessage").first.inner_text()
+    finally:
+        server.stop()

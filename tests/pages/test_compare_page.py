@@ -126,3 +126,34 @@ def test_thinking_stays_hidden_in_a_blind_round_until_the_reveal(
     assert not at.exception
     assert any(e.label.startswith("Thought for") for e in at.expander)
     assert any("I am Qwen, thinking hard." in md.value for md in at.markdown)
+
+
+def test_a_failed_answer_leaves_nothing_to_vote_on(app_env, fake_ollama: FakeOllama) -> None:
+    fake_ollama.models.append(FakeModel("flaky:latest", reply="one two three", fail_after=1))
+    at = compare_page()
+    at.multiselect(key="compare_models").set_value(["flaky:latest", "qwen3:4b"]).run()
+    at.chat_input[0].set_value("Hi").run()
+    assert not at.exception
+    assert not [b for b in at.button if (b.key or "").startswith("vote-")]
+    assert any("nothing to vote on" in c.value for c in at.caption)
+
+
+def test_the_page_says_why_the_prompt_box_is_disabled(app_env) -> None:
+    at = compare_page()
+    assert not at.info
+    at.multiselect(key="compare_models").set_value(["qwen3:4b"]).run()
+    assert at.chat_input[0].disabled
+    assert "at least 2 models" in at.info[0].value
+
+
+def test_a_round_survives_a_reload(app_env) -> None:
+    at = compare_page()
+    at.chat_input[0].set_value("Say hello").run()
+    round_id = at.query_params["round"]
+    again = new_app().run()  # a reload: a new session on the same address
+    again.switch_page("pages/compare.py")
+    again.query_params["round"] = round_id
+    again.run()
+    assert not again.exception
+    assert again.chat_message[0].markdown[0].value == "Say hello"
+    assert [b for b in again.button if (b.key or "").startswith("vote-")]

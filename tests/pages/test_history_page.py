@@ -42,7 +42,7 @@ def test_the_table_lists_conversations_newest_first(app_env, fake_ollama: FakeOl
         "Tell me about otters",
     ]
     assert list(table["Messages"]) == [2, 2, 4]
-    assert table["Models"].iloc[2] == "llama3.2, qwen3:4b"
+    assert table["Models"].iloc[2] == "llama3.2:latest, qwen3:4b"
 
     at.selectbox(key="history-sort").select("messages").run()
     at.toggle(key="history-descending").set_value(False).run()

@@ -46,7 +46,7 @@ def test_reply_streams_token_by_token_and_is_stored_with_metrics(services: Servi
     run = messages[1].run
     assert run is not None
     assert (run.model, run.backend, run.host, run.status) == (
-        "llama3.2",
+        "llama3.2:latest",
         "ollama",
         services.settings.ollama_host,
         "complete",
@@ -75,11 +75,11 @@ def test_history_is_sent_and_models_can_change_within_a_conversation(
     sent = fake_ollama.chat_requests()[-1]["body"]["messages"]
     assert [m["role"] for m in sent] == ["user", "assistant", "user"]
     runs = [m.run.model for m in services.chat.messages(first.conversation_id) if m.run]
-    assert runs == ["llama3.2", "qwen3:4b"]
+    assert runs == ["llama3.2:latest", "qwen3:4b"]  # one name per model
     summary = services.chat.conversation(first.conversation_id)
     assert summary is not None
     assert summary.title == "One"
-    assert summary.models == ["llama3.2", "qwen3:4b"]
+    assert summary.models == ["llama3.2:latest", "qwen3:4b"]
 
 
 def test_unknown_model_is_refused_before_anything_is_written(services: Services) -> None:

@@ -13,6 +13,7 @@ from chatcore.compare import (
     elo_ratings,
     standings,
 )
+from chatcore.errors import InvalidInput
 from chatcore.params import GenerationParams
 from chatcore.services import Services
 from chatcore.storage import votes as vote_store
@@ -236,3 +237,25 @@ def test_answers_that_name_a_model_are_flagged() -> None:
     assert names_a_model("I am Qwen, made by Alibaba.", models) == "qwen"
     assert names_a_model("As a LLaMA model...", models) == "llama"
     assert names_a_model("I am a helpful assistant.", models) is None
+
+
+def test_a_failed_answer_takes_no_part_in_the_vote(compare_services: Services) -> None:
+    def failing_round(models: list[str]) -> int:
+        live = compare_services.compare.start("Go", models, PARAMS, blind=False)
+        live.wait()
+        return live.id
+
+    round_id = failing_round(["flaky:latest", "fast:latest", "mid:latest"])
+    stored = compare_services.compare.round(round_id)
+    assert stored is not None
+    failed = next(e.label for e in stored.entries if e.run.model == "flaky:latest")
+    with pytest.raises(InvalidInput, match="best"):
+        compare_services.compare.vote(round_id, BEST, failed)  # it can't win
+    compare_services.compare.vote(round_id, TIE)  # nor tie: a draw between the two others
+    table = {s.model: s for s in compare_services.compare.standings()}
+    assert set(table) == {"fast:latest", "mid:latest"}
+    assert table["fast:latest"].votes == 1
+
+    alone = failing_round(["flaky:latest", "fast:latest"])
+    with pytest.raises(InvalidInput, match="two answers"):
+        compare_services.compare.vote(alone, TIE)

@@ -54,7 +54,10 @@ def test_the_list_shows_each_conversation_newest_first(
     assert [row.id for row in page.rows] == ["gamma", "beta", "alpha"]
     alpha = page.rows[2]
     assert alpha.title == "Tell me about otters"
-    assert alpha.models == ["llama3.2", "qwen3:4b"]  # the regenerated reply's model counts too
+    assert alpha.models == [
+        "llama3.2:latest",
+        "qwen3:4b",
+    ]  # the regenerated reply's model counts too
     assert alpha.messages == 4  # visible ones: the superseded reply is not counted
     with services.db.cursor() as cur:
         tokens = cur.execute(
@@ -101,7 +104,7 @@ def test_filters_by_model_and_by_date(services: Services, fake_ollama: FakeOllam
     assert history.list_conversations(Filters(since=today, until=today)).total == 3
     assert history.list_conversations(Filters(since=today + timedelta(days=1))).total == 0
     assert history.list_conversations(Filters(until=today - timedelta(days=1))).total == 0
-    assert history.model_names() == ["flaky", "llama3.2", "qwen3:4b"]
+    assert history.model_names() == ["flaky:latest", "llama3.2:latest", "qwen3:4b"]
 
 
 def test_search_finds_text_and_titles_ignoring_case(

@@ -248,7 +248,7 @@ def test_runs_sent_through_the_app_show_up(services: Services) -> None:
     figures = services.stats.report(ALL, services.stats.choices())
     assert figures.headline.iloc[0]["messages"] == 2
     row = figures.per_model.iloc[0]
-    assert (row["model"], row["runs"], row["completion_tokens"]) == ("llama3.2", 1, 7)
+    assert (row["model"], row["runs"], row["completion_tokens"]) == ("llama3.2:latest", 1, 7)
     assert row["median_tokens_per_second"] > 0
 
 

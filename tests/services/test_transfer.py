@@ -214,7 +214,7 @@ def test_markdown_reads_the_visible_dialogue_with_captions(
     text = transfer.export_markdown(services.db, ["alpha"])
     assert text.startswith("# Tell me about otters\n")
     assert "**User**\n\nAnd about 50% of beavers?" in text
-    assert "*llama3.2 · 7 tokens ·" in text
+    assert "*llama3.2:latest · 7 tokens ·" in text
     assert "Bonjour from Qwen." not in text  # the regenerated reply is left out
     failed = transfer.export_markdown(services.db, ["gamma"])
     assert "error:" in failed

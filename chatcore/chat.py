@@ -355,8 +355,7 @@ class ChatService:
             text = valid_message(text)
             conversation_id = valid_conversation_id(conversation_id)
             attached = valid_images(images)
-            model = canonical_model(model)  # stored and counted under one name
-            backend, _ = self.registry.resolve(model)
+            backend, model = self._resolve(model)
         except DashboardError as error:
             log_refusal("send", error, conversation_id, model)
             raise
@@ -396,8 +395,7 @@ class ChatService:
         history = valid_messages(messages)
         text = history[-1]["content"]
         conversation_id = relayed_conversation_id(client, history)
-        model = canonical_model(model)  # stored and counted under one name
-        backend, _ = self.registry.resolve(model)
+        backend, model = self._resolve(model)
         try:
             with self.db.transaction() as cur:
                 if not store.conversation_exists(cur, conversation_id):
@@ -416,9 +414,8 @@ class ChatService:
         """Answer the last user message again; the previous reply stays stored, hidden. Its
         images go again to a model that can see them."""
         started = time.perf_counter()
-        model = canonical_model(model)
         try:
-            backend, _ = self.registry.resolve(model)
+            backend, model = self._resolve(model)
         except DashboardError as error:
             log_refusal("regenerate", error, conversation_id, model)
             raise
@@ -435,6 +432,19 @@ class ChatService:
             stream_ended(backend)
             raise
         return ReplyStream(self.db, backend, history, params, reply, started, self._another_host)
+
+    def _resolve(self, model: str) -> tuple[Backend, str]:
+        """The backend for `model` and the one name it is stored and counted under: Ollama's
+        rule for Ollama's names (no tag means `:latest`), other servers' names as they are."""
+        canonical = canonical_model(model)
+        try:
+            backend, _ = self.registry.resolve(canonical)
+        except ModelNotFound:
+            if canonical == model:
+                raise
+            backend, _ = self.registry.resolve(model)  # an OpenAI-compatible server's own name
+            return backend, model
+        return backend, canonical
 
     def _another_host(self, model: str, tried: Collection[str]) -> Backend | None:
         """A backend on a host not yet tried that has `model`, for a retry; None if none has."""

@@ -270,7 +270,10 @@ def names_a_model(text: str, models: Sequence[str]) -> str | None:
 
 
 def valid_models(models: Sequence[str]) -> list[str]:
-    picked = list(dict.fromkeys(map(canonical_model, models)))  # the same model twice: one column
+    by_name: dict[str, str] = {}
+    for model in models:  # the same model twice (phi3, phi3:latest) is one column
+        by_name.setdefault(canonical_model(model), model)
+    picked = list(by_name.values())
     if not MIN_MODELS <= len(picked) <= MAX_MODELS:
         raise InvalidInput(f"Pick {MIN_MODELS} to {MAX_MODELS} different models to compare.")
     return picked

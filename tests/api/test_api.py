@@ -285,7 +285,7 @@ def test_an_unknown_model_is_404_naming_it(client: TestClient, services: Service
     body = {"message": "Hi", "conversation_id": "c1", "model_params": {"model": "mistral"}}
     answer = client.post("/api/chat", json=body)
     assert answer.status_code == 404
-    assert "Model 'mistral:latest' was not found" in answer.json()["detail"]
+    assert "Model 'mistral' was not found" in answer.json()["detail"]
     assert "ollama pull mistral" in answer.json()["detail"]
     assert stored_counts(services) == (0, 0, 0)
     streamed = client.post("/api/chat", json={**body, "stream": True})

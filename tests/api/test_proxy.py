@@ -62,10 +62,10 @@ def test_the_ollama_client_through_the_proxy(services: Services, proxy: str) -> 
     version = httpx.get(f"{proxy}/ollama/api/version", trust_env=False).json()["version"]
     assert version == "0.33.0"
 
-    assert runs_by_client(services, "ollama-python") == [
-        ("llama3.2", "complete", "ollama"),
+    assert runs_by_client(services, "ollama-python") == [  # Ollama's names under one name
+        ("llama3.2:latest", "complete", "ollama"),
         ("qwen3-32b", "complete", "openai"),
-        ("llama3.2", "complete", "ollama"),
+        ("llama3.2:latest", "complete", "ollama"),
     ]
     assert "ollama-python" in services.stats.choices().clients
 
@@ -103,13 +103,13 @@ def test_the_openai_client_through_the_proxy(services: Services, proxy: str) -> 
     label = "OpenAI/Python"
     assert runs_by_client(services, label) == [
         ("qwen3:4b", "complete", "ollama"),
-        ("llama3.2", "complete", "ollama"),
+        ("llama3.2:latest", "complete", "ollama"),
     ]
     choices = services.stats.choices()
     assert set(choices.clients) == {label}
     report = services.stats.report(StatsFilter(clients=(label,)), choices)
     assert int(report.headline["replies"].iloc[0]) == 2
-    assert set(report.per_model["model"]) == {"qwen3:4b", "llama3.2"}
+    assert set(report.per_model["model"]) == {"qwen3:4b", "llama3.2:latest"}
     nobody = services.stats.report(StatsFilter(clients=("dashboard",)), choices)
     assert int(nobody.headline["replies"].iloc[0]) == 0
 

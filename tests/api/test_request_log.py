@@ -54,7 +54,7 @@ def test_a_chat_writes_one_request_line_and_one_run_line_with_the_same_id(
     lines = [line for line in log_lines(db_path) if line["request_id"] == request_id]
     assert [line["event"] for line in lines] == ["run", "request"]
     run, request = lines
-    assert run["conversation"] == "会话" and run["model"] == "llama3.2"
+    assert run["conversation"] == "会话" and run["model"] == "llama3.2:latest"
     assert run["backend"] == "ollama" and run["host"] == services.settings.ollama_host
     assert run["status"] == "complete" and run["error"] is None
     assert run["ttft_ms"] > 0 and run["total_ms"] >= run["ttft_ms"]

@@ -81,7 +81,7 @@ def test_later_turns_and_regenerate_resend_the_images(
 
 def test_a_model_without_vision_is_refused_before_anything_is_stored(vision: Services) -> None:
     before = counts(vision)
-    with pytest.raises(InvalidInput, match=r"llama3\.2 can.t see images"):
+    with pytest.raises(InvalidInput, match=r"llama3\.2:latest can.t see images"):
         vision.chat.send(None, "What is this?", "llama3.2", PARAMS, images=[png()])
     assert counts(vision) == before
 

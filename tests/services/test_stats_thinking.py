@@ -43,7 +43,7 @@ def test_thinking_share_and_time_to_answer_per_model(services: Services) -> None
     assert qwen["thinking_token_share"] == pytest.approx(12 / 16)
     assert 0 < qwen["thinking_time_share"] <= 1
     assert qwen["median_answer_ms"] > qwen["median_ttft_ms"]
-    plain = table.loc["llama3.2"]
+    plain = table.loc["llama3.2:latest"]
     assert (
         plain["thinking_token_share"] == 0
         and plain["median_answer_ms"] != plain["median_answer_ms"]

@@ -15,11 +15,12 @@ from dataclasses import dataclass, field
 from chatcore.backends.base import Backend
 from chatcore.backends.registry import Registry, stream_ended
 from chatcore.errors import DashboardError, InvalidInput
+from chatcore.knowledge import NO_GROUNDING, Grounding, KnowledgeService
 from chatcore.params import GenerationParams
 from chatcore.storage import conversations as store
 from chatcore.storage import runs
 from chatcore.storage.db import Database
-from chatcore.types import ChatMessage, Metrics, RunStatus
+from chatcore.types import ChatMessage, Citation, Metrics, RunStatus
 
 CHECKPOINT_SECONDS = 2.0  # a killed process loses at most this much of a streaming reply
 MAX_MESSAGE_CHARS = 100_000
@@ -42,6 +43,7 @@ class Reply:
     error: str | None = None
     ttft_ms: float | None = None
     metrics: Metrics = field(default_factory=Metrics)
+    citations: list[Citation] = field(default_factory=list)  # knowledge-base passages it was given
 
 
 class Checkpoints:
@@ -161,9 +163,12 @@ class ReplyStream:
 
 
 class ChatService:
-    def __init__(self, db: Database, registry: Registry) -> None:
+    def __init__(
+        self, db: Database, registry: Registry, knowledge: KnowledgeService | None = None
+    ) -> None:
         self.db = db
         self.registry = registry
+        self.knowledge = knowledge
 
     def send(
         self,
@@ -179,6 +184,7 @@ class ChatService:
         started = time.perf_counter()
         text = valid_message(text)
         conversation_id = valid_conversation_id(conversation_id)
+        grounding = self._grounding(text, params)  # retrieval, before anything is written
         backend, _ = self.registry.resolve(model)
         try:
             with self.db.transaction() as cur:
@@ -186,7 +192,9 @@ class ChatService:
                     store.create_conversation(cur, conversation_id, title_from(text))
                 store.add_message(cur, conversation_id, "user", text)
                 history = with_system_prompt(store.context_messages(cur, conversation_id), params)
+                history = grounding.apply(history)
                 reply = self._start_reply(cur, conversation_id, backend, model, params, history)
+                reply.citations = grounding.store(cur, reply.run_id)
         except BaseException:
             stream_ended(backend)
             raise
@@ -195,17 +203,33 @@ class ChatService:
     def regenerate(self, conversation_id: str, model: str, params: GenerationParams) -> ReplyStream:
         """Answer the last user message again; the previous reply stays stored, hidden."""
         started = time.perf_counter()
+        question = self._last_question(conversation_id) if params.collections else ""
+        grounding = self._grounding(question, params)
         backend, _ = self.registry.resolve(model)
         try:
             with self.db.transaction() as cur:
                 if not store.supersede_last_reply(cur, conversation_id):
                     raise InvalidInput("There is no reply to regenerate in this conversation.")
                 history = with_system_prompt(store.context_messages(cur, conversation_id), params)
+                history = grounding.apply(history)
                 reply = self._start_reply(cur, conversation_id, backend, model, params, history)
+                reply.citations = grounding.store(cur, reply.run_id)
         except BaseException:
             stream_ended(backend)
             raise
         return ReplyStream(self.db, backend, history, params, reply, started)
+
+    def _grounding(self, text: str, params: GenerationParams) -> Grounding:
+        """The knowledge-base passages for a message sent with collections chosen."""
+        if not params.collections:
+            return NO_GROUNDING
+        if self.knowledge is None:
+            raise InvalidInput("This chat service has no knowledge base to search.")
+        return self.knowledge.ground(text, params)
+
+    def _last_question(self, conversation_id: str) -> str:
+        asked = [m for m in self.messages(conversation_id) if m.role == "user"]
+        return asked[-1].content if asked else ""
 
     def messages(self, conversation_id: str) -> list[store.StoredMessage]:
         with self.db.cursor() as cur:

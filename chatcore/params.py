@@ -23,6 +23,8 @@ class GenerationParams(BaseModel):
     system_prompt: str = ""
     seed: int | None = None
     stop: tuple[str, ...] = ()
+    # Knowledge-base collections whose passages go into the prompt (none: no retrieval).
+    collections: tuple[str, ...] = ()
 
     def ollama_options(self) -> dict[str, Any]:
         """Ollama's `options` object; max tokens travels as `num_predict`."""

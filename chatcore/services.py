@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 from chatcore.backends.base import Backend
 from chatcore.backends.embedded import EmbeddedBackend, engine_installed
+from chatcore.backends.embeddings import LocalEmbeddings
+from chatcore.backends.embeddings import installed as embeddings_installed
 from chatcore.backends.ollama import OllamaBackend
 from chatcore.backends.registry import Registry
 from chatcore.chat import ChatService
@@ -14,6 +16,7 @@ from chatcore.compare import CompareService
 from chatcore.config import Settings, load_settings
 from chatcore.history import HistoryService
 from chatcore.hosts import Hosts
+from chatcore.knowledge import KnowledgeService
 from chatcore.models import ModelManager
 from chatcore.stats import StatsService
 from chatcore.storage.db import Database
@@ -32,8 +35,10 @@ class Services:
     models: ModelManager
     history: HistoryService
     transfer: TransferService
+    knowledge: KnowledgeService
 
     def close(self) -> None:
+        self.knowledge.close()
         self.registry.close()
         self.db.close()
 
@@ -49,7 +54,10 @@ def open_services(settings: Settings | None = None) -> Services:
     settings = settings or load_settings()
     db = Database(settings.db_path)
     registry = Registry(build_backends(settings))
-    chat = ChatService(db, registry)
+    knowledge = KnowledgeService(
+        db, registry, LocalEmbeddings() if embeddings_installed() else None
+    )
+    chat = ChatService(db, registry, knowledge)
     hosts = Hosts(db, registry, settings)
     hosts.register_added()  # the hosts added on the Models page in earlier sessions
     return Services(
@@ -63,6 +71,7 @@ def open_services(settings: Settings | None = None) -> Services:
         ModelManager(registry),
         HistoryService(db),
         TransferService(db),
+        knowledge,
     )
 
 

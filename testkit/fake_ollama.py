@@ -9,6 +9,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import math
+import re
 import socket
 import sys
 import threading
@@ -37,6 +39,7 @@ class FakeModel:
     parameters: str = 'temperature 0.6\ntop_p 0.95\nstop "<|eot_id|>"'
     system: str = ""
     layers: tuple[int, ...] = (2_000_000, 4_000)  # layer sizes in bytes, for /api/pull
+    embedding_dims: int | None = None  # an embedding model: /api/embed answers vectors this long
 
     def tokens(self, messages: list[dict[str, Any]] | None = None) -> list[str]:
         text = self.reply
@@ -190,6 +193,8 @@ class OllamaHandler(BaseHTTPRequestHandler):
             self._show(body)
         elif self.path == "/api/pull":
             self._pull(body)
+        elif self.path == "/api/embed":
+            self._embed(body)
         else:
             self._json({"error": "not found"}, 404)
 
@@ -296,6 +301,29 @@ class OllamaHandler(BaseHTTPRequestHandler):
         self._line({"status": "success"})
         self._end_stream()
 
+    def _embed(self, body: dict[str, Any]) -> None:
+        name = str(body.get("model", ""))
+        model = self.server_state.model(name)
+        if model is None:
+            self._json({"error": f"model '{name}' not found"}, 404)
+            return
+        if not model.embedding_dims:
+            self._json({"error": f'"{name}" does not support embeddings'}, 400)
+            return
+        texts = body.get("input", "")
+        texts = [texts] if isinstance(texts, str) else list(texts)
+        vectors = [hashed_vector(str(t), model.embedding_dims) for t in texts]
+        count = sum(len(str(t).split()) for t in texts)
+        self._json(
+            {
+                "model": name,
+                "embeddings": vectors,
+                "total_duration": 1_000_000,
+                "load_duration": 100_000,
+                "prompt_eval_count": count,
+            }
+        )
+
     def _chat(self, body: dict[str, Any]) -> None:
         name = body.get("model", "")
         model = self.server_state.model(name)
@@ -369,6 +397,18 @@ class OllamaHandler(BaseHTTPRequestHandler):
         )
         self._line(final)
         self._end_stream()
+
+
+def hashed_vector(text: str, dims: int) -> list[float]:
+    """A deterministic, normalized bag of words (and CJK characters) hashed into `dims` buckets:
+    texts that share words point the same way, as a real embedding's neighbours do."""
+    vector = [0.0] * dims
+    for word in re.findall(r"[\u4e00-\u9fff]|[^\W_]+", text.lower()):
+        digest = hashlib.blake2b(word.encode(), digest_size=8).digest()
+        bucket = int.from_bytes(digest[:4], "little") % dims
+        vector[bucket] += 1.0 if digest[4] & 1 else -1.0
+    norm = math.sqrt(sum(x * x for x in vector)) or 1.0
+    return [x / norm for x in vector]
 
 
 def chunk(model: str, content: str, done: bool = False) -> dict[str, Any]:

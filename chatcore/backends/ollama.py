@@ -102,6 +102,12 @@ class OllamaBackend:
         finally:
             stream.close()  # closing the HTTP stream cancels generation on the server
 
+    def embed(self, model: str, texts: Sequence[str]) -> list[list[float]]:
+        """POST /api/embed: one vector per text, in order."""
+        with self._mapped_errors(model=model):
+            answer = self._client.embed(model=model, input=list(texts))
+        return [list(vector) for vector in answer.embeddings]
+
     def _model_info(self, entry: ollama.ListResponse.Model) -> ModelInfo:
         details = entry.details
         return ModelInfo(

@@ -97,7 +97,7 @@ def to_markdown(name: str, data: bytes) -> str:
     if extension in PLAIN:
         return decoded(name, data)
     try:
-        result = markitdown().convert_stream(io.BytesIO(data), stream_info=stream_info(extension))
+        result = converter_for(extension).convert(io.BytesIO(data), stream_info(extension))
     except Exception as error:  # the converters raise many kinds for a damaged file
         raise UnsupportedDocument(
             f"'{name}' could not be read as {extension.lstrip('.').upper()}: {first_line(error)}"
@@ -121,19 +121,20 @@ def first_line(error: BaseException) -> str:
     return text[0][:200] if text else type(error).__name__
 
 
-_markitdown: Any = None
-_markitdown_lock = threading.Lock()
+_converters: dict[str, Any] = {}
+_converters_lock = threading.Lock()
 
 
-def markitdown() -> Any:
-    """One converter per process, made on first use: importing it takes seconds."""
-    global _markitdown
-    with _markitdown_lock:
-        if _markitdown is None:
-            from markitdown import MarkItDown
+def converter_for(extension: str) -> Any:
+    """markitdown's converter for exactly this type, made once. Called directly rather than
+    through MarkItDown.convert, which falls back to reading a damaged PDF as plain text."""
+    with _converters_lock:
+        if extension not in _converters:
+            from markitdown.converters import DocxConverter, HtmlConverter, PdfConverter
 
-            _markitdown = MarkItDown(enable_plugins=False)
-        return _markitdown
+            kinds = {".pdf": PdfConverter, ".docx": DocxConverter}
+            _converters[extension] = kinds.get(extension, HtmlConverter)()
+        return _converters[extension]
 
 
 def stream_info(extension: str) -> Any:
@@ -163,15 +164,20 @@ def chunker() -> Any:
 
 
 def sections(markdown: str) -> list[tuple[str | None, int, str]]:
-    """(heading, start, text) for the text before the first heading and under each heading."""
-    starts = [(m.start(), m.group(2).strip()) for m in HEADING.finditer(markdown)]
-    bounds = [(0, None), *((start, title) for start, title in starts)]
+    """(heading, start, text) of each stretch between headings and page breaks: a chunk never
+    straddles two sections or two pages, so it has one heading and one page."""
+    cuts: list[tuple[int, str | None]] = [(0, None)]
+    cuts += [(m.start(), m.group(2).strip()) for m in HEADING.finditer(markdown)]
+    cuts += [(m.end(), "") for m in re.finditer(PAGE_BREAK, markdown)]  # "": same heading
+    cuts.sort(key=lambda cut: cut[0])
     out = []
-    for index, (start, title) in enumerate(bounds):
-        end = bounds[index + 1][0] if index + 1 < len(bounds) else len(markdown)
+    heading: str | None = None
+    for index, (start, title) in enumerate(cuts):
+        heading = heading if title == "" else title
+        end = cuts[index + 1][0] if index + 1 < len(cuts) else len(markdown)
         text = markdown[start:end]
         if text.strip():
-            out.append((title, start, text))
+            out.append((heading, start, text))
     return out
 
 

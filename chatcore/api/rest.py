@@ -11,10 +11,10 @@ import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import fields
 from datetime import datetime
-from typing import Any, Literal, TypeVar, get_type_hints
+from typing import Annotated, Any, Literal, TypeVar, get_type_hints
 
 import anyio
-from fastapi import FastAPI, Query
+from fastapi import FastAPI, File, Form, Query, Response, UploadFile
 from fastapi.encoders import jsonable_encoder
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, StreamingResponse
@@ -24,10 +24,20 @@ from starlette.types import Receive, Scope, Send
 from chatcore.api.errors import add_error_handlers
 from chatcore.api.security import AccessGuard
 from chatcore.chat import ChatService, Reply, ReplyStream
+from chatcore.documents import MAX_DOCUMENT_BYTES
 from chatcore.errors import BackendUnavailable, NotFound
+from chatcore.knowledge import DEFAULT_COLLECTION, KnowledgeService
 from chatcore.params import GenerationParams
 from chatcore.services import Services
-from chatcore.types import ConversationSummary, Metrics, ModelInfo, RunStatus, StoredMessage
+from chatcore.types import (
+    Citation,
+    ConversationSummary,
+    Document,
+    Metrics,
+    ModelInfo,
+    RunStatus,
+    StoredMessage,
+)
 
 SEED_DEFAULT_MODEL = "llama2"  # the seed's ModelParams default
 API_THREADS = 40  # chats in flight at once; more wait their turn instead of starving Streamlit
@@ -75,6 +85,18 @@ def metrics_schema() -> type[BaseModel]:
 MetricsOut = metrics_schema()
 
 
+class CitationOut(BaseModel):
+    number: int = Field(description="The [number] the passage had in the prompt")
+    document_id: int
+    document: str = Field(description="The document's name")
+    collection: str
+    text: str = Field(description="The passage as it went into the prompt")
+    score: float = Field(description="Its reciprocal-rank fusion score")
+    similarity: float | None = Field(description="Cosine similarity to the question, if found")
+    heading: str | None
+    page: int | None
+
+
 class ChatReply(BaseModel):
     reply: str
     conversation_id: str
@@ -85,6 +107,23 @@ class ChatReply(BaseModel):
     status: Literal["complete", "stopped", "error"]
     error: str | None
     metrics: MetricsOut
+    citations: list[CitationOut] = Field(
+        default_factory=list, description="Passages of model_params.collections it was given"
+    )
+
+
+class DocumentOut(BaseModel):
+    id: int
+    collection: str
+    name: str
+    media_type: str
+    size_bytes: int
+    status: Literal["indexing", "ready", "error"]
+    error: str | None
+    chunk_count: int
+    embedding_model: str | None
+    created_at: datetime
+    indexed_at: datetime | None
 
 
 class ConversationOut(BaseModel):
@@ -177,6 +216,37 @@ def chat_reply(reply: Reply) -> ChatReply:
         status=reply.status,  # type: ignore[arg-type]  # finished: never "streaming" here
         error=reply.error,
         metrics=metrics_out(reply.metrics, reply.ttft_ms),
+        citations=[citation_out(c) for c in reply.citations],
+    )
+
+
+def citation_out(c: Citation) -> CitationOut:
+    return CitationOut(
+        number=c.number,
+        document_id=c.document_id,
+        document=c.document_name,
+        collection=c.collection,
+        text=c.text,
+        score=c.score,
+        similarity=c.similarity,
+        heading=c.heading,
+        page=c.page,
+    )
+
+
+def document_out(d: Document) -> DocumentOut:
+    return DocumentOut(
+        id=d.id,
+        collection=d.collection,
+        name=d.name,
+        media_type=d.media_type,
+        size_bytes=d.size_bytes,
+        status=d.status.value,  # type: ignore[arg-type]
+        error=d.error,
+        chunk_count=d.chunk_count,
+        embedding_model=d.embedding_model,
+        created_at=d.created_at,
+        indexed_at=d.indexed_at,
     )
 
 
@@ -291,7 +361,7 @@ def create_api(
     api.add_middleware(
         CORSMiddleware,
         allow_origins=list(origins),
-        allow_methods=["GET", "POST"],
+        allow_methods=["GET", "POST", "DELETE"],
         allow_headers=["Authorization", "Content-Type"],
     )
     api.add_middleware(AccessGuard, origins=origins, token=token, open_paths=DOCS_PATHS)
@@ -349,5 +419,53 @@ def create_api(
         return Models(
             models=[model_out(m) for m in listing.models], unreachable=listing.unreachable
         )
+
+    def knowledge() -> KnowledgeService:
+        return services().knowledge
+
+    @api.post(
+        "/documents",
+        response_model=DocumentOut,
+        status_code=201,
+        responses={
+            **ERRORS,
+            202: {"model": DocumentOut, "description": "With wait=false: accepted, indexing"},
+            413: {"model": ErrorOut, "description": "The file is over the size limit"},
+            415: {"model": ErrorOut, "description": "Not a type it reads, or a damaged file"},
+        },
+    )
+    async def add_document(
+        file: Annotated[
+            UploadFile, File(description="PDF, Word (.docx), HTML, Markdown or plain text")
+        ],
+        collection: Annotated[str, Form(description="The collection's name")] = DEFAULT_COLLECTION,
+        wait: bool = Query(True, description="Answer once it is indexed (false: at once)"),
+    ) -> Any:
+        """Add a document to a collection ("default" is made on first use). A bad file (empty,
+        damaged, too large, an unknown type) is refused and nothing is stored."""
+        data = await file.read(MAX_DOCUMENT_BYTES + 1)
+        name = file.filename or "upload"
+        document = await in_thread(lambda: knowledge().add_file(name, data, collection, wait))
+        return JSONResponse(
+            jsonable_encoder(document_out(document)), status_code=201 if wait else 202
+        )
+
+    @api.get("/documents", response_model=list[DocumentOut], responses=ERRORS)
+    def list_documents(
+        collection: str | None = Query(None, description="Only this collection's"),
+    ) -> list[DocumentOut]:
+        """Documents with their collection, size, chunk count, embedding model and state."""
+        return [document_out(d) for d in knowledge().documents(collection)]
+
+    @api.get("/documents/{document_id}", response_model=DocumentOut, responses=ERRORS)
+    def get_document(document_id: int) -> DocumentOut:
+        """One document: poll it after `POST /documents?wait=false` until it is ready."""
+        return document_out(knowledge().document(document_id))
+
+    @api.delete("/documents/{document_id}", status_code=204, responses=ERRORS)
+    def delete_document(document_id: int) -> Response:
+        """Delete a document with its chunks and vectors (replies keep their citations)."""
+        knowledge().delete_document(document_id)
+        return Response(status_code=204)
 
     return api

@@ -16,7 +16,6 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from datetime import datetime
 from typing import Any, Literal
 
 from chatcore import documents
@@ -27,6 +26,7 @@ from chatcore.errors import DashboardError, InvalidInput, NotFound
 from chatcore.params import GenerationParams
 from chatcore.storage import knowledge as store
 from chatcore.storage.db import Database
+from chatcore.storage.stats import StatsFilter
 from chatcore.types import ChatMessage, Citation, Collection, Document, DocumentStatus, Retrieval
 
 DEFAULT_COLLECTION = "default"
@@ -445,10 +445,10 @@ class KnowledgeService:
         with self.db.cursor() as cur:
             return store.citations_of(cur, run_ids)
 
-    def usage(self, since: datetime | None = None, until: datetime | None = None) -> dict[str, Any]:
-        """Replies, how many used the knowledge base, and retrieval time (median, p95 ms)."""
+    def usage(self, f: StatsFilter | None = None) -> dict[str, Any]:
+        """Replies, how many searched the knowledge base, retrieval time (median, p95 ms)."""
         with self.db.cursor() as cur:
-            return store.retrieval_totals(cur, since, until)
+            return store.retrieval_totals(cur, f or StatsFilter())
 
 
 def citation(

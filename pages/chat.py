@@ -37,8 +37,9 @@ prompt = st.chat_input("Message", submit_mode="stop", disabled=choice.model is N
 if not history and pending is None and not prompt:
     st.title("Chat")
     st.caption("Pick a model in the sidebar and say something. Every turn is saved.")
+cited = services.knowledge.citations([m.run.id for m in history if m.run is not None])
 for message in history:
-    show_message(message)
+    show_message(message, cited.get(message.run.id, []) if message.run else [])
 
 if prompt and choice.model:
     with st.chat_message("user"):

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pandas  # noqa: F401  st.write_stream imports it on first use: not during the first reply
 import streamlit as st
 
 from chatcore.chat import ReplyStream
 from chatcore.errors import DashboardError
-from chatcore.types import StoredMessage
+from chatcore.types import Citation, StoredMessage
 from ui.components import show_error
 from ui.formatting import reply_caption
+from ui.knowledge import show_citations
 
 
-def show_message(message: StoredMessage) -> None:
+def show_message(message: StoredMessage, citations: Sequence[Citation] = ()) -> None:
     with st.chat_message(message.role):
         st.markdown(message.content)
         if message.run is not None:
@@ -20,6 +23,7 @@ def show_message(message: StoredMessage) -> None:
             if run.status == "error":
                 st.error(run.error or "The reply failed.")
             st.caption(reply_caption(run.model, run.metrics, run.ttft_ms, run.status))
+            show_citations(citations)
 
 
 def stream_reply(stream: ReplyStream) -> None:
@@ -33,6 +37,7 @@ def stream_reply(stream: ReplyStream) -> None:
         if reply.status == "error":
             st.error(reply.error or "The reply failed.")
         st.caption(reply_caption(reply.model, reply.metrics, reply.ttft_ms, reply.status))
+        show_citations(reply.citations)
 
 
 def show_refusal(error: DashboardError, unsent: str | None = None) -> None:

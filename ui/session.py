@@ -54,6 +54,7 @@ def current_choice() -> Choice:
             top_p=state.get(SIDEBAR_KEYS["top_p"], TOP_P_DEFAULT),
             max_tokens=state.get(SIDEBAR_KEYS["max_tokens"], MAX_TOKENS_DEFAULT),
             system_prompt=state.get(SIDEBAR_KEYS["system_prompt"], ""),
+            collections=tuple(state.get("collections", ())),  # the sidebar's Knowledge picker
         ),
     )
 

@@ -6,6 +6,7 @@ import streamlit as st
 
 from chatcore.params import MAX_TOKENS_DEFAULT, TEMPERATURE_DEFAULT, TOP_P_DEFAULT
 from chatcore.types import ModelInfo
+from ui.knowledge import collection_picker
 from ui.session import (
     SIDEBAR_KEYS,
     current_conversation_id,
@@ -24,6 +25,7 @@ PULL_HINT = (
 def sidebar() -> None:
     with st.sidebar:
         model_picker()
+        collection_picker()
         generation_controls()
         conversation_list()
 

@@ -15,6 +15,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from chatcore.storage.stats import StatsFilter
 from chatcore.types import Chunk, Citation, Collection, Document, DocumentStatus
 
 BM25_K1 = 1.2
@@ -455,14 +456,14 @@ def citations_of(
     return out
 
 
-def retrieval_totals(
-    cur: duckdb.DuckDBPyConnection, since: Any = None, until: Any = None
-) -> dict[str, Any]:
-    """Finished replies, how many used the knowledge base, and the retrieval time's median
-    and 95th percentile (ms), for replies started in [since, until)."""
-    row = named(
+def retrieval_totals(cur: duckdb.DuckDBPyConnection, f: StatsFilter) -> dict[str, Any]:
+    """Over the finished replies the Stats filter picks: how many there were, how many searched
+    the knowledge base and were given passages, the retrieval time's median and 95th
+    percentile (ms), and the passages per searching reply."""
+    where, params = f.where("r")
+    rows = named(
         cur.execute(
-            """
+            f"""
             SELECT count(*) AS replies,
                    count(k.run_id) AS with_knowledge,
                    count(k.run_id) FILTER (WHERE k.chunks_used > 0) AS used_passages,
@@ -470,11 +471,9 @@ def retrieval_totals(
                    quantile_cont(k.retrieval_ms, 0.95) AS p95_ms,
                    avg(k.chunks_used) AS mean_chunks
             FROM runs r LEFT JOIN run_retrievals k ON k.run_id = r.id
-            WHERE r.status <> 'streaming'
-              AND ($since IS NULL OR r.started_at >= $since)
-              AND ($until IS NULL OR r.started_at < $until)
+            WHERE {where}
             """,
-            {"since": since, "until": until},
+            params,
         )
     )
-    return row[0]
+    return rows[0]

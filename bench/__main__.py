@@ -1,6 +1,6 @@
 """`make bench`: every benchmark, one after the other."""
 
-from bench import api, compare, embedded, history, routing, stats, streaming
+from bench import api, compare, embedded, history, knowledge, routing, stats, streaming
 
 if __name__ == "__main__":
     streaming.main()
@@ -10,3 +10,4 @@ if __name__ == "__main__":
     routing.main()
     history.main()
     embedded.main()
+    knowledge.main()

@@ -342,6 +342,8 @@ def test_openapi_docs_are_served_at_api_docs(client: TestClient) -> None:
         "/conversations",
         "/history/{conversation_id}",
         "/models",
+        "/documents",
+        "/documents/{document_id}",
     }
 
 

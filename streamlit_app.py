@@ -27,6 +27,7 @@ pages = st.navigation(
         st.Page("pages/history.py", title="History", icon=":material/history:"),
         st.Page("pages/stats.py", title="Stats", icon=":material/monitoring:"),
         st.Page("pages/models.py", title="Models", icon=":material/deployed_code:"),
+        st.Page("pages/knowledge.py", title="Knowledge", icon=":material/library_books:"),
     ]
 )
 ui.sidebar()

@@ -1,6 +1,17 @@
 """`make bench`: every benchmark, one after the other."""
 
-from bench import api, compare, embedded, engines, history, proxy, routing, stats, streaming
+from bench import (
+    api,
+    compare,
+    embedded,
+    engines,
+    history,
+    knowledge,
+    proxy,
+    routing,
+    stats,
+    streaming,
+)
 
 if __name__ == "__main__":
     streaming.main()
@@ -11,4 +22,5 @@ if __name__ == "__main__":
     routing.main()
     history.main()
     embedded.main()
+    knowledge.main()
     engines.main()

@@ -25,6 +25,7 @@ from chatcore.errors import (
     ModelNotFound,
 )
 from chatcore.images import refused_for, valid_images
+from chatcore.knowledge import NO_GROUNDING, Grounding, KnowledgeService
 from chatcore.logs import current_request_id, event
 from chatcore.params import GenerationParams
 from chatcore.storage import conversations as store
@@ -35,6 +36,7 @@ from chatcore.thinking import split_inline_thinking
 from chatcore.types import (
     Abilities,
     ChatMessage,
+    Citation,
     Image,
     Metrics,
     Piece,
@@ -79,6 +81,7 @@ class Reply:
     request_id: str | None = None  # the log's id for this run, shown beside an error
     attempts: int = 1  # hosts tried; backend and host name the last one, which answered
     client: str | None = None  # who sent it through the proxies; None: the dashboard
+    citations: list[Citation] = field(default_factory=list)  # knowledge-base passages it was given
 
 
 class Checkpoints:
@@ -330,9 +333,12 @@ class Clock:
 
 
 class ChatService:
-    def __init__(self, db: Database, registry: Registry) -> None:
+    def __init__(
+        self, db: Database, registry: Registry, knowledge: KnowledgeService | None = None
+    ) -> None:
         self.db = db
         self.registry = registry
+        self.knowledge = knowledge
 
     def send(
         self,
@@ -355,6 +361,7 @@ class ChatService:
             text = valid_message(text)
             conversation_id = valid_conversation_id(conversation_id)
             attached = valid_images(images)
+            grounding = self._grounding(text, params)  # retrieval, before anything is written
             backend, model = self._resolve(model)
         except DashboardError as error:
             log_refusal("send", error, conversation_id, model)
@@ -370,9 +377,11 @@ class ChatService:
                 history = with_system_prompt(
                     store.context_messages(cur, conversation_id, with_images=sees), params
                 )
+                history = grounding.apply(history)
                 reply = self._start_reply(
                     cur, conversation_id, backend, model, params, history, client
                 )
+                reply.citations = grounding.store(cur, reply.run_id)
         except BaseException:
             stream_ended(backend)
             raise
@@ -414,6 +423,8 @@ class ChatService:
         """Answer the last user message again; the previous reply stays stored, hidden. Its
         images go again to a model that can see them."""
         started = time.perf_counter()
+        question = self._last_question(conversation_id) if params.collections else ""
+        grounding = self._grounding(question, params)
         try:
             backend, model = self._resolve(model)
         except DashboardError as error:
@@ -427,7 +438,9 @@ class ChatService:
                 history = with_system_prompt(
                     store.context_messages(cur, conversation_id, with_images=sees), params
                 )
+                history = grounding.apply(history)
                 reply = self._start_reply(cur, conversation_id, backend, model, params, history)
+                reply.citations = grounding.store(cur, reply.run_id)
         except BaseException:
             stream_ended(backend)
             raise
@@ -486,6 +499,18 @@ class ChatService:
         if images:
             image_store.save_images(cur, images)
             image_store.attach_images(cur, message_id, [image.sha256 for image in images])
+
+    def _grounding(self, text: str, params: GenerationParams) -> Grounding:
+        """The knowledge-base passages for a message sent with collections chosen."""
+        if not params.collections:
+            return NO_GROUNDING
+        if self.knowledge is None:
+            raise InvalidInput("This chat service has no knowledge base to search.")
+        return self.knowledge.ground(text, params)
+
+    def _last_question(self, conversation_id: str) -> str:
+        asked = [m for m in self.messages(conversation_id) if m.role == "user"]
+        return asked[-1].content if asked else ""
 
     def messages(self, conversation_id: str) -> list[store.StoredMessage]:
         with self.db.cursor() as cur:

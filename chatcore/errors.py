@@ -19,6 +19,14 @@ class PromptTooLong(InvalidInput):
     """The newest message (with the system prompt) alone does not fit the context window."""
 
 
+class UnsupportedDocument(InvalidInput):
+    """A file the knowledge base can't read: an unknown type, or a damaged file."""
+
+
+class DocumentTooLarge(InvalidInput):
+    """A file over the knowledge base's size limit."""
+
+
 class NotFound(DashboardError):
     """What was asked for does not exist (a conversation, a round, a model)."""
 

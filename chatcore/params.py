@@ -30,6 +30,8 @@ class GenerationParams(BaseModel):
     think: StrictBool | ThinkLevel | None = Field(
         None, description="true, false or a level (low, medium, high); omitted: model default"
     )
+    # Knowledge-base collections whose passages go into the prompt (none: no retrieval).
+    collections: tuple[str, ...] = ()
 
     def ollama_options(self) -> dict[str, Any]:
         """Ollama's `options` object; max tokens travels as `num_predict`."""

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 from chatcore.backends.base import Backend
 from chatcore.backends.embedded import EmbeddedBackend, engine_installed
+from chatcore.backends.embeddings import LocalEmbeddings
+from chatcore.backends.embeddings import installed as embeddings_installed
 from chatcore.backends.ollama import OllamaBackend
 from chatcore.backends.registry import Registry
 from chatcore.backups import BackupService
@@ -16,6 +18,7 @@ from chatcore.config import Settings, load_settings
 from chatcore.gateway import Gateway
 from chatcore.history import HistoryService
 from chatcore.hosts import Hosts
+from chatcore.knowledge import KnowledgeService
 from chatcore.logs import configure_logging, stop_logging_to
 from chatcore.models import ModelManager
 from chatcore.stats import StatsService
@@ -37,9 +40,11 @@ class Services:
     gateway: Gateway
     transfer: TransferService
     backups: BackupService
+    knowledge: KnowledgeService
 
     def close(self) -> None:
         self.backups.stop_daily()
+        self.knowledge.close()
         self.registry.close()
         self.db.close()
         stop_logging_to(self.settings.data_dir)
@@ -58,7 +63,10 @@ def open_services(settings: Settings | None = None) -> Services:
     configure_logging(settings.data_dir, settings.log_level, hide)
     db = Database(settings.db_path)
     registry = Registry(build_backends(settings))
-    chat = ChatService(db, registry)
+    knowledge = KnowledgeService(
+        db, registry, LocalEmbeddings() if embeddings_installed() else None
+    )
+    chat = ChatService(db, registry, knowledge)
     hosts = Hosts(db, registry, settings)
     hosts.register_added()  # the hosts added on the Models page in earlier sessions
     return Services(
@@ -74,6 +82,7 @@ def open_services(settings: Settings | None = None) -> Services:
         Gateway(registry),
         TransferService(db),
         BackupService(db, settings.backups_keep),
+        knowledge,
     )
 
 

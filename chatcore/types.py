@@ -239,3 +239,74 @@ class ConversationSummary:
     updated_at: datetime
     message_count: int
     models: list[str]
+
+
+# --- the knowledge base ---
+
+
+class DocumentStatus(StrEnum):
+    INDEXING = "indexing"
+    READY = "ready"
+    ERROR = "error"
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A passage of a document as the chunker cut it: where it sits, and under which heading."""
+
+    position: int  # its order in the document, from 0
+    text: str
+    heading: str | None = None
+    page: int | None = None  # for paged formats (PDF), from 1
+    start_char: int = 0  # where it starts in the document's Markdown
+
+
+@dataclass(frozen=True)
+class Collection:
+    name: str
+    embedding_model: str  # "<backend>:<model>", e.g. "embedded:multilingual-e5-small"
+    dimensions: int | None  # known once the first vector is stored
+    documents: int
+    chunks: int
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Document:
+    id: int
+    collection: str
+    name: str
+    media_type: str
+    size_bytes: int
+    status: DocumentStatus
+    error: str | None
+    chunk_count: int
+    embedding_model: str | None
+    created_at: datetime
+    indexed_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Citation:
+    """A passage that went into a reply's prompt, as [number] in it; kept with the run, text
+    included, so the reply's sources stay readable after the document is deleted."""
+
+    number: int
+    document_id: int
+    document_name: str
+    collection: str
+    chunk_id: int
+    text: str
+    score: float  # the fused (reciprocal-rank) score that chose it
+    similarity: float | None  # cosine similarity to the question, when the vector side found it
+    heading: str | None = None
+    page: int | None = None
+
+
+@dataclass(frozen=True)
+class Retrieval:
+    """What the knowledge base gave one reply: its passages and what finding them cost."""
+
+    collections: tuple[str, ...]
+    citations: tuple[Citation, ...]
+    retrieval_ms: float

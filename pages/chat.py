@@ -40,8 +40,9 @@ if pending is not None:  # its reply streams below, not from the stored dialogue
 if not history and pending is None and not st.session_state.get("chat_prompt"):
     st.title("Chat")
     st.caption("Pick a model in the sidebar and say something. Every turn is saved.")
+cited = services.knowledge.citations([m.run.id for m in history if m.run is not None])
 for message in history:
-    show_message(message)
+    show_message(message, cited.get(message.run.id, []) if message.run else [])
 model_missing = pending is None and unavailable_model_notice(choice.model, ui.model_listing())
 # Images only for a model that can see them.
 prompt, images = chat_prompt(

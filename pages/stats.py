@@ -17,6 +17,7 @@ from ui.formatting import (
     duration,
     percent,
 )
+from ui.knowledge import show_usage
 
 EMPTY_EXPLANATION = """
 Nothing to count yet: this page fills in as you chat. Every reply is measured, and here you
@@ -214,4 +215,5 @@ else:
         habits(report)
         context_window(report.context_hits)
         model_switches(report.model_switches)
+        show_usage(services.knowledge.usage(chosen))
         downloads(chosen)

@@ -11,6 +11,8 @@ import binascii
 import contextlib
 import hashlib
 import json
+import math
+import re
 import socket
 import sys
 import threading
@@ -52,6 +54,8 @@ class FakeModel:
         if isinstance(think, str):  # a level: say which one it reasoned at
             words = [f"[{think}]", *words]
         return [w if i == 0 else " " + w for i, w in enumerate(words)]
+
+    embedding_dims: int | None = None  # an embedding model: /api/embed answers vectors this long
 
     def tokens(self, messages: list[dict[str, Any]] | None = None) -> list[str]:
         text = self.reply
@@ -332,6 +336,29 @@ class OllamaHandler(BaseHTTPRequestHandler):
         self._line({"status": "success"})
         self._end_stream()
 
+    def _embed(self, body: dict[str, Any]) -> None:
+        name = str(body.get("model", ""))
+        model = self.server_state.model(name)
+        if model is None:
+            self._json({"error": f"model '{name}' not found"}, 404)
+            return
+        if not model.embedding_dims:
+            self._json({"error": f'"{name}" does not support embeddings'}, 400)
+            return
+        texts = body.get("input", "")
+        texts = [texts] if isinstance(texts, str) else list(texts)
+        vectors = [hashed_vector(str(t), model.embedding_dims) for t in texts]
+        count = sum(len(str(t).split()) for t in texts)
+        self._json(
+            {
+                "model": name,
+                "embeddings": vectors,
+                "total_duration": 1_000_000,
+                "load_duration": 100_000,
+                "prompt_eval_count": count,
+            }
+        )
+
     def _chat(self, body: dict[str, Any]) -> None:
         name = body.get("model", "")
         model = self.server_state.model(name)
@@ -422,6 +449,18 @@ def embedding(text: str, size: int = 8) -> list[float]:
     """A made-up vector that depends only on the text: the same text, the same vector."""
     digest = hashlib.sha256(text.encode()).digest()
     return [round(byte / 255, 4) for byte in digest[:size]]
+
+
+def hashed_vector(text: str, dims: int) -> list[float]:
+    """A deterministic, normalized bag of words (and CJK characters) hashed into `dims` buckets:
+    texts that share words point the same way, as a real embedding's neighbours do."""
+    vector = [0.0] * dims
+    for word in re.findall(r"[\u4e00-\u9fff]|[^\W_]+", text.lower()):
+        digest = hashlib.blake2b(word.encode(), digest_size=8).digest()
+        bucket = int.from_bytes(digest[:4], "little") % dims
+        vector[bucket] += 1.0 if digest[4] & 1 else -1.0
+    norm = math.sqrt(sum(x * x for x in vector)) or 1.0
+    return [x / norm for x in vector]
 
 
 def chunk(model: str, content: str, done: bool = False, thinking: str = "") -> dict[str, Any]:

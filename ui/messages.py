@@ -4,26 +4,25 @@ a Thinking block above the answer), a refusal. Model and user text goes through 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import streamlit as st
 
 from chatcore.chat import Reply, ReplyStream
 from chatcore.errors import DashboardError
 from chatcore.images import ACCEPTED_TYPES
-from chatcore.types import StoredMessage, Thinking
+from chatcore.types import Citation, StoredMessage, Thinking
 from ui.components import finish_after_a_stop, show_error
 from ui.formatting import reply_caption, thinking_label, waiting_status, with_log_reference
+from ui.knowledge import show_citations
 from ui.safe_markdown import safe_markdown
 from ui.session import model_abilities, services
 
 THUMBNAIL_PX = 240
 STOP_KEY = "stop-reply"
 
-STOP_KEY = "stop-reply"
 
-
-def show_message(message: StoredMessage) -> None:
+def show_message(message: StoredMessage, citations: Sequence[Citation] = ()) -> None:
     with st.chat_message(message.role):
         if message.thinking:
             run = message.run
@@ -45,6 +44,7 @@ def show_message(message: StoredMessage) -> None:
                         run.model, run.metrics, run.ttft_ms, run.status, run.attempts, run.host
                     )
                 )
+            show_citations(citations)
 
 
 def show_images(hashes: Iterable[str]) -> None:
@@ -164,6 +164,7 @@ def stream_reply(stream: ReplyStream, stop_button: bool = False) -> None:
     live.finish(stream.reply.metrics.thinking_ms)
     with foot.container():
         reply_outcome(stream.reply)
+        show_citations(stream.reply.citations)
 
 
 def reply_outcome(reply: Reply) -> None:

@@ -69,6 +69,7 @@ def current_choice() -> Choice:
             max_tokens=state.get(SIDEBAR_KEYS["max_tokens"], MAX_TOKENS_DEFAULT),
             system_prompt=state.get(SIDEBAR_KEYS["system_prompt"], ""),
             think=chosen_think(),
+            collections=tuple(state.get("collections", ())),  # the sidebar's Knowledge picker
         ),
     )
 

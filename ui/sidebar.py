@@ -6,6 +6,7 @@ import streamlit as st
 
 from chatcore.params import MAX_TOKENS_DEFAULT, TEMPERATURE_DEFAULT, TOP_P_DEFAULT
 from chatcore.types import ModelInfo
+from ui.knowledge import collection_picker
 from ui.safe_markdown import safe_label
 from ui.session import (
     SIDEBAR_KEYS,
@@ -30,6 +31,7 @@ def sidebar() -> None:
     with st.sidebar:
         model_picker()
         model_abilities_controls()
+        collection_picker()
         generation_controls()
         conversation_list()
 

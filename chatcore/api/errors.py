@@ -18,16 +18,20 @@ from chatcore.errors import (
     DashboardError,
     DatabaseLocked,
     DatabaseUnreadable,
+    DocumentTooLarge,
     InvalidInput,
     NotFound,
     PromptTooLong,
     StorageFailed,
+    UnsupportedDocument,
 )
 from chatcore.logs import current_request_id, note
 
 # The most specific class first: the first one an error is an instance of gives its status.
 STATUS_BY_ERROR: tuple[tuple[type[DashboardError], int], ...] = (
     (PromptTooLong, 413),
+    (DocumentTooLarge, 413),
+    (UnsupportedDocument, 415),
     (InvalidInput, 422),
     (NotFound, 404),
     (BackendUnavailable, 503),

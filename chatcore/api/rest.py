@@ -12,10 +12,10 @@ import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import fields
 from datetime import datetime
-from typing import Any, Literal, TypeVar, get_type_hints
+from typing import Annotated, Any, Literal, TypeVar, get_type_hints
 
 import anyio
-from fastapi import FastAPI, Query
+from fastapi import FastAPI, File, Form, Query, Response, UploadFile
 from fastapi.encoders import jsonable_encoder
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, StreamingResponse
@@ -28,13 +28,17 @@ from chatcore.api.security import AccessGuard
 from chatcore.api.streaming import PieceBatches
 from chatcore.backups import Backup
 from chatcore.chat import ChatService, Reply, ReplyStream
+from chatcore.documents import MAX_DOCUMENT_BYTES
 from chatcore.errors import BackendUnavailable, Busy, NotFound
 from chatcore.images import decoded_images
+from chatcore.knowledge import DEFAULT_COLLECTION, KnowledgeService
 from chatcore.logs import note
 from chatcore.params import GenerationParams
 from chatcore.services import Services
 from chatcore.types import (
+    Citation,
     ConversationSummary,
+    Document,
     Metrics,
     ModelInfo,
     RunStatus,
@@ -95,6 +99,18 @@ def metrics_schema() -> type[BaseModel]:
 MetricsOut = metrics_schema()
 
 
+class CitationOut(BaseModel):
+    number: int = Field(description="The [number] the passage had in the prompt")
+    document_id: int
+    document: str = Field(description="The document's name")
+    collection: str
+    text: str = Field(description="The passage as it went into the prompt")
+    score: float = Field(description="Its reciprocal-rank fusion score")
+    similarity: float | None = Field(description="Cosine similarity to the question, if found")
+    heading: str | None
+    page: int | None
+
+
 class ChatReply(BaseModel):
     reply: str
     thinking: str = Field("", description="The model's reasoning, apart from the reply")
@@ -107,6 +123,23 @@ class ChatReply(BaseModel):
     error: str | None
     metrics: MetricsOut
     request_id: str | None = Field(None, description="This turn's id in the dashboard's log")
+    citations: list[CitationOut] = Field(
+        default_factory=list, description="Passages of model_params.collections it was given"
+    )
+
+
+class DocumentOut(BaseModel):
+    id: int
+    collection: str
+    name: str
+    media_type: str
+    size_bytes: int
+    status: Literal["indexing", "ready", "error"]
+    error: str | None
+    chunk_count: int
+    embedding_model: str | None
+    created_at: datetime
+    indexed_at: datetime | None
 
 
 class ConversationOut(BaseModel):
@@ -225,6 +258,37 @@ def chat_reply(reply: Reply) -> ChatReply:
         error=reply.error,
         metrics=metrics_out(reply.metrics, reply.ttft_ms),
         request_id=reply.request_id,
+        citations=[citation_out(c) for c in reply.citations],
+    )
+
+
+def citation_out(c: Citation) -> CitationOut:
+    return CitationOut(
+        number=c.number,
+        document_id=c.document_id,
+        document=c.document_name,
+        collection=c.collection,
+        text=c.text,
+        score=c.score,
+        similarity=c.similarity,
+        heading=c.heading,
+        page=c.page,
+    )
+
+
+def document_out(d: Document) -> DocumentOut:
+    return DocumentOut(
+        id=d.id,
+        collection=d.collection,
+        name=d.name,
+        media_type=d.media_type,
+        size_bytes=d.size_bytes,
+        status=d.status.value,  # type: ignore[arg-type]
+        error=d.error,
+        chunk_count=d.chunk_count,
+        embedding_model=d.embedding_model,
+        created_at=d.created_at,
+        indexed_at=d.indexed_at,
     )
 
 
@@ -358,7 +422,7 @@ def create_api(
     api.add_middleware(
         CORSMiddleware,
         allow_origins=list(origins),
-        allow_methods=["GET", "POST"],
+        allow_methods=["GET", "POST", "DELETE"],
         allow_headers=["Authorization", "Content-Type"],
     )
     api.add_middleware(AccessGuard, origins=origins, token=token, open_paths=DOCS_PATHS)
@@ -454,5 +518,53 @@ def create_api(
         kept beside the database."""
         aside = services().backups.restore(name)
         return RestoreOut(restored=name, replaced_file_kept_at=str(aside))
+
+    def knowledge() -> KnowledgeService:
+        return services().knowledge
+
+    @api.post(
+        "/documents",
+        response_model=DocumentOut,
+        status_code=201,
+        responses={
+            **ERRORS,
+            202: {"model": DocumentOut, "description": "With wait=false: accepted, indexing"},
+            413: {"model": ErrorOut, "description": "The file is over the size limit"},
+            415: {"model": ErrorOut, "description": "Not a type it reads, or a damaged file"},
+        },
+    )
+    async def add_document(
+        file: Annotated[
+            UploadFile, File(description="PDF, Word (.docx), HTML, Markdown or plain text")
+        ],
+        collection: Annotated[str, Form(description="The collection's name")] = DEFAULT_COLLECTION,
+        wait: bool = Query(True, description="Answer once it is indexed (false: at once)"),
+    ) -> Any:
+        """Add a document to a collection ("default" is made on first use). A bad file (empty,
+        damaged, too large, an unknown type) is refused and nothing is stored."""
+        data = await file.read(MAX_DOCUMENT_BYTES + 1)
+        name = file.filename or "upload"
+        document = await in_thread(lambda: knowledge().add_file(name, data, collection, wait))
+        return JSONResponse(
+            jsonable_encoder(document_out(document)), status_code=201 if wait else 202
+        )
+
+    @api.get("/documents", response_model=list[DocumentOut], responses=ERRORS)
+    def list_documents(
+        collection: str | None = Query(None, description="Only this collection's"),
+    ) -> list[DocumentOut]:
+        """Documents with their collection, size, chunk count, embedding model and state."""
+        return [document_out(d) for d in knowledge().documents(collection)]
+
+    @api.get("/documents/{document_id}", response_model=DocumentOut, responses=ERRORS)
+    def get_document(document_id: int) -> DocumentOut:
+        """One document: poll it after `POST /documents?wait=false` until it is ready."""
+        return document_out(knowledge().document(document_id))
+
+    @api.delete("/documents/{document_id}", status_code=204, responses=ERRORS)
+    def delete_document(document_id: int) -> Response:
+        """Delete a document with its chunks and vectors (replies keep their citations)."""
+        knowledge().delete_document(document_id)
+        return Response(status_code=204)
 
     return api

@@ -225,6 +225,87 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             """,
         ],
     ),
+    (
+        9,
+        "the knowledge base: collections, documents, chunks with their keyword terms, and the "
+        "passages each reply was given",
+        [
+            # Vectors live in one table per size, chunk_vectors_<n> (FLOAT[n] needs a fixed n),
+            # made by chatcore/storage/knowledge.py when the first vector of that size arrives.
+            """
+            CREATE TABLE collections (
+                name VARCHAR PRIMARY KEY,
+                embedding_model VARCHAR NOT NULL,
+                dimensions INTEGER,
+                created_at TIMESTAMPTZ NOT NULL DEFAULT now()
+            )
+            """,
+            "CREATE SEQUENCE documents_id_seq",
+            """
+            CREATE TABLE documents (
+                id BIGINT PRIMARY KEY DEFAULT nextval('documents_id_seq'),
+                collection VARCHAR NOT NULL,
+                name VARCHAR NOT NULL,
+                media_type VARCHAR NOT NULL,
+                size_bytes BIGINT NOT NULL,
+                status VARCHAR NOT NULL,
+                error VARCHAR,
+                chunk_count INTEGER NOT NULL DEFAULT 0,
+                embedding_model VARCHAR,
+                created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+                indexed_at TIMESTAMPTZ
+            )
+            """,
+            "CREATE SEQUENCE chunks_id_seq",
+            """
+            CREATE TABLE chunks (
+                id BIGINT PRIMARY KEY DEFAULT nextval('chunks_id_seq'),
+                document_id BIGINT NOT NULL,
+                collection VARCHAR NOT NULL,
+                position INTEGER NOT NULL,
+                heading VARCHAR,
+                page INTEGER,
+                start_char INTEGER NOT NULL,
+                term_count INTEGER NOT NULL,
+                text VARCHAR NOT NULL
+            )
+            """,
+            "CREATE INDEX chunks_document ON chunks (document_id)",
+            # Keyword postings: a term (a word, or two CJK characters) and its count in a chunk.
+            """
+            CREATE TABLE chunk_terms (
+                chunk_id BIGINT NOT NULL,
+                collection VARCHAR NOT NULL,
+                term VARCHAR NOT NULL,
+                tf INTEGER NOT NULL
+            )
+            """,
+            """
+            CREATE TABLE run_retrievals (
+                run_id BIGINT PRIMARY KEY,
+                collections VARCHAR[] NOT NULL,
+                retrieval_ms DOUBLE NOT NULL,
+                chunks_used INTEGER NOT NULL
+            )
+            """,
+            """
+            CREATE TABLE run_citations (
+                run_id BIGINT NOT NULL,
+                number INTEGER NOT NULL,
+                chunk_id BIGINT NOT NULL,
+                document_id BIGINT NOT NULL,
+                document_name VARCHAR NOT NULL,
+                collection VARCHAR NOT NULL,
+                heading VARCHAR,
+                page INTEGER,
+                text VARCHAR NOT NULL,
+                score DOUBLE NOT NULL,
+                similarity DOUBLE,
+                PRIMARY KEY (run_id, number)
+            )
+            """,
+        ],
+    ),
 ]
 
 

@@ -365,6 +365,8 @@ def test_openapi_docs_are_served_at_api_docs(client: TestClient) -> None:
         "/models",
         "/backups",
         "/backups/{name}/restore",
+        "/documents",
+        "/documents/{document_id}",
     }
 
 

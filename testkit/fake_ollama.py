@@ -56,6 +56,7 @@ class FakeModel:
         return [w if i == 0 else " " + w for i, w in enumerate(words)]
 
     embedding_dims: int | None = None  # an embedding model: /api/embed answers vectors this long
+    refuses_embeddings: bool = False  # some chat models: /api/embed answers 400
 
     def tokens(self, messages: list[dict[str, Any]] | None = None) -> list[str]:
         text = self.reply
@@ -278,21 +279,6 @@ class OllamaHandler(BaseHTTPRequestHandler):
             }
         )
 
-    def _embed(self, body: dict[str, Any]) -> None:
-        name = str(body.get("model", ""))
-        if self.server_state.model(name) is None:
-            self._json({"error": f"model '{name}' not found"}, 404)
-            return
-        raw = body.get("input", [])
-        inputs = [raw] if isinstance(raw, str) else list(raw)
-        self._json(
-            {
-                "model": name,
-                "embeddings": [embedding(text) for text in inputs],
-                "prompt_eval_count": sum(len(text.split()) for text in inputs),
-            }
-        )
-
     def _pull(self, body: dict[str, Any]) -> None:
         try:
             self._stream_pull(str(body.get("model", "")))
@@ -342,12 +328,15 @@ class OllamaHandler(BaseHTTPRequestHandler):
         if model is None:
             self._json({"error": f"model '{name}' not found"}, 404)
             return
-        if not model.embedding_dims:
+        if model.refuses_embeddings:
             self._json({"error": f'"{name}" does not support embeddings'}, 400)
             return
         texts = body.get("input", "")
         texts = [texts] if isinstance(texts, str) else list(texts)
-        vectors = [hashed_vector(str(t), model.embedding_dims) for t in texts]
+        if model.embedding_dims:  # an embedding model: vectors whose neighbours share words
+            vectors = [hashed_vector(str(t), model.embedding_dims) for t in texts]
+        else:  # any other model embeds too, as Ollama's do: a vector per text, nothing more
+            vectors = [embedding(str(t)) for t in texts]
         count = sum(len(str(t).split()) for t in texts)
         self._json(
             {

@@ -104,6 +104,9 @@ def test_an_embedding_failure_while_waiting_leaves_nothing(
     services: Services, server: FakeOllama
 ) -> None:
     k = services.knowledge
+    chat_model = server.model("llama3.2:latest")
+    assert chat_model is not None
+    chat_model.refuses_embeddings = True
     k.create_collection("docs", "ollama:llama3.2:latest")  # a chat model: /api/embed refuses
     with pytest.raises(Exception, match="embeddings"):
         k.add_text("note", "some text", "docs")

@@ -157,7 +157,6 @@ def test_length_control_removes_a_win_bought_with_length() -> None:
     assert plain["verbose"].rating - plain["terse"].rating > 50  # type: ignore[attr-defined]
     gap = controlled["verbose"].rating - controlled["terse"].rating  # type: ignore[attr-defined]
     assert abs(gap) < 40
-    assert controlled["verbose"].ci_low < 1000 < controlled["verbose"].ci_high  # type: ignore[attr-defined]
 
 
 def test_length_feature_is_zero_for_empty_answers() -> None:

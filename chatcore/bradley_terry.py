@@ -61,9 +61,7 @@ class Rating:
 # --- the fit ---
 
 
-def fit_strengths(
-    totals: np.ndarray, scores: np.ndarray, ridge: float = RIDGE
-) -> np.ndarray:
+def fit_strengths(totals: np.ndarray, scores: np.ndarray, ridge: float = RIDGE) -> np.ndarray:
     """θ maximising the likelihood, for one or a batch of pair matrices.
 
     totals[..., i, j]: games between i and j (symmetric); scores[..., i, j]: i's score in them
@@ -138,9 +136,7 @@ def pair_matrices(table: Tally, counts: np.ndarray) -> tuple[np.ndarray, np.ndar
     n = len(table.models)
     batch = np.atleast_2d(counts)
     # Categories come sorted by pair: sum each pair's (win, loss, tie) runs, then place them.
-    starts = np.flatnonzero(
-        np.r_[True, (np.diff(table.first) != 0) | (np.diff(table.second) != 0)]
-    )
+    starts = np.flatnonzero(np.r_[True, (np.diff(table.first) != 0) | (np.diff(table.second) != 0)])
     pair_totals = np.add.reduceat(batch, starts, axis=1)
     pair_scores = np.add.reduceat(batch * table.score, starts, axis=1)
     i, j = table.first[starts], table.second[starts]

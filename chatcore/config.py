@@ -24,6 +24,7 @@ class Settings:
     embedded: bool = True  # offer the embedded models (EMBEDDED=0 turns them off)
     embedded_models: tuple[Path, ...] = ()  # more GGUF files or directories of them
     embedded_ctx: int = DEFAULT_EMBEDDED_CTX  # the embedded models' context window, in tokens
+    ollama_num_parallel: int = 1  # replies each Ollama host serves at once (suite runs fill it)
 
     def all_ollama_hosts(self) -> list[str]:
         """OLLAMA_HOST first, then OLLAMA_HOSTS, each once."""
@@ -79,4 +80,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         embedded=env.get("EMBEDDED", "1").strip() != "0",
         embedded_models=path_list(env.get("EMBEDDED_MODELS", "")),
         embedded_ctx=int(env.get("EMBEDDED_CTX") or DEFAULT_EMBEDDED_CTX),
+        ollama_num_parallel=max(1, int(env.get("OLLAMA_NUM_PARALLEL") or 1)),
     )

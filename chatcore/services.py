@@ -17,6 +17,7 @@ from chatcore.hosts import Hosts
 from chatcore.models import ModelManager
 from chatcore.stats import StatsService
 from chatcore.storage.db import Database
+from chatcore.suites import SuiteService
 from chatcore.transfer import TransferService
 
 
@@ -32,8 +33,10 @@ class Services:
     models: ModelManager
     history: HistoryService
     transfer: TransferService
+    suites: SuiteService
 
     def close(self) -> None:
+        self.suites.close()  # unfinished suite runs stay 'running', to resume on the next start
         self.registry.close()
         self.db.close()
 
@@ -52,6 +55,8 @@ def open_services(settings: Settings | None = None) -> Services:
     chat = ChatService(db, registry)
     hosts = Hosts(db, registry, settings)
     hosts.register_added()  # the hosts added on the Models page in earlier sessions
+    suites = SuiteService(db, chat, registry, settings.ollama_num_parallel)
+    suites.resume_interrupted()  # suite runs a crash or restart stopped in the middle
     return Services(
         settings,
         db,
@@ -63,6 +68,7 @@ def open_services(settings: Settings | None = None) -> Services:
         ModelManager(registry),
         HistoryService(db),
         TransferService(db),
+        suites,
     )
 
 

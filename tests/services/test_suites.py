@@ -1,0 +1,358 @@
+"""Prompt suites: runs through the one send path, host capacity, stop, re-run, resume after a
+kill -9, votes and the leaderboard, against loopback Ollama servers and a real DuckDB file."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from chatcore.config import Settings
+from chatcore.errors import InvalidInput, ModelNotFound, NotFound
+from chatcore.params import GenerationParams
+from chatcore.services import Services, open_services
+from chatcore.suites import (
+    DEFAULT_SEED,
+    prompts_from_csv,
+    prompts_from_jsonl,
+    prompts_from_lines,
+)
+from testkit.fake_ollama import FakeModel, FakeOllama
+
+ROOT = Path(__file__).resolve().parents[2]
+MODELS = ["alpha:latest", "beta:latest"]
+
+
+def echo_models(delay: float = 0.0) -> list[FakeModel]:
+    return [FakeModel(name, echo=True, token_delay=delay) for name in MODELS]
+
+
+@pytest.fixture
+def echo_server() -> Iterator[FakeOllama]:
+    server = FakeOllama(echo_models(0.002)).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def suite_services(echo_server: FakeOllama, db_path: Path) -> Iterator[Services]:
+    opened = open_services(Settings(ollama_host=echo_server.url, db_path=db_path, port=0))
+    yield opened
+    opened.close()
+
+
+def table_count(services: Services, table: str) -> int:
+    with services.db.cursor() as cur:
+        row = cur.execute(f"SELECT count(*) FROM {table}").fetchone()
+    return int(row[0]) if row else 0
+
+
+# --- prompts ---
+
+
+def test_prompts_from_csv_jsonl_and_lines() -> None:
+    csv_text = 'prompt,category,reference\n"Hello, you",greeting,Hi\nSum 2+2,math,4\n\n'
+    assert [(p.prompt, p.category, p.reference) for p in prompts_from_csv(csv_text)] == [
+        ("Hello, you", "greeting", "Hi"),
+        ("Sum 2+2", "math", "4"),
+    ]
+    assert [p.prompt for p in prompts_from_csv("one\ntwo\n")] == ["one", "two"]
+    jsonl = '"plain"\n{"prompt": "p2", "category": "c"}\n'
+    assert [(p.prompt, p.category) for p in prompts_from_jsonl(jsonl)] == [
+        ("plain", None),
+        ("p2", "c"),
+    ]
+    assert [p.prompt for p in prompts_from_lines("a\n\n b \n")] == ["a", " b "]
+    with pytest.raises(InvalidInput, match="Line 2 is not JSON"):
+        prompts_from_jsonl('"ok"\n{oops\n')
+    with pytest.raises(InvalidInput, match="unknown fields"):
+        prompts_from_jsonl('{"prompt": "x", "colour": "red"}')
+    with pytest.raises(InvalidInput, match="empty"):
+        prompts_from_csv("prompt,category\n,math\n")
+
+
+def test_bad_suites_and_runs_store_nothing(suite_services: Services) -> None:
+    suites = suite_services.suites
+    for name, prompts in (("", ["x"]), ("ok", []), ("ok", [""]), ("ok", [{"text": "x"}])):
+        with pytest.raises(InvalidInput):
+            suites.create_suite(name, prompts)
+    assert table_count(suite_services, "suites") == 0
+    suite_id = suites.create_suite("ok", ["hi"])
+    with pytest.raises(ModelNotFound):
+        suites.start_run(suite_id, ["nope:latest"])
+    with pytest.raises(InvalidInput):
+        suites.start_run(suite_id, ["alpha:latest", "alpha:latest"])
+    with pytest.raises(NotFound):
+        suites.start_run(suite_id + 99, MODELS)
+    assert table_count(suite_services, "suite_runs") == 0
+
+
+# --- runs ---
+
+
+def test_a_run_answers_every_cell_through_the_send_path(suite_services: Services) -> None:
+    suites = suite_services.suites
+    suite_id = suites.create_suite(
+        "greetings", ["Hello", {"prompt": "Bonjour", "category": "fr", "reference": "Salut"}]
+    )
+    presets = [GenerationParams(temperature=0.1), GenerationParams(temperature=0.9)]
+    run_id = suites.start_run(suite_id, MODELS, presets=presets)
+    view = suites.wait(run_id, timeout=30)
+    assert view.state == "done"
+    assert len(view.cells) == 2 * 2 * 2
+    for cell in view.cells:
+        prompt = view.suite.prompts[cell.prompt_index].prompt
+        assert cell.status == "complete" and cell.text == f"You said: {prompt}"
+        assert cell.metrics.completion_tokens and cell.run_id is not None
+        # an ordinary conversation: History and Stats read it
+        messages = suite_services.chat.messages(cell.conversation_id or "")
+        assert [(m.role, m.content) for m in messages] == [
+            ("user", prompt),
+            ("assistant", cell.text),
+        ]
+        assert messages[1].run is not None
+        assert messages[1].run.options["seed"] == DEFAULT_SEED
+        assert messages[1].run.options["temperature"] == (0.1, 0.9)[cell.preset_index]
+    assert view.presets[1].temperature == 0.9 and view.presets[1].seed == DEFAULT_SEED
+
+
+def test_cells_stream_into_the_matrix_while_the_run_goes(db_path: Path) -> None:
+    server = FakeOllama([FakeModel(m, reply="a b c d e f g h", token_delay=0.1) for m in MODELS])
+    server.start()
+    services = open_services(Settings(ollama_host=server.url, db_path=db_path, port=0))
+    try:
+        suite_id = services.suites.create_suite("live", ["one"])
+        run_id = services.suites.start_run(suite_id, MODELS[:1])
+        partial = ""
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not partial:
+            cell = services.suites.run(run_id).cells[0]
+            if cell.status == "streaming" and cell.text:
+                partial = cell.text
+            time.sleep(0.05)
+        assert partial and "a b c d e f g h".startswith(partial) and partial != "a b c d e f g h"
+        assert services.suites.wait(run_id, 10).cells[0].text == "a b c d e f g h"
+    finally:
+        services.close()
+        server.stop()
+
+
+def test_a_run_fills_each_host_up_to_its_capacity_never_more(db_path: Path) -> None:
+    first = FakeOllama(echo_models(0.02)).start()
+    second = FakeOllama(echo_models(0.02)).start()
+    settings = Settings(first.url, db_path, 0, ollama_hosts=(second.url,))
+    services = open_services(settings)
+    most: dict[str, int] = {first.url: 0, second.url: 0}
+    both_busy = threading.Event()
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.is_set():
+            now = {h: services.registry.in_flight(h) for h in most}
+            for host, count in now.items():
+                most[host] = max(most[host], count)
+            if all(now.values()):
+                both_busy.set()
+            time.sleep(0.002)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        suite_id = services.suites.create_suite("spread", [f"p{i}" for i in range(6)])
+        view = services.suites.wait(services.suites.start_run(suite_id, MODELS), 30)
+        assert all(c.status == "complete" for c in view.cells)
+    finally:
+        done.set()
+        watcher.join()
+        services.close()
+        first.stop()
+        second.stop()
+    assert most == {first.url: 1, second.url: 1}
+    assert both_busy.is_set()
+    assert len(first.chat_requests()) + len(second.chat_requests()) == 12
+
+
+def test_a_missing_model_fails_its_cells_and_the_others_run(
+    suite_services: Services, echo_server: FakeOllama
+) -> None:
+    suite_id = suite_services.suites.create_suite("gone", ["hi"])
+    run_id = suite_services.suites.start_run(suite_id, MODELS)
+    suite_services.suites.wait(run_id, 10)
+    echo_server.models = echo_server.models[:1]  # beta deleted behind our back
+    suite_services.registry.list_models()
+    suite_services.suites.rerun(run_id, [(0, "beta:latest", 0)])
+    view = suite_services.suites.wait(run_id, 10)
+    beta = view.cell(0, "beta:latest")
+    assert beta is not None and beta.status == "error" and beta.run_id is None
+    assert "not found" in (beta.error or "")
+    alpha = view.cell(0, "alpha:latest")
+    assert alpha is not None and alpha.status == "complete"
+
+
+def test_stop_then_resume_sends_only_the_missing_cells(db_path: Path) -> None:
+    server = FakeOllama([FakeModel(m, reply="x " * 10, token_delay=0.05) for m in MODELS]).start()
+    services = open_services(Settings(ollama_host=server.url, db_path=db_path, port=0))
+    try:
+        suites = services.suites
+        suite_id = suites.create_suite("stop", [f"p{i}" for i in range(4)])
+        run_id = suites.start_run(suite_id, MODELS)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if any(c.status == "complete" for c in suites.run(run_id).cells):
+                break
+            time.sleep(0.02)
+        suites.stop(run_id)
+        stopped = suites.run(run_id)
+        assert stopped.state == "stopped"
+        finished = {
+            (c.prompt_index, c.model): c.run_id for c in stopped.cells if c.status == "complete"
+        }
+        assert 0 < len(finished) < 8
+        assert any(c.status == "waiting" for c in stopped.cells)
+        sent = len(server.chat_requests())
+        suites.rerun(run_id)  # resume: the missing cells only
+        resumed = suites.wait(run_id, 30)
+        assert resumed.state == "done"
+        assert all(c.status == "complete" for c in resumed.cells)
+        for cell in resumed.cells:  # finished cells kept their answer
+            if (cell.prompt_index, cell.model) in finished:
+                assert cell.run_id == finished[(cell.prompt_index, cell.model)]
+        assert len(server.chat_requests()) - sent == 8 - len(finished)
+        # re-run one chosen cell: a new answer, the old one stays in History
+        old = resumed.cell(0, "alpha:latest")
+        suites.rerun(run_id, [(0, "alpha:latest", 0)])
+        again = suites.wait(run_id, 10).cell(0, "alpha:latest")
+        assert old is not None and again is not None and again.run_id != old.run_id
+        assert services.chat.messages(old.conversation_id or "")[1].content == old.text
+        with pytest.raises(InvalidInput):
+            suites.rerun(run_id, [(9, "alpha:latest", 0)])
+    finally:
+        services.close()
+        server.stop()
+
+
+def test_a_run_killed_mid_way_resumes_without_repeating_finished_cells(db_path: Path) -> None:
+    server = FakeOllama(
+        [FakeModel(m, reply="one two three four", token_delay=0.05) for m in MODELS]
+    ).start()
+    prompts = 5
+    child = subprocess.Popen(
+        [sys.executable, "-m", "testkit.suite_process", str(db_path), server.url, str(prompts)]
+        + MODELS,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "EMBEDDED": "0"},
+    )
+    try:
+        assert child.stdout is not None
+        run_id = int(child.stdout.readline())
+        deadline = time.monotonic() + 20
+        while len(server.chat_requests()) < 5 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.08)  # the fifth reply is mid-stream
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+        sent_before = len(server.chat_requests())
+        assert 5 <= sent_before < prompts * 2
+
+        services = open_services(Settings(ollama_host=server.url, db_path=db_path, port=0))
+        try:
+            view = services.suites.wait(run_id, 30)
+            assert view.state == "done"
+            assert all(c.status == "complete" for c in view.cells)
+            with services.db.cursor() as cur:
+                complete = cur.execute(
+                    """
+                    SELECT u.content, r.model, count(*) FROM runs r
+                    JOIN messages u ON u.conversation_id = r.conversation_id AND u.role = 'user'
+                    WHERE r.status = 'complete' GROUP BY ALL
+                    """
+                ).fetchall()
+                interrupted = cur.execute(
+                    "SELECT count(*) FROM runs WHERE error LIKE 'Interrupted%'"
+                ).fetchone()
+        finally:
+            services.close()
+    finally:
+        child.kill()
+        server.stop()
+    assert len(complete) == prompts * 2 and all(count == 1 for *_, count in complete)
+    assert interrupted is not None and interrupted[0] <= 1  # one host, one reply at a time
+    # every cell sent once, plus the one cut off by the kill at most
+    assert len(server.chat_requests()) <= prompts * 2 + 1
+
+
+# --- votes and the leaderboard ---
+
+
+def finished_suite(services: Services, prompts: list[str]) -> dict[tuple[int, str], int]:
+    suite_id = services.suites.create_suite("board", prompts)
+    view = services.suites.wait(services.suites.start_run(suite_id, MODELS), 30)
+    return {(c.prompt_index, c.model): c.run_id or 0 for c in view.cells}
+
+
+def test_votes_feed_a_bradley_terry_leaderboard(suite_services: Services) -> None:
+    runs = finished_suite(suite_services, [f"q{i}" for i in range(4)])
+    suites = suite_services.suites
+    for i in range(3):
+        suites.vote(runs[(i, "alpha:latest")], runs[(i, "beta:latest")], "a")
+    suites.vote(runs[(3, "beta:latest")], runs[(3, "alpha:latest")], "tie")
+    board = suites.leaderboard(rounds=100)
+    assert [r.model for r in board.rows] == ["alpha:latest", "beta:latest"]
+    alpha, beta = board.rows
+    # alpha scored 3.5 of 4: odds of 7 to 1 -> 400·log10(7) points apart
+    assert alpha.rating - beta.rating == pytest.approx(338.04, abs=0.05)
+    assert alpha.votes == beta.votes == 4 and board.games == 4
+    assert alpha.ci_low <= alpha.rating <= alpha.ci_high
+    assert alpha.elo > 1000 > beta.elo
+    assert alpha.median_tokens_per_second and alpha.median_seconds is not None
+    assert suites.leaderboard(source="judge").rows == []
+
+
+def test_bad_votes_are_refused_and_store_nothing(suite_services: Services) -> None:
+    runs = finished_suite(suite_services, ["q0", "q1"])
+    suites = suite_services.suites
+    a, b = runs[(0, "alpha:latest")], runs[(0, "beta:latest")]
+    for args, message in (
+        ((a, b, "maybe"), "outcome"),
+        ((a, a, "a"), "different answers"),
+        ((a, 9999, "a"), "does not exist"),
+        ((a, runs[(1, "beta:latest")], "a"), "same prompt"),
+        ((a, runs[(1, "alpha:latest")], "a"), "two different models"),
+    ):
+        with pytest.raises(InvalidInput, match=message):
+            suites.vote(*args)
+    assert table_count(suite_services, "pair_votes") == 0
+
+
+def test_leaderboard_filters_by_category_suite_and_date(suite_services: Services) -> None:
+    suites = suite_services.suites
+    suite_id = suites.create_suite(
+        "cats", [{"prompt": "m1", "category": "math"}, {"prompt": "w1", "category": "writing"}]
+    )
+    view = suites.wait(suites.start_run(suite_id, MODELS), 30)
+    cell = {(c.prompt_index, c.model): c.run_id or 0 for c in view.cells}
+    suites.vote(cell[(0, "alpha:latest")], cell[(0, "beta:latest")], "a")
+    suites.vote(cell[(1, "alpha:latest")], cell[(1, "beta:latest")], "b")
+    math = suites.leaderboard(category="math", rounds=10)
+    assert math.games == 1 and math.rows[0].model == "alpha:latest"
+    writing = suites.leaderboard(category="writing", rounds=10)
+    assert writing.rows[0].model == "beta:latest"
+    assert suites.leaderboard(suite_id=suite_id, rounds=10).games == 2
+    assert suites.leaderboard(suite_id=suite_id + 1, rounds=10).games == 0
+    from datetime import UTC, datetime, timedelta
+
+    later = datetime.now(UTC) + timedelta(hours=1)
+    assert suites.leaderboard(since=later, rounds=10).games == 0
+    assert suites.leaderboard(until=later, rounds=10).games == 2
+    assert suites.categories() == ["math", "writing"]
+    with pytest.raises(InvalidInput):
+        suites.leaderboard(source="robots")

@@ -244,8 +244,15 @@ def test_a_run_killed_mid_way_resumes_without_repeating_finished_cells(db_path: 
     ).start()
     prompts = 5
     child = subprocess.Popen(
-        [sys.executable, "-m", "testkit.suite_process", str(db_path), server.url, str(prompts)]
-        + MODELS,
+        [
+            sys.executable,
+            "-m",
+            "testkit.suite_process",
+            str(db_path),
+            server.url,
+            str(prompts),
+            *MODELS,
+        ],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         text=True,

@@ -350,4 +350,7 @@ def create_api(
             models=[model_out(m) for m in listing.models], unreachable=listing.unreachable
         )
 
+    from chatcore.api.suites import suite_routes  # here: it builds on this module's schemas
+
+    api.include_router(suite_routes(services))
     return api

@@ -8,16 +8,37 @@ back with GET /suite-runs/{id}.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import fields
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, get_type_hints
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from chatcore.api.rest import ERRORS, MetricsOut, metrics_out
 from chatcore.params import GenerationParams
 from chatcore.services import Services
 from chatcore.suites import Cell, Leaderboard, SuiteRunView
+from chatcore.types import Metrics
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {"description": "Unknown suite, suite run or model"},
+    422: {"description": "Invalid input: nothing was stored"},
+    503: {"description": "The backend or the database is not available"},
+}
+# A cell's metrics as /api/chat gives a reply's: every field of Metrics, the speed, the first
+# token. (Built here, not imported from rest.py, which imports this module.)
+CellMetrics = create_model(
+    "CellMetrics",
+    tokens_per_second=(float | None, ...),
+    ttft_ms=(float | None, ...),
+    **{f.name: (get_type_hints(Metrics)[f.name], ...) for f in fields(Metrics)},
+)
+
+
+def metrics_out(metrics: Metrics, ttft_ms: float | None) -> BaseModel:
+    return CellMetrics(
+        **metrics.as_dict(), tokens_per_second=metrics.tokens_per_second, ttft_ms=ttft_ms
+    )
 
 
 class PromptIn(BaseModel):
@@ -83,7 +104,7 @@ class CellOut(BaseModel):
     text: str
     status: str
     error: str | None
-    metrics: MetricsOut
+    metrics: CellMetrics  # type: ignore[valid-type]
 
 
 class SuiteRunOut(BaseModel):

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
+import random
 import threading
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
@@ -532,6 +534,28 @@ class SuiteService:
             a, b = store.run_facts(cur, a_run_id), store.run_facts(cur, b_run_id)
             check_pair(a, b, a_run_id, b_run_id)
             return store.record_pair_vote(cur, a_run_id, b_run_id, outcome)
+
+    def next_pair(
+        self, suite_run_id: int, rng: random.Random | None = None
+    ) -> tuple[Cell, Cell] | None:
+        """Two complete answers to the same prompt (and preset) by two models that nobody has
+        voted on yet, in a random order; None when every pair has a vote."""
+        view = self.run(suite_run_id)
+        with self.db.cursor() as cur:
+            voted = store.voted_pairs(cur)
+        complete = [c for c in view.cells if c.status == RunStatus.COMPLETE and c.run_id]
+        pairs = [
+            (a, b)
+            for a, b in itertools.combinations(complete, 2)
+            if (a.prompt_index, a.preset_index) == (b.prompt_index, b.preset_index)
+            and a.model != b.model
+            and frozenset((a.run_id, b.run_id)) not in voted
+        ]
+        if not pairs:
+            return None
+        rng = rng or random.Random()
+        a, b = rng.choice(pairs)
+        return (a, b) if rng.random() < 0.5 else (b, a)
 
     def leaderboard(
         self,

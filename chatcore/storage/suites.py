@@ -312,6 +312,12 @@ def record_verdict(
     )
 
 
+def voted_pairs(cur: duckdb.DuckDBPyConnection) -> set[frozenset[int]]:
+    """The pairs of runs a human already voted on, in either order."""
+    rows = cur.execute("SELECT a_run_id, b_run_id FROM pair_votes").fetchall()
+    return {frozenset((int(a), int(b))) for a, b in rows}
+
+
 def judged_pairs(cur: duckdb.DuckDBPyConnection, judge_model: str) -> set[tuple[int, int]]:
     rows = cur.execute(
         "SELECT a_run_id, b_run_id FROM judge_verdicts WHERE judge_model = ?", [judge_model]

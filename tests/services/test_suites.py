@@ -363,3 +363,21 @@ def test_leaderboard_filters_by_category_suite_and_date(suite_services: Services
     assert suites.categories() == ["math", "writing"]
     with pytest.raises(InvalidInput):
         suites.leaderboard(source="robots")
+
+
+def test_blind_pairs_come_from_one_prompt_and_skip_voted_ones(suite_services: Services) -> None:
+    import random
+
+    runs = finished_suite(suite_services, ["q0", "q1"])
+    suites = suite_services.suites
+    run_id = suites.runs()[0].id
+    seen = set()
+    for _ in range(2):
+        pair = suites.next_pair(run_id, random.Random(1))
+        assert pair is not None
+        a, b = pair
+        assert a.prompt_index == b.prompt_index and a.model != b.model
+        seen.add(a.prompt_index)
+        suites.vote(a.run_id or 0, b.run_id or 0, "tie")
+    assert seen == {0, 1} and suites.next_pair(run_id) is None
+    assert len(runs) == 4

@@ -58,6 +58,7 @@ def start_run(suite_id: int) -> None:
     picked = st.multiselect(
         "Models",
         options=list(models),
+        default=list(models)[:2],
         format_func=lambda name: models[name].label,
         key="suite_models",
     )

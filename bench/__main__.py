@@ -1,6 +1,6 @@
 """`make bench`: every benchmark, one after the other."""
 
-from bench import api, compare, embedded, history, routing, stats, streaming
+from bench import api, compare, embedded, history, routing, stats, streaming, suites
 
 if __name__ == "__main__":
     streaming.main()
@@ -9,4 +9,5 @@ if __name__ == "__main__":
     stats.main()
     routing.main()
     history.main()
+    suites.main()
     embedded.main()

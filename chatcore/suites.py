@@ -40,7 +40,8 @@ MAX_MODELS = 16
 MAX_PRESETS = 8
 DEFAULT_SEED = 42  # a suite run's answers repeat when it runs again with the same seed
 EMBEDDED_HOST = "local"
-WAIT_SECONDS = 0.2  # the dispatcher looks again this often when every host is full
+WAIT_SECONDS = 0.01  # the dispatcher looks again this often when every host is full: a host is
+# free again as soon as its reply ends, before that reply is stored
 CLOSE_WAIT_SECONDS = 5.0
 
 RUNNING, DONE, STOPPED = "running", "done", "stopped"

@@ -15,6 +15,7 @@ import io
 import itertools
 import json
 import random
+import re
 import threading
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
@@ -50,6 +51,15 @@ A, B, TIE, BOTH_BAD = "a", "b", "tie", "both_bad"
 OUTCOMES = (A, B, TIE, BOTH_BAD)
 SCORES = {A: bt.A_WINS, B: bt.B_WINS, TIE: bt.TIE, BOTH_BAD: bt.TIE}
 SOURCES = {"human": ("human",), "judge": ("judge",), "both": ("human", "judge")}
+
+# The judge's rubric, shown on the page and stored with every verdict.
+DEFAULT_RUBRIC = (
+    "You are judging two answers to the same question. Prefer the answer that is correct, "
+    "answers what was asked, and is clear; length is not a merit in itself. If a reference "
+    "answer is given, judge correctness against it."
+)
+JUDGE_PARAMS = GenerationParams(temperature=0.0, max_tokens=20, seed=DEFAULT_SEED)
+VERDICT = re.compile(r"\b(BOTH_BAD|TIE|A|B)\b")
 
 CellKey = tuple[int, str, int]  # (prompt index, model, preset index)
 
@@ -129,6 +139,36 @@ def prompts_from_jsonl(text: str) -> list[SuitePrompt]:
         except json.JSONDecodeError as error:
             raise InvalidInput(f"Line {number} is not JSON: {error.msg}.") from error
     return suite_prompts(items)
+
+
+# --- the judge: each pair twice, the order swapped, counted only when both orders agree ---
+
+
+def judge_prompt(rubric: str, question: str, reference: str | None, first: str, second: str) -> str:
+    parts = [rubric, f"Question:\n{question}"]
+    if reference:
+        parts.append(f"Reference answer:\n{reference}")
+    parts += [f"Answer A:\n{first}", f"Answer B:\n{second}"]
+    parts.append("Reply with exactly one word: A, B, TIE (equally good) or BOTH_BAD.")
+    return "\n\n".join(parts)
+
+
+def parse_verdict(text: str) -> str | None:
+    """The judge's verdict as an outcome (a, b, tie, both_bad), None when it gave none."""
+    match = VERDICT.search(text.upper())
+    return match.group(1).lower() if match else None
+
+
+def swapped(outcome: str | None) -> str | None:
+    """An outcome given with the answers in the other order, in the first order's terms."""
+    return {A: B, B: A}.get(outcome or "", outcome)
+
+
+def agreed_outcome(first: str | None, second_swapped: str | None) -> str | None:
+    """The verdict when the judge said the same with the answers in both orders, else None
+    (a judge that prefers whatever comes first cancels itself out)."""
+    second = swapped(second_swapped)
+    return first if first is not None and first == second else None
 
 
 # --- what a caller sees of a run ---
@@ -211,6 +251,7 @@ class SuiteRunner:
         keys: list[CellKey],
     ) -> None:
         self.id = row.id
+        self._judge = row.judge
         self._service = service
         self._prompts = prompts
         self._presets = [GenerationParams(**p) for p in row.presets]
@@ -251,6 +292,8 @@ class SuiteRunner:
         finally:
             for thread in list(self._streams):
                 thread.join()
+            if not self._closing and not self._stop.is_set() and self._judge:
+                self._service.judge_run(self.id, self._judge, stop=self._stop)
             if not self._closing:
                 self._service.finish(self.id, STOPPED if self._stop.is_set() else DONE)
 
@@ -544,19 +587,84 @@ class SuiteService:
         view = self.run(suite_run_id)
         with self.db.cursor() as cur:
             voted = store.voted_pairs(cur)
-        complete = [c for c in view.cells if c.status == RunStatus.COMPLETE and c.run_id]
         pairs = [
             (a, b)
-            for a, b in itertools.combinations(complete, 2)
-            if (a.prompt_index, a.preset_index) == (b.prompt_index, b.preset_index)
-            and a.model != b.model
-            and frozenset((a.run_id, b.run_id)) not in voted
+            for a, b in answer_pairs(view.cells)
+            if frozenset((a.run_id, b.run_id)) not in voted
         ]
         if not pairs:
             return None
         rng = rng or random.Random()
         a, b = rng.choice(pairs)
         return (a, b) if rng.random() < 0.5 else (b, a)
+
+    def judge_run(
+        self,
+        suite_run_id: int,
+        judge: str,
+        rubric: str = DEFAULT_RUBRIC,
+        stop: threading.Event | None = None,
+    ) -> int:
+        """Let `judge` decide every pair of complete answers it has not judged yet (each asked
+        twice, the order swapped); returns how many pairs it judged. Stored apart from votes."""
+        view = self.run(suite_run_id)
+        with self.db.cursor() as cur:
+            done = store.judged_pairs(cur, judge)
+        judged = 0
+        for a, b in answer_pairs(view.cells):
+            if stop is not None and stop.is_set():
+                break
+            if (a.run_id, b.run_id) in done or (b.run_id, a.run_id) in done:
+                continue
+            self.judge_pair(view, a, b, judge, rubric)
+            judged += 1
+        return judged
+
+    def judge_pair(
+        self, view: SuiteRunView, a: Cell, b: Cell, judge: str, rubric: str
+    ) -> str | None:
+        suite_prompt = view.suite.prompts[a.prompt_index]
+        verdicts = []
+        for first, second in ((a, b), (b, a)):
+            text = judge_prompt(
+                rubric, suite_prompt.prompt, suite_prompt.reference, first.text, second.text
+            )
+            try:
+                reply = self.chat.send(None, text, judge, JUDGE_PARAMS).consume()
+                verdicts.append(
+                    parse_verdict(reply.text) if reply.status == RunStatus.COMPLETE else None
+                )
+            except DashboardError:
+                verdicts.append(None)
+        outcome = agreed_outcome(verdicts[0], verdicts[1])
+        with self.db.transaction() as cur:
+            store.record_verdict(
+                cur,
+                a_run_id=a.run_id or 0,
+                b_run_id=b.run_id or 0,
+                judge_model=judge,
+                rubric=rubric,
+                first_verdict=verdicts[0],
+                second_verdict=verdicts[1],
+                outcome=outcome,
+            )
+        return outcome
+
+    def start_judging(self, suite_run_id: int, judge: str, rubric: str = DEFAULT_RUBRIC) -> None:
+        """Judge a run's pairs in the background (the page's button)."""
+        self.valid_models([judge])
+        self.run(suite_run_id)  # raises NotFound
+        threading.Thread(
+            target=self.judge_run, args=(suite_run_id, judge, rubric), daemon=True, name="judge"
+        ).start()
+
+    def judge_agreement(self) -> tuple[int, int]:
+        """(agreements, pairs) over the pairs both a human and the judge decided ('both bad'
+        counts as a tie)."""
+        with self.db.cursor() as cur:
+            pairs = store.judge_human_pairs(cur)
+        same = sum(SCORES[human] == SCORES[judge] for human, judge in pairs)
+        return same, len(pairs)
 
     def leaderboard(
         self,
@@ -627,6 +735,17 @@ def check_pair(
         raise InvalidInput("A vote compares the answers of two different models.")
     if a.prompt != b.prompt:
         raise InvalidInput("A vote compares two answers to the same prompt.")
+
+
+def answer_pairs(cells: Sequence[Cell]) -> list[tuple[Cell, Cell]]:
+    """Every pair of complete answers to the same prompt and preset by two different models."""
+    complete = [c for c in cells if c.status == RunStatus.COMPLETE and c.run_id]
+    return [
+        (a, b)
+        for a, b in itertools.combinations(complete, 2)
+        if (a.prompt_index, a.preset_index) == (b.prompt_index, b.preset_index)
+        and a.model != b.model
+    ]
 
 
 def matrix(prompts: int, models: Sequence[str], presets: int) -> list[CellKey]:

@@ -6,6 +6,7 @@ import streamlit as st
 import ui
 from chatcore.errors import DashboardError
 from chatcore.suites import (
+    DEFAULT_RUBRIC,
     DEFAULT_SEED,
     MAX_PRESETS,
     SuiteRunView,
@@ -154,6 +155,27 @@ def blind_vote(view: SuiteRunView) -> None:
                 st.rerun()
 
 
+def judge(view: SuiteRunView) -> None:
+    st.subheader("Judge model")
+    rubric = st.text_area(
+        "Rubric (shown to the judge with every pair)", DEFAULT_RUBRIC, key="rubric"
+    )
+    left, right = st.columns([2, 1])
+    model = left.selectbox(
+        "Judge", list(models), format_func=lambda n: models[n].label, key="judge"
+    )
+    right.caption(parts.JUDGE_NOTE)
+    if model and st.button("Let the judge decide every pair", key="judge_start"):
+        try:
+            suites.start_judging(view.id, model, rubric)
+        except DashboardError as error:
+            components.show_error(error)
+        else:
+            st.success("The judge is at work; its verdicts join the leaderboard as they come.")
+    same, pairs = suites.judge_agreement()
+    st.caption(parts.agreement_text(same, pairs))
+
+
 def leaderboard(suite_id: int) -> None:
     st.subheader("Leaderboard")
     one, two, three, four = st.columns(4)
@@ -217,4 +239,5 @@ if runs:
         if note := st.session_state.pop("suite_last_vote", None):
             st.success(f"Vote stored. {note}")
         blind_vote(view)
+        judge(view)
 leaderboard(suite_id)

@@ -142,3 +142,15 @@ LEADERBOARD_NOTE = (
     "same votes in the order they came, for comparison: it changes with that order. Speed: "
     "medians over the rated answers."
 )
+
+
+JUDGE_NOTE = (
+    "Each pair is judged twice with the answers swapped; a verdict counts only when both orders "
+    "agree. Judge verdicts are kept apart from your votes: pick the source on the leaderboard."
+)
+
+
+def agreement_text(same: int, pairs: int) -> str:
+    if not pairs:
+        return "Judge and human agreement: no pair has both a vote and an agreed verdict yet."
+    return f"Judge and human agree on {same} of {pairs} pairs ({same / pairs:.0%})."

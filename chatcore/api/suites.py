@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from chatcore.params import GenerationParams
 from chatcore.services import Services
-from chatcore.suites import Cell, Leaderboard, SuiteRunView
+from chatcore.suites import DEFAULT_RUBRIC, Cell, Leaderboard, SuiteRunView
 from chatcore.types import Metrics
 
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -81,6 +81,13 @@ class RerunIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     cells: list[CellIn] | None = Field(None, description="Omitted: every cell without an answer")
+
+
+class JudgeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    judge: str
+    rubric: str = Field(DEFAULT_RUBRIC, min_length=1)
 
 
 class VoteIn(BaseModel):
@@ -223,6 +230,12 @@ def suite_routes(services: Callable[[], Services]) -> APIRouter:
         if body.cells is not None:
             cells = [(c.prompt_index, c.model, c.preset_index) for c in body.cells]
         services().suites.rerun(suite_run_id, cells)
+        return suite_run_out(services().suites.run(suite_run_id))
+
+    @router.post("/suite-runs/{suite_run_id}/judge", response_model=SuiteRunOut)
+    def judge(suite_run_id: int, body: JudgeIn) -> SuiteRunOut:
+        """Let a judge model decide every pair of answers, in the background (apart from votes)."""
+        services().suites.start_judging(suite_run_id, body.judge, body.rubric)
         return suite_run_out(services().suites.run(suite_run_id))
 
     @router.post("/votes", response_model=Created)

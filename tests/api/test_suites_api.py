@@ -145,3 +145,21 @@ def test_bad_runs_and_votes_are_refused_and_store_nothing(
         assert client.post("/api/votes", json=body).status_code == 422
     assert count(services, "pair_votes") == 0
     assert client.get("/api/leaderboard", params={"source": "robots"}).status_code == 422
+
+
+def test_a_judge_is_started_over_the_api_and_ranks_apart(
+    client: TestClient, services: Services
+) -> None:
+    suite_id = client.post("/api/suites", json={"name": "j", "prompts": ["hi"]}).json()["id"]
+    run = finished_run(
+        client, client.post(f"/api/suites/{suite_id}/runs", json={"models": MODELS}).json()["id"]
+    )
+    assert (
+        client.post(f"/api/suite-runs/{run['id']}/judge", json={"judge": "nope"}).status_code == 404
+    )
+    started = client.post(f"/api/suite-runs/{run['id']}/judge", json={"judge": "qwen3:4b"})
+    assert started.status_code == 200
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and count(services, "judge_verdicts") == 0:
+        time.sleep(0.05)
+    assert count(services, "judge_verdicts") == 1 and count(services, "pair_votes") == 0

@@ -381,3 +381,73 @@ def test_blind_pairs_come_from_one_prompt_and_skip_voted_ones(suite_services: Se
         suites.vote(a.run_id or 0, b.run_id or 0, "tie")
     assert seen == {0, 1} and suites.next_pair(run_id) is None
     assert len(runs) == 4
+
+
+# --- the judge ---
+
+
+def test_the_judge_counts_a_verdict_only_when_both_orders_agree() -> None:
+    from chatcore.suites import agreed_outcome, judge_prompt, parse_verdict
+
+    assert parse_verdict("B") == "b" and parse_verdict("Verdict: both_bad.") == "both_bad"
+    assert parse_verdict("**TIE**") == "tie" and parse_verdict("I cannot say") is None
+    assert parse_verdict("A is better") == "a"
+    # asked (a, b) then (b, a): "A" then "B" both name the same answer
+    assert agreed_outcome("a", "b") == "a"
+    assert agreed_outcome("b", "a") == "b"
+    assert agreed_outcome("a", "a") is None  # it prefers whatever comes first
+    assert agreed_outcome("tie", "tie") == "tie"
+    assert agreed_outcome("both_bad", "both_bad") == "both_bad"
+    assert agreed_outcome(None, "b") is None and agreed_outcome("tie", "a") is None
+    text = judge_prompt("Be fair.", "2+2?", "4", "four", "five")
+    assert (
+        text.index("Be fair.") < text.index("Reference answer:\n4") < text.index("Answer A:\nfour")
+    )
+    assert text.index("Answer A:\nfour") < text.index("Answer B:\nfive")
+
+
+def test_a_judge_runs_after_the_suite_and_stays_apart_from_human_votes(db_path: Path) -> None:
+    server = FakeOllama(
+        [
+            *echo_models(),
+            FakeModel("fair:latest", reply="TIE"),
+            FakeModel("biased:latest", reply="A"),  # always the first answer shown
+        ]
+    ).start()
+    services = open_services(Settings(ollama_host=server.url, db_path=db_path, port=0))
+    try:
+        suites = services.suites
+        suite_id = suites.create_suite("judged", ["q0", "q1"])
+        run_id = suites.start_run(suite_id, MODELS, judge="fair:latest")
+        view = suites.wait(run_id, 30)
+        assert view.state == "done" and view.judge == "fair:latest"
+        with services.db.cursor() as cur:
+            verdicts = cur.execute(
+                "SELECT judge_model, first_verdict, second_verdict, outcome, rubric "
+                "FROM judge_verdicts"
+            ).fetchall()
+        assert len(verdicts) == 2
+        assert all(v[:4] == ("fair:latest", "tie", "tie", "tie") for v in verdicts)
+        assert all("length is not a merit" in v[4] for v in verdicts)
+        assert table_count(services, "pair_votes") == 0  # never mixed into human votes
+        assert suites.leaderboard(source="judge", rounds=10).games == 2
+        assert suites.leaderboard(source="human", rounds=10).games == 0
+
+        assert suites.judge_run(run_id, "biased:latest") == 2
+        assert suites.judge_run(run_id, "biased:latest") == 0  # judged pairs are not asked again
+        with services.db.cursor() as cur:
+            biased = cur.execute(
+                "SELECT first_verdict, second_verdict, outcome FROM judge_verdicts "
+                "WHERE judge_model = 'biased:latest'"
+            ).fetchall()
+        assert biased == [("a", "a", None)] * 2  # position bias: no verdict counted
+        assert suites.leaderboard(source="judge", rounds=10).games == 2
+
+        cell = {(c.prompt_index, c.model): c.run_id or 0 for c in view.cells}
+        suites.vote(cell[(0, "alpha:latest")], cell[(0, "beta:latest")], "tie")
+        suites.vote(cell[(1, "beta:latest")], cell[(1, "alpha:latest")], "a")
+        assert suites.judge_agreement() == (1, 2)
+        assert suites.leaderboard(source="both", rounds=10).games == 4
+    finally:
+        services.close()
+        server.stop()

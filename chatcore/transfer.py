@@ -20,6 +20,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstrai
 
 from chatcore.chat import CONVERSATION_ID
 from chatcore.errors import InvalidInput
+from chatcore.evaluation_transfer import EvaluationV1, evaluation_document, import_evaluation
 from chatcore.storage import transfer as queries
 from chatcore.storage.db import Database
 from chatcore.types import Metrics, RunStatus
@@ -89,6 +90,8 @@ class ExportV1(Strict):
     version: Literal[1]
     exported_at: AwareDatetime
     conversations: list[ConversationV1] = Field(default_factory=list)
+    # compare rounds, votes, suites, suite runs, judge verdicts (chatcore/evaluation_transfer.py)
+    evaluation: EvaluationV1 | None = None
 
 
 @dataclass(frozen=True)
@@ -113,6 +116,8 @@ def export_json(db: Database, conversation_ids: list[str] | None = None) -> byte
         "exported_at": datetime.now(UTC).isoformat(),
         "conversations": conversation_documents(db, conversation_ids),
     }
+    if conversation_ids is None:  # a whole export carries the evaluation too
+        document["evaluation"] = evaluation_document(db)
     return json.dumps(document, ensure_ascii=False, indent=1).encode()
 
 
@@ -249,7 +254,9 @@ def import_json(db: Database, data: bytes) -> ImportReport:
     with db.transaction() as cur:
         present = queries.existing_ids(cur, [c.id for c in export.conversations])
         incoming = [c for c in export.conversations if c.id not in present]
-        messages, runs = insert_conversations(cur, incoming)
+        messages, runs, run_ids = insert_conversations(cur, incoming)
+        if export.evaluation is not None:
+            import_evaluation(cur, export.evaluation, run_ids)
     return ImportReport(
         imported=[c.id for c in incoming],
         skipped=[c.id for c in export.conversations if c.id in present],
@@ -260,8 +267,9 @@ def import_json(db: Database, data: bytes) -> ImportReport:
 
 def insert_conversations(
     cur: duckdb.DuckDBPyConnection, conversations: list[ConversationV1]
-) -> tuple[int, int]:
-    """Bulk-insert through Arrow, with fresh message and run ids in the file's order."""
+) -> tuple[int, int, dict[int, int]]:
+    """Bulk-insert through Arrow, with fresh message and run ids in the file's order; returns
+    the counts and each run's new id by its id in the file."""
     messages = [(c.id, m) for c in conversations for m in c.messages]
     runs = [
         (c.id, m.id, r)
@@ -316,7 +324,7 @@ def insert_conversations(
             for conversation_id, message_id, r in runs
         ],
     )
-    return len(messages), len(runs)
+    return len(messages), len(runs), run_ids
 
 
 class TransferService:

@@ -424,3 +424,51 @@ def model_speeds(cur: duckdb.DuckDBPyConnection, run_ids: list[int]) -> list[Mod
         {"ids": run_ids},
     ).fetchall()
     return [ModelSpeed(*row) for row in rows]
+
+
+# --- export and import: the evaluation tables as rows ---
+
+EVALUATION_TABLES = (
+    "compare_rounds",
+    "compare_entries",
+    "votes",
+    "suites",
+    "suite_prompts",
+    "suite_runs",
+    "suite_cells",
+    "pair_votes",
+    "judge_verdicts",
+)
+
+
+def evaluation_rows(cur: duckdb.DuckDBPyConnection) -> dict[str, list[dict[str, Any]]]:
+    """Every row of the evaluation tables (compare rounds and votes, suites, their runs and
+    cells, pairwise votes, judge verdicts), by table, in order of id."""
+    return {
+        table: named_rows(cur.execute(f"SELECT * FROM {table} ORDER BY ALL"))
+        for table in EVALUATION_TABLES
+    }
+
+
+def existing_suites(cur: duckdb.DuckDBPyConnection) -> set[tuple[str, datetime]]:
+    rows = cur.execute("SELECT name, created_at FROM suites").fetchall()
+    return {(name, created_at) for name, created_at in rows}
+
+
+def next_ids(cur: duckdb.DuckDBPyConnection, sequence: str, count: int) -> list[int]:
+    if not count:
+        return []
+    rows = cur.execute(f"SELECT nextval('{sequence}') FROM range(?)", [count]).fetchall()
+    return sorted(int(value) for (value,) in rows)
+
+
+def insert_evaluation_rows(
+    cur: duckdb.DuckDBPyConnection, table: str, rows: list[dict[str, Any]]
+) -> None:
+    if not rows:
+        return
+    columns = list(rows[0])
+    cur.executemany(
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})",
+        [[row[c] for c in columns] for row in rows],
+    )

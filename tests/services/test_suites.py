@@ -451,3 +451,65 @@ def test_a_judge_runs_after_the_suite_and_stays_apart_from_human_votes(db_path: 
     finally:
         services.close()
         server.stop()
+
+
+# --- export and import ---
+
+
+def test_compare_rounds_suites_votes_and_verdicts_travel_in_the_json_export(
+    db_path: Path, tmp_path: Path
+) -> None:
+    import json
+
+    server = FakeOllama([*echo_models(), FakeModel("fair:latest", reply="TIE")]).start()
+    source = open_services(Settings(ollama_host=server.url, db_path=db_path, port=0))
+    target = open_services(Settings(ollama_host=server.url, db_path=tmp_path / "b.duckdb", port=0))
+    try:
+        live = source.compare.start("Compare me", MODELS, GenerationParams(), blind=True)
+        live.wait()
+        source.compare.vote(live.id, "best", "A")
+        suite_id = source.suites.create_suite(
+            "travels", [{"prompt": "q0", "category": "c", "reference": "r"}, "q1"]
+        )
+        run_id = source.suites.start_run(suite_id, MODELS, judge="fair:latest")
+        view = source.suites.wait(run_id, 30)
+        cell = {(c.prompt_index, c.model): c.run_id or 0 for c in view.cells}
+        source.suites.vote(cell[(0, "alpha:latest")], cell[(0, "beta:latest")], "a")
+        before = source.suites.leaderboard(rounds=10)
+
+        data = source.transfer.export_json()
+        evaluation = json.loads(data)["evaluation"]
+        assert {k: len(v) for k, v in evaluation.items()} == {
+            "compare_rounds": 1,
+            "compare_entries": 2,
+            "votes": 1,
+            "suites": 1,
+            "suite_prompts": 2,
+            "suite_runs": 1,
+            "suite_cells": 4,
+            "pair_votes": 1,
+            "judge_verdicts": 2,
+        }
+        target.transfer.import_json(data)
+        after = target.suites.leaderboard(rounds=10)
+        assert [(r.model, round(r.rating, 6), r.votes) for r in after.rows] == [
+            (r.model, round(r.rating, 6), r.votes) for r in before.rows
+        ]
+        assert after.games == before.games == 4  # compare vote, human vote, two verdicts
+        imported = target.suites.runs()[0]
+        assert imported.state == "done"
+        copy = target.suites.run(imported.id)
+        assert [(c.model, c.text, c.status) for c in copy.cells] == [
+            (c.model, c.text, c.status) for c in view.cells
+        ]
+        assert copy.suite.prompts[0].reference == "r"
+        stored = target.compare.round(1)  # the first round of a fresh database
+        assert stored is not None and stored.vote is not None
+
+        target.transfer.import_json(data)  # again: conversations and suites already here
+        assert len(target.suites.suites()) == 1
+        assert target.suites.leaderboard(rounds=10).games == 4
+    finally:
+        source.close()
+        target.close()
+        server.stop()

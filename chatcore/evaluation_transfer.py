@@ -105,6 +105,14 @@ class JudgeVerdictV1(Row):
     created_at: AwareDatetime
 
 
+class CollaborationStepV1(Row):
+    group_id: str
+    collaboration: str
+    step: int
+    role: str
+    run_id: int
+
+
 class EvaluationV1(Row):
     compare_rounds: list[CompareRoundV1] = Field(default_factory=list)
     compare_entries: list[CompareEntryV1] = Field(default_factory=list)
@@ -115,6 +123,7 @@ class EvaluationV1(Row):
     suite_cells: list[SuiteCellV1] = Field(default_factory=list)
     pair_votes: list[PairVoteV1] = Field(default_factory=list)
     judge_verdicts: list[JudgeVerdictV1] = Field(default_factory=list)
+    collaboration_steps: list[CollaborationStepV1] = Field(default_factory=list)
 
 
 JSON_COLUMNS = {"options", "models", "presets"}
@@ -257,4 +266,12 @@ def import_evaluation(
                 for r in kept
             ],
         )
+    insert(
+        "collaboration_steps",
+        [
+            {**step.model_dump(), "run_id": run_ids[step.run_id]}
+            for step in evaluation.collaboration_steps
+            if step.run_id in run_ids
+        ],
+    )
     return added

@@ -18,7 +18,7 @@ import random
 import re
 import threading
 from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -26,6 +26,7 @@ from typing import Any
 from chatcore import bradley_terry as bt
 from chatcore.backends.registry import Registry, same_model
 from chatcore.chat import ChatService, Reply, valid_message
+from chatcore.collaboration import CollaborationRun, parse_collaboration
 from chatcore.errors import DashboardError, InvalidInput, ModelNotFound, NotFound
 from chatcore.params import GenerationParams
 from chatcore.storage import suites as store
@@ -262,6 +263,7 @@ class SuiteRunner:
         self._stop = threading.Event()
         self._closing = False  # the app is closing: leave the run 'running', to resume
         self._hosts: dict[str, list[str]] = {}
+        self._collaborating = 0  # collaboration cells under way (each waits for room per step)
         self._thread = threading.Thread(target=self._run, name=f"suite-run-{row.id}", daemon=True)
 
     def start(self) -> SuiteRunner:
@@ -310,14 +312,44 @@ class SuiteRunner:
         """The first pending cell whose model has a host with room (or no known host: it is
         sent at once and fails with the reason)."""
         for key in self._pending:
-            hosts = self._hosts.get(key[1], [])
-            if not hosts or any(self._service.has_room(host) for host in hosts):
+            if self._ready(key[1]):
                 self._pending.remove(key)
                 return key
         return None
 
+    def _ready(self, model: str) -> bool:
+        collaboration = parse_collaboration(model)
+        if collaboration is None:
+            return self._has_room(model)
+        if self._collaborating >= sum(self._service.capacity(h) for h in self._all_hosts()):
+            return False
+        return any(self._has_room(m) for m in collaboration.models)
+
+    def _has_room(self, model: str) -> bool:
+        hosts = self._hosts.get(model, [])
+        return not hosts or any(self._service.has_room(host) for host in hosts)
+
+    def _all_hosts(self) -> set[str]:
+        return {host for hosts in self._hosts.values() for host in hosts} or {"none"}
+
+    def _wait_for_room(self, model: str) -> bool:
+        """Block until a host of `model` has room; False once the run is stopped."""
+        while not self._stop.is_set():
+            if self._has_room(model):
+                return True
+            with self._changed:
+                self._changed.wait(WAIT_SECONDS)
+        return False
+
     def _send(self, key: CellKey) -> None:
         prompt_index, model, preset_index = key
+        if parse_collaboration(model) is not None:
+            with self._changed:
+                self._collaborating += 1
+            thread = threading.Thread(target=self._collaborate, args=(key,), daemon=True)
+            self._streams.append(thread)
+            thread.start()
+            return
         chat = self._service.chat
         try:  # on this thread: the chosen host counts as busy before the next cell is picked
             stream = chat.send(
@@ -331,6 +363,39 @@ class SuiteRunner:
         thread = threading.Thread(target=self._stream, args=(stream, live), daemon=True)
         self._streams.append(thread)
         thread.start()
+
+    def _collaborate(self, key: CellKey) -> None:
+        """A collaboration cell: its first steps, then its last one streamed as the answer."""
+        prompt_index, name, preset_index = key
+        collaboration = parse_collaboration(name)
+        assert collaboration is not None
+        steps = CollaborationRun(
+            self._service.chat,
+            collaboration,
+            self._prompts[prompt_index].prompt,
+            self._presets[preset_index],
+            self._service.record_step(name),
+            self._wait_for_room,
+            self._stop,
+        )
+        live = self._live[key] = LiveCell(key, parts=steps.parts)
+        try:
+            try:
+                role, prompt = steps.last_prompt(steps.first_steps())
+                stream = steps.start_last(role, prompt)
+            except DashboardError as error:  # StepFailed included: the cell fails, says why
+                self._service.record_cell(self.id, key, None, None, str(error))
+                return
+            self._service.record_cell(
+                self.id, key, stream.reply.conversation_id, stream.reply.run_id
+            )
+            live.parts.clear()
+            self._stream(stream, live)
+        finally:
+            self._live.pop(key, None)
+            with self._changed:
+                self._collaborating -= 1
+                self._changed.notify_all()
 
     def _stream(self, stream: Any, live: LiveCell) -> None:
         try:
@@ -426,10 +491,15 @@ class SuiteService:
         if len(picked) > MAX_MODELS:
             raise InvalidInput(f"A run takes at most {MAX_MODELS} models.")
         listed = [m.name for m in self.registry.list_models().models]
-        for model in picked:
-            if not any(same_model(name, model) for name in listed):
-                raise ModelNotFound(model)
-        return picked
+        named = []
+        for entry in picked:
+            collaboration = parse_collaboration(entry)
+            inner = collaboration.models if collaboration else [entry]
+            for model in inner:
+                if not any(same_model(name, model) for name in listed):
+                    raise ModelNotFound(model)
+            named.append(collaboration.name if collaboration else entry)
+        return named
 
     def run(self, suite_run_id: int) -> SuiteRunView:
         """The run's whole matrix: stored cells, the ones streaming now, the ones waiting."""
@@ -561,6 +631,18 @@ class SuiteService:
                 run_id=run_id,
                 error=error,
             )
+
+    def record_step(self, collaboration: str) -> Callable[[str, int, str, int], None]:
+        def record(group_id: str, step: int, role: str, run_id: int) -> None:
+            with self.db.transaction() as cur:
+                store.add_collaboration_step(cur, group_id, collaboration, step, role, run_id)
+
+        return record
+
+    def collaboration_steps(self, final_run_id: int) -> list[tuple[str, str, int]]:
+        """(role, model, run id) of each step of the collaboration that gave this answer."""
+        with self.db.cursor() as cur:
+            return store.collaboration_steps(cur, final_run_id)
 
     def finish(self, suite_run_id: int, state: str) -> None:
         with self.db.transaction() as cur:

@@ -63,6 +63,13 @@ def start_run(suite_id: int) -> None:
         format_func=lambda name: models[name].label,
         key="suite_models",
     )
+    together = st.text_area(
+        "Models working together, one per line, ranked like a model",
+        placeholder="critique(drafter -> critic -> reviser)\nfusion(model + model -> synthesiser)",
+        key="suite_collaborations",
+        height=68,
+    )
+    picked = picked + [line.strip() for line in together.splitlines() if line.strip()]
     left, right = st.columns(2)
     temperatures = left.text_input(
         f"Temperatures (one preset each, up to {MAX_PRESETS})",
@@ -79,6 +86,8 @@ def start_run(suite_id: int) -> None:
                 if t.strip()
             ]
             st.session_state.suite_run = suites.start_run(suite_id, picked, presets=presets)
+        except DashboardError as error:
+            components.show_error(error)
         except ValueError as error:  # a temperature that is not a number, or out of range
             components.show_error(DashboardError(f"Temperatures: {error}"))
 

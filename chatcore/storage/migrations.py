@@ -207,6 +207,17 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
                 created_at TIMESTAMPTZ NOT NULL DEFAULT now()
             )
             """,
+            # The steps of a collaboration (draft, critique, revise; or answers then synthesis):
+            # each an ordinary run, grouped; the last step's run is the suite cell's answer.
+            """
+            CREATE TABLE collaboration_steps (
+                group_id VARCHAR NOT NULL,
+                collaboration VARCHAR NOT NULL,
+                step INTEGER NOT NULL,
+                role VARCHAR NOT NULL,
+                run_id BIGINT NOT NULL
+            )
+            """,
             # A judge model's verdicts, apart from human votes: asked twice with the answers
             # swapped; outcome is set only when both orders agree.
             "CREATE SEQUENCE judge_verdicts_id_seq",

@@ -267,14 +267,18 @@ def attempts(cur: duckdb.DuckDBPyConnection, suite_run_id: int) -> int:
 
 
 def run_facts(cur: duckdb.DuckDBPyConnection, run_id: int) -> RunFacts | None:
-    """A run's model and status, and the user message it answered (the one just before it)."""
+    """A run's entry (a suite cell's model, which may be a collaboration, else the run's model),
+    its status, and the prompt it answered (the suite prompt, else the user message before it)."""
     row = cur.execute(
-        """
-        SELECT r.id, r.model, r.status, (
+        f"""
+        WITH {CELL_INFO}
+        SELECT r.id, coalesce(ci.model, r.model), r.status, coalesce(ci.prompt, (
             SELECT u.content FROM messages u
             WHERE u.conversation_id = m.conversation_id AND u.role = 'user' AND u.id < m.id
-            ORDER BY u.id DESC LIMIT 1)
-        FROM runs r JOIN messages m ON m.id = r.message_id WHERE r.id = ?
+            ORDER BY u.id DESC LIMIT 1))
+        FROM runs r JOIN messages m ON m.id = r.message_id
+        LEFT JOIN cell_info ci ON ci.run_id = r.id
+        WHERE r.id = ?
         """,
         [run_id],
     ).fetchone()
@@ -312,6 +316,35 @@ def record_verdict(
     )
 
 
+def add_collaboration_step(
+    cur: duckdb.DuckDBPyConnection,
+    group_id: str,
+    collaboration: str,
+    step: int,
+    role: str,
+    run_id: int,
+) -> None:
+    cur.execute(
+        "INSERT INTO collaboration_steps VALUES (?, ?, ?, ?, ?)",
+        [group_id, collaboration, step, role, run_id],
+    )
+
+
+def collaboration_steps(
+    cur: duckdb.DuckDBPyConnection, final_run_id: int
+) -> list[tuple[str, str, int]]:
+    """(role, model, run id) of every step of the collaboration whose last step is this run."""
+    rows = cur.execute(
+        """
+        SELECT s.role, r.model, s.run_id FROM collaboration_steps s JOIN runs r ON r.id = s.run_id
+        WHERE s.group_id = (SELECT group_id FROM collaboration_steps WHERE run_id = ?)
+        ORDER BY s.step, s.run_id
+        """,
+        [final_run_id],
+    ).fetchall()
+    return [(role, model, int(run_id)) for role, model, run_id in rows]
+
+
 def voted_pairs(cur: duckdb.DuckDBPyConnection) -> set[frozenset[int]]:
     """The pairs of runs a human already voted on, in either order."""
     rows = cur.execute("SELECT a_run_id, b_run_id FROM pair_votes").fetchall()
@@ -342,10 +375,11 @@ def judge_human_pairs(cur: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
     return [(row[0], row[1]) for row in rows]
 
 
-# The suite and category of every run that answered a suite cell.
+# The suite, category, prompt and entry (model or collaboration) of every run that answered a
+# suite cell.
 CELL_INFO = """
     cell_info AS (
-        SELECT DISTINCT c.run_id, sr.suite_id, p.category
+        SELECT DISTINCT ON (c.run_id) c.run_id, sr.suite_id, p.category, p.prompt, c.model
         FROM suite_cells c
         JOIN suite_runs sr ON sr.id = c.suite_run_id
         JOIN suite_prompts p ON p.suite_id = sr.suite_id AND p.position = c.prompt_index
@@ -384,12 +418,14 @@ def pair_outcomes(
             WHERE (v.outcome = 'best' AND ea.label = v.winner_label AND eb.label <> ea.label)
                OR (v.outcome <> 'best' AND ea.position < eb.position)
         )
-        SELECT o.source, ra.model, rb.model, o.outcome, length(ma.content), length(mb.content),
+        SELECT o.source, coalesce(ci.model, ra.model), coalesce(cb.model, rb.model), o.outcome,
+            length(ma.content), length(mb.content),
             o.a_run_id, o.b_run_id, o.created_at
         FROM outcomes o
         JOIN runs ra ON ra.id = o.a_run_id JOIN messages ma ON ma.id = ra.message_id
         JOIN runs rb ON rb.id = o.b_run_id JOIN messages mb ON mb.id = rb.message_id
         LEFT JOIN cell_info ci ON ci.run_id = o.a_run_id
+        LEFT JOIN cell_info cb ON cb.run_id = o.b_run_id
         WHERE list_contains($sources, o.source)
           AND ($category IS NULL OR ci.category = $category)
           AND ($suite IS NULL OR ci.suite_id = $suite)
@@ -409,17 +445,25 @@ def pair_outcomes(
 
 
 def model_speeds(cur: duckdb.DuckDBPyConnection, run_ids: list[int]) -> list[ModelSpeed]:
-    """Per model, over the given runs that completed: median tokens/s and seconds to answer."""
+    """Per entry, over the given runs that completed: median tokens/s and seconds to answer
+    (a collaboration's: its last step's speed, and the time from its first step's start)."""
     if not run_ids:
         return []
     rows = cur.execute(
-        """
-        SELECT model,
-            median(completion_tokens / (eval_duration_ns / 1e9))
-                FILTER (WHERE completion_tokens > 0 AND eval_duration_ns > 0),
-            median(epoch(finished_at) - epoch(started_at))
-        FROM runs WHERE id IN (SELECT unnest($ids)) AND status = 'complete'
-        GROUP BY model
+        f"""
+        WITH {CELL_INFO},
+        began AS (
+            SELECT s.run_id, min(r.started_at) OVER (PARTITION BY s.group_id) AS started_at
+            FROM collaboration_steps s JOIN runs r ON r.id = s.run_id
+        )
+        SELECT coalesce(ci.model, r.model),
+            median(r.completion_tokens / (r.eval_duration_ns / 1e9))
+                FILTER (WHERE r.completion_tokens > 0 AND r.eval_duration_ns > 0),
+            median(epoch(r.finished_at) - epoch(coalesce(b.started_at, r.started_at)))
+        FROM runs r LEFT JOIN cell_info ci ON ci.run_id = r.id
+        LEFT JOIN began b ON b.run_id = r.id
+        WHERE r.id IN (SELECT unnest($ids)) AND r.status = 'complete'
+        GROUP BY ALL
         """,
         {"ids": run_ids},
     ).fetchall()
@@ -438,6 +482,7 @@ EVALUATION_TABLES = (
     "suite_cells",
     "pair_votes",
     "judge_verdicts",
+    "collaboration_steps",
 )
 
 

@@ -489,6 +489,7 @@ def test_compare_rounds_suites_votes_and_verdicts_travel_in_the_json_export(
             "suite_cells": 4,
             "pair_votes": 1,
             "judge_verdicts": 2,
+            "collaboration_steps": 0,
         }
         target.transfer.import_json(data)
         after = target.suites.leaderboard(rounds=10)
@@ -513,3 +514,74 @@ def test_compare_rounds_suites_votes_and_verdicts_travel_in_the_json_export(
         source.close()
         target.close()
         server.stop()
+
+
+# --- collaboration ---
+
+
+def test_collaborations_are_spelled_like_models() -> None:
+    from chatcore.collaboration import CRITIQUE, FUSION, parse_collaboration
+
+    assert parse_collaboration("llama3.2:latest") is None
+    critique = parse_collaboration("critique(a:latest -> b:1b -> c)")
+    assert critique is not None and critique.pattern == CRITIQUE
+    assert (critique.first, critique.last) == (("a:latest", "b:1b"), "c")
+    own = parse_collaboration("critique( a -> b )")
+    assert own is not None and own.last == "a" and own.name == "critique(a -> b -> a)"
+    fusion = parse_collaboration("fusion(a + b + c -> s)")
+    assert fusion is not None and fusion.pattern == FUSION
+    assert fusion.first == ("a", "b", "c") and fusion.models == ["a", "b", "c", "s"]
+    for bad in ("fusion(a -> s)", "fusion(a + b)", "critique(a)", "critique(a -> -> b)"):
+        with pytest.raises(InvalidInput):
+            parse_collaboration(bad)
+
+
+def test_collaborations_run_as_suite_entries_with_every_step_stored(
+    suite_services: Services,
+) -> None:
+    suites = suite_services.suites
+    critique = "critique(alpha:latest -> beta:latest)"
+    fusion = "fusion(alpha:latest + beta:latest -> beta:latest)"
+    with pytest.raises(ModelNotFound):
+        suites.start_run(suites.create_suite("x", ["q"]), ["fusion(alpha + nope -> alpha)"])
+    suite_id = suites.create_suite("together", ["Name a colour"])
+    view = suites.wait(suites.start_run(suite_id, ["alpha:latest", critique, fusion]), 30)
+    assert view.state == "done"
+    assert view.models == [
+        "alpha:latest",
+        "critique(alpha:latest -> beta:latest -> alpha:latest)",
+        fusion,
+    ]
+    single, revised, fused = view.cells
+    assert all(c.status == "complete" for c in view.cells)
+    assert revised.text.startswith("You said: Improve the draft answer")
+    assert "Critique:\nYou said: Here is a question and a draft answer." in revised.text
+    assert fused.text.startswith("You said: Several assistants answered")
+    assert "Answer 1:\nYou said: Name a colour" in fused.text
+    steps = suites.collaboration_steps(revised.run_id or 0)
+    assert [(role, model) for role, model, _ in steps] == [
+        ("draft", "alpha:latest"),
+        ("critique", "beta:latest"),
+        ("revise", "alpha:latest"),
+    ]
+    assert steps[-1][2] == revised.run_id
+    fusion_steps = suites.collaboration_steps(fused.run_id or 0)
+    assert sorted((role, model) for role, model, _ in fusion_steps) == [
+        ("answer", "alpha:latest"),
+        ("answer", "beta:latest"),
+        ("synthesis", "beta:latest"),
+    ]
+    # every step is an ordinary conversation: History and Stats see them
+    for _, _, run_id in steps + fusion_steps:
+        with suite_services.db.cursor() as cur:
+            row = cur.execute("SELECT status FROM runs WHERE id = ?", [run_id]).fetchone()
+        assert row == ("complete",)
+
+    # ranked against a single model, under its own name
+    suites.vote(fused.run_id or 0, single.run_id or 0, "a")
+    suites.vote(revised.run_id or 0, single.run_id or 0, "tie")
+    board = suites.leaderboard(rounds=10)
+    assert board.rows[0].model == fusion
+    assert {r.model for r in board.rows} == {single.model, revised.model, fused.model}
+    fused_row = next(r for r in board.rows if r.model == fusion)
+    assert fused_row.median_seconds is not None

@@ -145,6 +145,23 @@ CONVERSATION_CLEANUP: list[str] = [
     DELETE FROM compare_rounds c
     WHERE NOT EXISTS (SELECT 1 FROM compare_entries e WHERE e.round_id = c.id)
     """,
+    # Suites: votes and verdicts on one of these answers, collaboration steps, the cells
+    # (a deleted cell is sent again when its run is resumed).
+    """
+    DELETE FROM pair_votes WHERE a_run_id IN (SELECT id FROM runs WHERE conversation_id IN
+        (SELECT unnest($ids))) OR b_run_id IN (SELECT id FROM runs WHERE conversation_id IN
+        (SELECT unnest($ids)))
+    """,
+    """
+    DELETE FROM judge_verdicts WHERE a_run_id IN (SELECT id FROM runs WHERE conversation_id IN
+        (SELECT unnest($ids))) OR b_run_id IN (SELECT id FROM runs WHERE conversation_id IN
+        (SELECT unnest($ids)))
+    """,
+    """
+    DELETE FROM collaboration_steps WHERE run_id IN
+        (SELECT id FROM runs WHERE conversation_id IN (SELECT unnest($ids)))
+    """,
+    "DELETE FROM suite_cells WHERE conversation_id IN (SELECT unnest($ids))",
     "DELETE FROM runs WHERE conversation_id IN (SELECT unnest($ids))",
     "DELETE FROM messages WHERE conversation_id IN (SELECT unnest($ids))",
     "DELETE FROM conversation_summaries WHERE conversation_id IN (SELECT unnest($ids))",

@@ -585,3 +585,17 @@ def test_collaborations_run_as_suite_entries_with_every_step_stored(
     assert {r.model for r in board.rows} == {single.model, revised.model, fused.model}
     fused_row = next(r for r in board.rows if r.model == fusion)
     assert fused_row.median_seconds is not None
+
+
+def test_deleting_a_suite_answer_takes_its_votes_and_cell(suite_services: Services) -> None:
+    runs = finished_suite(suite_services, ["q0"])
+    suites = suite_services.suites
+    alpha, beta = runs[(0, "alpha:latest")], runs[(0, "beta:latest")]
+    suites.vote(alpha, beta, "a")
+    view = suites.runs()[0]
+    gone = next(c for c in suites.run(view.id).cells if c.model == "alpha:latest")
+    assert suite_services.history.delete([gone.conversation_id or ""]) == 1
+    assert table_count(suite_services, "pair_votes") == 0
+    after = suites.run(view.id).cell(0, "alpha:latest")
+    assert after is not None and after.status == "waiting"
+    assert suites.leaderboard(rounds=10).games == 0

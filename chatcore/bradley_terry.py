@@ -216,23 +216,24 @@ def _length_controlled(
 ) -> tuple[list[str], np.ndarray, np.ndarray]:
     models = sorted({g.a for g in games} | {g.b for g in games})
     index = {m: i for i, m in enumerate(models)}
-    design = np.zeros((len(games), len(models) + 1))
-    rows = np.arange(len(games))
-    design[rows, [index[g.a] for g in games]] = 1.0
-    design[rows, [index[g.b] for g in games]] = -1.0
-    design[:, -1] = length_feature(games)
+    a = np.array([index[g.a] for g in games])
+    b = np.array([index[g.b] for g in games])
+    feature = length_feature(games)
     outcome = np.array([g.score for g in games])
-    point = fit_logistic(design, outcome, np.ones((1, len(games))), len(models))[0]
+    # One orientation per pair (lower index first), the games sorted by pair: sums per pair are
+    # then runs of the arrays, and the fit works on models × models matrices, as the plain one.
+    flip = a > b
+    a, b = np.where(flip, b, a), np.where(flip, a, b)
+    feature = np.where(flip, -feature, feature)
+    outcome = np.where(flip, 1.0 - outcome, outcome)
+    order = np.lexsort((b, a))
+    a, b, feature, outcome = a[order], b[order], feature[order], outcome[order]
+    design = LengthDesign(a, b, feature, len(models))
+    point = design.fit(outcome, np.ones((1, len(games))))[0]
     rng = np.random.default_rng(seed)
     weights = rng.multinomial(len(games), np.full(len(games), 1.0 / len(games)), rounds)
-    samples = fit_logistic(design, outcome, weights.astype(float), len(models))
+    samples = design.fit(outcome, weights.astype(float))
     return models, to_rating(centred(point, len(models))), to_rating(centred(samples, len(models)))
-
-
-def centred(coefficients: np.ndarray, models: int) -> np.ndarray:
-    """The models' strengths (the first coefficients) with mean zero; the covariate dropped."""
-    theta = coefficients[..., :models]
-    return theta - theta.mean(axis=-1, keepdims=True)
 
 
 def length_feature(games: Sequence[Game]) -> np.ndarray:
@@ -243,24 +244,64 @@ def length_feature(games: Sequence[Game]) -> np.ndarray:
     return np.divide(a - b, total, out=np.zeros_like(total), where=total > 0)
 
 
-def fit_logistic(
-    design: np.ndarray, outcome: np.ndarray, weights: np.ndarray, models: int
-) -> np.ndarray:
-    """Weighted logistic regression (soft labels allowed), one fit per row of `weights`; the
-    first `models` columns are ±1 model indicators, whose common shift is dropped."""
-    beta = np.zeros((weights.shape[0], design.shape[1]))
-    eye = np.eye(design.shape[1])
-    for _ in range(MAX_NEWTON_STEPS):
-        p = 1.0 / (1.0 + np.exp(-(beta @ design.T)))
-        gradient = (weights * (outcome - p)) @ design - RIDGE * beta
-        curvature = weights * p * (1.0 - p)
-        hessian = (design.T[None] * curvature[:, None, :]) @ design
-        step = np.linalg.solve(hessian + RIDGE * eye, gradient[..., None])[..., 0]
-        step[..., :models] -= step[..., :models].mean(axis=-1, keepdims=True)
-        beta = beta + step
-        if np.max(np.abs(step)) < TOLERANCE:
-            break
-    return beta
+def centred(coefficients: np.ndarray, models: int) -> np.ndarray:
+    """The models' strengths (the first coefficients) with mean zero; the covariate dropped."""
+    theta = coefficients[..., :models]
+    return theta - theta.mean(axis=-1, keepdims=True)
+
+
+class LengthDesign:
+    """P(a beats b) = σ(θa − θb + β·length feature), for games sorted by pair (a < b)."""
+
+    def __init__(self, a: np.ndarray, b: np.ndarray, feature: np.ndarray, models: int) -> None:
+        self.a, self.b, self.feature, self.n = a, b, feature, models
+        self.starts = np.flatnonzero(np.r_[True, (np.diff(a) != 0) | (np.diff(b) != 0)])
+        self.pair_a, self.pair_b = a[self.starts], b[self.starts]
+        # pair -> model: +1 for its first model, -1 for its second
+        self.signs = np.zeros((self.starts.size, models))
+        self.signs[np.arange(self.starts.size), self.pair_a] = 1.0
+        self.signs[np.arange(self.starts.size), self.pair_b] = -1.0
+
+    def per_pair(self, values: np.ndarray) -> np.ndarray:
+        return np.add.reduceat(values, self.starts, axis=1)
+
+    def fit(self, outcome: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        """(θ, β) per row of `weights` (game counts), by Newton's method."""
+        n, batch = self.n, weights.shape[0]
+        coefficients = np.zeros((batch, n + 1))
+        eye = np.eye(n + 1)
+        rows = np.arange(batch)[:, None]
+        for _ in range(MAX_NEWTON_STEPS):
+            theta, beta = coefficients[:, :n], coefficients[:, n:]
+            z = theta[:, self.a] - theta[:, self.b] + beta * self.feature
+            p = 1.0 / (1.0 + np.exp(-z))
+            residual = weights * (outcome - p)
+            curvature = weights * p * (1.0 - p)
+            gradient = (
+                np.concatenate(
+                    [
+                        self.per_pair(residual) @ self.signs,
+                        (residual * self.feature).sum(1, keepdims=True),
+                    ],
+                    axis=1,
+                )
+                - RIDGE * coefficients
+            )
+            hessian = np.zeros((batch, n + 1, n + 1))
+            pair_curvature = self.per_pair(curvature)
+            hessian[rows, self.pair_a, self.pair_b] = -pair_curvature
+            hessian[rows, self.pair_b, self.pair_a] = -pair_curvature
+            diagonal = np.arange(n)
+            hessian[:, diagonal, diagonal] = pair_curvature @ np.abs(self.signs)
+            cross = self.per_pair(curvature * self.feature) @ self.signs
+            hessian[:, :n, n] = hessian[:, n, :n] = cross
+            hessian[:, n, n] = (curvature * self.feature**2).sum(1)
+            step = np.linalg.solve(hessian + RIDGE * eye, gradient[..., None])[..., 0]
+            step[:, :n] -= step[:, :n].mean(axis=1, keepdims=True)
+            coefficients = coefficients + step
+            if np.max(np.abs(step)) < TOLERANCE:
+                break
+        return coefficients
 
 
 # --- online Elo, kept for comparison: it depends on the order games arrive in ---

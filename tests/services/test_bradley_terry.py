@@ -164,3 +164,12 @@ def test_length_feature_is_zero_for_empty_answers() -> None:
         0.0,
         0.5,
     ]
+
+
+def test_with_equal_lengths_the_length_control_changes_nothing() -> None:
+    rng = np.random.default_rng(5)
+    games = simulate(np.array([-0.5, 0.0, 0.2, 0.7]), 800, rng, tie_share=0.1)
+    plain = by_model(games, rounds=5)
+    controlled = by_model(games, rounds=5, length_controlled=True)
+    for model, rating in plain.items():
+        assert controlled[model].rating == pytest.approx(rating.rating, abs=1e-4)  # type: ignore[attr-defined]

@@ -3,6 +3,8 @@ vote and the leaderboard table with its intervals, ranks and speed."""
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime
+
 import pandas as pd
 import streamlit as st
 
@@ -154,3 +156,8 @@ def agreement_text(same: int, pairs: int) -> str:
     if not pairs:
         return "Judge and human agreement: no pair has both a vote and an agreed verdict yet."
     return f"Judge and human agree on {same} of {pairs} pairs ({same / pairs:.0%})."
+
+
+def start_of(day: date | None) -> datetime | None:
+    """A picked day as the moment it began (UTC), for the leaderboard's date filter."""
+    return None if day is None else datetime(day.year, day.month, day.day, tzinfo=UTC)

@@ -24,6 +24,7 @@ pages = st.navigation(
     [
         st.Page("pages/chat.py", title="Chat", icon=":material/chat:", default=True),
         st.Page("pages/compare.py", title="Compare", icon=":material/view_column:"),
+        st.Page("pages/suites.py", title="Suites", icon=":material/table_view:"),
         st.Page("pages/history.py", title="History", icon=":material/history:"),
         st.Page("pages/stats.py", title="Stats", icon=":material/monitoring:"),
         st.Page("pages/models.py", title="Models", icon=":material/deployed_code:"),

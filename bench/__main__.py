@@ -11,6 +11,7 @@ from bench import (
     routing,
     stats,
     streaming,
+    suites,
 )
 
 if __name__ == "__main__":
@@ -21,6 +22,7 @@ if __name__ == "__main__":
     stats.main()
     routing.main()
     history.main()
+    suites.main()
     embedded.main()
     knowledge.main()
     engines.main()

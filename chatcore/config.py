@@ -33,6 +33,8 @@ class Settings:
         """Where the database lives, and its log and backups beside it."""
         return Path(self.db_path).parent
 
+    ollama_num_parallel: int = 1  # replies each Ollama host serves at once (suite runs fill it)
+
     def all_ollama_hosts(self) -> list[str]:
         """OLLAMA_HOST first, then OLLAMA_HOSTS, each once."""
         return list(dict.fromkeys((self.ollama_host, *self.ollama_hosts)))
@@ -89,4 +91,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         embedded_ctx=int(env.get("EMBEDDED_CTX") or DEFAULT_EMBEDDED_CTX),
         log_level=env.get("LOG_LEVEL") or "INFO",
         backups_keep=max(1, int(env.get("BACKUPS_KEEP") or DEFAULT_BACKUPS_KEEP)),
+        ollama_num_parallel=max(1, int(env.get("OLLAMA_NUM_PARALLEL") or 1)),
     )

@@ -23,6 +23,7 @@ from chatcore.logs import configure_logging, stop_logging_to
 from chatcore.models import ModelManager
 from chatcore.stats import StatsService
 from chatcore.storage.db import Database
+from chatcore.suites import SuiteService
 from chatcore.transfer import TransferService
 
 
@@ -41,8 +42,10 @@ class Services:
     transfer: TransferService
     backups: BackupService
     knowledge: KnowledgeService
+    suites: SuiteService
 
     def close(self) -> None:
+        self.suites.close()  # unfinished suite runs stay 'running', to resume on the next start
         self.backups.stop_daily()
         self.knowledge.close()
         self.registry.close()
@@ -69,6 +72,8 @@ def open_services(settings: Settings | None = None) -> Services:
     chat = ChatService(db, registry, knowledge)
     hosts = Hosts(db, registry, settings)
     hosts.register_added()  # the hosts added on the Models page in earlier sessions
+    suites = SuiteService(db, chat, registry, settings.ollama_num_parallel)
+    suites.resume_interrupted()  # suite runs a crash or restart stopped in the middle
     return Services(
         settings,
         db,
@@ -83,6 +88,7 @@ def open_services(settings: Settings | None = None) -> Services:
         TransferService(db),
         BackupService(db, settings.backups_keep),
         knowledge,
+        suites,
     )
 
 

@@ -20,6 +20,7 @@ import duckdb
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 from chatcore.errors import InvalidInput
+from chatcore.evaluation_transfer import EvaluationV1, evaluation_document, import_evaluation
 from chatcore.images import valid_image
 from chatcore.storage import images as image_store
 from chatcore.storage import transfer as queries
@@ -95,6 +96,8 @@ class ExportV1(Strict):
     version: Literal[1]
     exported_at: AwareDatetime
     conversations: list[ConversationV1] = Field(default_factory=list)
+    # compare rounds, votes, suites, suite runs, judge verdicts (chatcore/evaluation_transfer.py)
+    evaluation: EvaluationV1 | None = None
 
 
 # --- version 2: a reply's reasoning and its metrics, images kept once by hash ---
@@ -128,6 +131,8 @@ class ExportV2(Strict):
     exported_at: AwareDatetime
     conversations: list[ConversationV2] = Field(default_factory=list)
     images: dict[str, ImageV2] = Field(default_factory=dict)
+    # compare rounds, votes, suites, suite runs, judge verdicts (chatcore/evaluation_transfer.py)
+    evaluation: EvaluationV1 | None = None
 
 
 @dataclass(frozen=True)
@@ -157,6 +162,8 @@ def export_json(db: Database, conversation_ids: list[str] | None = None) -> byte
         sha256: {"mime": image.mime, "data": base64.b64encode(image.data).decode()}
         for sha256, image in images.items()
     }
+    if conversation_ids is None:  # a whole export carries the evaluation too
+        document["evaluation"] = evaluation_document(db)
     return json.dumps(document, ensure_ascii=False, indent=1).encode()
 
 
@@ -352,7 +359,9 @@ def import_json(db: Database, data: bytes) -> ImportReport:
     with db.transaction() as cur:
         present = queries.existing_ids(cur, [c.id for c in export.conversations])
         incoming = [c for c in export.conversations if c.id not in present]
-        messages, runs = insert_conversations(cur, incoming, export.images)
+        messages, runs, run_ids = insert_conversations(cur, incoming, export.images)
+        if export.evaluation is not None:
+            import_evaluation(cur, export.evaluation, run_ids)
     return ImportReport(
         imported=[c.id for c in incoming],
         skipped=[c.id for c in export.conversations if c.id in present],
@@ -365,8 +374,9 @@ def insert_conversations(
     cur: duckdb.DuckDBPyConnection,
     conversations: list[ConversationV2],
     images: dict[str, ImageV2] | None = None,
-) -> tuple[int, int]:
-    """Bulk-insert through Arrow, with fresh message and run ids in the file's order."""
+) -> tuple[int, int, dict[int, int]]:
+    """Bulk-insert through Arrow, with fresh message and run ids in the file's order; returns
+    the counts and each run's new id by its id in the file."""
     messages = [(c.id, m) for c in conversations for m in c.messages]
     runs = [
         (c.id, m.id, r)
@@ -422,7 +432,7 @@ def insert_conversations(
         ],
     )
     insert_images(cur, [(message_ids[m.id], m.images) for _, m in messages], images or {})
-    return len(messages), len(runs)
+    return len(messages), len(runs), run_ids
 
 
 def insert_images(

@@ -567,4 +567,7 @@ def create_api(
         knowledge().delete_document(document_id)
         return Response(status_code=204)
 
+    from chatcore.api.suites import suite_routes  # here: it builds on this module's schemas
+
+    api.include_router(suite_routes(services))
     return api

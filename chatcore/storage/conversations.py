@@ -188,6 +188,23 @@ CONVERSATION_CLEANUP: list[str] = [
     DELETE FROM compare_rounds c
     WHERE NOT EXISTS (SELECT 1 FROM compare_entries e WHERE e.round_id = c.id)
     """,
+    # Suites: votes and verdicts on one of these answers, collaboration steps, the cells
+    # (a deleted cell is sent again when its run is resumed).
+    """
+    DELETE FROM pair_votes WHERE a_run_id IN (SELECT id FROM runs WHERE conversation_id IN
+        (SELECT unnest($ids))) OR b_run_id IN (SELECT id FROM runs WHERE conversation_id IN
+        (SELECT unnest($ids)))
+    """,
+    """
+    DELETE FROM judge_verdicts WHERE a_run_id IN (SELECT id FROM runs WHERE conversation_id IN
+        (SELECT unnest($ids))) OR b_run_id IN (SELECT id FROM runs WHERE conversation_id IN
+        (SELECT unnest($ids)))
+    """,
+    """
+    DELETE FROM collaboration_steps WHERE run_id IN
+        (SELECT id FROM runs WHERE conversation_id IN (SELECT unnest($ids)))
+    """,
+    "DELETE FROM suite_cells WHERE conversation_id IN (SELECT unnest($ids))",
     "DELETE FROM runs WHERE conversation_id IN (SELECT unnest($ids))",
     # Attached images: the links go; an image no message carries any more goes too.
     """

@@ -306,6 +306,101 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             """,
         ],
     ),
+    (
+        10,
+        "prompt suites, their runs and cells, pairwise votes and judge verdicts",
+        [
+            "CREATE SEQUENCE suites_id_seq",
+            """
+            CREATE TABLE suites (
+                id BIGINT PRIMARY KEY DEFAULT nextval('suites_id_seq'),
+                name VARCHAR NOT NULL,
+                created_at TIMESTAMPTZ NOT NULL DEFAULT now()
+            )
+            """,
+            """
+            CREATE TABLE suite_prompts (
+                suite_id BIGINT NOT NULL,
+                position INTEGER NOT NULL,
+                prompt VARCHAR NOT NULL,
+                category VARCHAR,
+                reference VARCHAR,
+                PRIMARY KEY (suite_id, position)
+            )
+            """,
+            "CREATE SEQUENCE suite_runs_id_seq",
+            # presets: a JSON list of GenerationParams (each with the run's seed); state:
+            # running | done | stopped. A run still 'running' when the app starts is resumed.
+            """
+            CREATE TABLE suite_runs (
+                id BIGINT PRIMARY KEY DEFAULT nextval('suite_runs_id_seq'),
+                suite_id BIGINT NOT NULL,
+                models JSON NOT NULL,
+                presets JSON NOT NULL,
+                judge VARCHAR,
+                state VARCHAR NOT NULL,
+                created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+                finished_at TIMESTAMPTZ
+            )
+            """,
+            # One row per attempt at a cell (prompt x model x preset), appended, never updated:
+            # the newest is the cell; a re-run adds one. run_id is NULL when the model was
+            # refused before anything was sent (error says why).
+            "CREATE SEQUENCE suite_cells_id_seq",
+            """
+            CREATE TABLE suite_cells (
+                id BIGINT PRIMARY KEY DEFAULT nextval('suite_cells_id_seq'),
+                suite_run_id BIGINT NOT NULL,
+                prompt_index INTEGER NOT NULL,
+                model VARCHAR NOT NULL,
+                preset_index INTEGER NOT NULL,
+                conversation_id VARCHAR,
+                run_id BIGINT,
+                error VARCHAR,
+                created_at TIMESTAMPTZ NOT NULL DEFAULT now()
+            )
+            """,
+            "CREATE INDEX suite_cells_run ON suite_cells (suite_run_id)",
+            # Human votes on two runs that answered the same prompt.
+            "CREATE SEQUENCE pair_votes_id_seq",
+            """
+            CREATE TABLE pair_votes (
+                id BIGINT PRIMARY KEY DEFAULT nextval('pair_votes_id_seq'),
+                a_run_id BIGINT NOT NULL,
+                b_run_id BIGINT NOT NULL,
+                outcome VARCHAR NOT NULL,
+                created_at TIMESTAMPTZ NOT NULL DEFAULT now()
+            )
+            """,
+            # The steps of a collaboration (draft, critique, revise; or answers then synthesis):
+            # each an ordinary run, grouped; the last step's run is the suite cell's answer.
+            """
+            CREATE TABLE collaboration_steps (
+                group_id VARCHAR NOT NULL,
+                collaboration VARCHAR NOT NULL,
+                step INTEGER NOT NULL,
+                role VARCHAR NOT NULL,
+                run_id BIGINT NOT NULL
+            )
+            """,
+            # A judge model's verdicts, apart from human votes: asked twice with the answers
+            # swapped; outcome is set only when both orders agree.
+            "CREATE SEQUENCE judge_verdicts_id_seq",
+            """
+            CREATE TABLE judge_verdicts (
+                id BIGINT PRIMARY KEY DEFAULT nextval('judge_verdicts_id_seq'),
+                a_run_id BIGINT NOT NULL,
+                b_run_id BIGINT NOT NULL,
+                judge_model VARCHAR NOT NULL,
+                rubric VARCHAR NOT NULL,
+                first_verdict VARCHAR,
+                second_verdict VARCHAR,
+                outcome VARCHAR,
+                created_at TIMESTAMPTZ NOT NULL DEFAULT now()
+            )
+            """,
+        ],
+    ),
 ]
 
 

@@ -367,6 +367,16 @@ def test_openapi_docs_are_served_at_api_docs(client: TestClient) -> None:
         "/backups/{name}/restore",
         "/documents",
         "/documents/{document_id}",
+        # suites (chatcore/api/suites.py)
+        "/suites",
+        "/suites/{suite_id}",
+        "/suites/{suite_id}/runs",
+        "/suite-runs/{suite_run_id}",
+        "/suite-runs/{suite_run_id}/stop",
+        "/suite-runs/{suite_run_id}/rerun",
+        "/suite-runs/{suite_run_id}/judge",
+        "/votes",
+        "/leaderboard",
     }
 
 

@@ -42,6 +42,7 @@ from chatcore.types import (
     Piece,
     RunRecord,
     RunStatus,
+    SidebarEntry,
     Thinking,
     Waiting,
     as_stored_id,
@@ -534,6 +535,11 @@ class ChatService:
         without the counts a summary scans the messages for."""
         with self.db.cursor() as cur:
             return store.recent_titles(cur, limit)
+
+    def sidebar_entries(self, limit: int = 20) -> list[SidebarEntry]:
+        """The sidebar's newest entries, a Compare round's columns folded into one."""
+        with self.db.cursor() as cur:
+            return store.sidebar_entries(cur, limit)
 
     def exists(self, conversation_id: str) -> bool:
         with self.db.cursor() as cur:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from chatcore.params import MAX_TOKENS_DEFAULT, TEMPERATURE_DEFAULT, TOP_P_DEFAULT
-from chatcore.types import ModelInfo
+from chatcore.types import ModelInfo, SidebarEntry
 from ui.knowledge import collection_picker
 from ui.safe_markdown import safe_label
 from ui.session import (
@@ -20,6 +20,7 @@ from ui.session import (
 )
 
 RECENT_CONVERSATIONS = 15
+SHOWN_KEY = "sidebar_conversations_shown"
 PULL_HINT = (
     "No models are installed on Ollama yet. "
     "Pull one in a terminal, e.g. `ollama pull llama3.2`, then refresh."
@@ -134,12 +135,31 @@ def conversation_list() -> None:
             args=(None,),
         )
         current = current_conversation_id()
-        for conversation_id, title in services().chat.recent_titles(RECENT_CONVERSATIONS):
+        shown: int = st.session_state.setdefault(SHOWN_KEY, RECENT_CONVERSATIONS)
+        entries = services().chat.sidebar_entries(shown + 1)  # one more: is there more to show?
+        for entry in entries[:shown]:
             st.button(
-                safe_label(title),
-                key=f"conv-{conversation_id}",
-                type="primary" if conversation_id == current else "tertiary",
+                sidebar_label(entry),
+                key=f"conv-{entry.conversation_id}",
+                type="primary" if entry.conversation_id == current else "tertiary",
                 width="stretch",
                 on_click=open_conversation,
-                args=(conversation_id,),
+                args=(entry.conversation_id,),
             )
+        if len(entries) > shown:
+            st.button("More…", key="sidebar-more", type="tertiary", on_click=show_more)
+
+
+def sidebar_label(entry: SidebarEntry) -> str:
+    """A Compare round is one entry titled with the models it compared, not one per column."""
+    if entry.round_id is None:
+        return safe_label(entry.title)
+    if "?" in entry.compared_models:  # blind and not voted yet: naming them would tell
+        return safe_label(f"⚖ {entry.title} · {len(entry.compared_models)} models, blind")
+    return safe_label(f"⚖ {entry.title} · {' vs '.join(entry.compared_models)}")
+
+
+def show_more() -> None:
+    st.session_state[SHOWN_KEY] = st.session_state.get(SHOWN_KEY, RECENT_CONVERSATIONS) + (
+        RECENT_CONVERSATIONS
+    )

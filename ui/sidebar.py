@@ -50,7 +50,7 @@ def model_picker() -> None:
         if chosen is None:
             st.session_state.model = chosen = next(iter(models))  # e.g. embedded, Ollama down
         if chosen in models:
-            announce_unreachable(listing.unreachable, models[chosen])
+            say_unreachable(listing.unreachable, models[chosen])
         # A chosen model that stopped answering stays chosen: the Chat page says so and asks
         # before another model answers (see ui.components.unavailable_model_notice).
         options = list(models) if chosen in models else [chosen, *models]
@@ -65,18 +65,15 @@ def model_picker() -> None:
     )
 
 
-def announce_unreachable(unreachable: dict[str, str], chatting_with: ModelInfo) -> None:
-    """Say that a server does not answer once per outage and session, not on every rerun."""
-    announced: set[str] = st.session_state.setdefault("announced_unreachable", set())
-    announced.intersection_update(unreachable)  # a server that came back is announced again
-    for host, message in unreachable.items():
-        if host not in announced:
-            announced.add(host)
-            st.toast(
-                f"{message} Meanwhile you are chatting with {chatting_with.label}.",
-                icon=":material/power_off:",
-                duration="long",
-            )
+def say_unreachable(unreachable: dict[str, str], chatting_with: ModelInfo) -> None:
+    """A server that does not answer is said in the sidebar on every run while it is true, and
+    the notice goes as soon as it answers again (the model listing is re-read every few
+    seconds), unlike a toast that fades while the server is still down."""
+    for message in unreachable.values():
+        st.warning(
+            f"{message} Meanwhile you are chatting with {chatting_with.label}.",
+            icon=":material/power_off:",
+        )
 
 
 def model_abilities_controls() -> None:

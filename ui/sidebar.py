@@ -6,6 +6,7 @@ import streamlit as st
 
 from chatcore.params import MAX_TOKENS_DEFAULT, TEMPERATURE_DEFAULT, TOP_P_DEFAULT
 from chatcore.types import ModelInfo, SidebarEntry
+from ui.formatting import picker_label
 from ui.knowledge import collection_picker
 from ui.safe_markdown import safe_label
 from ui.session import (
@@ -57,7 +58,9 @@ def model_picker() -> None:
         st.selectbox(
             "Model",
             options=options,
-            format_func=lambda name: models[name].label if name in models else f"{name} · offline",
+            format_func=lambda name: (
+                picker_label(models[name]) if name in models else f"{name} · offline"
+            ),
             key="model",
         )
     st.button(

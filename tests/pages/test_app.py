@@ -40,8 +40,8 @@ def test_chat_sends_streams_and_shows_the_caption(app_env) -> None:
 def test_sidebar_parameters_reach_ollama(app_env, fake_ollama: FakeOllama) -> None:
     at = new_app().run()
     assert at.selectbox(key="model").options == [
-        f"llama3.2:latest · {fake_ollama.url}",
-        f"qwen3:4b · {fake_ollama.url}",
+        f"llama3.2:latest · {fake_ollama.url.removeprefix('http://')}",
+        f"qwen3:4b · {fake_ollama.url.removeprefix('http://')}",
         *embedded_options(),
     ]
     at.slider(key="temperature").set_value(0.3)

@@ -10,22 +10,23 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import fields
 from datetime import datetime
-from typing import Annotated, Any, Literal, TypeVar, get_type_hints
+from typing import Annotated, Any, Literal, TypeVar
 
 import anyio
 from fastapi import FastAPI, File, Form, Query, Response, UploadFile
 from fastapi.encoders import jsonable_encoder
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.types import Receive, Scope, Send
 
 from chatcore.api.errors import add_error_handlers, error_response
 from chatcore.api.request_log import RequestLog
+from chatcore.api.schemas import MetricsOut, metrics_out
 from chatcore.api.security import AccessGuard
 from chatcore.api.streaming import PieceBatches
+from chatcore.api.suites import suite_routes
 from chatcore.backups import Backup
 from chatcore.chat import ChatService, Reply, ReplyStream
 from chatcore.documents import MAX_DOCUMENT_BYTES
@@ -39,7 +40,6 @@ from chatcore.types import (
     Citation,
     ConversationSummary,
     Document,
-    Metrics,
     ModelInfo,
     RunStatus,
     StoredMessage,
@@ -79,24 +79,6 @@ class ChatRequest(BaseModel):
         default_factory=list,
         description="Images for a vision model, each a base64 string (PNG, JPEG, WebP or GIF)",
     )
-
-
-def metrics_schema() -> type[BaseModel]:
-    """The API's metrics: every field of Metrics (so the API can't drift from what is stored),
-    plus the speed and the time to the first token."""
-    hints = get_type_hints(Metrics)
-    return create_model(
-        "MetricsOut",
-        tokens_per_second=(float | None, ...),
-        ttft_ms=(
-            float | None,
-            Field(description="Time to the first token of any kind (thinking or answer)"),
-        ),
-        **{f.name: (hints[f.name], ...) for f in fields(Metrics)},
-    )
-
-
-MetricsOut = metrics_schema()
 
 
 class CitationOut(BaseModel):
@@ -237,12 +219,6 @@ CHAT_ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 # --- shaping chatcore's records into answers ---
-
-
-def metrics_out(metrics: Metrics, ttft_ms: float | None) -> BaseModel:
-    return MetricsOut(
-        **metrics.as_dict(), tokens_per_second=metrics.tokens_per_second, ttft_ms=ttft_ms
-    )
 
 
 def chat_reply(reply: Reply) -> ChatReply:
@@ -566,8 +542,6 @@ def create_api(
         """Delete a document with its chunks and vectors (replies keep their citations)."""
         knowledge().delete_document(document_id)
         return Response(status_code=204)
-
-    from chatcore.api.suites import suite_routes  # here: it builds on this module's schemas
 
     api.include_router(suite_routes(services))
     return api

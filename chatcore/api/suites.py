@@ -8,37 +8,22 @@ back with GET /suite-runs/{id}.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import fields
 from datetime import datetime
-from typing import Any, Literal, get_type_hints
+from typing import Any, Literal
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field
 
+from chatcore.api.schemas import MetricsOut, metrics_out
 from chatcore.params import GenerationParams
 from chatcore.services import Services
 from chatcore.suites import DEFAULT_RUBRIC, Cell, Leaderboard, SuiteRunView
-from chatcore.types import Metrics
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"description": "Unknown suite, suite run or model"},
     422: {"description": "Invalid input: nothing was stored"},
     503: {"description": "The backend or the database is not available"},
 }
-# A cell's metrics as /api/chat gives a reply's: every field of Metrics, the speed, the first
-# token. (Built here, not imported from rest.py, which imports this module.)
-CellMetrics = create_model(
-    "CellMetrics",
-    tokens_per_second=(float | None, ...),
-    ttft_ms=(float | None, ...),
-    **{f.name: (get_type_hints(Metrics)[f.name], ...) for f in fields(Metrics)},
-)
-
-
-def metrics_out(metrics: Metrics, ttft_ms: float | None) -> BaseModel:
-    return CellMetrics(
-        **metrics.as_dict(), tokens_per_second=metrics.tokens_per_second, ttft_ms=ttft_ms
-    )
 
 
 class PromptIn(BaseModel):
@@ -111,7 +96,7 @@ class CellOut(BaseModel):
     text: str
     status: str
     error: str | None
-    metrics: CellMetrics  # type: ignore[valid-type]
+    metrics: MetricsOut  # type: ignore[valid-type]
 
 
 class SuiteRunOut(BaseModel):

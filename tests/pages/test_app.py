@@ -162,8 +162,8 @@ def test_the_picker_finds_ollama_again_without_a_restart(
         refresh.click().run()
         assert not at.exception
         assert at.selectbox(key="model").options == [
-            f"llama3.2:latest · {url}",
-            f"qwen3:4b · {url}",
+            f"llama3.2:latest · {url.removeprefix('http://')}",
+            f"qwen3:4b · {url.removeprefix('http://')}",
             *embedded_options(),
         ]
         assert at.selectbox(key="model").value == DEFAULT_MODEL  # the user's choice stays

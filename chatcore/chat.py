@@ -42,6 +42,7 @@ from chatcore.types import (
     Piece,
     RunRecord,
     RunStatus,
+    SidebarEntry,
     Thinking,
     Waiting,
     as_stored_id,
@@ -136,6 +137,7 @@ class ReplyStream:
     ) -> None:
         self.reply = reply
         self.failure: DashboardError | None = None  # what ended it in error, when one did
+        self.failure_cause: BaseException | None = None  # its detail, for the log only
         # Replies ahead of this one at a busy model while it waits its turn (it yields "" then).
         self.waiting_ahead: int | None = None
         self._finished = threading.Event()  # set once the outcome is stored
@@ -206,8 +208,10 @@ class ReplyStream:
         except DashboardError as error:
             reply.status, reply.error, failure = RunStatus.ERROR, str(error), error
             self.failure = error
+            self.failure_cause = error.__cause__
         except Exception as error:  # never lose the text because of an unexpected failure
-            reply.status, reply.error = RunStatus.ERROR, f"Unexpected error: {error!r}"
+            reply.status, reply.error = RunStatus.ERROR, UNEXPECTED
+            self.failure_cause = error
         finally:
             checkpoints.stop()
             if source is not None:
@@ -296,6 +300,7 @@ class ReplyStream:
             completion_tokens=metrics.completion_tokens,
             reply_chars=len(reply.text),
             error=reply.error,
+            cause=described(self.failure_cause),
         )
         event("run.text", logging.DEBUG, request_id=reply.request_id, reply=reply.text)
 
@@ -535,6 +540,11 @@ class ChatService:
         with self.db.cursor() as cur:
             return store.recent_titles(cur, limit)
 
+    def sidebar_entries(self, limit: int = 20) -> list[SidebarEntry]:
+        """The sidebar's newest entries, a Compare round's columns folded into one."""
+        with self.db.cursor() as cur:
+            return store.sidebar_entries(cur, limit)
+
     def exists(self, conversation_id: str) -> bool:
         with self.db.cursor() as cur:
             return store.conversation_exists(cur, as_stored_id(conversation_id))
@@ -572,6 +582,14 @@ class ChatService:
             request_id=current_request_id(),
             client=client,
         )
+
+
+UNEXPECTED = "Something went wrong while answering; the details are in the log."
+
+
+def described(error: BaseException | None) -> str | None:
+    """What the page does not show, for the log: the exception's class and text."""
+    return None if error is None else f"{type(error).__name__}: {error}"
 
 
 def log_refusal(

@@ -9,6 +9,7 @@ thread and redraws the columns that changed.
 from __future__ import annotations
 
 import itertools
+import logging
 import queue
 import random
 import re
@@ -25,6 +26,8 @@ from chatcore.storage.db import Database
 from chatcore.storage.votes import StoredEntry as StoredEntry  # the page draws these
 from chatcore.storage.votes import StoredRound as StoredRound
 from chatcore.types import RunStatus, Thinking, canonical_model
+
+log = logging.getLogger(__name__)
 
 MIN_MODELS = 2
 MAX_MODELS = 4
@@ -143,8 +146,9 @@ class LiveRound:
         try:
             if not self._stop.is_set():
                 self._stream_column(index, column)
-        except Exception as error:  # a column's failure stays in its column
-            column.error = column.error or f"Unexpected error: {error!r}"
+        except Exception:  # a column's failure stays in its column
+            log.exception("compare column failed")  # the detail for the log, plain words shown
+            column.error = column.error or "Something went wrong in this column; see the log."
         finally:
             column.done = True
             self._changes.put(index)

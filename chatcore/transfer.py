@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import json
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -141,6 +141,7 @@ class ImportReport:
     skipped: list[str]  # already present, left as they were
     messages: int
     runs: int
+    skipped_titles: list[str] = field(default_factory=list)  # what the user knows them by
 
 
 # --- export ---
@@ -367,6 +368,7 @@ def import_json(db: Database, data: bytes) -> ImportReport:
         skipped=[c.id for c in export.conversations if c.id in present],
         messages=messages,
         runs=runs,
+        skipped_titles=[c.title for c in export.conversations if c.id in present],
     )
 
 

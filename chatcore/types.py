@@ -241,6 +241,17 @@ class ConversationSummary:
     models: list[str]
 
 
+@dataclass(frozen=True)
+class SidebarEntry:
+    """One line of the sidebar: a conversation, or a Compare round standing for the conversations
+    of its columns (opened by its first column's conversation)."""
+
+    conversation_id: str
+    title: str
+    round_id: int | None = None
+    compared_models: tuple[str, ...] = ()
+
+
 # --- the knowledge base ---
 
 

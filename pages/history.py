@@ -246,24 +246,42 @@ def transfer_panel() -> None:
             key="history-upload",
             max_upload_size=transfer.MAX_IMPORT_BYTES // 2**20,
         )
-        if upload is not None and st.button("Import", key="history-import"):
-            import_file(upload.getvalue())
+        if upload is not None:
+            st.button("Import", key="history-import", on_click=import_upload)
+        show_import_report()
 
 
-def import_file(data: bytes) -> None:
+IMPORT_REPORT = "history-import-report"
+IMPORT_ERROR = "history-import-error"
+
+
+def import_upload() -> None:
+    """A callback, so the list and the sidebar, drawn before this panel, show the imported
+    conversations in the run that follows."""
+    upload = st.session_state.get("history-upload")
+    if upload is None:
+        return
     try:
-        report = services.transfer.import_json(data)
+        st.session_state[IMPORT_REPORT] = services.transfer.import_json(upload.getvalue())
     except DashboardError as error:
-        components.show_error(error, lead="Nothing was imported.")
+        components.hold_error(IMPORT_ERROR, error)
+
+
+def show_import_report() -> None:
+    if message := st.session_state.pop(IMPORT_ERROR, None):
+        st.error(f"Nothing was imported. {message}")
+    report: transfer.ImportReport | None = st.session_state.pop(IMPORT_REPORT, None)
+    if report is None:
         return
     st.success(
         f"Imported {len(report.imported)} conversation(s), {report.messages:,} messages and "
         f"{report.runs:,} runs."
     )
     if report.skipped:
+        titles = [safe_label(title) for title in report.skipped_titles[:20]]
         st.info(
             f"Skipped {len(report.skipped)} already here: "
-            + ", ".join(report.skipped[:20])
+            + ", ".join(titles)
             + (" …" if len(report.skipped) > 20 else "")
         )
 

@@ -85,6 +85,20 @@ def conversation_summary(row: ConversationRow) -> str:
     )
 
 
+def picker_label(model: ModelInfo) -> str:
+    """A model as the sidebar's picker names it: its hosts without the scheme, and at most two,
+    so the name is not cut off in a narrow sidebar."""
+    if model.backend == "embedded":
+        return model.label
+    hosts = [short_host(h) for h in (model.hosts or (model.host,))]
+    more = f" +{len(hosts) - 2}" if len(hosts) > 2 else ""
+    return f"{model.name} · {', '.join(hosts[:2])}{more}"
+
+
+def short_host(url: str) -> str:
+    return url.removeprefix("http://").removeprefix("https://").rstrip("/")
+
+
 def pull_status(progress: PullProgress) -> str:
     speed = f" · {human_bytes(progress.bytes_per_second)}/s" if progress.bytes_per_second else ""
     return (

@@ -29,7 +29,7 @@ def show_message(message: StoredMessage, citations: Sequence[Citation] = ()) -> 
             seconds = run.metrics.thinking_ms / 1000 if run and run.metrics.thinking_ms else None
             with st.expander(thinking_label(seconds), expanded=False, icon=":material/psychology:"):
                 safe_markdown(message.thinking)
-        safe_markdown(message.content)
+        safe_markdown(message.content, hard_breaks=message.role == "user")
         if message.images:
             show_images(message.images)
         if message.run is not None:
@@ -77,7 +77,7 @@ def chat_prompt(model: str | None, disabled: bool) -> tuple[str | None, list[byt
 
 def show_user_turn(text: str, images: list[bytes] | None = None) -> None:
     with st.chat_message("user"):
-        safe_markdown(text)
+        safe_markdown(text, hard_breaks=True)
         if images:
             st.image(images, width=THUMBNAIL_PX)
 

@@ -22,6 +22,7 @@ INLINE_IMAGE = re.compile(
     r"\(\s*<?(?P<url>[^)\s>]*)>?(?:\s+(?:\"[^\"]*\"|'[^']*'|\([^)]*\)))?\s*\)"
 )
 REFERENCE_IMAGE = re.compile(r"!\[(?P<alt>(?:[^\[\]\\]|\\.)*)\](?:\[(?P<ref>[^\]]*)\])?")
+SOFT_BREAK = re.compile(r"(?<=[^\n])[ \t]*\n(?=[^\n])")
 DEFINITION = re.compile(r"^[ ]{0,3}\[(?P<ref>[^\]]+)\]:\s*<?(?P<url>\S+?)>?(?:\s.*)?$", re.M)
 
 
@@ -89,10 +90,21 @@ def escaped(text: str, index: int) -> bool:
     return count % 2 == 1
 
 
-def safe_markdown(text: str, container: object = None) -> None:
-    """Draw model or user text as Markdown that loads nothing from another host."""
+def safe_markdown(text: str, container: object = None, hard_breaks: bool = False) -> None:
+    """Draw model or user text as Markdown that loads nothing from another host. A user's
+    text keeps its line breaks (`hard_breaks`): they typed them to be seen."""
     target = container if container is not None else st
-    target.markdown(defused(text))  # type: ignore[attr-defined]
+    shown = with_hard_breaks(defused(text)) if hard_breaks else defused(text)
+    target.markdown(shown)  # type: ignore[attr-defined]
+
+
+def with_hard_breaks(text: str) -> str:
+    """Each single line break outside code made a Markdown hard break (two spaces before it);
+    Markdown otherwise joins the lines into one."""
+    parts = CODE.split(text)
+    for index in range(0, len(parts), 2):  # even parts are outside code
+        parts[index] = SOFT_BREAK.sub("  \n", parts[index])
+    return "".join(parts)
 
 
 def safe_label(text: str) -> str:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import streamlit as st
 
 from chatcore.params import MAX_TOKENS_DEFAULT, TEMPERATURE_DEFAULT, TOP_P_DEFAULT
-from chatcore.types import ModelInfo
+from chatcore.types import ModelInfo, SidebarEntry
+from ui.formatting import picker_label
 from ui.knowledge import collection_picker
 from ui.safe_markdown import safe_label
 from ui.session import (
@@ -20,6 +21,7 @@ from ui.session import (
 )
 
 RECENT_CONVERSATIONS = 15
+SHOWN_KEY = "sidebar_conversations_shown"
 PULL_HINT = (
     "No models are installed on Ollama yet. "
     "Pull one in a terminal, e.g. `ollama pull llama3.2`, then refresh."
@@ -49,14 +51,16 @@ def model_picker() -> None:
         if chosen is None:
             st.session_state.model = chosen = next(iter(models))  # e.g. embedded, Ollama down
         if chosen in models:
-            announce_unreachable(listing.unreachable, models[chosen])
+            say_unreachable(listing.unreachable, models[chosen])
         # A chosen model that stopped answering stays chosen: the Chat page says so and asks
         # before another model answers (see ui.components.unavailable_model_notice).
         options = list(models) if chosen in models else [chosen, *models]
         st.selectbox(
             "Model",
             options=options,
-            format_func=lambda name: models[name].label if name in models else f"{name} · offline",
+            format_func=lambda name: (
+                picker_label(models[name]) if name in models else f"{name} · offline"
+            ),
             key="model",
         )
     st.button(
@@ -64,18 +68,15 @@ def model_picker() -> None:
     )
 
 
-def announce_unreachable(unreachable: dict[str, str], chatting_with: ModelInfo) -> None:
-    """Say that a server does not answer once per outage and session, not on every rerun."""
-    announced: set[str] = st.session_state.setdefault("announced_unreachable", set())
-    announced.intersection_update(unreachable)  # a server that came back is announced again
-    for host, message in unreachable.items():
-        if host not in announced:
-            announced.add(host)
-            st.toast(
-                f"{message} Meanwhile you are chatting with {chatting_with.label}.",
-                icon=":material/power_off:",
-                duration="long",
-            )
+def say_unreachable(unreachable: dict[str, str], chatting_with: ModelInfo) -> None:
+    """A server that does not answer is said in the sidebar on every run while it is true, and
+    the notice goes as soon as it answers again (the model listing is re-read every few
+    seconds), unlike a toast that fades while the server is still down."""
+    for message in unreachable.values():
+        st.warning(
+            f"{message} Meanwhile you are chatting with {chatting_with.label}.",
+            icon=":material/power_off:",
+        )
 
 
 def model_abilities_controls() -> None:
@@ -134,12 +135,31 @@ def conversation_list() -> None:
             args=(None,),
         )
         current = current_conversation_id()
-        for conversation_id, title in services().chat.recent_titles(RECENT_CONVERSATIONS):
+        shown: int = st.session_state.setdefault(SHOWN_KEY, RECENT_CONVERSATIONS)
+        entries = services().chat.sidebar_entries(shown + 1)  # one more: is there more to show?
+        for entry in entries[:shown]:
             st.button(
-                safe_label(title),
-                key=f"conv-{conversation_id}",
-                type="primary" if conversation_id == current else "tertiary",
+                sidebar_label(entry),
+                key=f"conv-{entry.conversation_id}",
+                type="primary" if entry.conversation_id == current else "tertiary",
                 width="stretch",
                 on_click=open_conversation,
-                args=(conversation_id,),
+                args=(entry.conversation_id,),
             )
+        if len(entries) > shown:
+            st.button("More…", key="sidebar-more", type="tertiary", on_click=show_more)
+
+
+def sidebar_label(entry: SidebarEntry) -> str:
+    """A Compare round is one entry titled with the models it compared, not one per column."""
+    if entry.round_id is None:
+        return safe_label(entry.title)
+    if "?" in entry.compared_models:  # blind and not voted yet: naming them would tell
+        return safe_label(f"⚖ {entry.title} · {len(entry.compared_models)} models, blind")
+    return safe_label(f"⚖ {entry.title} · {' vs '.join(entry.compared_models)}")
+
+
+def show_more() -> None:
+    st.session_state[SHOWN_KEY] = st.session_state.get(SHOWN_KEY, RECENT_CONVERSATIONS) + (
+        RECENT_CONVERSATIONS
+    )

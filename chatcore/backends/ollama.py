@@ -158,8 +158,10 @@ class OllamaBackend:
         except (httpx.ConnectError, httpx.ConnectTimeout, ConnectionError) as error:
             raise BackendUnavailable(start_hint(self.host)) from error
         except httpx.HTTPError as error:
+            # Plain words for the page; the exception's class and text stay in the log (the cause).
             raise BackendFailed(
-                f"Lost the connection to Ollama at {self.host} ({type(error).__name__})."
+                f"Lost the connection to Ollama at {self.host}: it stopped answering "
+                "in the middle of the reply. Try again."
             ) from error
 
     def _response_error(self, error: ollama.ResponseError, model: str | None) -> DashboardError:

@@ -163,8 +163,9 @@ class OpenAIBackend:
                 "Check that it is running, then try again."
             ) from error
         except httpx.HTTPError as error:
-            raise BackendFailed(
-                f"Lost the connection to {self.host} ({type(error).__name__})."
+            raise BackendFailed(  # the exception's class stays in the log (the cause)
+                f"Lost the connection to {self.host}: it stopped answering "
+                "in the middle of the reply. Try again."
             ) from error
         except json.JSONDecodeError as error:
             raise BackendFailed(f"{self.host} sent a line that is not JSON: {error}") from error

@@ -12,7 +12,13 @@ from typing import Any
 import duckdb
 
 from chatcore.storage.runs import named_rows, run_from, run_select
-from chatcore.types import ChatMessage, ConversationSummary, RunStatus, StoredMessage
+from chatcore.types import (
+    ChatMessage,
+    ConversationSummary,
+    RunStatus,
+    SidebarEntry,
+    StoredMessage,
+)
 
 
 def conversation_exists(cur: duckdb.DuckDBPyConnection, conversation_id: str) -> bool:
@@ -164,6 +170,35 @@ def recent_titles(cur: duckdb.DuckDBPyConnection, limit: int = 20) -> list[tuple
         "SELECT id, title FROM conversations ORDER BY updated_at DESC, id LIMIT ?", [limit]
     ).fetchall()
     return [(conversation_id, title) for conversation_id, title in rows]
+
+
+def sidebar_entries(cur: duckdb.DuckDBPyConnection, limit: int = 20) -> list[SidebarEntry]:
+    """The newest conversations, the columns of one Compare round folded into one entry with the
+    models it compared (in column order; none named while a blind round waits for its vote)."""
+    rows = cur.execute(
+        """
+        WITH listed AS (
+            SELECT c.id, c.title, c.updated_at, e.round_id, e.position,
+                   CASE WHEN cr.blind AND v.id IS NULL THEN '?' ELSE r.model END AS model,
+                   coalesce('r' || e.round_id, 'c' || c.id) AS entry
+            FROM conversations c
+            LEFT JOIN compare_entries e ON e.conversation_id = c.id
+            LEFT JOIN runs r ON r.id = e.run_id
+            LEFT JOIN compare_rounds cr ON cr.id = e.round_id
+            LEFT JOIN votes v ON v.round_id = e.round_id
+        )
+        SELECT arg_min(id, coalesce(position, 0)), arg_min(title, coalesce(position, 0)),
+               any_value(round_id), list(model ORDER BY position) FILTER (model IS NOT NULL),
+               max(updated_at) AS newest
+        FROM listed GROUP BY entry
+        ORDER BY newest DESC, 1 LIMIT ?
+        """,
+        [limit],
+    ).fetchall()
+    return [
+        SidebarEntry(conversation_id, title, round_id, tuple(models or ()))
+        for conversation_id, title, round_id, models, _ in rows
+    ]
 
 
 def get_conversation(

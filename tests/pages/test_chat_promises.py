@@ -91,12 +91,13 @@ def test_a_model_whose_host_is_down_is_not_swapped_without_asking(two_hosts) -> 
     back.run()
     assert not back.exception
     assert back.selectbox(key="model").value == "phi3:latest"  # not llama2, silently
-    [warning] = back.warning
+    [warning] = back.main.warning
     assert "phi3:latest" in warning.value and "not answering" in warning.value
     assert back.chat_input[0].disabled  # nothing is sent to another model unasked
     swap = next(b for b in back.button if b.label.startswith("Answer with llama2:latest"))
     swap.click().run()
     assert back.selectbox(key="model").value == "llama2:latest"
-    assert not back.warning and not back.chat_input[0].disabled
+    assert not back.main.warning and not back.chat_input[0].disabled
+    assert "Meanwhile you are chatting with" in back.sidebar.warning[0].value  # phi3's host, down
     back.chat_input[0].set_value("Then you, llama").run()
     assert dialogue(back)[-1] == "Llama here."

@@ -69,9 +69,9 @@ def test_hosts_show_reachability_version_and_latency(hosts) -> None:
     assert table(at, "model") == ["llama3.2:latest", "qwen3:4b"]  # the first host's models
     assert table(at, "size on disk") == ["2.0 GB", "2.0 GB"]
     assert picker_options() == [
-        f"llama3.2:latest · {a.url}",
-        f"qwen3:4b · {a.url}",
-        f"gemma3:1b · {b.url}",
+        f"llama3.2:latest · {a.url.removeprefix('http://')}",
+        f"qwen3:4b · {a.url.removeprefix('http://')}",
+        f"gemma3:1b · {b.url.removeprefix('http://')}",
     ]
 
 
@@ -99,7 +99,7 @@ def test_pull_shows_progress_and_the_model_reaches_the_picker(hosts) -> None:
     assert not at.exception
     assert at.success[0].value == f"Pulled phi4 onto {b.url}."
     assert "phi4:latest" in table(at, "model")
-    assert f"phi4:latest · {b.url}" in picker_options()
+    assert f"phi4:latest · {b.url.removeprefix('http://')}" in picker_options()
 
 
 def test_a_pull_error_is_shown(hosts) -> None:
@@ -200,6 +200,6 @@ def test_an_openai_compatible_server_is_added_listed_and_reaches_the_picker(host
         assert at.selectbox(key="models-host").value == url
         assert table(at, "model") == ["vllm/qwen3-32b"]
         assert not [b for b in at.button if b.label == "Pull"]  # Ollama's hosts only
-        assert "vllm/qwen3-32b · " + url in picker_options()
+        assert "vllm/qwen3-32b · " + url.removeprefix("http://") in picker_options()
     finally:
         served.stop()

@@ -57,6 +57,7 @@ def test_importing_twice_skips_what_is_there_and_reports_it(
     report = transfer.import_json(other.db, transfer.export_json(services.db))
 
     assert report.skipped == ["beta"] and report.imported == ["alpha", "gamma"]
+    assert report.skipped_titles == [services.chat.conversation("beta").title]  # type: ignore[union-attr]
     after = table_rows(other)
     assert [r for r in after["messages"] if r[0] == "beta"] == before["messages"]
     assert table_rows(other) == table_rows(services)

@@ -7,11 +7,9 @@ by it (chatcore/history.py).
 
 from __future__ import annotations
 
-from typing import Any
-
 import duckdb
 
-from chatcore.storage.runs import named_rows, run_from, run_select
+from chatcore.storage.runs import column_positions, run_reader, run_select
 from chatcore.types import ChatMessage, ConversationSummary, RunStatus, StoredMessage
 
 
@@ -126,19 +124,23 @@ def conversation_messages(
         """,
         [conversation_id],
     )
-    return [stored_message(row) for row in named_rows(result)]
-
-
-def stored_message(row: dict[str, Any]) -> StoredMessage:
-    return StoredMessage(
-        id=row["id"],
-        role=row["role"],
-        content=row["content"],
-        created_at=row["created_at"],
-        run=run_from(row),
-        thinking=row.get("thinking") or "",
-        images=tuple(row.get("images") or ()),
+    at = column_positions(result)
+    read_run = run_reader(at)
+    id_, role, content, created_at, thinking, images = (
+        at[name] for name in ("id", "role", "content", "created_at", "thinking", "images")
     )
+    return [
+        StoredMessage(
+            id=row[id_],
+            role=row[role],
+            content=row[content],
+            created_at=row[created_at],
+            run=read_run(row),
+            thinking=row[thinking] or "",
+            images=tuple(row[images] or ()),
+        )
+        for row in result.fetchall()
+    ]
 
 
 SUMMARY_SELECT = """

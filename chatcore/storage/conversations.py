@@ -115,14 +115,18 @@ def conversation_messages(
     """The visible dialogue with each reply's run, oldest first."""
     result = cur.execute(
         f"""
+        WITH attached AS (  -- most conversations have no images: one small join, not a lookup a row
+            SELECT mi.message_id, list(mi.sha256 ORDER BY mi.position) AS images
+            FROM message_images mi JOIN messages m ON m.id = mi.message_id
+            WHERE m.conversation_id = $conversation GROUP BY mi.message_id
+        )
         SELECT m.id, m.role, m.content, m.created_at, coalesce(m.thinking, '') AS thinking,
-            (SELECT list(mi.sha256 ORDER BY mi.position) FROM message_images mi
-             WHERE mi.message_id = m.id) AS images,
-            {run_select("r")}
+            a.images, {run_select("r")}
         FROM messages m LEFT JOIN runs r ON r.message_id = m.id
-        WHERE m.conversation_id = ? AND NOT m.superseded ORDER BY m.id
+        LEFT JOIN attached a ON a.message_id = m.id
+        WHERE m.conversation_id = $conversation AND NOT m.superseded ORDER BY m.id
         """,
-        [conversation_id],
+        {"conversation": conversation_id},
     )
     at = column_positions(result)
     read_run = run_reader(at)

@@ -7,11 +7,9 @@ by it (chatcore/history.py).
 
 from __future__ import annotations
 
-from typing import Any
-
 import duckdb
 
-from chatcore.storage.runs import named_rows, run_from, run_select
+from chatcore.storage.runs import column_positions, run_reader, run_select
 from chatcore.types import (
     ChatMessage,
     ConversationSummary,
@@ -123,28 +121,36 @@ def conversation_messages(
     """The visible dialogue with each reply's run, oldest first."""
     result = cur.execute(
         f"""
+        WITH attached AS (  -- most conversations have no images: one small join, not a lookup a row
+            SELECT mi.message_id, list(mi.sha256 ORDER BY mi.position) AS images
+            FROM message_images mi JOIN messages m ON m.id = mi.message_id
+            WHERE m.conversation_id = $conversation GROUP BY mi.message_id
+        )
         SELECT m.id, m.role, m.content, m.created_at, coalesce(m.thinking, '') AS thinking,
-            (SELECT list(mi.sha256 ORDER BY mi.position) FROM message_images mi
-             WHERE mi.message_id = m.id) AS images,
-            {run_select("r")}
+            a.images, {run_select("r")}
         FROM messages m LEFT JOIN runs r ON r.message_id = m.id
-        WHERE m.conversation_id = ? AND NOT m.superseded ORDER BY m.id
+        LEFT JOIN attached a ON a.message_id = m.id
+        WHERE m.conversation_id = $conversation AND NOT m.superseded ORDER BY m.id
         """,
-        [conversation_id],
+        {"conversation": conversation_id},
     )
-    return [stored_message(row) for row in named_rows(result)]
-
-
-def stored_message(row: dict[str, Any]) -> StoredMessage:
-    return StoredMessage(
-        id=row["id"],
-        role=row["role"],
-        content=row["content"],
-        created_at=row["created_at"],
-        run=run_from(row),
-        thinking=row.get("thinking") or "",
-        images=tuple(row.get("images") or ()),
+    at = column_positions(result)
+    read_run = run_reader(at)
+    id_, role, content, created_at, thinking, images = (
+        at[name] for name in ("id", "role", "content", "created_at", "thinking", "images")
     )
+    return [
+        StoredMessage(
+            id=row[id_],
+            role=row[role],
+            content=row[content],
+            created_at=row[created_at],
+            run=read_run(row),
+            thinking=row[thinking] or "",
+            images=tuple(row[images] or ()),
+        )
+        for row in result.fetchall()
+    ]
 
 
 SUMMARY_SELECT = """

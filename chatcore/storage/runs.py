@@ -8,7 +8,7 @@ names with the table itself).
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import fields
 from typing import Any
 
@@ -49,25 +49,57 @@ def run_select(alias: str = "r") -> str:
     return ", ".join(f"{alias}.{column} AS {PREFIX}{column}" for column in RECORD_COLUMNS)
 
 
-def run_from(row: Mapping[str, Any]) -> RunRecord | None:
-    """The RunRecord in a row selected with run_select(); None where the row has no run."""
-    if row[PREFIX + "id"] is None:
-        return None
-    options = row[PREFIX + "options"]
-    return RunRecord(
-        id=row[PREFIX + "id"],
-        model=row[PREFIX + "model"],
-        backend=row[PREFIX + "backend"],
-        host=row[PREFIX + "host"],
-        status=RunStatus(row[PREFIX + "status"]),
-        error=row[PREFIX + "error"],
-        ttft_ms=row[PREFIX + "ttft_ms"],
-        options=json.loads(options) if isinstance(options, str) else (options or {}),
-        request_id=row[PREFIX + "request_id"],
-        attempts=row[PREFIX + "attempts"] or 1,
-        client=row[PREFIX + "client"],
-        metrics=Metrics(**{column: row[PREFIX + column] for column in METRIC_COLUMNS}),
+def run_reader(at: Mapping[str, Any]) -> Callable[[Any], RunRecord | None]:
+    """A reader of the RunRecord in rows selected with run_select(): `at` gives each column's
+    key in a row (its position in a tuple, or its name in a dict), looked up once per query,
+    not once per row (a 1,000-message conversation reads a thousand runs)."""
+    id_, model, backend, host, status, error, ttft_ms, options, request_id, attempts, client = (
+        at[PREFIX + column]
+        for column in (
+            "id",
+            "model",
+            "backend",
+            "host",
+            "status",
+            "error",
+            "ttft_ms",
+            "options",
+            "request_id",
+            "attempts",
+            "client",
+        )
     )
+    metrics = [at[PREFIX + column] for column in METRIC_COLUMNS]  # in the order of the fields
+
+    def read(row: Any) -> RunRecord | None:
+        if row[id_] is None:
+            return None
+        stored = row[options]
+        return RunRecord(
+            id=row[id_],
+            model=row[model],
+            backend=row[backend],
+            host=row[host],
+            status=RunStatus(row[status]),
+            error=row[error],
+            ttft_ms=row[ttft_ms],
+            options=json.loads(stored) if isinstance(stored, str) else (stored or {}),
+            request_id=row[request_id],
+            attempts=row[attempts] or 1,
+            client=row[client],
+            metrics=Metrics(*[row[key] for key in metrics]),
+        )
+
+    return read
+
+
+def column_positions(result: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """Each column of an executed query by name: its position in the rows."""
+    return {column[0]: index for index, column in enumerate(result.description or ())}
+
+
+# A row from named_rows() keys each column by its own name.
+run_from = run_reader({PREFIX + column: PREFIX + column for column in RECORD_COLUMNS})
 
 
 def named_rows(result: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:

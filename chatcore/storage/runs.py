@@ -53,41 +53,26 @@ def run_reader(at: Mapping[str, Any]) -> Callable[[Any], RunRecord | None]:
     """A reader of the RunRecord in rows selected with run_select(): `at` gives each column's
     key in a row (its position in a tuple, or its name in a dict), looked up once per query,
     not once per row (a 1,000-message conversation reads a thousand runs)."""
-    id_, model, backend, host, status, error, ttft_ms, options, request_id, attempts, client = (
-        at[PREFIX + column]
-        for column in (
-            "id",
-            "model",
-            "backend",
-            "host",
-            "status",
-            "error",
-            "ttft_ms",
-            "options",
-            "request_id",
-            "attempts",
-            "client",
-        )
-    )
-    metrics = [at[PREFIX + column] for column in METRIC_COLUMNS]  # in the order of the fields
+    key = {column: at[PREFIX + column] for column in RECORD_COLUMNS}
+    metrics = [key[column] for column in METRIC_COLUMNS]  # in the order of the fields
 
     def read(row: Any) -> RunRecord | None:
-        if row[id_] is None:
+        if row[key["id"]] is None:
             return None
-        stored = row[options]
+        stored = row[key["options"]]
         return RunRecord(
-            id=row[id_],
-            model=row[model],
-            backend=row[backend],
-            host=row[host],
-            status=RunStatus(row[status]),
-            error=row[error],
-            ttft_ms=row[ttft_ms],
+            id=row[key["id"]],
+            model=row[key["model"]],
+            backend=row[key["backend"]],
+            host=row[key["host"]],
+            status=RunStatus(row[key["status"]]),
+            error=row[key["error"]],
+            ttft_ms=row[key["ttft_ms"]],
             options=json.loads(stored) if isinstance(stored, str) else (stored or {}),
-            request_id=row[request_id],
-            attempts=row[attempts] or 1,
-            client=row[client],
-            metrics=Metrics(*[row[key] for key in metrics]),
+            request_id=row[key["request_id"]],
+            attempts=row[key["attempts"]] or 1,
+            client=row[key["client"]],
+            metrics=Metrics(*[row[position] for position in metrics]),
         )
 
     return read

@@ -357,12 +357,17 @@ def refuse_duplicates(export: ExportV2) -> None:
 def import_json(db: Database, data: bytes) -> ImportReport:
     """Validate the whole file, then add its new conversations in one transaction."""
     export = parse_export(data)
-    with db.transaction() as cur:
-        present = queries.existing_ids(cur, [c.id for c in export.conversations])
-        incoming = [c for c in export.conversations if c.id not in present]
-        messages, runs, run_ids = insert_conversations(cur, incoming, export.images)
-        if export.evaluation is not None:
-            import_evaluation(cur, export.evaluation, run_ids)
+    try:  # the transaction rolls back whole on any refusal
+        with db.transaction() as cur:
+            present = queries.existing_ids(cur, [c.id for c in export.conversations])
+            incoming = [c for c in export.conversations if c.id not in present]
+            messages, runs, run_ids = insert_conversations(cur, incoming, export.images)
+            if export.evaluation is not None:
+                import_evaluation(cur, export.evaluation, run_ids)
+    except InvalidInput as error:
+        if isinstance(error, ImportRefused):
+            raise
+        raise ImportRefused(str(error)) from error
     return ImportReport(
         imported=[c.id for c in incoming],
         skipped=[c.id for c in export.conversations if c.id in present],

@@ -8,6 +8,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from chatcore.errors import InvalidInput
 from chatcore.storage.runs import named_rows
 
 Rows = list[dict[str, Any]]
@@ -65,16 +66,29 @@ def reserve_ids(cur: duckdb.DuckDBPyConnection, sequence: str, count: int) -> li
     return sorted(value for (value,) in rows)
 
 
+def value_does_not_fit(table: str, error: Exception) -> InvalidInput:
+    return InvalidInput(f"A value in the file does not fit the {table} table: {error}")
+
+
 def insert_rows(cur: duckdb.DuckDBPyConnection, table: str, rows: Rows) -> None:
     """Bulk-insert rows (dicts by column name) through Arrow, typed as the table's own columns."""
     if not rows:
         return
     table_schema = cur.sql(f"SELECT * FROM {table} LIMIT 0").to_arrow_table().schema
     schema = pa.schema([table_schema.field(name) for name in rows[0]])
-    incoming = pa.Table.from_pylist(rows, schema=schema)
+    try:  # a value the column can't hold (an INTEGER past 2^31, say) is the file's fault
+        incoming = pa.Table.from_pylist(rows, schema=schema)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as error:
+        raise InvalidInput(
+            f"A value in the file does not fit the {table} table: {error}"
+        ) from error
     columns = ", ".join(schema.names)
     cur.register("incoming", incoming)
     try:
         cur.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM incoming")
+    except (duckdb.ConversionException, duckdb.OutOfRangeException) as error:
+        raise InvalidInput(
+            f"A value in the file does not fit the {table} table: {error}"
+        ) from error
     finally:
         cur.unregister("incoming")

@@ -219,3 +219,17 @@ def test_markdown_reads_the_visible_dialogue_with_captions(
     assert "Bonjour from Qwen." not in text  # the regenerated reply is left out
     failed = transfer.export_markdown(services.db, ["gamma"])
     assert "error:" in failed
+
+
+def test_a_value_too_large_for_its_column_is_refused_and_writes_nothing(
+    services: Services, fake_ollama: FakeOllama, other: Services
+) -> None:
+    """Found by the property test: a prompt_tokens past 2^31 once escaped as a raw Arrow error."""
+    varied_history(services, fake_ollama)
+    document = json.loads(transfer.export_json(services.db))
+    run = next(r for c in document["conversations"] for m in c["messages"] for r in m["runs"])
+    run["prompt_tokens"] = 2**31
+    before = table_rows(other)
+    with pytest.raises(ImportRefused, match="does not fit the runs table"):
+        transfer.import_json(other.db, json.dumps(document).encode())
+    assert table_rows(other) == before

@@ -15,6 +15,7 @@ from chatcore.backups import BackupService
 from chatcore.chat import ChatService
 from chatcore.compare import CompareService
 from chatcore.config import Settings, load_settings
+from chatcore.fitting import ContextFitter, ContextPolicy
 from chatcore.gateway import Gateway
 from chatcore.history import HistoryService
 from chatcore.hosts import Hosts
@@ -69,7 +70,8 @@ def open_services(settings: Settings | None = None) -> Services:
     knowledge = KnowledgeService(
         db, registry, LocalEmbeddings() if embeddings_installed() else None
     )
-    chat = ChatService(db, registry, knowledge)
+    policy = ContextPolicy(settings.context_max, settings.context_overflow)
+    chat = ChatService(db, registry, knowledge, ContextFitter(policy))
     hosts = Hosts(db, registry, settings)
     hosts.register_added()  # the hosts added on the Models page in earlier sessions
     suites = SuiteService(db, chat, registry, settings.ollama_num_parallel)

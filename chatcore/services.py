@@ -22,6 +22,7 @@ from chatcore.hosts import Hosts
 from chatcore.knowledge import KnowledgeService
 from chatcore.logs import configure_logging, stop_logging_to
 from chatcore.models import ModelManager
+from chatcore.presets import PresetService
 from chatcore.stats import StatsService
 from chatcore.storage.db import Database
 from chatcore.suites import SuiteService
@@ -44,6 +45,7 @@ class Services:
     backups: BackupService
     knowledge: KnowledgeService
     suites: SuiteService
+    presets: PresetService
 
     def close(self) -> None:
         self.suites.close()  # unfinished suite runs stay 'running', to resume on the next start
@@ -91,6 +93,7 @@ def open_services(settings: Settings | None = None) -> Services:
         BackupService(db, settings.backups_keep),
         knowledge,
         suites,
+        PresetService(db),
     )
 
 

@@ -160,6 +160,10 @@ class ReplyStream:
             self._store_outcome()
         stream_ended(self._backend)  # a stream that never ran is no longer in flight
 
+    def wait_finished(self, timeout: float) -> bool:
+        """Wait up to `timeout` seconds for the outcome to be stored; True once it is."""
+        return self._finished.wait(timeout)
+
     @property
     def finished(self) -> bool:
         """True once the reply's outcome (complete, stopped or error) is stored."""
@@ -403,7 +407,9 @@ class ChatService:
         except BaseException:
             stream_ended(backend)
             raise
-        return ReplyStream(self.db, backend, history, params, reply, started, self._another_host)
+        stream = ReplyStream(self.db, backend, history, params, reply, started, self._another_host)
+        self.context.follow_up(self.db, self.registry, stream, fitted)
+        return stream
 
     def relay(
         self,
@@ -466,7 +472,9 @@ class ChatService:
         except BaseException:
             stream_ended(backend)
             raise
-        return ReplyStream(self.db, backend, history, params, reply, started, self._another_host)
+        stream = ReplyStream(self.db, backend, history, params, reply, started, self._another_host)
+        self.context.follow_up(self.db, self.registry, stream, fitted)
+        return stream
 
     @staticmethod
     def _record_fit(

@@ -51,6 +51,7 @@ class Services:
         self.suites.close()  # unfinished suite runs stay 'running', to resume on the next start
         self.backups.stop_daily()
         self.knowledge.close()
+        self.chat.context.wait_for_summaries(5.0)  # a summary being written is stored first
         self.registry.close()
         self.db.close()
         stop_logging_to(self.settings.data_dir)

@@ -47,3 +47,30 @@ def counted_and_estimated(
     if row is None or row[0] is None or not row[1]:
         return None
     return int(row[0]), int(row[1])
+
+
+def save_summary(
+    cur: duckdb.DuckDBPyConnection,
+    *,
+    conversation_id: str,
+    covered: int,
+    covered_hash: str,
+    model: str,
+    summary: str,
+) -> None:
+    cur.execute(
+        "INSERT INTO context_summaries (conversation_id, covered, covered_hash, model, summary) "
+        "VALUES (?, ?, ?, ?, ?) ON CONFLICT (conversation_id, covered_hash) DO UPDATE "
+        "SET summary = excluded.summary, model = excluded.model, created_at = now()",
+        [conversation_id, covered, covered_hash, model, summary],
+    )
+
+
+def summaries(cur: duckdb.DuckDBPyConnection, conversation_id: str) -> list[tuple[int, str, str]]:
+    """(covered, covered_hash, summary) of the conversation's summaries, the widest first."""
+    rows = cur.execute(
+        "SELECT covered, covered_hash, summary FROM context_summaries "
+        "WHERE conversation_id = ? ORDER BY covered DESC, created_at DESC",
+        [conversation_id],
+    ).fetchall()
+    return [(int(covered), str(digest), str(text)) for covered, digest, text in rows]

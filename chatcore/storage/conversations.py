@@ -247,6 +247,7 @@ CONVERSATION_CLEANUP: list[str] = [
     """,
     "DELETE FROM suite_cells WHERE conversation_id IN (SELECT unnest($ids))",
     "DELETE FROM run_context WHERE conversation_id IN (SELECT unnest($ids))",
+    "DELETE FROM context_summaries WHERE conversation_id IN (SELECT unnest($ids))",
     "DELETE FROM runs WHERE conversation_id IN (SELECT unnest($ids))",
     # Attached images: the links go; an image no message carries any more goes too.
     """

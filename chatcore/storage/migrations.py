@@ -428,6 +428,20 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             )
             """,
             "CREATE INDEX run_context_conversation ON run_context (conversation_id)",
+            # With CONTEXT_OVERFLOW=summarise: a note by the conversation's model summarising
+            # its first `covered` context messages, valid while those still hash to
+            # covered_hash (another branch, an edit: another prefix, another summary).
+            """
+            CREATE TABLE context_summaries (
+                conversation_id VARCHAR NOT NULL,
+                covered INTEGER NOT NULL,
+                covered_hash VARCHAR NOT NULL,
+                model VARCHAR NOT NULL,
+                summary VARCHAR NOT NULL,
+                created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+                PRIMARY KEY (conversation_id, covered_hash)
+            )
+            """,
         ],
     ),
 ]

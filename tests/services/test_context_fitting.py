@@ -167,3 +167,47 @@ def test_stats_find_no_overflow_in_conversations_the_app_fitted(
     chat_for(services, SMALL, 120, ENGLISH_TURN, "fitted")
     report = services.stats.report(StatsFilter(), services.stats.choices())
     assert len(report.context_hits) == 0
+
+
+def test_with_summarise_the_turns_left_out_come_back_as_a_note_by_the_same_model(
+    ollama: FakeOllama, db_path: Path
+) -> None:
+    services = opened(ollama, db_path, context_overflow="summarise")
+    try:
+        replies = []
+        for n in range(90):
+            stream = services.chat.send("notes", ENGLISH_TURN.format(n=n), SMALL, PARAMS)
+            replies.append(stream.consume())
+            services.chat.context.wait_for_summaries()
+        with services.db.cursor() as cur:
+            stored = cur.execute(
+                "SELECT count(*), max(covered) FROM context_summaries WHERE conversation_id = ?",
+                ["notes"],
+            ).fetchone()
+            fits = cur.execute(
+                "SELECT max(summarised) FROM run_context WHERE conversation_id = ?", ["notes"]
+            ).fetchone()
+    finally:
+        services.close()
+    assert stored is not None and stored[0] >= 1 and stored[1] > 0
+    assert fits is not None and fits[0] > 0
+    assert {r.status for r in replies} == {"complete"}
+    assert ollama.truncated.count(0) == len(ollama.truncated)  # the summaries' requests too
+    # The summary was asked of the same model, with the turns it stands for.
+    asked = [
+        r["body"]
+        for r in ollama.chat_requests()
+        if "keep notes" in r["body"]["messages"][0]["content"]
+    ]
+    assert asked and all(body["model"] == SMALL for body in asked)
+    assert "Turn 0:" in asked[0]["messages"][1]["content"]
+    # Later turns send the system prompt, then the note, then the newest turns.
+    last = ollama.chat_requests()[-1]["body"]["messages"]
+    if "keep notes" in last[0]["content"]:
+        last = [r for r in ollama.chat_requests() if r["body"]["messages"][0]["content"] == SYSTEM][
+            -1
+        ]["body"]["messages"]
+    assert last[0]["content"] == SYSTEM
+    assert last[1]["role"] == "system" and last[1]["content"].startswith("Summary of the earlier")
+    assert "The towns grew around the ferries." in last[1]["content"]  # the fake's summary
+    assert replies[-1].metrics.context_dropped > 0

@@ -83,8 +83,8 @@ def turn_starts(dialogue: Sequence[Message]) -> list[int]:
 # Scripts written without spaces take about one token per character in the usual tokenizers
 # (Chinese, Japanese kana, Korean Hangul, full-width forms); other text about four characters
 # per token.
-CJK = re.compile(
-    "[\u3000-\u303f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef]"
+CJK_RUNS = re.compile(  # runs of them: one match per run, not per character, is ten times faster
+    "[\u3000-\u303f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef]+"
 )
 CHARS_PER_TOKEN = 4
 MESSAGE_OVERHEAD_TOKENS = 4  # the chat template's role markers around each message
@@ -93,7 +93,7 @@ IMAGE_TOKENS = 768  # what one image costs a vision model's prompt, roughly
 
 def estimated_text_tokens(text: str) -> int:
     """About one token per CJK character, one per four characters of anything else."""
-    wide = len(CJK.findall(text))
+    wide = 0 if text.isascii() else sum(map(len, CJK_RUNS.findall(text)))
     return wide + -(-(len(text) - wide) // CHARS_PER_TOKEN)
 
 

@@ -118,8 +118,11 @@ class ContextFitter:
         the system prompt and the newest message alone do not."""
         correction = correction_for(cur, conversation_id, model)
 
+        sizes = {id(m): estimated_tokens([m]) for m in history}  # each message measured once
+
         def measure(messages: Sequence[ChatMessage]) -> int:
-            return math.ceil(estimated_tokens(messages) * correction * SAFETY_SHARE)
+            size = sum(sizes.get(id(m)) or estimated_tokens([m]) for m in messages)
+            return math.ceil(size * correction * SAFETY_SHARE)
 
         reserve = reply_reserve(params.max_tokens, limit)
         budget = limit - reserve

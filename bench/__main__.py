@@ -3,6 +3,7 @@
 from bench import (
     api,
     compare,
+    context_fit,
     embedded,
     engines,
     history,
@@ -26,3 +27,4 @@ if __name__ == "__main__":
     embedded.main()
     knowledge.main()
     engines.main()
+    context_fit.main()

@@ -24,6 +24,7 @@ from chatcore.errors import (
     InvalidInput,
     ModelNotFound,
 )
+from chatcore.fitting import ContextFitter, FittedPrompt, with_fitting
 from chatcore.images import refused_for, valid_images
 from chatcore.knowledge import NO_GROUNDING, Grounding, KnowledgeService
 from chatcore.logs import current_request_id, event
@@ -83,6 +84,8 @@ class Reply:
     attempts: int = 1  # hosts tried; backend and host name the last one, which answered
     client: str | None = None  # who sent it through the proxies; None: the dashboard
     citations: list[Citation] = field(default_factory=list)  # knowledge-base passages it was given
+    context_dropped: int = 0  # history messages the context fitting left out
+    window: int | None = None  # the context window it was sent with
 
 
 class Checkpoints:
@@ -157,6 +160,10 @@ class ReplyStream:
             self._store_outcome()
         stream_ended(self._backend)  # a stream that never ran is no longer in flight
 
+    def wait_finished(self, timeout: float) -> bool:
+        """Wait up to `timeout` seconds for the outcome to be stored; True once it is."""
+        return self._finished.wait(timeout)
+
     @property
     def finished(self) -> bool:
         """True once the reply's outcome (complete, stopped or error) is stored."""
@@ -220,6 +227,7 @@ class ReplyStream:
             reply.text, reply.thinking = "".join(parts), "".join(thoughts)
             reply.ttft_ms = clock.first_ms()
             reply.metrics = clock.measured(reply.metrics, len(thoughts), len(parts))
+            reply.metrics = with_fitting(reply.metrics, reply.context_dropped, reply.window)
             self._store_outcome()
 
     def _first_piece(
@@ -339,11 +347,16 @@ class Clock:
 
 class ChatService:
     def __init__(
-        self, db: Database, registry: Registry, knowledge: KnowledgeService | None = None
+        self,
+        db: Database,
+        registry: Registry,
+        knowledge: KnowledgeService | None = None,
+        context: ContextFitter | None = None,
     ) -> None:
         self.db = db
         self.registry = registry
         self.knowledge = knowledge
+        self.context = context or ContextFitter()
 
     def send(
         self,
@@ -373,6 +386,7 @@ class ChatService:
             raise
         event("send.text", logging.DEBUG, conversation=conversation_id, message=text)
         try:
+            limit = self.context.limit(backend, model, params)  # asks the host: no transaction
             sees = self._sees_images(backend, model, conversation_id, attached)
             with self.db.transaction() as cur:
                 if not store.conversation_exists(cur, conversation_id):
@@ -383,14 +397,19 @@ class ChatService:
                     store.context_messages(cur, conversation_id, with_images=sees), params
                 )
                 history = grounding.apply(history)
+                fitted = self.context.fit(cur, conversation_id, model, history, params, limit)
+                history, params = fitted.messages, fitted.params
                 reply = self._start_reply(
                     cur, conversation_id, backend, model, params, history, client
                 )
+                self._record_fit(cur, reply, fitted)
                 reply.citations = grounding.store(cur, reply.run_id)
         except BaseException:
             stream_ended(backend)
             raise
-        return ReplyStream(self.db, backend, history, params, reply, started, self._another_host)
+        stream = ReplyStream(self.db, backend, history, params, reply, started, self._another_host)
+        self.context.follow_up(self.db, self.registry, stream, fitted)
+        return stream
 
     def relay(
         self,
@@ -436,6 +455,7 @@ class ChatService:
             log_refusal("regenerate", error, conversation_id, model)
             raise
         try:
+            limit = self.context.limit(backend, model, params)
             sees = self._sees_images(backend, model, conversation_id, [])
             with self.db.transaction() as cur:
                 if not store.supersede_last_reply(cur, conversation_id):
@@ -444,12 +464,24 @@ class ChatService:
                     store.context_messages(cur, conversation_id, with_images=sees), params
                 )
                 history = grounding.apply(history)
+                fitted = self.context.fit(cur, conversation_id, model, history, params, limit)
+                history, params = fitted.messages, fitted.params
                 reply = self._start_reply(cur, conversation_id, backend, model, params, history)
+                self._record_fit(cur, reply, fitted)
                 reply.citations = grounding.store(cur, reply.run_id)
         except BaseException:
             stream_ended(backend)
             raise
-        return ReplyStream(self.db, backend, history, params, reply, started, self._another_host)
+        stream = ReplyStream(self.db, backend, history, params, reply, started, self._another_host)
+        self.context.follow_up(self.db, self.registry, stream, fitted)
+        return stream
+
+    @staticmethod
+    def _record_fit(
+        cur: store.duckdb.DuckDBPyConnection, reply: Reply, fitted: FittedPrompt
+    ) -> None:
+        fitted.record(cur, reply.run_id, reply.conversation_id, reply.model)
+        reply.context_dropped, reply.window = fitted.dropped, fitted.window
 
     def _resolve(self, model: str) -> tuple[Backend, str]:
         """The backend for `model` and the one name it is stored and counted under: Ollama's

@@ -11,6 +11,9 @@ DEFAULT_OLLAMA_HOST = "http://127.0.0.1:11434"
 DEFAULT_PORT = 8501
 DEFAULT_EMBEDDED_CTX = 4096
 DEFAULT_BACKUPS_KEEP = 7
+# The largest context window the app asks a model for: what an ordinary laptop holds.
+DEFAULT_CONTEXT_MAX = 8192
+OVERFLOW_CHOICES = ("drop", "summarise")  # what happens to turns that do not fit
 APP_DIR_NAME = "ollama-chat-dashboard"
 
 
@@ -34,6 +37,8 @@ class Settings:
         return Path(self.db_path).parent
 
     ollama_num_parallel: int = 1  # replies each Ollama host serves at once (suite runs fill it)
+    context_max: int = DEFAULT_CONTEXT_MAX  # CONTEXT_MAX: the user's cap on any model's window
+    context_overflow: str = "drop"  # CONTEXT_OVERFLOW: drop the oldest turns, or summarise them
 
     def all_ollama_hosts(self) -> list[str]:
         """OLLAMA_HOST first, then OLLAMA_HOSTS, each once."""
@@ -92,4 +97,12 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         log_level=env.get("LOG_LEVEL") or "INFO",
         backups_keep=max(1, int(env.get("BACKUPS_KEEP") or DEFAULT_BACKUPS_KEEP)),
         ollama_num_parallel=max(1, int(env.get("OLLAMA_NUM_PARALLEL") or 1)),
+        context_max=max(256, int(env.get("CONTEXT_MAX") or DEFAULT_CONTEXT_MAX)),
+        context_overflow=overflow_choice(env.get("CONTEXT_OVERFLOW", "")),
     )
+
+
+def overflow_choice(value: str) -> str:
+    """CONTEXT_OVERFLOW: `summarise` (or `summarize`), else the default `drop`."""
+    value = value.strip().lower().replace("summarize", "summarise")
+    return value if value in OVERFLOW_CHOICES else OVERFLOW_CHOICES[0]

@@ -30,6 +30,12 @@ class GenerationParams(BaseModel):
     think: StrictBool | ThinkLevel | None = Field(
         None, description="true, false or a level (low, medium, high); omitted: model default"
     )
+    # The largest context window the user wants for this chat (a preset's "context size");
+    # None: the app's CONTEXT_MAX. The window sent is fitted to the prompt within it.
+    context_size: int | None = Field(None, ge=256, le=1_048_576)
+    # The window this request runs in, set by the chat service's context fitting (Ollama's
+    # num_ctx); a value given here is replaced by the fitted one.
+    num_ctx: int | None = Field(None, ge=1, le=1_048_576)
     # Knowledge-base collections whose passages go into the prompt (none: no retrieval).
     collections: tuple[str, ...] = ()
 
@@ -40,6 +46,8 @@ class GenerationParams(BaseModel):
             "top_p": self.top_p,
             "num_predict": self.max_tokens,
         }
+        if self.num_ctx is not None:
+            options["num_ctx"] = self.num_ctx
         if self.seed is not None:
             options["seed"] = self.seed
         if self.stop:

@@ -15,12 +15,14 @@ from chatcore.backups import BackupService
 from chatcore.chat import ChatService
 from chatcore.compare import CompareService
 from chatcore.config import Settings, load_settings
+from chatcore.fitting import ContextFitter, ContextPolicy
 from chatcore.gateway import Gateway
 from chatcore.history import HistoryService
 from chatcore.hosts import Hosts
 from chatcore.knowledge import KnowledgeService
 from chatcore.logs import configure_logging, stop_logging_to
 from chatcore.models import ModelManager
+from chatcore.presets import PresetService
 from chatcore.stats import StatsService
 from chatcore.storage.db import Database
 from chatcore.suites import SuiteService
@@ -43,11 +45,13 @@ class Services:
     backups: BackupService
     knowledge: KnowledgeService
     suites: SuiteService
+    presets: PresetService
 
     def close(self) -> None:
         self.suites.close()  # unfinished suite runs stay 'running', to resume on the next start
         self.backups.stop_daily()
         self.knowledge.close()
+        self.chat.context.wait_for_summaries(5.0)  # a summary being written is stored first
         self.registry.close()
         self.db.close()
         stop_logging_to(self.settings.data_dir)
@@ -69,7 +73,8 @@ def open_services(settings: Settings | None = None) -> Services:
     knowledge = KnowledgeService(
         db, registry, LocalEmbeddings() if embeddings_installed() else None
     )
-    chat = ChatService(db, registry, knowledge)
+    policy = ContextPolicy(settings.context_max, settings.context_overflow)
+    chat = ChatService(db, registry, knowledge, ContextFitter(policy))
     hosts = Hosts(db, registry, settings)
     hosts.register_added()  # the hosts added on the Models page in earlier sessions
     suites = SuiteService(db, chat, registry, settings.ollama_num_parallel)
@@ -89,6 +94,7 @@ def open_services(settings: Settings | None = None) -> Services:
         BackupService(db, settings.backups_keep),
         knowledge,
         suites,
+        PresetService(db),
     )
 
 

@@ -17,6 +17,7 @@ from ui.formatting import (
     parameters_table,
     running_table,
 )
+from ui.presets import presets_manager
 from ui.session import sidebar_values
 
 # Ollama reads a negative duration as "forever".
@@ -239,3 +240,7 @@ if current.reachable and is_ollama:
             ui.models_changed()
         if "models-outcome" in st.session_state:
             st.rerun()  # so the sidebar's picker lists the new model
+
+# --- presets ---
+
+presets_manager()

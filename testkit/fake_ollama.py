@@ -88,6 +88,9 @@ class FakeOllama:
     pull_steps: int = 4  # progress lines per layer
     pull_error: str | None = None  # an error line sent mid-pull (e.g. no space left)
     loaded: dict[str, float] = field(default_factory=dict)  # model -> unload time (epoch s)
+    # Messages each chat request lost to the window, as Ollama drops them without a word when a
+    # prompt is longer than num_ctx (one entry per chat; 0: it fitted).
+    truncated: list[int] = field(default_factory=list)
     _connections: set[socket.socket] = field(default_factory=set)
 
     def __post_init__(self) -> None:
@@ -419,7 +422,7 @@ class OllamaHandler(BaseHTTPRequestHandler):
                 time.sleep(model.token_delay)
             self._line(chunk(name, token))
         finished = time.perf_counter_ns()
-        prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in body["messages"])
+        prompt_tokens = self._fitted_prompt_tokens(model, body)
         final = chunk(name, "", done=True)
         final.update(
             done_reason=done_reason,
@@ -432,6 +435,44 @@ class OllamaHandler(BaseHTTPRequestHandler):
         )
         self._line(final)
         self._end_stream()
+
+    def _fitted_prompt_tokens(self, model: FakeModel, body: dict[str, Any]) -> int:
+        """The prompt's tokens after Ollama's own cut: with a prompt longer than the window
+        (num_ctx, else Ollama's default, never more than the model was trained for) the oldest
+        messages go, the system messages and the newest stay; prompt_eval_count is what is left."""
+        options = body.get("options") or {}
+        window = min(int(options.get("num_ctx") or DEFAULT_NUM_CTX), model.context_length)
+        messages = list(body["messages"])
+        counts = [prompt_tokens_of(m) for m in messages]
+        dropped = 0
+        while sum(counts) > window:
+            oldest = next(
+                (i for i, m in enumerate(messages[:-1]) if m.get("role") != "system"), None
+            )
+            if oldest is None:  # the runner cuts the prompt itself: it counts the window
+                counts = [window]
+                break
+            messages.pop(oldest)
+            counts.pop(oldest)
+            dropped += 1
+        self.server_state.truncated.append(dropped)
+        return sum(counts)
+
+
+DEFAULT_NUM_CTX = 4096  # Ollama's window when a request names none
+TEMPLATE_TOKENS = 4  # the chat template's markers around each message
+# One token per character of Chinese, Japanese or Korean (as the usual tokenizers come close to).
+CJK = re.compile("[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uff00-\uffef]")
+
+
+def text_tokens(text: str) -> int:
+    """A stand-in tokenizer: a token per word, and one per CJK character."""
+    wide = len(CJK.findall(text))
+    return wide + len(CJK.sub(" ", text).split())
+
+
+def prompt_tokens_of(message: dict[str, Any]) -> int:
+    return TEMPLATE_TOKENS + text_tokens(str(message.get("content", "")))
 
 
 def embedding(text: str, size: int = 8) -> list[float]:

@@ -53,7 +53,8 @@ def reply_caption(
     if metrics.done_reason == "length":
         parts.append("cut at max tokens")
     if metrics.context_dropped:
-        parts.append(f"{metrics.context_dropped} old messages left out to fit the context")
+        window = f" {metrics.num_ctx:,}-token" if metrics.num_ctx else ""
+        parts.append(f"{metrics.context_dropped} old messages left out to fit the{window} context")
     if attempts > 1:
         failed = attempts - 1
         tried = f"{failed} host{'s' if failed > 1 else ''} failed"

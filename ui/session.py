@@ -24,7 +24,9 @@ SIDEBAR_KEYS = {
     "top_p": "top_p",
     "max_tokens": "max_tokens",
     "system_prompt": "system_prompt",
+    "context_size": "context_size",
 }
+THINK_WIDGETS = {str: "think-levels", bool: "think-onoff"}  # the think control's widget keys
 
 
 @st.cache_resource
@@ -68,6 +70,7 @@ def current_choice() -> Choice:
             top_p=state.get(SIDEBAR_KEYS["top_p"], TOP_P_DEFAULT),
             max_tokens=state.get(SIDEBAR_KEYS["max_tokens"], MAX_TOKENS_DEFAULT),
             system_prompt=state.get(SIDEBAR_KEYS["system_prompt"], ""),
+            context_size=state.get(SIDEBAR_KEYS["context_size"]),
             think=chosen_think(),
             collections=tuple(state.get("collections", ())),  # the sidebar's Knowledge picker
         ),
@@ -89,6 +92,16 @@ def use_in_sidebar(model: str, defaults: dict[str, Any]) -> None:
     """Put a model and its defaults into the sidebar (a callback: before the widgets are drawn)."""
     st.session_state.update(sidebar_values(defaults))
     st.session_state.model = model
+
+
+def put_in_sidebar(values: dict[str, Any]) -> None:
+    """A preset's or a model's last values into the sidebar's widgets, the think level too
+    (a callback: before the widgets are drawn)."""
+    st.session_state.update(sidebar_values(values))
+    if "think" in values:
+        think = values["think"]
+        for kind, widget in THINK_WIDGETS.items():
+            st.session_state[widget] = think if isinstance(think, kind) else None
 
 
 # --- conversation selection (kept in the URL so a reload, a link, Back and Forward reopen it) ---

@@ -8,6 +8,7 @@ from chatcore.params import MAX_TOKENS_DEFAULT, TEMPERATURE_DEFAULT, TOP_P_DEFAU
 from chatcore.types import ModelInfo, SidebarEntry
 from ui.formatting import picker_label
 from ui.knowledge import collection_picker
+from ui.presets import context_size_control, preset_picker, restore_last_params
 from ui.safe_markdown import safe_label
 from ui.session import (
     SIDEBAR_KEYS,
@@ -34,6 +35,7 @@ def sidebar() -> None:
         model_picker()
         model_abilities_controls()
         collection_picker()
+        preset_picker()
         generation_controls()
         conversation_list()
 
@@ -62,6 +64,7 @@ def model_picker() -> None:
                 picker_label(models[name]) if name in models else f"{name} · offline"
             ),
             key="model",
+            on_change=restore_last_params,  # the parameters it last ran with come back
         )
     st.button(
         "Refresh models", icon=":material/refresh:", width="stretch", on_click=model_listing.clear
@@ -120,6 +123,7 @@ def generation_controls() -> None:
     st.text_area(
         "System prompt", key=keys["system_prompt"], placeholder="You are a helpful assistant."
     )
+    context_size_control()
 
 
 def conversation_list() -> None:

@@ -313,6 +313,12 @@ class EmbeddedBackend:
                 ) from WaitedTooLong()
             yield Waiting(ahead=turns.ahead_of(ticket))
 
+    def context_length(self, model: str) -> int | None:
+        """The window the model runs in here: EMBEDDED_CTX (capped by its training once loaded;
+        generate() fits to that exactly with the model's own tokenizer)."""
+        self._model_file(model)
+        return self.n_ctx
+
     def abilities(self, model: str) -> Abilities:
         """Text only: no vision, no thinking control (a GGUF that writes <think> tags inline
         still has them parsed by the chat service)."""

@@ -41,7 +41,7 @@ class OllamaBackend:
         # trust_env=False: a proxy setting must never reroute a loopback server.
         self._client = ollama.Client(host=host, timeout=CLIENT_TIMEOUT, trust_env=False)
         self._admin = ollama.Client(host=host, timeout=ADMIN_TIMEOUT, trust_env=False)
-        self._abilities: dict[str, tuple[float, Abilities]] = {}
+        self._abilities: dict[str, tuple[float, dict[str, Any]]] = {}  # /api/show's answers
         self._abilities_lock = threading.Lock()
 
     def list_models(self) -> list[ModelInfo]:
@@ -58,19 +58,27 @@ class OllamaBackend:
         return str(answer.json().get("version", ""))
 
     def abilities(self, model: str) -> Abilities:
-        """/api/show's `capabilities` and `thinking` (the levels a model takes), cached a minute.
+        """/api/show's `capabilities` and `thinking` (the levels a model takes), cached a minute."""
+        return abilities_of(self._shown(model))
 
-        The raw answer: the client's ShowResponse drops the `thinking` object."""
+    def context_length(self, model: str) -> int | None:
+        """The context length the model was trained for: /api/show's
+        model_info["<general.architecture>.context_length"], cached with the abilities."""
+        return trained_context_length(self._shown(model).get("model_info") or {})
+
+    def _shown(self, model: str) -> dict[str, Any]:
+        """/api/show's raw answer, cached a minute (the client's ShowResponse drops the
+        `thinking` object)."""
         with self._abilities_lock:
             cached = self._abilities.get(model)
         if cached and time.monotonic() - cached[0] < ABILITIES_SECONDS:
             return cached[1]
         with self._mapped_errors(model=model):
             answer = self._admin._request_raw("POST", "/api/show", json={"model": model}).json()
-        abilities = abilities_of(answer)
+        shown = answer if isinstance(answer, dict) else {}
         with self._abilities_lock:
-            self._abilities[model] = (time.monotonic(), abilities)
-        return abilities
+            self._abilities[model] = (time.monotonic(), shown)
+        return shown
 
     def show(self, model: str) -> ollama.ShowResponse:
         with self._mapped_errors(model=model):
@@ -192,6 +200,13 @@ def abilities_of(shown: dict[str, Any]) -> Abilities:
         think_values=values,
         think_default=default if isinstance(default, (bool, str)) else None,
     )
+
+
+def trained_context_length(model_info: dict[str, Any]) -> int | None:
+    """model_info["<general.architecture>.context_length"], when the server reports it."""
+    arch = model_info.get("general.architecture")
+    value = model_info.get(f"{arch}.context_length") if arch else None
+    return int(value) if isinstance(value, (int, float)) and value > 0 else None
 
 
 def metrics_of(part: ollama.ChatResponse) -> Metrics:

@@ -246,6 +246,8 @@ CONVERSATION_CLEANUP: list[str] = [
         (SELECT id FROM runs WHERE conversation_id IN (SELECT unnest($ids)))
     """,
     "DELETE FROM suite_cells WHERE conversation_id IN (SELECT unnest($ids))",
+    "DELETE FROM run_context WHERE conversation_id IN (SELECT unnest($ids))",
+    "DELETE FROM context_summaries WHERE conversation_id IN (SELECT unnest($ids))",
     "DELETE FROM runs WHERE conversation_id IN (SELECT unnest($ids))",
     # Attached images: the links go; an image no message carries any more goes too.
     """

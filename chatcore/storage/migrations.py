@@ -401,6 +401,49 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             """,
         ],
     ),
+    (
+        12,
+        "presets, and how each run's prompt was fitted into its context window",
+        [
+            # A named set of sidebar parameters (GenerationParams fields, as JSON).
+            """
+            CREATE TABLE presets (
+                name VARCHAR PRIMARY KEY,
+                params JSON NOT NULL,
+                updated_at TIMESTAMPTZ NOT NULL DEFAULT now()
+            )
+            """,
+            # One row per run the chat service fitted: its estimate of the prompt before
+            # sending (to correct the next estimate by the prompt_eval_count that came back),
+            # the window it chose and what it left out or summarised.
+            """
+            CREATE TABLE run_context (
+                run_id BIGINT PRIMARY KEY,
+                conversation_id VARCHAR NOT NULL,
+                model VARCHAR NOT NULL,
+                estimated_tokens INTEGER NOT NULL,
+                window_tokens INTEGER NOT NULL,
+                dropped INTEGER NOT NULL DEFAULT 0,
+                summarised INTEGER NOT NULL DEFAULT 0
+            )
+            """,
+            "CREATE INDEX run_context_conversation ON run_context (conversation_id)",
+            # With CONTEXT_OVERFLOW=summarise: a note by the conversation's model summarising
+            # its first `covered` context messages, valid while those still hash to
+            # covered_hash (another branch, an edit: another prefix, another summary).
+            """
+            CREATE TABLE context_summaries (
+                conversation_id VARCHAR NOT NULL,
+                covered INTEGER NOT NULL,
+                covered_hash VARCHAR NOT NULL,
+                model VARCHAR NOT NULL,
+                summary VARCHAR NOT NULL,
+                created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+                PRIMARY KEY (conversation_id, covered_hash)
+            )
+            """,
+        ],
+    ),
 ]
 
 

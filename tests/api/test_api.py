@@ -377,6 +377,10 @@ def test_openapi_docs_are_served_at_api_docs(client: TestClient) -> None:
         "/suite-runs/{suite_run_id}/judge",
         "/votes",
         "/leaderboard",
+        # presets (chatcore/api/presets.py)
+        "/presets",
+        "/presets/{name}",
+        "/models/{model}/last-params",
     }
 
 

@@ -60,7 +60,8 @@ def test_parameters_are_sent_as_ollama_options(services: Services, fake_ollama: 
     params = GenerationParams(temperature=0.2, top_p=0.5, max_tokens=3, system_prompt="Be brief.")
     reply = services.chat.send(None, "Hi", "llama3.2", params).consume()
     body = fake_ollama.chat_requests()[-1]["body"]
-    assert body["options"] == {"temperature": 0.2, "top_p": 0.5, "num_predict": 3}
+    # num_ctx: the window fitted to the prompt and reply (tests/services/test_context_fitting.py)
+    assert body["options"] == {"temperature": 0.2, "top_p": 0.5, "num_predict": 3, "num_ctx": 2048}
     assert body["messages"][0] == {"role": "system", "content": "Be brief."}
     assert reply.metrics.completion_tokens == 3
     assert reply.metrics.done_reason == "length"

@@ -289,6 +289,21 @@ def conversations_table(rows: list[ConversationRow]) -> pd.DataFrame:
 
 # --- tables: Stats page (its frames keep chatcore's column names; these are their headers) ---
 
+# What an empty cell shows: nothing (Streamlit writes "None" unless told otherwise).
+EMPTY_CELL = ""
+# Columns that count things: whole numbers, though DuckDB's sums arrive as floats.
+STATS_COUNTS = ("runs", "errors", "prompt_tokens", "completion_tokens", "num_ctx", "switches")
+
+
+def stats_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """A Stats frame ready to show: its counts as integers (an empty one stays empty, not 0)."""
+    shown = frame.copy()
+    for column in STATS_COUNTS:
+        if column in shown.columns:
+            shown[column] = shown[column].round().astype("Int64")
+    return shown
+
+
 PER_MODEL_COLUMNS = {
     "model": st.column_config.TextColumn("Model"),
     "runs": st.column_config.NumberColumn("Replies", format="localized"),

@@ -14,7 +14,7 @@ from chatcore.compare import (
     vote_choices,
 )
 from chatcore.errors import DashboardError
-from ui import components
+from ui import collaboration, components
 from ui.formatting import LEADERBOARD_COLUMNS, leaderboard_table
 from ui.messages import show_refusal
 from ui.safe_markdown import safe_markdown
@@ -133,15 +133,22 @@ def why_no_prompt(available: int, picked: int) -> str | None:
 components.follow_continue_in_chat()
 components.wait_for_the_last_stream()  # a round stopped mid-stream is stored before it is shown
 
+
+def entry_label(name: str) -> str:
+    """A model by its picker label; models working together by their name."""
+    return models[name].label if name in models else name
+
+
 st.title("Compare")
 picked = st.multiselect(
     f"Models ({MIN_MODELS} to {MAX_MODELS})",
-    options=list(models),
-    default=list(models)[:MIN_MODELS],
-    format_func=lambda name: models[name].label,
+    options=list(models) + collaboration.built(),
+    default=None if "compare_models" in st.session_state else list(models)[:MIN_MODELS],
+    format_func=entry_label,
     max_selections=MAX_MODELS,
     key="compare_models",
 )
+collaboration.builder(list(models), entry_label, "compare_models", MAX_MODELS)
 blind = st.toggle(
     "Blind: label the answers A, B, … and hide the names until you vote", True, key="compare_blind"
 )

@@ -77,6 +77,27 @@ def answer_heading(label: str, model: str, blind: bool, revealed: bool) -> str:
     return f"{label} · {model}" if revealed else f"Answer {label}"
 
 
+ROLE_WORDS = {
+    "draft": "drafting",
+    "critique": "critiquing",
+    "revise": "revising",
+    "answer": "answering",
+    "synthesis": "writing the final answer",
+}
+
+
+def collaboration_step(step: tuple[str, str], blind: bool) -> str:
+    """A collaboration's live step in its Compare column; the models stay unnamed while blind."""
+    role, model = step
+    doing = ROLE_WORDS.get(role, role)
+    return doing if blind else f"{model} {doing}"
+
+
+def collaboration_steps(steps: tuple[tuple[str, str], ...]) -> str:
+    """How a collaboration's answer was made: `draft: phi3 · critique: qwen3 · revise: phi3`."""
+    return " · ".join(f"{role}: {model}" for role, model in steps)
+
+
 def conversation_summary(row: ConversationRow) -> str:
     models = ", ".join(row.models) or "no model yet"
     return (

@@ -57,24 +57,25 @@ def builder(models: list[str], label: Callable[[str], str], picked_key: str, roo
         )
 
 
+# Stacked, not in st.columns: the round's answers are the page's only columns.
+
+
 def critique_picker(models: list[str], label: Callable[[str], str]) -> Collaboration:
-    drafter, critic, reviser = st.columns(3)
-    first = drafter.selectbox("Drafts", models, format_func=label, key="collab_drafter")
-    second = critic.selectbox("Critiques", models, index=1, format_func=label, key="collab_critic")
-    last = reviser.selectbox("Revises", models, format_func=label, key="collab_reviser")
+    first = st.selectbox("Drafts", models, format_func=label, key="collab_drafter")
+    second = st.selectbox("Critiques", models, index=1, format_func=label, key="collab_critic")
+    last = st.selectbox("Revises", models, format_func=label, key="collab_reviser")
     return Collaboration(CRITIQUE, (first, second), last)
 
 
 def fusion_picker(models: list[str], label: Callable[[str], str]) -> Collaboration | None:
-    answer, synthesise = st.columns([2, 1])
-    answering = answer.multiselect(
+    answering = st.multiselect(
         "Answer at once (two or more)",
         models,
         default=models[:2],
         format_func=label,
         key="collab_answering",
     )
-    last = synthesise.selectbox(
+    last = st.selectbox(
         "Writes the final answer", models, format_func=label, key="collab_synthesiser"
     )
     return Collaboration(FUSION, tuple(answering), last) if len(answering) >= 2 else None

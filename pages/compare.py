@@ -15,7 +15,7 @@ from chatcore.compare import (
 )
 from chatcore.errors import DashboardError
 from ui import collaboration, components
-from ui.formatting import LEADERBOARD_COLUMNS, leaderboard_table
+from ui.formatting import LEADERBOARD_COLUMNS, leaderboard_table, picker_label
 from ui.messages import show_refusal
 from ui.safe_markdown import safe_markdown
 
@@ -45,7 +45,7 @@ def vote_or_verdict(stored: StoredRound, revealed: bool) -> None:
     labels = [entry.label for entry in votable(stored)]  # a failed answer takes no part
     components.show_held_error("compare_vote_error")
     if stored.vote is not None:
-        names = ", ".join(f"{e.label} was {e.run.model}" for e in stored.entries)
+        names = ", ".join(f"{e.label} was {e.entry}" for e in stored.entries)
         st.success(f"You voted: {describe_vote(stored.vote, labels)}. {names}.")
         return
     if len(labels) < MIN_MODELS:
@@ -136,7 +136,7 @@ components.wait_for_the_last_stream()  # a round stopped mid-stream is stored be
 
 def entry_label(name: str) -> str:
     """A model by its picker label; models working together by their name."""
-    return models[name].label if name in models else name
+    return picker_label(models[name]) if name in models else name
 
 
 st.title("Compare")

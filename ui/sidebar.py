@@ -49,12 +49,16 @@ def follow_the_choice(page: StreamlitPage, chat_page: StreamlitPage) -> None:
     if OPEN_IN_CHAT_KEY not in st.session_state:
         return
     conversation_id = st.session_state.pop(OPEN_IN_CHAT_KEY)
-    if page.url_path != chat_page.url_path:
-        st.switch_page(chat_page, query_params={"c": conversation_id} if conversation_id else None)
+    if page.url_path == chat_page.url_path:
+        open_conversation(conversation_id)
+        return
+    st.session_state.conversation_id = conversation_id  # the address gets it with the switch
+    st.switch_page(chat_page, query_params={"c": conversation_id} if conversation_id else None)
 
 
 def choose_conversation(conversation_id: str | None) -> None:
-    open_conversation(conversation_id)
+    """The sidebar's buttons: the conversation opens on the next run, on the Chat page (here, in
+    a callback, the address would name it on the page still showing)."""
     st.session_state[OPEN_IN_CHAT_KEY] = conversation_id
     narrow.conversation_chosen()
 

@@ -301,6 +301,11 @@ def test_a_collaboration_is_one_column_with_its_steps_stored_by_role(
     ]
     assert stored.entries[1].run.model == "fast:latest" and stored.entries[1].text == FAST
 
+    # the sidebar lists the round once, naming the collaborations; their workings are not listed
+    [entry] = compare_services.chat.sidebar_entries(20)
+    assert entry.round_id == live.id
+    assert entry.compared_models == ("mid:latest", critique.model, FUSION)
+
     # ranked like a model, under its own name: on Compare's Elo board and the Bradley-Terry one
     compare_services.compare.vote(live.id, BEST, "C")
     board = compare_services.compare.standings()

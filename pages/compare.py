@@ -77,7 +77,7 @@ def vote_or_verdict(stored: StoredRound, revealed: bool) -> None:
 
 
 def warn_about_self_naming(stored: StoredRound) -> None:
-    models = [entry.run.model for entry in stored.entries]
+    models = [m for e in stored.entries for m in ([m for _, m in e.steps] or [e.run.model])]
     for entry in stored.entries:
         if name := names_a_model(entry.text, models):
             warning = f"Answer {entry.label} mentions “{name}”: this vote may not be blind."

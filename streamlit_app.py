@@ -20,9 +20,10 @@ except DatabaseUnreadable as error:
     st.stop()
 recovery.show_restored_notice()
 
+chat = st.Page("pages/chat.py", title="Chat", icon=":material/chat:", default=True)
 pages = st.navigation(
     [
-        st.Page("pages/chat.py", title="Chat", icon=":material/chat:", default=True),
+        chat,
         st.Page("pages/compare.py", title="Compare", icon=":material/view_column:"),
         st.Page("pages/suites.py", title="Suites", icon=":material/table_view:"),
         st.Page("pages/history.py", title="History", icon=":material/history:"),
@@ -31,5 +32,6 @@ pages = st.navigation(
         st.Page("pages/knowledge.py", title="Knowledge", icon=":material/library_books:"),
     ]
 )
+ui.follow_the_choice(pages, chat)
 ui.sidebar()
 pages.run()

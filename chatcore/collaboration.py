@@ -95,6 +95,7 @@ def synthesis_prompt(question: str, answers: list[str]) -> str:
 
 RecordStep = Callable[[str, int, str, int], None]  # (group id, step, role, run id)
 WaitForRoom = Callable[[str], bool]  # blocks until the model's host has room; False: stopped
+OnChange = Callable[[], None]  # a step began, or a piece of it arrived
 
 
 class StepFailed(DashboardError):
@@ -113,9 +114,13 @@ class CollaborationRun:
         record_step: RecordStep,
         wait_for_room: WaitForRoom,
         stop: threading.Event,
+        on_change: OnChange | None = None,
     ) -> None:
         self.collaboration = collaboration
         self.parts: list[str] = []  # the step streaming now
+        self.step_now: tuple[str, str] | None = None  # (role, model or models) of that step
+        self.failed_run_id: int | None = None  # a step's run that ended without an answer
+        self._on_change = on_change or (lambda: None)
         self._chat = chat
         self._question = question
         self._params = params
@@ -133,6 +138,7 @@ class CollaborationRun:
             critique = self.step(1, CRITIC, c.first[1], critique_prompt(self._question, draft))
             return [draft, critique]
         answers: list[str | None] = [None] * len(c.first)
+        self.started(ANSWER, " + ".join(c.first))
         failures: list[str] = []
 
         def answer(index: int, model: str) -> None:
@@ -162,6 +168,7 @@ class CollaborationRun:
         """Send the last step; the caller streams it (it is the entry's answer)."""
         if not self._wait(self.collaboration.last):
             raise StepFailed("Stopped.")
+        self.started(role, self.collaboration.last)
         stream = self._chat.send(None, prompt, self.collaboration.last, self._params)
         self._record(
             self._group,
@@ -170,6 +177,10 @@ class CollaborationRun:
             stream.reply.run_id,
         )
         return stream
+
+    def started(self, role: str, model: str) -> None:
+        self.step_now = (role, model)
+        self._on_change()
 
     def step(self, number: int, role: str, model: str, prompt: str, show: bool = True) -> str:
         if not self._wait(model):
@@ -181,15 +192,18 @@ class CollaborationRun:
         self._record(self._group, number, role, stream.reply.run_id)
         if show:
             self.parts.clear()
+            self.started(role, model)
         try:
             for piece in stream:
                 if show:
                     self.parts.append(piece)
+                    self._on_change()
                 if self._stop.is_set():
                     break
         finally:
             stream.close()
         reply: Reply = stream.reply
         if reply.status != RunStatus.COMPLETE:
+            self.failed_run_id = reply.run_id
             raise StepFailed(f"The {role} step ({model}) ended {reply.status}: {reply.error or ''}")
         return reply.text

@@ -17,10 +17,13 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from chatcore.chat import ChatService, Reply, valid_message
+from chatcore.collaboration import CollaborationRun, parse_collaboration
 from chatcore.errors import DashboardError, InvalidInput
 from chatcore.params import GenerationParams
+from chatcore.storage import suites as steps_store
 from chatcore.storage import votes as store
 from chatcore.storage.db import Database
 from chatcore.storage.votes import StoredEntry as StoredEntry  # the page draws these
@@ -54,6 +57,14 @@ class Column:
     reply: Reply | None = None  # set once ChatService.send has stored the user's turn
     error: str | None = None  # the model was refused before anything was stored
     done: bool = False
+    collaboration: CollaborationRun | None = None  # set when models work together in it
+
+    @property
+    def step(self) -> tuple[str, str] | None:
+        """A collaboration's step streaming now: (role, model), None once its answer streams."""
+        if self.collaboration is None or self.reply is not None:
+            return None
+        return self.collaboration.step_now
 
     @property
     def text(self) -> str:
@@ -155,21 +166,16 @@ class LiveRound:
 
     def _stream_column(self, index: int, column: Column) -> None:
         try:
-            stream = self._chat.send(None, self.prompt, column.model, self._params)
+            if parse_collaboration(column.model) is not None:
+                stream = self._collaborate(index, column)
+            else:
+                stream = self._chat.send(None, self.prompt, column.model, self._params)
         except (InvalidInput, DashboardError) as error:
             column.error = str(error)
             return
         column.reply = stream.reply
         try:
-            with self._chat.db.transaction() as cur:
-                store.add_entry(
-                    cur,
-                    round_id=self.id,
-                    label=column.label,
-                    position=index,
-                    conversation_id=stream.reply.conversation_id,
-                    run_id=stream.reply.run_id,
-                )
+            self._add_entry(index, column, stream.reply.run_id, stream.reply.conversation_id)
             for piece in stream:
                 (column.thoughts if piece.__class__ is Thinking else column.parts).append(piece)
                 self._changes.put(index)
@@ -177,6 +183,52 @@ class LiveRound:
                     break
         finally:
             stream.close()  # a break stores the reply as stopped
+
+    def _add_entry(
+        self, index: int, column: Column, run_id: int, conversation_id: str | None = None
+    ) -> None:
+        with self._chat.db.transaction() as cur:
+            store.add_entry(
+                cur,
+                round_id=self.id,
+                label=column.label,
+                position=index,
+                conversation_id=conversation_id,
+                run_id=run_id,
+            )
+
+    def _collaborate(self, index: int, column: Column) -> Any:
+        """A collaboration's steps before its answer, streamed into the column one after the
+        other; returns the last step's stream (the column's answer). A failed step is stored as
+        the column's entry, so the round keeps the column and says why."""
+        collaboration = parse_collaboration(column.model)
+        assert collaboration is not None
+
+        def record(group_id: str, step: int, role: str, run_id: int) -> None:
+            with self._chat.db.transaction() as cur:
+                steps_store.add_collaboration_step(
+                    cur, group_id, collaboration.name, step, role, run_id
+                )
+
+        steps = CollaborationRun(
+            self._chat,
+            collaboration,
+            self.prompt,
+            self._params,
+            record,
+            lambda model: not self._stop.is_set(),
+            self._stop,
+            on_change=lambda: self._changes.put(index),
+        )
+        column.collaboration, column.parts = steps, steps.parts
+        try:
+            stream = steps.start_last(*steps.last_prompt(steps.first_steps()))
+        except DashboardError:
+            if steps.failed_run_id is not None:
+                self._add_entry(index, column, steps.failed_run_id)
+            raise
+        column.parts = []  # the answer streams into a list of its own
+        return stream
 
 
 @dataclass(frozen=True)
@@ -276,7 +328,9 @@ def names_a_model(text: str, models: Sequence[str]) -> str | None:
 def valid_models(models: Sequence[str]) -> list[str]:
     by_name: dict[str, str] = {}
     for model in models:  # the same model twice (phi3, phi3:latest) is one column
-        by_name.setdefault(canonical_model(model), model)
+        collaboration = parse_collaboration(model)  # models working together: one column
+        name = collaboration.name if collaboration else model
+        by_name.setdefault(canonical_model(name), name)
     picked = list(by_name.values())
     if not MIN_MODELS <= len(picked) <= MAX_MODELS:
         raise InvalidInput(f"Pick {MIN_MODELS} to {MAX_MODELS} different models to compare.")

@@ -820,13 +820,15 @@ def check_pair(
 
 
 def answer_pairs(cells: Sequence[Cell]) -> list[tuple[Cell, Cell]]:
-    """Every pair of complete answers to the same prompt and preset by two different models."""
+    """Every pair of complete answers to the same prompt that differ in one thing: two models
+    with the same preset, or one model with two presets (each preset of a model is ranked as an
+    entry of its own)."""
     complete = [c for c in cells if c.status == RunStatus.COMPLETE and c.run_id]
     return [
         (a, b)
         for a, b in itertools.combinations(complete, 2)
-        if (a.prompt_index, a.preset_index) == (b.prompt_index, b.preset_index)
-        and a.model != b.model
+        if a.prompt_index == b.prompt_index
+        and (a.model == b.model) != (a.preset_index == b.preset_index)
     ]
 
 

@@ -28,8 +28,10 @@ from chatcore.storage.db import Database
 from chatcore.types import Image, Metrics, RunStatus, checked_conversation_id
 
 FORMAT = "ollama-chat-dashboard/conversations"
-VERSION = 2  # 2 added reasoning, its metrics and images; version 1 files still import
-READABLE_VERSIONS = (1, 2)
+# 2 added reasoning, its metrics and images; 3 the evaluation (compare rounds, votes, suites,
+# judge verdicts, collaboration steps), which a version 2 reader refuses. Older files import.
+VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)
 MAX_IMPORT_BYTES = 32 * 1024 * 1024
 MAX_ERRORS_SHOWN = 5
 
@@ -126,8 +128,10 @@ class ImageV2(Strict):
 
 
 class ExportV2(Strict):
+    """Versions 2 and 3: 3 may carry the evaluation (files written as 2 with it still read)."""
+
     format: Literal["ollama-chat-dashboard/conversations"]
-    version: Literal[2]
+    version: Literal[2, 3]
     exported_at: AwareDatetime
     conversations: list[ConversationV2] = Field(default_factory=list)
     images: dict[str, ImageV2] = Field(default_factory=dict)

@@ -14,8 +14,8 @@ from chatcore.compare import (
     vote_choices,
 )
 from chatcore.errors import DashboardError
-from ui import components
-from ui.formatting import LEADERBOARD_COLUMNS, leaderboard_table
+from ui import collaboration, components
+from ui.formatting import LEADERBOARD_COLUMNS, leaderboard_table, picker_label
 from ui.messages import show_refusal
 from ui.safe_markdown import safe_markdown
 
@@ -45,7 +45,7 @@ def vote_or_verdict(stored: StoredRound, revealed: bool) -> None:
     labels = [entry.label for entry in votable(stored)]  # a failed answer takes no part
     components.show_held_error("compare_vote_error")
     if stored.vote is not None:
-        names = ", ".join(f"{e.label} was {e.run.model}" for e in stored.entries)
+        names = ", ".join(f"{e.label} was {e.entry}" for e in stored.entries)
         st.success(f"You voted: {describe_vote(stored.vote, labels)}. {names}.")
         return
     if len(labels) < MIN_MODELS:
@@ -77,7 +77,7 @@ def vote_or_verdict(stored: StoredRound, revealed: bool) -> None:
 
 
 def warn_about_self_naming(stored: StoredRound) -> None:
-    models = [entry.run.model for entry in stored.entries]
+    models = [m for e in stored.entries for m in ([m for _, m in e.steps] or [e.run.model])]
     for entry in stored.entries:
         if name := names_a_model(entry.text, models):
             warning = f"Answer {entry.label} mentions “{name}”: this vote may not be blind."
@@ -133,15 +133,22 @@ def why_no_prompt(available: int, picked: int) -> str | None:
 components.follow_continue_in_chat()
 components.wait_for_the_last_stream()  # a round stopped mid-stream is stored before it is shown
 
+
+def entry_label(name: str) -> str:
+    """A model by its picker label; models working together by their name."""
+    return picker_label(models[name]) if name in models else name
+
+
 st.title("Compare")
 picked = st.multiselect(
     f"Models ({MIN_MODELS} to {MAX_MODELS})",
-    options=list(models),
-    default=list(models)[:MIN_MODELS],
-    format_func=lambda name: models[name].label,
+    options=list(models) + collaboration.built(),
+    default=None if "compare_models" in st.session_state else list(models)[:MIN_MODELS],
+    format_func=entry_label,
     max_selections=MAX_MODELS,
     key="compare_models",
 )
+collaboration.builder(list(models), entry_label, "compare_models", MAX_MODELS)
 blind = st.toggle(
     "Blind: label the answers A, B, … and hide the names until you vote", True, key="compare_blind"
 )

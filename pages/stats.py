@@ -12,10 +12,12 @@ from chatcore.stats import FilterChoices, StatsFilter, StatsReport
 from ui import charts
 from ui.formatting import (
     CONTEXT_HIT_COLUMNS,
+    EMPTY_CELL,
     PER_MODEL_COLUMNS,
     SWITCH_COLUMNS,
     duration,
     percent,
+    stats_table,
 )
 from ui.knowledge import show_usage
 
@@ -81,6 +83,11 @@ def filters(choices: FilterChoices) -> StatsFilter:
     )
 
 
+def show_table(frame: pd.DataFrame, columns: dict[str, object]) -> None:
+    """A Stats table: counts without decimals, and an empty cell shown empty, not as "None"."""
+    st.dataframe(stats_table(frame), hide_index=True, column_config=columns, placeholder=EMPTY_CELL)
+
+
 def headline(figures: pd.Series) -> None:
     top = st.columns(4)
     top[0].metric("Conversations", f"{int(figures['conversations']):,}")
@@ -96,7 +103,7 @@ def headline(figures: pd.Series) -> None:
 
 def per_model(table: pd.DataFrame) -> None:
     st.subheader("Models")
-    st.dataframe(table, hide_index=True, column_config=PER_MODEL_COLUMNS)
+    show_table(table, PER_MODEL_COLUMNS)
     st.caption(
         "Tokens/s is completion tokens over generation time, as the backend reports them: for a"
         " thinking model it includes the thinking tokens. Time to the first token (of any kind,"
@@ -159,7 +166,7 @@ def context_window(hits: pd.DataFrame) -> None:
         st.success("None found.", icon=":material/check:")
         return
     st.warning(f"{total:,} replies probably lost part of their conversation.", icon="✂️")
-    st.dataframe(hits.drop(columns=["total"]), hide_index=True, column_config=CONTEXT_HIT_COLUMNS)
+    show_table(hits.drop(columns=["total"]), CONTEXT_HIT_COLUMNS)
 
 
 def model_switches(switches: pd.DataFrame) -> None:
@@ -173,7 +180,7 @@ def model_switches(switches: pd.DataFrame) -> None:
         duration(seconds),
         help="Load time of replies whose host had last answered with another model.",
     )
-    st.dataframe(switches, hide_index=True, column_config=SWITCH_COLUMNS)
+    show_table(switches, SWITCH_COLUMNS)
 
 
 def downloads(f: StatsFilter) -> None:

@@ -11,11 +11,12 @@ from ui.session import (
     show_conversation_in_address,
     use_in_sidebar,
 )
-from ui.sidebar import sidebar
+from ui.sidebar import follow_the_choice, sidebar
 
 __all__ = [
     "current_choice",
     "current_conversation_id",
+    "follow_the_choice",
     "model_listing",
     "models_changed",
     "open_conversation",

@@ -15,6 +15,8 @@ from chatcore.logs import current_request_id
 from chatcore.models import ModelListing, PullProgress
 from ui.formatting import (
     answer_heading,
+    collaboration_step,
+    collaboration_steps,
     layer_status,
     pull_status,
     reply_caption,
@@ -264,6 +266,8 @@ def live_round(live: LiveRound) -> None:
                         column_outcome(column, live.blind)
                 elif not column.done and tick:  # a ticking clock, which also lets a stop in
                     waiting = "streaming" if column.parts else "waiting for the first token"
+                    if column.step is not None:  # models working together: which step
+                        waiting = collaboration_step(column.step, live.blind)
                     foot.caption(f"{waiting} · {time.monotonic() - live.started:.1f} s")
     finally:
         live.stop()
@@ -287,7 +291,10 @@ def column_outcome(column: Column, blind: bool) -> None:
         name = f"Answer {column.label}" if blind else column.model
         st.caption(reply_caption(name, reply.metrics, reply.ttft_ms, reply.status))
         if not blind:
-            continue_in_chat(reply.conversation_id, f"continue-{column.label}", column.model)
+            model = (
+                column.collaboration.collaboration.last if column.collaboration else column.model
+            )
+            continue_in_chat(reply.conversation_id, f"continue-{column.label}", model)
 
 
 def stored_round(stored: StoredRound, revealed: bool) -> None:
@@ -303,7 +310,7 @@ def stored_round(stored: StoredRound, revealed: bool) -> None:
 
 def stored_entry(entry: StoredEntry, blind: bool, revealed: bool) -> None:
     run = entry.run
-    st.subheader(answer_heading(entry.label, run.model, blind, revealed))
+    st.subheader(answer_heading(entry.label, entry.entry, blind, revealed))
     if entry.thinking:
         if blind and not revealed:
             st.caption("Thinking hidden until the reveal: it often names the model.")
@@ -316,5 +323,7 @@ def stored_entry(entry: StoredEntry, blind: bool, revealed: bool) -> None:
         st.error(with_log_reference(run.error or "The reply failed.", run.request_id, run.id))
     name = run.model if revealed else f"Answer {entry.label}"
     st.caption(reply_caption(name, run.metrics, run.ttft_ms, run.status))
+    if revealed and entry.steps:
+        st.caption(collaboration_steps(entry.steps))
     if revealed:
         continue_in_chat(entry.conversation_id, f"continue-{entry.label}", run.model)

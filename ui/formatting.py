@@ -78,6 +78,27 @@ def answer_heading(label: str, model: str, blind: bool, revealed: bool) -> str:
     return f"{label} · {model}" if revealed else f"Answer {label}"
 
 
+ROLE_WORDS = {
+    "draft": "drafting",
+    "critique": "critiquing",
+    "revise": "revising",
+    "answer": "answering",
+    "synthesis": "writing the final answer",
+}
+
+
+def collaboration_step(step: tuple[str, str], blind: bool) -> str:
+    """A collaboration's live step in its Compare column; the models stay unnamed while blind."""
+    role, model = step
+    doing = ROLE_WORDS.get(role, role)
+    return doing if blind else f"{model} {doing}"
+
+
+def collaboration_steps(steps: tuple[tuple[str, str], ...]) -> str:
+    """How a collaboration's answer was made: `draft: phi3 · critique: qwen3 · revise: phi3`."""
+    return " · ".join(f"{role}: {model}" for role, model in steps)
+
+
 def conversation_summary(row: ConversationRow) -> str:
     models = ", ".join(row.models) or "no model yet"
     return (
@@ -289,6 +310,21 @@ def conversations_table(rows: list[ConversationRow]) -> pd.DataFrame:
 
 
 # --- tables: Stats page (its frames keep chatcore's column names; these are their headers) ---
+
+# What an empty cell shows: nothing (Streamlit writes "None" unless told otherwise).
+EMPTY_CELL = ""
+# Columns that count things: whole numbers, though DuckDB's sums arrive as floats.
+STATS_COUNTS = ("runs", "errors", "prompt_tokens", "completion_tokens", "num_ctx", "switches")
+
+
+def stats_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """A Stats frame ready to show: its counts as integers (an empty one stays empty, not 0)."""
+    shown = frame.copy()
+    for column in STATS_COUNTS:
+        if column in shown.columns:
+            shown[column] = shown[column].round().astype("Int64")
+    return shown
+
 
 PER_MODEL_COLUMNS = {
     "model": st.column_config.TextColumn("Model"),

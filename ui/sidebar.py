@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import streamlit as st
+from streamlit.navigation.page import StreamlitPage
 
 from chatcore.params import MAX_TOKENS_DEFAULT, TEMPERATURE_DEFAULT, TOP_P_DEFAULT
 from chatcore.types import ModelInfo, SidebarEntry
+from ui import narrow
 from ui.formatting import picker_label
 from ui.knowledge import collection_picker
 from ui.presets import context_size_control, preset_picker, restore_last_params
@@ -23,6 +25,7 @@ from ui.session import (
 
 RECENT_CONVERSATIONS = 15
 SHOWN_KEY = "sidebar_conversations_shown"
+OPEN_IN_CHAT_KEY = "sidebar-open-in-chat"  # a conversation chosen here, to show on the Chat page
 PULL_HINT = (
     "No models are installed on Ollama yet. "
     "Pull one in a terminal, e.g. `ollama pull llama3.2`, then refresh."
@@ -38,6 +41,28 @@ def sidebar() -> None:
         preset_picker()
         generation_controls()
         conversation_list()
+        narrow.close_after_a_choice()
+
+
+def follow_the_choice(page: StreamlitPage, chat_page: StreamlitPage) -> None:
+    """Call before `sidebar()`, with the page about to run: a conversation chosen in the sidebar
+    (or New chat) on another page opens on the Chat page, so the address names what is shown."""
+    narrow.page_shown(page.url_path)
+    if OPEN_IN_CHAT_KEY not in st.session_state:
+        return
+    conversation_id = st.session_state.pop(OPEN_IN_CHAT_KEY)
+    if page.url_path == chat_page.url_path:
+        open_conversation(conversation_id)
+        return
+    st.session_state.conversation_id = conversation_id  # the address gets it with the switch
+    st.switch_page(chat_page, query_params={"c": conversation_id} if conversation_id else None)
+
+
+def choose_conversation(conversation_id: str | None) -> None:
+    """The sidebar's buttons: the conversation opens on the next run, on the Chat page (here, in
+    a callback, the address would name it on the page still showing)."""
+    st.session_state[OPEN_IN_CHAT_KEY] = conversation_id
+    narrow.conversation_chosen()
 
 
 def model_picker() -> None:
@@ -135,7 +160,7 @@ def conversation_list() -> None:
             key="new-chat",
             icon=":material/add:",
             width="stretch",
-            on_click=open_conversation,
+            on_click=choose_conversation,
             args=(None,),
         )
         current = current_conversation_id()
@@ -147,7 +172,7 @@ def conversation_list() -> None:
                 key=f"conv-{entry.conversation_id}",
                 type="primary" if entry.conversation_id == current else "tertiary",
                 width="stretch",
-                on_click=open_conversation,
+                on_click=choose_conversation,
                 args=(entry.conversation_id,),
             )
         if len(entries) > shown:

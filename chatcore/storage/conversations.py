@@ -180,18 +180,29 @@ def recent_titles(cur: duckdb.DuckDBPyConnection, limit: int = 20) -> list[tuple
 
 def sidebar_entries(cur: duckdb.DuckDBPyConnection, limit: int = 20) -> list[SidebarEntry]:
     """The newest conversations, the columns of one Compare round folded into one entry with the
-    models it compared (in column order; none named while a blind round waits for its vote)."""
+    models it compared (in column order; none named while a blind round waits for its vote; models
+    working together by their collaboration's name). The steps of a collaboration before its
+    answer are left out: they are its workings, in History, not conversations of their own."""
     rows = cur.execute(
         """
-        WITH listed AS (
+        WITH workings AS (
+            SELECT m.conversation_id FROM collaboration_steps s
+            JOIN runs r ON r.id = s.run_id JOIN messages m ON m.id = r.message_id
+            WHERE s.step < (SELECT max(f.step) FROM collaboration_steps f
+                            WHERE f.group_id = s.group_id)
+        ),
+        listed AS (
             SELECT c.id, c.title, c.updated_at, e.round_id, e.position,
-                   CASE WHEN cr.blind AND v.id IS NULL THEN '?' ELSE r.model END AS model,
+                   CASE WHEN cr.blind AND v.id IS NULL THEN '?'
+                        ELSE coalesce(s.collaboration, r.model) END AS model,
                    coalesce('r' || e.round_id, 'c' || c.id) AS entry
             FROM conversations c
             LEFT JOIN compare_entries e ON e.conversation_id = c.id
             LEFT JOIN runs r ON r.id = e.run_id
+            LEFT JOIN collaboration_steps s ON s.run_id = e.run_id
             LEFT JOIN compare_rounds cr ON cr.id = e.round_id
             LEFT JOIN votes v ON v.round_id = e.round_id
+            WHERE c.id NOT IN (SELECT conversation_id FROM workings)
         )
         SELECT arg_min(id, coalesce(position, 0)), arg_min(title, coalesce(position, 0)),
                any_value(round_id), list(model ORDER BY position) FILTER (model IS NOT NULL),

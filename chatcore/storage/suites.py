@@ -272,12 +272,13 @@ def run_facts(cur: duckdb.DuckDBPyConnection, run_id: int) -> RunFacts | None:
     row = cur.execute(
         f"""
         WITH {CELL_INFO}
-        SELECT r.id, coalesce(ci.model, r.model), r.status, coalesce(ci.prompt, (
+        SELECT r.id, coalesce(ci.model, fs.collaboration, r.model), r.status, coalesce(ci.prompt, (
             SELECT u.content FROM messages u
             WHERE u.conversation_id = m.conversation_id AND u.role = 'user' AND u.id < m.id
             ORDER BY u.id DESC LIMIT 1))
         FROM runs r JOIN messages m ON m.id = r.message_id
         LEFT JOIN cell_info ci ON ci.run_id = r.id
+        LEFT JOIN final_steps fs ON fs.run_id = r.id
         WHERE r.id = ?
         """,
         [run_id],
@@ -375,15 +376,27 @@ def judge_human_pairs(cur: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
     return [(row[0], row[1]) for row in rows]
 
 
-# The suite, category, prompt and entry (model or collaboration) of every run that answered a
-# suite cell.
+# The suite, category, prompt and entry of every run that answered a suite cell. The entry is
+# what a leaderboard ranks: the cell's model or collaboration and, when the run tried more than
+# one preset, the preset's temperature and top p (each preset of a model is an entry of its own;
+# the same settings in another run pool with it). Then the final step of every collaboration,
+# named by it: a Compare column's collaboration is ranked under its name, not its last model.
 CELL_INFO = """
     cell_info AS (
-        SELECT DISTINCT ON (c.run_id) c.run_id, sr.suite_id, p.category, p.prompt, c.model
+        SELECT DISTINCT ON (c.run_id) c.run_id, sr.suite_id, p.category, p.prompt,
+            CASE WHEN json_array_length(sr.presets) > 1 THEN printf('%s [t %g · top p %g]',
+                c.model,
+                json_extract(sr.presets, '$[' || c.preset_index || '].temperature')::DOUBLE,
+                json_extract(sr.presets, '$[' || c.preset_index || '].top_p')::DOUBLE)
+            ELSE c.model END AS model
         FROM suite_cells c
         JOIN suite_runs sr ON sr.id = c.suite_run_id
         JOIN suite_prompts p ON p.suite_id = sr.suite_id AND p.position = c.prompt_index
         WHERE c.run_id IS NOT NULL
+    ),
+    final_steps AS (
+        SELECT DISTINCT ON (group_id) run_id, collaboration
+        FROM collaboration_steps ORDER BY group_id, step DESC
     )
 """
 
@@ -418,7 +431,8 @@ def pair_outcomes(
             WHERE (v.outcome = 'best' AND ea.label = v.winner_label AND eb.label <> ea.label)
                OR (v.outcome <> 'best' AND ea.position < eb.position)
         )
-        SELECT o.source, coalesce(ci.model, ra.model), coalesce(cb.model, rb.model), o.outcome,
+        SELECT o.source, coalesce(ci.model, fa.collaboration, ra.model),
+            coalesce(cb.model, fb.collaboration, rb.model), o.outcome,
             length(ma.content), length(mb.content),
             o.a_run_id, o.b_run_id, o.created_at
         FROM outcomes o
@@ -426,6 +440,8 @@ def pair_outcomes(
         JOIN runs rb ON rb.id = o.b_run_id JOIN messages mb ON mb.id = rb.message_id
         LEFT JOIN cell_info ci ON ci.run_id = o.a_run_id
         LEFT JOIN cell_info cb ON cb.run_id = o.b_run_id
+        LEFT JOIN final_steps fa ON fa.run_id = o.a_run_id
+        LEFT JOIN final_steps fb ON fb.run_id = o.b_run_id
         WHERE list_contains($sources, o.source)
           AND ($category IS NULL OR ci.category = $category)
           AND ($suite IS NULL OR ci.suite_id = $suite)
@@ -456,12 +472,13 @@ def model_speeds(cur: duckdb.DuckDBPyConnection, run_ids: list[int]) -> list[Mod
             SELECT s.run_id, min(r.started_at) OVER (PARTITION BY s.group_id) AS started_at
             FROM collaboration_steps s JOIN runs r ON r.id = s.run_id
         )
-        SELECT coalesce(ci.model, r.model),
+        SELECT coalesce(ci.model, fs.collaboration, r.model),
             median(r.completion_tokens / (r.eval_duration_ns / 1e9))
                 FILTER (WHERE r.completion_tokens > 0 AND r.eval_duration_ns > 0),
             median(epoch(r.finished_at) - epoch(coalesce(b.started_at, r.started_at)))
         FROM runs r LEFT JOIN cell_info ci ON ci.run_id = r.id
         LEFT JOIN began b ON b.run_id = r.id
+        LEFT JOIN final_steps fs ON fs.run_id = r.id
         WHERE r.id IN (SELECT unnest($ids)) AND r.status = 'complete'
         GROUP BY ALL
         """,

@@ -22,6 +22,13 @@ class StoredEntry:
     text: str
     run: RunRecord
     thinking: str = ""  # hidden in a blind round until the reveal: it often names the model
+    collaboration: str | None = None  # the models that worked together on it, as one entry
+    steps: tuple[tuple[str, str], ...] = ()  # a collaboration's (role, model), step by step
+
+    @property
+    def entry(self) -> str:
+        """What the vote ranks: the collaboration, else the model."""
+        return self.collaboration or self.run.model
 
 
 @dataclass(frozen=True)
@@ -66,13 +73,16 @@ def add_entry(
     round_id: int,
     label: str,
     position: int,
-    conversation_id: str,
+    conversation_id: str | None,
     run_id: int,
 ) -> None:
+    """A column of a round: the run that answered in it, and its conversation (looked up when
+    not given)."""
     cur.execute(
         """
         INSERT INTO compare_entries (round_id, label, position, conversation_id, run_id)
-        VALUES (?, ?, ?, ?, ?)
+        SELECT ?, ?, ?, coalesce(?, m.conversation_id), r.id
+        FROM runs r JOIN messages m ON m.id = r.message_id WHERE r.id = ?
         """,
         [round_id, label, position, conversation_id, run_id],
     )
@@ -88,9 +98,11 @@ def get_round(cur: duckdb.DuckDBPyConnection, round_id: int) -> StoredRound | No
         cur.execute(
             f"""
             SELECT e.label, e.position, e.conversation_id, m.content AS text,
-                coalesce(m.thinking, '') AS thinking, {run_select("r")}
+                coalesce(m.thinking, '') AS thinking, s.collaboration, s.group_id,
+                {run_select("r")}
             FROM compare_entries e
             JOIN runs r ON r.id = e.run_id JOIN messages m ON m.id = r.message_id
+            LEFT JOIN collaboration_steps s ON s.run_id = e.run_id
             WHERE e.round_id = ? ORDER BY e.position
             """,
             [round_id],
@@ -103,17 +115,39 @@ def get_round(cur: duckdb.DuckDBPyConnection, round_id: int) -> StoredRound | No
         id=row[0],
         prompt=row[1],
         blind=row[2],
-        entries=[stored_entry(entry) for entry in entries],
+        entries=[stored_entry(cur, entry) for entry in entries],
         vote=None if vote is None else StoredVote(*vote),
     )
 
 
-def stored_entry(row: dict[str, Any]) -> StoredEntry:
+def stored_entry(cur: duckdb.DuckDBPyConnection, row: dict[str, Any]) -> StoredEntry:
     run = run_from(row)
     assert run is not None  # an entry always has its run
+    steps = collaboration_steps(cur, row["group_id"]) if row["group_id"] else ()
     return StoredEntry(
-        row["label"], row["position"], row["conversation_id"], row["text"], run, row["thinking"]
+        row["label"],
+        row["position"],
+        row["conversation_id"],
+        row["text"],
+        run,
+        row["thinking"],
+        row["collaboration"],
+        steps,
     )
+
+
+def collaboration_steps(
+    cur: duckdb.DuckDBPyConnection, group_id: str
+) -> tuple[tuple[str, str], ...]:
+    """(role, model) of each step of one collaboration, in order."""
+    rows = cur.execute(
+        """
+        SELECT s.role, r.model FROM collaboration_steps s JOIN runs r ON r.id = s.run_id
+        WHERE s.group_id = ? ORDER BY s.step, s.run_id
+        """,
+        [group_id],
+    ).fetchall()
+    return tuple((role, model) for role, model in rows)
 
 
 def record_vote(
@@ -129,13 +163,18 @@ def all_votes(cur: duckdb.DuckDBPyConnection, blind_only: bool = False) -> list[
     """Every vote, oldest first, with the models of the columns it judged."""
     rows = cur.execute(
         """
+        WITH entries AS (
+            SELECT e.round_id, e.label, e.position, r.status,
+                coalesce(s.collaboration, r.model) AS entry
+            FROM compare_entries e JOIN runs r ON r.id = e.run_id
+            LEFT JOIN collaboration_steps s ON s.run_id = e.run_id  -- a collaboration's answer
+        )
         SELECT v.id, v.outcome,
-            max(r.model) FILTER (WHERE e.label = v.winner_label),
-            list(r.model ORDER BY e.position)
+            max(r.entry) FILTER (WHERE r.label = v.winner_label),
+            list(r.entry ORDER BY r.position)
         FROM votes v
         JOIN compare_rounds c ON c.id = v.round_id
-        JOIN compare_entries e ON e.round_id = v.round_id
-        JOIN runs r ON r.id = e.run_id
+        JOIN entries r ON r.round_id = v.round_id
         WHERE (c.blind OR NOT ?) AND r.status <> 'error'  -- a failed answer takes no part
         GROUP BY v.id, v.outcome
         ORDER BY v.id

@@ -157,3 +157,33 @@ def test_a_round_survives_a_reload(app_env) -> None:
     assert not again.exception
     assert again.chat_message[0].markdown[0].value == "Say hello"
     assert [b for b in again.button if (b.key or "").startswith("vote-")]
+
+
+def test_models_working_together_are_one_entry_voted_and_ranked(app_env) -> None:
+    """Issue 19, item 4: a collaboration is picked on the Compare page beside a single model."""
+    fusion = "fusion(llama3.2:latest + qwen3:4b -> qwen3:4b)"
+    at = compare_page()
+    at.toggle(key="compare_blind").set_value(False)
+    at.radio(key="collab_pattern").set_value("fusion").run()
+    assert at.multiselect(key="collab_answering").value == ["llama3.2:latest", "qwen3:4b"]
+    at.selectbox(key="collab_synthesiser").set_value("qwen3:4b").run()
+    assert not at.button(key="collab_add").disabled  # two picked: room for two more
+    at.multiselect(key="compare_models").set_value(["llama3.2:latest"]).run()
+    at.button(key="collab_add").click().run()
+    assert not at.exception
+    assert at.multiselect(key="compare_models").value == ["llama3.2:latest", fusion]
+
+    at.chat_input[0].set_value("Say hello").run()
+    assert not at.exception
+    single, together = at.columns[0], at.columns[1]
+    assert single.subheader[0].value == "llama3.2:latest"
+    assert together.subheader[0].value == fusion
+    assert together.markdown[0].value == REPLIES["qwen3:4b"]  # the synthesis is the answer
+    steps = [c.value for c in together.caption]
+    assert steps[0].startswith("qwen3:4b · ")  # who wrote the answer, and how fast
+    assert steps[1].startswith("answer: ") and steps[1].endswith("synthesis: qwen3:4b")
+
+    at.button(key="vote-best-B").click().run()
+    assert not at.exception
+    board = at.dataframe[0].value
+    assert list(board["Model"]) == [fusion, "llama3.2:latest"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
+import pandas as pd
 from streamlit.testing.v1 import AppTest
 
 from chatcore.storage.db import Database
@@ -93,3 +94,15 @@ def test_new_replies_appear_on_the_next_run(app_env, db_path: Path) -> None:
     ui.services().chat.send(None, "Hello", "llama3.2:latest", GenerationParams()).consume()
     at.run()
     assert metrics(at)["Replies"] == "9"
+
+
+def test_tables_show_counts_as_integers_and_empty_cells_empty(app_env, db_path: Path) -> None:
+    """Issue 12, item 10: no "None" in an empty cell, no "4,030.0" for a count of tokens."""
+    at = stats_page(db_path, RUNS)
+    for table in at.dataframe:
+        assert table.proto.HasField("placeholder") and table.proto.placeholder == ""
+    per_model = at.dataframe[0].value
+    for count in ("runs", "errors", "prompt_tokens", "completion_tokens"):
+        assert pd.api.types.is_integer_dtype(per_model[count]), count
+    assert list(per_model["prompt_tokens"]) == [4030, 2010, 100]
+    assert per_model["thinking_token_share"].isna().all()  # empty, and shown so

@@ -12,6 +12,7 @@ from chatcore.compare import (
     TIE,
     elo_ratings,
     standings,
+    votable,
 )
 from chatcore.errors import InvalidInput
 from chatcore.params import GenerationParams
@@ -259,3 +260,84 @@ def test_a_failed_answer_takes_no_part_in_the_vote(compare_services: Services) -
     alone = failing_round(["flaky:latest", "fast:latest"])
     with pytest.raises(InvalidInput, match="two answers"):
         compare_services.compare.vote(alone, TIE)
+
+
+# --- models working together, as one column ---
+
+CRITIQUE = "critique(fast:latest -> mid:latest)"
+FUSION = "fusion(fast:latest + mid:latest -> slow:latest)"
+
+
+def test_a_collaboration_is_one_column_with_its_steps_stored_by_role(
+    compare_services: Services,
+) -> None:
+    live = compare_services.compare.start(
+        "Together?", ["mid:latest", CRITIQUE, FUSION], PARAMS, blind=False
+    )
+    steps_seen: set[tuple[str, str]] = set()
+    for _ in live.updates():
+        for column in live.columns:
+            if column.step is not None:
+                steps_seen.add(column.step)
+    _, critique, fusion = live.columns
+    assert critique.model == "critique(fast:latest -> mid:latest -> fast:latest)"
+    assert [c.status for c in live.columns] == ["complete"] * 3
+    assert critique.text == FAST and fusion.text == SLOW  # the last step's answer
+    assert ("critique", "mid:latest") in steps_seen  # each step streamed into its column
+    assert ("answer", "fast:latest + mid:latest") in steps_seen
+
+    stored = compare_services.compare.round(live.id)
+    assert stored is not None
+    assert [e.entry for e in stored.entries] == ["mid:latest", critique.model, FUSION]
+    assert stored.entries[1].steps == (
+        ("draft", "fast:latest"),
+        ("critique", "mid:latest"),
+        ("revise", "fast:latest"),
+    )
+    assert sorted(stored.entries[2].steps) == [
+        ("answer", "fast:latest"),
+        ("answer", "mid:latest"),
+        ("synthesis", "slow:latest"),
+    ]
+    assert stored.entries[1].run.model == "fast:latest" and stored.entries[1].text == FAST
+
+    # the sidebar lists the round once, naming the collaborations; their workings are not listed
+    [entry] = compare_services.chat.sidebar_entries(20)
+    assert entry.round_id == live.id
+    assert entry.compared_models == ("mid:latest", critique.model, FUSION)
+
+    # ranked like a model, under its own name: on Compare's Elo board and the Bradley-Terry one
+    compare_services.compare.vote(live.id, BEST, "C")
+    board = compare_services.compare.standings()
+    assert board[0].model == FUSION and {s.model for s in board} == {
+        "mid:latest",
+        critique.model,
+        FUSION,
+    }
+    ranked = compare_services.suites.leaderboard(rounds=10)
+    assert ranked.rows[0].model == FUSION
+    fused = next(r for r in ranked.rows if r.model == FUSION)
+    assert fused.median_seconds is not None  # from its first step's start
+
+
+def test_a_failed_step_fails_the_column_and_keeps_it_out_of_the_vote(
+    compare_services: Services,
+) -> None:
+    live = compare_services.compare.start(
+        "Hi", ["mid:latest", "fast:latest", "critique(flaky:latest -> mid:latest)"], PARAMS, False
+    )
+    _, _, together = live.wait()
+    assert together.status == "error" and "draft step (flaky:latest)" in (together.error or "")
+    stored = compare_services.compare.round(live.id)
+    assert stored is not None
+    failed = stored.entries[2]
+    assert failed.entry == "critique(flaky:latest -> mid:latest -> flaky:latest)"
+    assert failed.run.status == "error" and failed.steps == (("draft", "flaky:latest"),)
+    assert [e.label for e in votable(stored)] == ["A", "B"]
+
+
+def test_a_misspelt_collaboration_is_refused_before_anything_is_stored(
+    compare_services: Services,
+) -> None:
+    with pytest.raises(InvalidInput, match="fusion"):
+        compare_services.compare.start("Hi", ["mid:latest", "fusion(mid)"], PARAMS, False)

@@ -131,7 +131,7 @@ def test_json_export_carries_images_and_thinking_losslessly(
     reply = vision.chat.send(None, "Look", "gemma3:4b", PARAMS, images=[picture]).consume()
     data = transfer.export_json(vision.db)
     document = json.loads(data)
-    assert document["version"] == 2
+    assert document["version"] == transfer.VERSION == 3
     message = document["conversations"][0]["messages"][0]
     assert message["images"] and message["images"][0] in document["images"]
     assert "thinking" in document["conversations"][0]["messages"][1]

@@ -599,3 +599,26 @@ def test_deleting_a_suite_answer_takes_its_votes_and_cell(suite_services: Servic
     after = suites.run(view.id).cell(0, "alpha:latest")
     assert after is not None and after.status == "waiting"
     assert suites.leaderboard(rounds=10).games == 0
+
+
+def test_presets_of_one_model_rank_as_entries_of_their_own(suite_services: Services) -> None:
+    """A run of one model at two temperatures: each preset is an entry, pairs and votes included."""
+    suites = suite_services.suites
+    suite_id = suites.create_suite("warm or cold", ["q0", "q1"])
+    presets = [GenerationParams(temperature=0.1), GenerationParams(temperature=0.9)]
+    view = suites.wait(suites.start_run(suite_id, ["alpha:latest"], presets=presets), 30)
+    pair = suites.next_pair(view.id)
+    assert pair is not None
+    a, b = pair
+    assert a.model == b.model and a.prompt_index == b.prompt_index
+    assert a.preset_index != b.preset_index
+    cold = {c.prompt_index: c.run_id or 0 for c in view.cells if c.preset_index == 0}
+    warm = {c.prompt_index: c.run_id or 0 for c in view.cells if c.preset_index == 1}
+    suites.vote(cold[0], warm[0], "a")
+    suites.vote(warm[1], cold[1], "b")
+    board = suites.leaderboard(rounds=10)
+    assert [r.model for r in board.rows] == [
+        "alpha:latest [t 0.1 · top p 0.9]",
+        "alpha:latest [t 0.9 · top p 0.9]",
+    ]
+    assert board.games == 2 and all(r.median_seconds is not None for r in board.rows)

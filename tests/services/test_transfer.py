@@ -116,8 +116,8 @@ BAD_FILES = {
     "a foreign JSON file": (lambda data: b'{"chats": []}', "not a conversation export"),
     "a JSON list": (lambda data: b"[1, 2]", "not a conversation export"),
     "an unknown version": (
-        lambda data: mutated(data, set_path(["version"], 3)),
-        "version is 3",
+        lambda data: mutated(data, set_path(["version"], 4)),
+        "version is 4",
     ),
     "a string for a number": (
         lambda data: mutated(
@@ -233,3 +233,16 @@ def test_a_value_too_large_for_its_column_is_refused_and_writes_nothing(
     with pytest.raises(ImportRefused, match="does not fit the runs table"):
         transfer.import_json(other.db, json.dumps(document).encode())
     assert table_rows(other) == before
+
+
+def test_the_evaluation_bumped_the_version_and_version_2_files_still_import(
+    services: Services, fake_ollama: FakeOllama, other: Services
+) -> None:
+    """Version 3 added the evaluation section, which a version 2 reader (strict) refuses."""
+    varied_history(services, fake_ollama)
+    document = json.loads(transfer.export_json(services.db))
+    assert document["version"] == 3 and "evaluation" in document
+    del document["evaluation"]
+    document["version"] = 2
+    report = transfer.import_json(other.db, json.dumps(document).encode())
+    assert report.imported == ["alpha", "beta", "gamma"]

@@ -28,6 +28,7 @@ from chatcore.storage import knowledge as store
 from chatcore.storage.db import Database
 from chatcore.storage.stats import StatsFilter
 from chatcore.types import ChatMessage, Citation, Collection, Document, DocumentStatus, Retrieval
+from chatcore.vector_index import VectorIndex
 
 DEFAULT_COLLECTION = "default"
 TOP_K = 5  # passages per question
@@ -196,6 +197,7 @@ class KnowledgeService:
     ) -> None:
         self.db = db
         self.embedders = Embedders(registry, local)
+        self.vectors = VectorIndex(db)  # the vector ranking's in-memory copy; DuckDB is the store
         # One indexing job at a time, in order: a collection's re-index and its new documents
         # never interleave, so a collection never holds vectors of two models.
         self._jobs = ThreadPoolExecutor(max_workers=1, thread_name_prefix="knowledge-index")
@@ -231,6 +233,7 @@ class KnowledgeService:
             if store.collection_model(cur, name) is None:
                 raise NotFound(f"Collection '{name}' was not found.")
             store.delete_collection(cur, name)
+        self.vectors.forget(name)
 
     def change_embedding_model(self, name: str, embedding_model: str, wait: bool = False) -> None:
         """Re-index every document of the collection with another model (in the background);
@@ -338,6 +341,7 @@ class KnowledgeService:
                 if dimensions is None:
                     store.set_collection_model(cur, collection, model, len(vectors[0]))
                 store.mark_document(cur, document_id, DocumentStatus.READY, None, model, len(ids))
+            self.vectors.warm(collection, len(vectors[0]))
         except Exception as error:
             with self.db.transaction() as cur:
                 store.mark_document(cur, document_id, DocumentStatus.ERROR, failure(error))
@@ -366,6 +370,9 @@ class KnowledgeService:
                         cur, document_id, DocumentStatus.READY, None, model, len(rows)
                     )
                 store.set_collection_model(cur, collection, model, next(iter(sizes), None))
+            self.vectors.forget(collection)
+            if sizes:
+                self.vectors.warm(collection, next(iter(sizes)))
         except Exception as error:
             with self.db.transaction() as cur:
                 for document_id in document_ids:
@@ -412,8 +419,7 @@ class KnowledgeService:
             for model in {m[0] for m in models.values() if m and m[1]}:
                 scope = [n for n, m in models.items() if m and m[0] == model]
                 query = self.embedders.embed(model, [question], query=True)[0]
-                with self.db.cursor() as cur:
-                    ranked = store.nearest(cur, scope, query, CANDIDATES)
+                ranked = self.vectors.nearest(scope, query, CANDIDATES)
                 similarity |= {r.chunk_id: r.score for r in ranked}
                 rankings.append((1.0, ranked))
         if mode in ("hybrid", "keyword"):

@@ -24,6 +24,7 @@ SIDEBAR_KEYS = {
     "top_p": "top_p",
     "max_tokens": "max_tokens",
     "system_prompt": "system_prompt",
+    "collections": "collections",  # the Knowledge picker (ui.knowledge.COLLECTIONS_KEY)
 }
 
 
@@ -141,4 +142,5 @@ def follow_open_conversation() -> None:
     state[SETTINGS_OF] = conversation_id
     run = services().chat.last_run(conversation_id)
     if run is not None:
-        use_in_sidebar(run.model, run.options)
+        # A conversation keeps its collections: a reply stored without any leaves none picked.
+        use_in_sidebar(run.model, {"collections": [], **run.options})

@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from chatcore import documents
-from chatcore.backends.embeddings import EMBEDDED_E5, LocalEmbeddings
+from chatcore.backends.embeddings import EMBEDDED_E5, LocalEmbeddings, with_prefixes
 from chatcore.backends.registry import Registry, stream_ended
 from chatcore.documents import Converted
 from chatcore.errors import DashboardError, InvalidInput, NotFound
@@ -99,7 +99,9 @@ class Embedders:
         name = model.removeprefix("ollama:")
         backend, _ = self.registry.resolve(name)
         try:
-            vectors, _ = backend.embed(name, list(texts))  # type: ignore[attr-defined]
+            # Each known family gets the prefixes it was trained with (nomic: search_query: ...)
+            prefixed = with_prefixes(name, texts, query=query)
+            vectors, _ = backend.embed(name, prefixed)  # type: ignore[attr-defined]
         except BaseException as error:
             stream_ended(backend, error if isinstance(error, DashboardError) else None)
             raise

@@ -250,3 +250,20 @@ def test_fusion_rewards_agreement() -> None:
     a = [kstore.Ranked(1, 0.9), kstore.Ranked(2, 0.8)]
     b = [kstore.Ranked(2, 5.0), kstore.Ranked(3, 4.0)]
     assert [chunk for chunk, _ in fuse([(1.0, a), (1.0, b)])] == [2, 1, 3]
+
+
+def test_ollama_embedding_models_get_their_familys_prefixes_on_the_wire(
+    services: Services, server: FakeOllama
+) -> None:
+    k = services.knowledge
+    k.create_collection("manuals", EMBEDDER)
+    k.add_text("Gate notes", "The gate code is 4711.", "manuals")
+    k.search("What is the gate code?", ["manuals"])
+    embedded = [r["body"]["input"] for r in server.requests if r["path"] == "/api/embed"]
+    assert ["search_document: The gate code is 4711."] in embedded
+    assert ["search_query: What is the gate code?"] in embedded
+    k.create_collection("plain", "ollama:mxbai-embed-large:latest")
+    k.add_text("Gate notes", "The gate code is 4711.", "plain")  # mxbai: no passage prefix
+    assert [r["body"]["input"] for r in server.requests if r["path"] == "/api/embed"][-1] == [
+        "The gate code is 4711."
+    ]

@@ -136,3 +136,19 @@ def test_the_picker_follows_the_open_conversation(dashboard: Services) -> None:
     assert not at.exception
     last = dashboard.chat.last_run(with_knowledge.reply.conversation_id)
     assert last is not None and last.options["collections"] == ["manuals"]
+
+
+def test_a_passage_loads_no_image_from_another_host(dashboard: Services) -> None:
+    k = dashboard.knowledge
+    k.create_collection("manuals", EMBEDDER)
+    tracker = "![pixel](http://tracker.example/p.png)"
+    k.add_text(f"Gate {tracker}", f"The gate code is 4711. {tracker}", "manuals")
+    at = new_app().run()
+    at.sidebar.multiselect(key="collections").select("manuals")
+    at.run()
+    at.chat_input[0].set_value("What is the gate code?").run()
+    assert not at.exception
+    [label] = [e.label for e in at.expander if e.label.startswith("[1] ")]
+    shown = [m.value for m in at.markdown if "4711" in m.value and m.value.startswith(">")]
+    assert shown and all("![" not in text for text in [label, *shown])
+    assert "image not loaded: pixel (tracker.example)" in shown[0]

@@ -106,9 +106,8 @@ class VectorIndex:
 def fingerprint(
     cur: store.duckdb.DuckDBPyConnection, collection: str, dimensions: int
 ) -> Fingerprint:
-    model = store.collection_model(cur, collection)
-    count, id_sum = store.vectors_fingerprint(cur, collection, dimensions)
-    return (model[0] if model else "", dimensions, count, id_sum)
+    model, count, id_sum = store.vectors_fingerprint(cur, collection, dimensions)
+    return (model, dimensions, count, id_sum)
 
 
 def load(cur: store.duckdb.DuckDBPyConnection, collection: str, dimensions: int) -> Matrix:

@@ -389,18 +389,24 @@ def collection_vectors(
 
 def vectors_fingerprint(
     cur: duckdb.DuckDBPyConnection, collection: str, dimensions: int
-) -> tuple[int, int]:
-    """How many vectors the collection holds and the sum of their chunk ids: chunk ids are never
-    reused, so any added or deleted chunk changes it (a ~2 ms scan of two columns at 100,000)."""
-    table = vector_table(dimensions)
-    if table not in vector_tables(cur):
-        return (0, 0)
-    row = cur.execute(
-        f"SELECT count(*), coalesce(sum(chunk_id), 0) FROM {table} WHERE collection = ?",
-        [collection],
-    ).fetchone()
+) -> tuple[str, int, int]:
+    """The collection's embedding model, how many vectors it holds and the sum of their chunk
+    ids, in one query: chunk ids are never reused, so any added or deleted chunk changes it
+    (~2 ms at 100,000 vectors)."""
+    try:
+        row = cur.execute(
+            f"""
+            SELECT (SELECT embedding_model FROM collections WHERE name = $collection),
+                   count(*), coalesce(sum(chunk_id), 0)
+            FROM {vector_table(dimensions)} WHERE collection = $collection
+            """,
+            {"collection": collection},
+        ).fetchone()
+    except duckdb.CatalogException:  # no vectors of this size yet
+        model = collection_model(cur, collection)
+        return (model[0] if model else "", 0, 0)
     assert row is not None
-    return (int(row[0]), int(row[1]))
+    return (row[0] or "", int(row[1]), int(row[2]))
 
 
 def keyword_matches(

@@ -1,5 +1,8 @@
-"""The knowledge base: top-10 cosine retrieval in DuckDB over 100,000 chunks of 384 dimensions
-(target: at most 50 ms), beside a numpy brute-force search of the same vectors in the same run;
+"""The knowledge base: top-10 cosine retrieval over 100,000 chunks of 384 dimensions as the app
+serves it (DuckDB stores the vectors; an in-memory matrix per collection, checked against DuckDB on
+every search, ranks them; target: at most 50 ms), beside DuckDB's own array_cosine_similarity (the
+fallback for collections beyond the memory cap) and a numpy brute-force search of the same vectors
+in the same run;
 and indexing throughput of the embedded embedding model (chunks per second).
 
     python -m bench.knowledge
@@ -19,6 +22,7 @@ from chatcore.backends.registry import Registry
 from chatcore.knowledge import KnowledgeService
 from chatcore.storage import knowledge as store
 from chatcore.storage.db import Database
+from chatcore.vector_index import VectorIndex
 
 CHUNKS = 100_000
 DIMENSIONS = 384
@@ -40,11 +44,21 @@ def retrieval(folder: Path) -> None:
     db = Database(folder / "bench.duckdb")
     started = time.perf_counter()
     with db.transaction() as cur:
+        store.create_collection(cur, "bench", "bench-model")
+        store.set_collection_model(cur, "bench", "bench-model", DIMENSIONS)
         store.add_vectors(cur, "bench", list(range(CHUNKS)), vectors)
     load_s = time.perf_counter() - started
+    index = VectorIndex(db)
+    started = time.perf_counter()
+    index.warm("bench", DIMENSIONS)
+    warm_s = time.perf_counter() - started
 
-    duck_ms, numpy_ms, agree = [], [], 0
+    served_ms, duck_ms, numpy_ms = [], [], []
+    served_agree = duck_agree = 0
     for query in queries:
+        started = time.perf_counter()
+        served = index.nearest(["bench"], query.tolist(), TOP)
+        served_ms.append((time.perf_counter() - started) * 1000)
         started = time.perf_counter()
         with db.cursor() as cur:
             found = store.nearest(cur, ["bench"], query.tolist(), TOP)
@@ -54,18 +68,29 @@ def retrieval(folder: Path) -> None:
         best = np.argpartition(-scores, TOP)[:TOP]
         best = best[np.argsort(-scores[best])]
         numpy_ms.append((time.perf_counter() - started) * 1000)
-        agree += [hit.chunk_id for hit in found] == best.tolist()
+        duck_agree += [hit.chunk_id for hit in found] == best.tolist()
+        served_agree += [hit.chunk_id for hit in served] == best.tolist()
     db.close()
-    duck, brute = statistics.median(duck_ms), statistics.median(numpy_ms)
-    verdict = "within" if duck <= TARGET_MS else "OVER"
-    print(f"knowledge retrieval: top-{TOP} of {CHUNKS:,} chunks x {DIMENSIONS} dims")
-    print(f"  loading the vectors into DuckDB      {load_s:8.2f} s")
+    served, duck, brute = (statistics.median(t) for t in (served_ms, duck_ms, numpy_ms))
+    verdict = "within" if served <= TARGET_MS else "OVER"
     print(
-        f"  DuckDB array_cosine_similarity  median {duck:7.1f} ms  ({verdict} {TARGET_MS:.0f} ms)"
+        f"knowledge retrieval: top-{TOP} of {CHUNKS:,} chunks x {DIMENSIONS} dims, "
+        f"{QUERIES} queries (median; fastest, which a busy machine disturbs least)"
     )
-    print(f"  numpy brute force (matrix @ q)  median {brute:7.1f} ms")
-    print(f"  ratio DuckDB / numpy                   {duck / brute:7.2f}x")
-    print(f"  same top-{TOP} as numpy in {agree}/{QUERIES} queries")
+    print(f"  loading the vectors into DuckDB                {load_s:8.2f} s")
+    print(f"  loading them into memory (once per write)      {warm_s:8.2f} s  ({index.loads} load)")
+    print(
+        f"  served: fingerprint in DuckDB + numpy matrix  {served:6.1f} ms; {min(served_ms):5.1f}"
+        f"  ({verdict} {TARGET_MS:.0f} ms)"
+    )
+    print(f"  fallback: DuckDB array_cosine_similarity      {duck:6.1f} ms; {min(duck_ms):5.1f}")
+    print(f"  numpy brute force (matrix @ q), no DuckDB     {brute:6.1f} ms; {min(numpy_ms):5.1f}")
+    print(f"  ratio served / numpy                          {served / brute:6.2f}x")
+    print(f"  ratio DuckDB fallback / numpy                 {duck / brute:6.2f}x")
+    print(
+        f"  same top-{TOP} as numpy: served {served_agree}/{QUERIES}, "
+        f"DuckDB {duck_agree}/{QUERIES} queries"
+    )
 
 
 def indexing(folder: Path) -> None:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from chatcore import documents
-from chatcore.backends.embeddings import EMBEDDED_E5, LocalEmbeddings
+from chatcore.backends.embeddings import EMBEDDED_E5, LocalEmbeddings, with_prefixes
 from chatcore.backends.registry import Registry, stream_ended
 from chatcore.documents import Converted
 from chatcore.errors import DashboardError, InvalidInput, NotFound
@@ -28,6 +28,7 @@ from chatcore.storage import knowledge as store
 from chatcore.storage.db import Database
 from chatcore.storage.stats import StatsFilter
 from chatcore.types import ChatMessage, Citation, Collection, Document, DocumentStatus, Retrieval
+from chatcore.vector_index import VectorIndex
 
 DEFAULT_COLLECTION = "default"
 TOP_K = 5  # passages per question
@@ -36,6 +37,12 @@ RRF_K = 60  # reciprocal-rank fusion's constant, as in Cormack et al. (2009)
 # The keyword ranking counts half as much as the vector one: on the shipped question set (mostly
 # paraphrases) equal weights cost 4 of 39 first places; keywords still lift exact names and codes.
 KEYWORD_WEIGHT = 0.5
+# A keyword hit votes only if its BM25 score is at least this share of the best one. RRF counts
+# ranks, not scores: a chunk that matched only "to", "how" or "什么" got the same vote as a real
+# match, and a chunk missing from the keyword list (a question in another language than its
+# passage) fell behind every chunk in both lists. On the shipped set this cost one first place
+# found by vectors (hybrid 0.87 vs vector 0.90); with the cut hybrid ties vector.
+KEYWORD_MIN_SHARE = 0.5
 CONTEXT_BUDGET_CHARS = 6_000  # passages in one prompt: ~1,500 tokens, room left in a 4k window
 EMBED_BATCH = 16  # chunks per embedding call: progress moves between calls
 COLLECTION_NAME = re.compile(r"^[\w][\w .:-]{0,63}$", re.UNICODE)
@@ -98,7 +105,9 @@ class Embedders:
         name = model.removeprefix("ollama:")
         backend, _ = self.registry.resolve(name)
         try:
-            vectors, _ = backend.embed(name, list(texts))  # type: ignore[attr-defined]
+            # Each known family gets the prefixes it was trained with (nomic: search_query: ...)
+            prefixed = with_prefixes(name, texts, query=query)
+            vectors, _ = backend.embed(name, prefixed)  # type: ignore[attr-defined]
         except BaseException as error:
             stream_ended(backend, error if isinstance(error, DashboardError) else None)
             raise
@@ -196,6 +205,7 @@ class KnowledgeService:
     ) -> None:
         self.db = db
         self.embedders = Embedders(registry, local)
+        self.vectors = VectorIndex(db)  # the vector ranking's in-memory copy; DuckDB is the store
         # One indexing job at a time, in order: a collection's re-index and its new documents
         # never interleave, so a collection never holds vectors of two models.
         self._jobs = ThreadPoolExecutor(max_workers=1, thread_name_prefix="knowledge-index")
@@ -231,6 +241,7 @@ class KnowledgeService:
             if store.collection_model(cur, name) is None:
                 raise NotFound(f"Collection '{name}' was not found.")
             store.delete_collection(cur, name)
+        self.vectors.forget(name)
 
     def change_embedding_model(self, name: str, embedding_model: str, wait: bool = False) -> None:
         """Re-index every document of the collection with another model (in the background);
@@ -338,6 +349,7 @@ class KnowledgeService:
                 if dimensions is None:
                     store.set_collection_model(cur, collection, model, len(vectors[0]))
                 store.mark_document(cur, document_id, DocumentStatus.READY, None, model, len(ids))
+            self.vectors.warm(collection, len(vectors[0]))
         except Exception as error:
             with self.db.transaction() as cur:
                 store.mark_document(cur, document_id, DocumentStatus.ERROR, failure(error))
@@ -366,6 +378,9 @@ class KnowledgeService:
                         cur, document_id, DocumentStatus.READY, None, model, len(rows)
                     )
                 store.set_collection_model(cur, collection, model, next(iter(sizes), None))
+            self.vectors.forget(collection)
+            if sizes:
+                self.vectors.warm(collection, next(iter(sizes)))
         except Exception as error:
             with self.db.transaction() as cur:
                 for document_id in document_ids:
@@ -412,15 +427,14 @@ class KnowledgeService:
             for model in {m[0] for m in models.values() if m and m[1]}:
                 scope = [n for n, m in models.items() if m and m[0] == model]
                 query = self.embedders.embed(model, [question], query=True)[0]
-                with self.db.cursor() as cur:
-                    ranked = store.nearest(cur, scope, query, CANDIDATES)
+                ranked = self.vectors.nearest(scope, query, CANDIDATES)
                 similarity |= {r.chunk_id: r.score for r in ranked}
                 rankings.append((1.0, ranked))
         if mode in ("hybrid", "keyword"):
             terms = list(documents.terms(question))
             with self.db.cursor() as cur:
                 keyword = store.keyword_matches(cur, list(collections), terms, CANDIDATES)
-            rankings.append((KEYWORD_WEIGHT, keyword))
+            rankings.append((KEYWORD_WEIGHT, strong_matches(keyword)))
         best = fuse(rankings)[:k]
         with self.db.cursor() as cur:
             chunks = store.chunks_by_id(cur, [chunk_id for chunk_id, _ in best])
@@ -449,6 +463,16 @@ class KnowledgeService:
         """Replies, how many searched the knowledge base, retrieval time (median, p95 ms)."""
         with self.db.cursor() as cur:
             return store.retrieval_totals(cur, f or StatsFilter())
+
+
+def strong_matches(
+    ranked: list[store.Ranked], share: float = KEYWORD_MIN_SHARE
+) -> list[store.Ranked]:
+    """The keyword hits that score at least `share` of the best one (see KEYWORD_MIN_SHARE)."""
+    if not ranked:
+        return []
+    floor = share * ranked[0].score
+    return [hit for hit in ranked if hit.score >= floor]
 
 
 def citation(

@@ -13,6 +13,7 @@ from chatcore.errors import DashboardError
 from chatcore.types import Citation, Collection, Document, DocumentStatus
 from ui.components import show_error
 from ui.formatting import human_bytes, when
+from ui.safe_markdown import safe_label, safe_markdown
 from ui.session import services
 
 COLLECTIONS_KEY = "collections"  # the sidebar's choice; ui.session reads it into the params
@@ -48,8 +49,9 @@ def show_citations(citations: Sequence[Citation]) -> None:
         return
     st.caption(f"Sources from the knowledge base ({len(citations)})")
     for c in citations:
-        with st.expander(citation_label(c), icon=":material/format_quote:"):
-            st.markdown("\n".join("> " + line for line in c.text.splitlines()))
+        # Document text is untrusted: its label and passage load nothing from other hosts.
+        with st.expander(safe_label(citation_label(c)), icon=":material/format_quote:"):
+            safe_markdown("\n".join("> " + line for line in c.text.splitlines()))
             st.caption(f"collection {c.collection} · fused score {c.score:.4f}")
 
 

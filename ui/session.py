@@ -25,6 +25,7 @@ SIDEBAR_KEYS = {
     "max_tokens": "max_tokens",
     "system_prompt": "system_prompt",
     "context_size": "context_size",
+    "collections": "collections",  # the Knowledge picker (ui.knowledge.COLLECTIONS_KEY)
 }
 THINK_WIDGETS = {str: "think-levels", bool: "think-onoff"}  # the think control's widget keys
 
@@ -154,4 +155,5 @@ def follow_open_conversation() -> None:
     state[SETTINGS_OF] = conversation_id
     run = services().chat.last_run(conversation_id)
     if run is not None:
-        use_in_sidebar(run.model, run.options)
+        # A conversation keeps its collections: a reply stored without any leaves none picked.
+        use_in_sidebar(run.model, {"collections": [], **run.options})

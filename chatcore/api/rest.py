@@ -62,9 +62,18 @@ class ModelParams(GenerationParams):
     """The seed's model_params: the model and the sidebar's generation parameters."""
 
     model: str = Field(SEED_DEFAULT_MODEL, min_length=1, description="An installed model's name")
+    collections: tuple[str, ...] | None = Field(  # type: ignore[assignment]
+        None,
+        description="Knowledge-base collections whose passages go into the prompt; omitted: the "
+        "ones the conversation's newest reply used (none for a new one), [] for none",
+    )
 
-    def generation(self) -> GenerationParams:
-        return GenerationParams(**self.model_dump(exclude={"model"}))
+    def generation(self, remembered: Sequence[str] = ()) -> GenerationParams:
+        """The parameters to send with; omitted collections are the conversation's own."""
+        fields = self.model_dump(exclude={"model"})
+        if self.collections is None:
+            fields["collections"] = tuple(remembered)
+        return GenerationParams(**fields)
 
 
 class ChatRequest(BaseModel):
@@ -149,6 +158,9 @@ class HistoryMessage(BaseModel):
     options: dict[str, Any] | None = None
     metrics: MetricsOut | None = None
     request_id: str | None = Field(None, description="The reply's id in the dashboard's log")
+    citations: list[CitationOut] = Field(
+        default_factory=list, description="A reply's knowledge-base passages, as it was given them"
+    )
 
 
 class History(BaseModel):
@@ -284,7 +296,9 @@ def conversation_out(summary: ConversationSummary) -> ConversationOut:
     )
 
 
-def history_message(message: StoredMessage, images: dict[str, bytes]) -> HistoryMessage:
+def history_message(
+    message: StoredMessage, images: dict[str, bytes], cited: dict[int, list[Citation]]
+) -> HistoryMessage:
     out = HistoryMessage(
         id=message.id,
         role=message.role,
@@ -304,6 +318,7 @@ def history_message(message: StoredMessage, images: dict[str, bytes]) -> History
                 "options": run.options,
                 "metrics": metrics_out(run.metrics, run.ttft_ms),
                 "request_id": run.request_id,
+                "citations": [citation_out(c) for c in cited.get(run.id, [])],
             }
         )
     return out
@@ -396,6 +411,15 @@ def create_api(
     def chat_service() -> ChatService:
         return services().chat
 
+    def remembered_collections(conversation_id: str | None) -> Sequence[str]:
+        """A conversation keeps its collections, as the Chat page's picker does: those of its
+        newest reply that still exist."""
+        run = chat_service().last_run(conversation_id) if conversation_id else None
+        if run is None or not run.options.get("collections"):
+            return ()
+        known = set(services().knowledge.collection_names())
+        return tuple(name for name in run.options["collections"] if name in known)
+
     api.add_middleware(
         CORSMiddleware,
         allow_origins=list(origins),
@@ -425,7 +449,7 @@ def create_api(
                 request.conversation_id,
                 request.message,
                 params.model,
-                params.generation(),
+                params.generation(remembered_collections(request.conversation_id)),
                 images=images,
             )
 
@@ -464,9 +488,10 @@ def create_api(
         messages = service.messages(conversation_id)
         stored = service.images([h for m in messages for h in m.images])
         images = {sha256: image.data for sha256, image in stored.items()}
+        cited = services().knowledge.citations([m.run.id for m in messages if m.run is not None])
         return History(
             conversation=conversation_out(summary),
-            messages=[history_message(m, images) for m in messages],
+            messages=[history_message(m, images, cited) for m in messages],
         )
 
     @api.get("/models", response_model=Models, responses=ERRORS)

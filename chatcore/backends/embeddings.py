@@ -7,8 +7,10 @@ The dashboard names an embedding model "<backend>:<model>" (EMBEDDED_E5 below, o
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from chatcore.errors import BackendUnavailable
@@ -50,6 +52,46 @@ class LocalEmbeddings:
                 ) from error
             self._engine = E5(num_threads=self.threads)
         return self._engine
+
+
+@dataclass(frozen=True)
+class Prefixes:
+    """What a model was trained to see before a question and before a passage."""
+
+    query: str = ""
+    document: str = ""
+
+
+SEARCH_QUERY_INSTRUCTION = "Represent this sentence for searching relevant passages: "
+WEB_SEARCH_TASK = (
+    "Instruct: Given a web search query, retrieve relevant passages that answer the query"
+)
+QWEN3_QUERY = WEB_SEARCH_TASK + "\nQuery:"  # Qwen3-Embedding's card: no space after "Query:"
+E5_INSTRUCT_QUERY = WEB_SEARCH_TASK + "\nQuery: "  # multilingual-e5-large-instruct's card
+# Known families on Ollama, by their model cards; first match on the bare name wins (the
+# namespace before "/" and the tag after ":" dropped). Models not listed (bge-m3, all-minilm,
+# granite-embedding, ...) were trained without prefixes and get none.
+KNOWN_PREFIXES: tuple[tuple[re.Pattern[str], Prefixes], ...] = (
+    (re.compile(r"nomic-embed-text"), Prefixes("search_query: ", "search_document: ")),
+    (re.compile(r"e5-[\w.-]*instruct"), Prefixes(E5_INSTRUCT_QUERY)),
+    (re.compile(r"(^|[-_])e5([-_]|$)"), Prefixes("query: ", "passage: ")),
+    (re.compile(r"mxbai-embed-large"), Prefixes(SEARCH_QUERY_INSTRUCTION)),
+    (re.compile(r"snowflake-arctic-embed2|arctic-embed-l-v2"), Prefixes("query: ")),
+    (re.compile(r"snowflake-arctic-embed"), Prefixes(SEARCH_QUERY_INSTRUCTION)),
+    (re.compile(r"qwen3-embedding"), Prefixes(QWEN3_QUERY)),
+)
+
+
+def prefixes_for(model: str) -> Prefixes:
+    """The prefixes an Ollama embedding model expects, from its name."""
+    bare = model.rsplit("/", 1)[-1].split(":", 1)[0].lower()
+    return next((p for pattern, p in KNOWN_PREFIXES if pattern.search(bare)), Prefixes())
+
+
+def with_prefixes(model: str, texts: Sequence[str], *, query: bool) -> list[str]:
+    prefixes = prefixes_for(model)
+    prefix = prefixes.query if query else prefixes.document
+    return [prefix + text for text in texts]
 
 
 def installed() -> bool:

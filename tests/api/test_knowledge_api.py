@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -135,3 +136,49 @@ def test_chat_with_an_unknown_collection_is_404_and_stores_nothing(client: TestC
     )
     assert answer.status_code == 404
     assert client.get("/api/history/k1").status_code == 404
+
+
+def ask(client: TestClient, conversation: str, **model_params: object) -> list[dict[str, Any]]:
+    answer = client.post(
+        "/api/chat",
+        json={
+            "message": "What is the gate code?",
+            "conversation_id": conversation,
+            "model_params": {"model": "llama2", **model_params},
+        },
+    )
+    assert answer.status_code == 200, answer.text
+    return answer.json()["citations"]
+
+
+def test_history_lists_each_replys_citations(client: TestClient) -> None:
+    upload(client, "gate.txt", b"The gate code is 4711.", collection="manuals")
+    ask(client, "cited", collections=["manuals"])
+    ask(client, "cited", collections=[])
+    history = client.get("/api/history/cited").json()
+    replies = [m for m in history["messages"] if m["role"] == "assistant"]
+    [citation] = replies[0]["citations"]
+    assert citation["document"] == "gate.txt" and "4711" in citation["text"]
+    assert citation["number"] == 1 and citation["score"] > 0
+    assert replies[1]["citations"] == []
+    assert all(m["citations"] == [] for m in history["messages"] if m["role"] == "user")
+
+
+def test_a_conversation_keeps_its_collections_until_told_otherwise(client: TestClient) -> None:
+    upload(client, "gate.txt", b"The gate code is 4711.", collection="manuals")
+    assert ask(client, "new") == []  # a new conversation has none
+    assert len(ask(client, "kept", collections=["manuals"])) == 1
+    assert len(ask(client, "kept")) == 1  # omitted: the conversation's own
+    assert ask(client, "new") == []  # another conversation's choice is not this one's
+    assert ask(client, "kept", collections=[]) == []  # [] turns them off, and that is kept
+    assert ask(client, "kept") == []
+
+
+def test_a_remembered_collection_deleted_since_is_dropped(
+    client: TestClient, services: Services
+) -> None:
+    services.knowledge.create_collection("old", EMBEDDER)
+    upload(client, "gate.txt", b"The gate code is 4711.", collection="old")
+    assert len(ask(client, "k", collections=["old"])) == 1
+    services.knowledge.delete_collection("old")
+    assert ask(client, "k") == []

@@ -104,3 +104,51 @@ def test_stats_show_how_often_replies_searched_and_what_it_cost(dashboard: Servi
     assert metrics["Replies that searched it"].value == "1"
     assert "50%" in str(metrics["Replies that searched it"].delta)
     assert metrics["Median retrieval"].value.endswith(" ms")
+
+
+def test_the_picker_follows_the_open_conversation(dashboard: Services) -> None:
+    from chatcore.params import GenerationParams
+
+    k = dashboard.knowledge
+    k.create_collection("manuals", EMBEDDER)
+    k.add_text("Gate notes", "The gate code is 4711.", "manuals")
+    with_knowledge = dashboard.chat.send(
+        None, "What is the gate code?", "llama3.2", GenerationParams(collections=("manuals",))
+    )
+    with_knowledge.consume()
+    without = dashboard.chat.send(None, "plain", "llama3.2", GenerationParams())
+    without.consume()
+
+    def picked_when_opening(conversation_id: str, at: AppTest) -> list[str]:
+        at.query_params["c"] = conversation_id
+        at.run()
+        assert not at.exception, at.exception
+        return list(at.sidebar.multiselect(key="collections").value)
+
+    at = new_app()  # one session opening one conversation, then the other, then the first
+    assert picked_when_opening(with_knowledge.reply.conversation_id, at) == ["manuals"]
+    assert picked_when_opening(without.reply.conversation_id, at) == []
+    assert picked_when_opening(with_knowledge.reply.conversation_id, at) == ["manuals"]
+    # The next message in it, from a new session, searches the remembered collection.
+    at = new_app()
+    picked_when_opening(with_knowledge.reply.conversation_id, at)
+    at.chat_input[0].set_value("And the gate code again?").run()
+    assert not at.exception
+    last = dashboard.chat.last_run(with_knowledge.reply.conversation_id)
+    assert last is not None and last.options["collections"] == ["manuals"]
+
+
+def test_a_passage_loads_no_image_from_another_host(dashboard: Services) -> None:
+    k = dashboard.knowledge
+    k.create_collection("manuals", EMBEDDER)
+    tracker = "![pixel](http://tracker.example/p.png)"
+    k.add_text(f"Gate {tracker}", f"The gate code is 4711. {tracker}", "manuals")
+    at = new_app().run()
+    at.sidebar.multiselect(key="collections").select("manuals")
+    at.run()
+    at.chat_input[0].set_value("What is the gate code?").run()
+    assert not at.exception
+    [label] = [e.label for e in at.expander if e.label.startswith("[1] ")]
+    shown = [m.value for m in at.markdown if "4711" in m.value and m.value.startswith(">")]
+    assert shown and all("![" not in text for text in [label, *shown])
+    assert "image not loaded: pixel (tracker.example)" in shown[0]

@@ -10,10 +10,17 @@ import pytest
 
 from chatcore.config import Settings
 from chatcore.errors import DocumentTooLarge, InvalidInput, NotFound, UnsupportedDocument
-from chatcore.knowledge import CONTEXT_BUDGET_CHARS, fuse, grounded_prompt, within_budget
+from chatcore.knowledge import (
+    CONTEXT_BUDGET_CHARS,
+    fuse,
+    grounded_prompt,
+    strong_matches,
+    within_budget,
+)
 from chatcore.params import GenerationParams
 from chatcore.services import Services, open_services
 from chatcore.storage import knowledge as kstore
+from chatcore.storage.knowledge import Ranked
 from chatcore.types import DocumentStatus
 from testkit.documents import docx_with, pdf_with_pages
 from testkit.fake_ollama import FakeModel, FakeOllama
@@ -250,3 +257,31 @@ def test_fusion_rewards_agreement() -> None:
     a = [kstore.Ranked(1, 0.9), kstore.Ranked(2, 0.8)]
     b = [kstore.Ranked(2, 5.0), kstore.Ranked(3, 4.0)]
     assert [chunk for chunk, _ in fuse([(1.0, a), (1.0, b)])] == [2, 1, 3]
+
+
+def test_ollama_embedding_models_get_their_familys_prefixes_on_the_wire(
+    services: Services, server: FakeOllama
+) -> None:
+    k = services.knowledge
+    k.create_collection("manuals", EMBEDDER)
+    k.add_text("Gate notes", "The gate code is 4711.", "manuals")
+    k.search("What is the gate code?", ["manuals"])
+    embedded = [r["body"]["input"] for r in server.requests if r["path"] == "/api/embed"]
+    assert ["search_document: The gate code is 4711."] in embedded
+    assert ["search_query: What is the gate code?"] in embedded
+    k.create_collection("plain", "ollama:mxbai-embed-large:latest")
+    k.add_text("Gate notes", "The gate code is 4711.", "plain")  # mxbai: no passage prefix
+    assert [r["body"]["input"] for r in server.requests if r["path"] == "/api/embed"][-1] == [
+        "The gate code is 4711."
+    ]
+
+
+def test_weak_keyword_matches_do_not_outvote_the_vectors_first_place() -> None:
+    # Chunk 1 is the vectors' best but shares no word with the question (it is in another
+    # language); chunks 2-6 matched only "to" and "how", far below the best keyword score.
+    vector = [Ranked(i, 0.9 - i / 100) for i in range(1, 8)]
+    keyword = [Ranked(9, 8.0), *(Ranked(i, 1.0) for i in range(2, 7))]
+    assert 1 not in [c for c, _ in fuse([(1.0, vector), (0.5, keyword)])[:5]]
+    assert strong_matches(keyword) == [Ranked(9, 8.0)]
+    assert 1 in [c for c, _ in fuse([(1.0, vector), (0.5, strong_matches(keyword))])[:5]]
+    assert strong_matches([]) == []

@@ -379,9 +379,9 @@ class ChatService:
             with self.db.transaction() as cur:
                 first = next(m["content"] for m in history if m["role"] == "user")
                 store.ensure_conversation(cur, conversation_id, title_from(first))
-                store.add_message(cur, conversation_id, "user", text)
+                reply_id = store.add_turn(cur, conversation_id, text)
                 reply = self._start_reply(
-                    cur, conversation_id, backend, model, params, history, client
+                    cur, conversation_id, backend, model, params, history, client, reply_id
                 )
         except BaseException:
             abandon(opening, backend)
@@ -524,8 +524,10 @@ class ChatService:
         params: GenerationParams,
         history: list[ChatMessage],
         client: str | None = None,
+        message_id: int | None = None,  # the reply's message, when written with its turn
     ) -> Reply:
-        message_id = store.add_message(cur, conversation_id, "assistant", "")
+        if message_id is None:
+            message_id = store.add_message(cur, conversation_id, "assistant", "")
         run_id = runs.start_run(
             cur,
             conversation_id=conversation_id,

@@ -31,7 +31,7 @@ from chatcore.chat import Reply, ReplyStream
 from chatcore.errors import DashboardError, InvalidInput
 from chatcore.params import MAX_TOKENS_LIMIT, GenerationParams
 from chatcore.services import Services
-from chatcore.types import ChatMessage, ModelInfo, RunStatus
+from chatcore.types import ChatMessage, ModelInfo, RunStatus, Thinking
 
 T = TypeVar("T")
 ServicesProvider = Callable[[], Services]
@@ -152,16 +152,17 @@ class ProxyApp:
         stream: ReplyStream,
         media_type: str,
         head: Callable[[], bytes],
-        piece: Callable[[str], bytes],
+        pieces: Callable[[list[str]], bytes],
         tail: Callable[[Reply], bytes],
     ) -> StreamingResponse:
-        return RelayedResponse(stream, self.in_thread, media_type, head, piece, tail)
+        return RelayedResponse(stream, self.in_thread, media_type, head, pieces, tail)
 
 
 class RelayedResponse(StreamingResponse):
-    """A relayed reply in the client's own protocol: `head`, each piece, then `tail` with the
-    stored outcome. Pieces travel in batches (chatcore/api/streaming.py); however the response
-    ends, the reply is closed, so a client that hangs up leaves it stored as stopped."""
+    """A relayed reply in the client's own protocol: `head`, the pieces of each batch, then
+    `tail` with the stored outcome. Pieces travel in batches (chatcore/api/streaming.py);
+    however the response ends, the reply is closed, so a client that hangs up leaves it stored
+    as stopped."""
 
     def __init__(
         self,
@@ -169,17 +170,18 @@ class RelayedResponse(StreamingResponse):
         in_thread: Callable[[Callable[[], Any]], Any],
         media_type: str,
         head: Callable[[], bytes],
-        piece: Callable[[str], bytes],
+        pieces: Callable[[list[str]], bytes],
         tail: Callable[[Reply], bytes],
     ) -> None:
         self.batches = PieceBatches(stream, in_thread)
-        self.head, self.piece, self.tail = head, piece, tail
+        self.head, self.pieces, self.tail = head, pieces, tail
         super().__init__(self.chunks(), media_type=media_type)
 
     async def chunks(self) -> AsyncIterator[bytes]:
         yield self.head()
         async for batch in self.batches:
-            yield b"".join(map(self.piece, batch))
+            if written := self.pieces(batch):
+                yield written
         yield self.tail(self.batches.stream.reply)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -309,7 +311,7 @@ def create_ollama_proxy(
             stream,
             "application/x-ndjson",
             head=lambda: b"",
-            piece=lambda text: line({**message(text), "done": False}),
+            pieces=ollama_lines(model, "message"),
             tail=lambda reply: ollama_tail(reply, {**message(""), "done": True}),
         )
 
@@ -337,11 +339,41 @@ def create_ollama_proxy(
             stream,
             "application/x-ndjson",
             head=lambda: b"",
-            piece=lambda text: line({**response(text), "done": False}),
+            pieces=ollama_lines(model, "response"),
             tail=lambda reply: ollama_tail(reply, {**response(""), "done": True}),
         )
 
     return api
+
+
+def ollama_lines(model: Any, kind: str) -> Callable[[list[str]], bytes]:
+    """Ollama's line for each piece of a batch: `message` (chat) or `response` (generate),
+    reasoning under `thinking`. Only the text is encoded per piece: the rest of a line is the
+    same for the whole batch (one timestamp), at thousands of pieces a second."""
+    start = b'{"model": ' + dumped(model) + b', "created_at": '
+    answer, reasoning = (
+        (
+            b'"message": {"role": "assistant", "content": ',
+            b'"message": {"role": "assistant", "content": "", "thinking": ',
+        )
+        if kind == "message"
+        else (b'"response": ', b'"response": "", "thinking": ')
+    )
+    end = b'}, "done": false}\n' if kind == "message" else b', "done": false}\n'
+
+    def lines(batch: list[str]) -> bytes:
+        head = start + dumped(now_iso()) + b", "
+        return b"".join(
+            head + (reasoning if piece.__class__ is Thinking else answer) + dumped(piece) + end
+            for piece in batch
+            if piece  # an empty piece (queued at a busy model) sends nothing
+        )
+
+    return lines
+
+
+def dumped(value: Any) -> bytes:
+    return json.dumps(value, ensure_ascii=False).encode()
 
 
 def ollama_whole(reply: Reply, payload: dict[str, Any]) -> JSONResponse:
@@ -381,6 +413,27 @@ def finish_reason(reply: Reply) -> str:
 
 def event(payload: dict[str, Any]) -> bytes:
     return b"data: " + json.dumps(payload, ensure_ascii=False).encode() + b"\n\n"
+
+
+def openai_events(
+    chunk: Callable[[dict[str, Any]], dict[str, Any]],
+) -> Callable[[list[str]], bytes]:
+    """A server-sent event per piece of a batch: `delta.content`, or `delta.reasoning_content`
+    for reasoning (as vLLM, SGLang and llama.cpp send it). The event's constant parts are
+    encoded once; only the text is encoded per piece."""
+    before, after = dumped(chunk({})).split(b'"delta": {}')
+    before = b"data: " + before + b'"delta": {'
+    after = b"}" + after + b"\n\n"
+    answer, reasoning = b'"content": ', b'"reasoning_content": '
+
+    def events(batch: list[str]) -> bytes:
+        return b"".join(
+            before + (reasoning if piece.__class__ is Thinking else answer) + dumped(piece) + after
+            for piece in batch
+            if piece  # an empty piece (queued at a busy model) sends nothing
+        )
+
+    return events
 
 
 def create_openai_proxy(
@@ -478,7 +531,7 @@ def create_openai_proxy(
             stream,
             "text/event-stream",
             head=lambda: event(chunk({"role": "assistant", "content": ""})),
-            piece=lambda text: event(chunk({"content": text})),
+            pieces=openai_events(chunk),
             tail=tail,
         )
 

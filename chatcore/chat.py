@@ -377,8 +377,9 @@ class ChatService:
         opening: Opening | None = Opening(backend, model, history, params, self._another_host)
         try:
             with self.db.transaction() as cur:
-                first = next(m["content"] for m in history if m["role"] == "user")
-                store.ensure_conversation(cur, conversation_id, title_from(first))
+                if not store.conversation_exists(cur, conversation_id):  # faster than ON CONFLICT
+                    first = next(m["content"] for m in history if m["role"] == "user")
+                    store.create_conversation(cur, conversation_id, title_from(first))
                 reply_id = store.add_turn(cur, conversation_id, text)
                 reply = self._start_reply(
                     cur, conversation_id, backend, model, params, history, client, reply_id

@@ -28,15 +28,6 @@ def create_conversation(cur: duckdb.DuckDBPyConnection, conversation_id: str, ti
     cur.execute("INSERT INTO conversations (id, title) VALUES (?, ?)", [conversation_id, title])
 
 
-def ensure_conversation(cur: duckdb.DuckDBPyConnection, conversation_id: str, title: str) -> None:
-    """Create the conversation unless it exists: one statement where a check and an insert
-    were two (the send path's own cost comes down to its statements)."""
-    cur.execute(
-        "INSERT INTO conversations (id, title) VALUES (?, ?) ON CONFLICT DO NOTHING",
-        [conversation_id, title],
-    )
-
-
 def touch_conversation(cur: duckdb.DuckDBPyConnection, conversation_id: str) -> None:
     cur.execute("UPDATE conversations SET updated_at = now() WHERE id = ?", [conversation_id])
 

@@ -6,8 +6,10 @@ client takes `base_url="http://127.0.0.1:8501/v1"`. Chats go through the one sen
 (ChatService.relay) and are stored as runs with their client, named from the User-Agent. Same
 security as the REST API: AccessGuard (loopback, or the Bearer token), CORS closed to other sites.
 
-What is forwarded of a request: its messages, and temperature, top p, max tokens, seed and stop
-(clamped to the dashboard's ranges); other options (tools, images, formats) are not.
+What is forwarded of a request: its messages, and every other field its client sent, as it came
+(chatcore/api/passthrough.py: options, format, keep_alive, penalties, response_format...);
+temperature, top p, max tokens, seed and stop are also stored clamped to the dashboard's ranges,
+for Stats. Not yet: tools and images.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from chatcore.api.errors import status_for
+from chatcore.api.passthrough import relayed
 from chatcore.api.security import AccessGuard
 from chatcore.api.streaming import PieceBatches
 from chatcore.chat import Reply, ReplyStream
@@ -202,7 +205,7 @@ def ollama_error(message: str) -> dict[str, Any]:
 
 def ollama_params(body: dict[str, Any]) -> GenerationParams:
     options = body.get("options") if isinstance(body.get("options"), dict) else {}
-    return generation_params(
+    own = generation_params(
         OLLAMA_DEFAULTS,
         options.get("temperature"),
         options.get("top_p"),
@@ -210,6 +213,7 @@ def ollama_params(body: dict[str, Any]) -> GenerationParams:
         options.get("seed"),
         options.get("stop"),
     )
+    return relayed(own, body, "ollama")  # and the client's other fields, passed on
 
 
 def ollama_final(reply: Reply) -> dict[str, Any]:
@@ -476,7 +480,7 @@ def create_openai_proxy(
     async def chat_completions(request: Request) -> Any:
         body = await proxy.body(request)
         model = body.get("model")
-        params = generation_params(
+        own = generation_params(
             OPENAI_DEFAULTS,
             body.get("temperature"),
             body.get("top_p"),
@@ -484,6 +488,7 @@ def create_openai_proxy(
             body.get("seed"),
             body.get("stop"),
         )
+        params = relayed(own, body, "openai")  # and the client's other fields, passed on
         stream = await proxy.relay(request, model, messages_of(body.get("messages")), params)
         ident, created = f"chatcmpl-{stream.reply.run_id}", int(time.time())
 

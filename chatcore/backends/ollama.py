@@ -200,8 +200,9 @@ def chat_request(
     model: str, messages: Sequence[ChatMessage], params: GenerationParams
 ) -> dict[str, Any]:
     """POST /api/chat's body as the official client builds it: images as base64, `think` only
-    when set."""
+    when set; a relayed request's other fields as its client sent them."""
     body: dict[str, Any] = {
+        **params.ollama_fields(),  # a relayed request's own fields (format, keep_alive...)
         "model": model,
         "messages": [wire_message(m) for m in messages],
         "stream": True,

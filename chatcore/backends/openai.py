@@ -27,6 +27,8 @@ ADMIN_TIMEOUT = httpx.Timeout(15.0, connect=2.0)
 NS_PER_MS = 1_000_000
 DATA = "data:"
 NO_DELTA: dict[str, Any] = {}
+# The request fields the dashboard sets itself, whatever a relayed request carried.
+OWN_FIELDS = frozenset({"model", "messages", "stream", "stream_options", "n"})
 DONE = "[DONE]"
 
 
@@ -195,6 +197,9 @@ def chat_body(
         body["seed"] = params.seed
     if params.stop:
         body["stop"] = list(params.stop)
+    for name, value in params.openai_fields().items():  # a relayed request's own, as sent
+        if name not in OWN_FIELDS:
+            body[name] = value
     return body
 
 

@@ -3,8 +3,9 @@ and an OpenAI-compatible one (mounted at /v1), over the same hosts and routing a
 
 `OLLAMA_HOST=http://127.0.0.1:8501/ollama` points the ollama CLI and clients here; an openai
 client takes `base_url="http://127.0.0.1:8501/v1"`. Chats go through the one send path
-(ChatService.relay) and are stored as runs with their client, named from the User-Agent. Same
-security as the REST API: AccessGuard (loopback, or the Bearer token), CORS closed to other sites.
+(ChatService.relay) and are stored as runs with their client: the label of its token when it
+presents one of CHAT_API_TOKENS, else named from the User-Agent. Same security as the REST API:
+AccessGuard (loopback, or the Bearer token; a labelled token is accepted too), CORS closed.
 
 What is forwarded of a request: its messages, and every other field its client sent, as it came
 (chatcore/api/passthrough.py: options, format, keep_alive, penalties, response_format...);
@@ -28,7 +29,7 @@ from starlette.types import Receive, Scope, Send
 
 from chatcore.api.errors import status_for
 from chatcore.api.passthrough import relayed
-from chatcore.api.security import AccessGuard
+from chatcore.api.security import AccessGuard, token_matches
 from chatcore.api.streaming import PieceBatches
 from chatcore.chat import Reply, ReplyStream
 from chatcore.errors import DashboardError, InvalidInput
@@ -112,8 +113,10 @@ class ProxyApp:
         origins: Sequence[str],
         token: str | None,
         error_body: Callable[[str], dict[str, Any]],
+        client_tokens: Sequence[tuple[str, str]] = (),
     ) -> None:
         self.services = services
+        self.client_tokens = list(client_tokens)
         self.api = FastAPI(title=title, docs_url=None, redoc_url=None, openapi_url=None)
         self._threads = anyio.CapacityLimiter(PROXY_THREADS)
         self.error_body = error_body
@@ -123,7 +126,8 @@ class ProxyApp:
             allow_methods=["GET", "POST"],
             allow_headers=["Authorization", "Content-Type"],
         )
-        self.api.add_middleware(AccessGuard, origins=origins, token=token)
+        more = [token for _, token in client_tokens]
+        self.api.add_middleware(AccessGuard, origins=origins, token=token, more_tokens=more)
 
         @self.api.exception_handler(DashboardError)
         async def dashboard_error(_: Request, error: DashboardError) -> JSONResponse:
@@ -146,9 +150,17 @@ class ProxyApp:
     ) -> ReplyStream:
         if not isinstance(model, str) or not model:
             raise InvalidInput("`model` names the model to answer with.")
-        client = client_label(request.headers.get("user-agent"))
+        client = self.client_of(request)
         chat = self.services().chat
         return await self.in_thread(lambda: chat.relay(messages, model, params, client))
+
+    def client_of(self, request: Request) -> str:
+        """The label of the client's token (CHAT_API_TOKENS), else its User-Agent's product."""
+        authorization = request.headers.get("authorization", "")
+        for label, token in self.client_tokens:
+            if token_matches(authorization, token):
+                return label
+        return client_label(request.headers.get("user-agent"))
 
     def streamed(
         self,
@@ -253,9 +265,15 @@ def tag(info: ModelInfo) -> dict[str, Any]:
 
 
 def create_ollama_proxy(
-    services: ServicesProvider, *, origins: Sequence[str], token: str | None = None
+    services: ServicesProvider,
+    *,
+    origins: Sequence[str],
+    token: str | None = None,
+    client_tokens: Sequence[tuple[str, str]] = (),
 ) -> FastAPI:
-    proxy = ProxyApp(services, "Ollama-compatible proxy", origins, token, ollama_error)
+    proxy = ProxyApp(
+        services, "Ollama-compatible proxy", origins, token, ollama_error, client_tokens
+    )
     api = proxy.api
 
     @api.api_route("/", methods=["GET", "HEAD"])
@@ -441,9 +459,15 @@ def openai_events(
 
 
 def create_openai_proxy(
-    services: ServicesProvider, *, origins: Sequence[str], token: str | None = None
+    services: ServicesProvider,
+    *,
+    origins: Sequence[str],
+    token: str | None = None,
+    client_tokens: Sequence[tuple[str, str]] = (),
 ) -> FastAPI:
-    proxy = ProxyApp(services, "OpenAI-compatible proxy", origins, token, openai_error)
+    proxy = ProxyApp(
+        services, "OpenAI-compatible proxy", origins, token, openai_error, client_tokens
+    )
     api = proxy.api
 
     @api.get("/models")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import ollama
@@ -12,7 +13,8 @@ import openai
 import pandas as pd
 import pytest
 
-from chatcore.services import Services
+from chatcore.config import load_settings
+from chatcore.services import Services, open_services
 from chatcore.stats import StatsFilter
 from testkit.asgi import mounted, served
 from testkit.fake_ollama import FakeModel, FakeOllama
@@ -243,3 +245,48 @@ def test_reasoning_travels_as_reasoning_through_both_proxies(
     reasoning = "".join(getattr(d, "reasoning_content", None) or "" for d in deltas)
     assert reasoning == "Let me think."
     assert "".join(d.content or "" for d in deltas) == "Served by vLLM."
+
+
+def test_a_labelled_token_names_its_client_and_never_reaches_the_log(
+    fake_ollama: FakeOllama, db_path: Path
+) -> None:
+    settings = load_settings(
+        {
+            "OLLAMA_HOST": fake_ollama.url,
+            "CHAT_DB": str(db_path),
+            "EMBEDDED": "0",
+            "CHAT_API_TOKEN": "owner-secret-0123456789",
+            "CHAT_API_TOKENS": "zed-editor:zed-secret-0123456789, nightly-script:script-secret-42",
+        }
+    )
+    services = open_services(settings)
+    try:
+        with served(mounted(services, token=settings.api_token)) as url:
+            hi = [{"role": "user", "content": "Hi"}]
+            zed = {"Authorization": "Bearer zed-secret-0123456789"}
+            ollama.Client(host=f"{url}/ollama", headers=zed).chat("llama3.2", hi)
+            script = openai.OpenAI(base_url=f"{url}/v1", api_key="script-secret-42", max_retries=0)
+            script.chat.completions.create(model="llama3.2", messages=hi)  # type: ignore[arg-type]
+            owner = openai.OpenAI(
+                base_url=f"{url}/v1", api_key="owner-secret-0123456789", max_retries=0
+            )
+            owner.chat.completions.create(model="llama3.2", messages=hi)  # type: ignore[arg-type]
+            stranger = openai.OpenAI(base_url=f"{url}/v1", api_key="guess", max_retries=0)
+            with pytest.raises(openai.AuthenticationError):
+                stranger.models.list()
+        assert set(services.stats.choices().clients) == {
+            "zed-editor",
+            "nightly-script",
+            "OpenAI/Python",  # the owner's token has no label: named from the User-Agent
+        }
+        assert runs_by_client(services, "zed-editor") == [("llama3.2:latest", "complete", "ollama")]
+    finally:
+        services.close()
+    logged = "".join(p.read_text() for p in settings.data_dir.glob("*.log*"))
+    assert logged and not any(secret in logged for secret in settings.secrets())
+
+
+def test_a_malformed_token_list_is_refused_without_echoing_it() -> None:
+    with pytest.raises(ValueError, match="entry 2") as refused:
+        load_settings({"CHAT_API_TOKENS": "ok:fine-token, just-a-secret-token"})
+    assert "just-a-secret-token" not in str(refused.value)

@@ -18,6 +18,10 @@ from typing import Any
 from chatcore.chat import ReplyStream
 
 FLUSH_SECONDS = 0.004  # after a batch, wait this long for the next pieces to gather
+# After the first piece the worker waits (releasing the GIL) until the loop took it, at most
+# this long: a worker reading a fast stream would otherwise hold the GIL and the loop could
+# send the first token only at the interpreter's next switch (5 ms), or later.
+HANDOFF_SECONDS = 0.005
 InThread = Callable[[Callable[[], Any]], Awaitable[Any]]
 
 
@@ -28,6 +32,7 @@ class PieceBatches:
         self._pending: list[str] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        self._taken = threading.Event()  # the loop took a batch (the first one matters)
         self._finished = False
         self._worker: asyncio.Future[Any] | None = None
 
@@ -42,6 +47,8 @@ class PieceBatches:
                 with self._lock:
                     batch, self._pending = self._pending, []
                     finished = self._finished
+                if any(batch):  # the loop has the first token: the worker may go on
+                    self._taken.set()
                 if batch:
                     yield batch
                 if finished:
@@ -59,7 +66,7 @@ class PieceBatches:
             await self._in_thread(self.stream.close)
 
     def _pump(self, loop: asyncio.AbstractEventLoop, wake: asyncio.Event) -> None:
-        lock, stop = self._lock, self._stop
+        lock, stop, taken = self._lock, self._stop, self._taken
         try:
             for piece in self.stream:
                 with lock:
@@ -67,6 +74,8 @@ class PieceBatches:
                     first = len(self._pending) == 1
                 if first:  # the loop took everything before: wake it for this one
                     loop.call_soon_threadsafe(wake.set)
+                    if piece and not taken.is_set():  # the reply's first token: hand it over
+                        taken.wait(HANDOFF_SECONDS)
                 if stop.is_set():
                     break
         finally:

@@ -18,10 +18,10 @@ from typing import Any
 from chatcore.chat import ReplyStream
 
 FLUSH_SECONDS = 0.004  # after a batch, wait this long for the next pieces to gather
-# After the first piece the worker waits (releasing the GIL) until the loop took it, at most
-# this long: a worker reading a fast stream would otherwise hold the GIL and the loop could
-# send the first token only at the interpreter's next switch (5 ms), or later.
-HANDOFF_SECONDS = 0.005
+# After the reply's first token the worker waits (releasing the GIL) until the loop has written
+# it, at most this long: a worker reading a fast stream would otherwise hold the GIL, and the loop
+# would get it back only at the interpreter's switches (5 ms each), several times over.
+HANDOFF_SECONDS = 0.05
 InThread = Callable[[Callable[[], Any]], Awaitable[Any]]
 
 
@@ -32,7 +32,7 @@ class PieceBatches:
         self._pending: list[str] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        self._taken = threading.Event()  # the loop took a batch (the first one matters)
+        self._taken = threading.Event()  # the loop wrote a token (the first one matters)
         self._finished = False
         self._worker: asyncio.Future[Any] | None = None
 
@@ -47,10 +47,10 @@ class PieceBatches:
                 with self._lock:
                     batch, self._pending = self._pending, []
                     finished = self._finished
-                if any(batch):  # the loop has the first token: the worker may go on
-                    self._taken.set()
                 if batch:
-                    yield batch
+                    yield batch  # back here once the batch is written
+                    if any(batch):  # the first token is out: the worker may go on
+                        self._taken.set()
                 if finished:
                     break
                 await asyncio.sleep(FLUSH_SECONDS)
@@ -60,6 +60,7 @@ class PieceBatches:
     async def close(self) -> None:
         """Stop the reply (stored as stopped unless it ended) and wait for the worker."""
         self._stop.set()
+        self._taken.set()  # a worker waiting on a first token nobody will write goes on
         if self._worker is not None:
             await asyncio.shield(self._worker)
         else:

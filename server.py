@@ -27,14 +27,25 @@ from chatcore.services import close_shared_services, shared_services
 def api_routes() -> list[Mount]:
     """The API at /api and the proxies; refuses to serve a non-loopback address without
     CHAT_API_TOKEN (all three need it then)."""
-    token = load_settings().api_token
+    settings = load_settings()
+    token, labelled = settings.api_token, settings.client_tokens
     if problem := exposure_problem(config.get_option("server.address") or "", token):
         raise SystemExit(problem)
     origins = own_origins(int(config.get_option("server.port")))
     return [
         Mount("/api", app=create_api(shared_services, origins=origins, token=token)),
-        Mount("/ollama", app=create_ollama_proxy(shared_services, origins=origins, token=token)),
-        Mount("/v1", app=create_openai_proxy(shared_services, origins=origins, token=token)),
+        Mount(
+            "/ollama",
+            app=create_ollama_proxy(
+                shared_services, origins=origins, token=token, client_tokens=labelled
+            ),
+        ),
+        Mount(
+            "/v1",
+            app=create_openai_proxy(
+                shared_services, origins=origins, token=token, client_tokens=labelled
+            ),
+        ),
     ]
 
 

@@ -17,9 +17,6 @@ from dataclasses import dataclass, field, replace
 from chatcore.backends.base import Backend
 from chatcore.backends.registry import Registry, stream_ended
 from chatcore.errors import (
-    BackendFailed,
-    BackendUnavailable,
-    Busy,
     DashboardError,
     InvalidInput,
     ModelNotFound,
@@ -28,6 +25,7 @@ from chatcore.fitting import ContextFitter, FittedPrompt, with_fitting
 from chatcore.images import refused_for, valid_images
 from chatcore.knowledge import NO_GROUNDING, Grounding, KnowledgeService
 from chatcore.logs import current_request_id, event
+from chatcore.opening import Opening
 from chatcore.params import GenerationParams
 from chatcore.storage import conversations as store
 from chatcore.storage import images as image_store
@@ -52,14 +50,6 @@ from chatcore.types import (
 )
 
 CHECKPOINT_SECONDS = 2.0  # a killed process loses at most this much of a streaming reply
-MAX_ATTEMPTS = 3  # hosts tried for one reply before its failure is stored
-RETRY_BACKOFF_SECONDS = (0.0, 0.05)  # the pause before the 2nd, 3rd attempt (a refused
-# connection fails at once, so the first retry need not wait; a flapping host gets a breath)
-# Failures before the first piece that another host may not share: it is down, busy, failing,
-# or lost the model. Bad input (InvalidInput, PromptTooLong) would fail everywhere alike.
-RETRYABLE = (BackendUnavailable, BackendFailed, Busy, ModelNotFound)
-# Finds another backend for a model, not one of the hosts given; None when there is none.
-Reroute = Callable[[str, Collection[str]], Backend | None]
 MAX_MESSAGE_CHARS = 100_000
 TITLE_CHARS = 60
 
@@ -128,16 +118,7 @@ class ReplyStream:
     Closing the stream early (a stop button, a dropped client) stores the reply as 'stopped'.
     """
 
-    def __init__(
-        self,
-        db: Database,
-        backend: Backend,
-        history: list[ChatMessage],
-        params: GenerationParams,
-        reply: Reply,
-        started: float,
-        reroute: Reroute | None = None,
-    ) -> None:
+    def __init__(self, db: Database, opening: Opening, reply: Reply, started: float) -> None:
         self.reply = reply
         self.failure: DashboardError | None = None  # what ended it in error, when one did
         self.failure_cause: BaseException | None = None  # its detail, for the log only
@@ -145,10 +126,10 @@ class ReplyStream:
         self.waiting_ahead: int | None = None
         self._finished = threading.Event()  # set once the outcome is stored
         self._db = db
-        self._backend = backend
+        self._opening = opening  # the request to the model, already on its way
+        self._backend = opening.backend
         self._started = started
-        self._reroute = reroute
-        self._chunks = self._generate(history, params)
+        self._chunks = self._generate()
 
     def __iter__(self) -> Iterator[str]:
         return self._chunks
@@ -156,6 +137,7 @@ class ReplyStream:
     def close(self) -> None:
         self._chunks.close()
         if self.reply.status == RunStatus.STREAMING:  # closed before it ever started
+            self._opening.cancel()  # the request already sent is closed once it opens
             self.reply.status = RunStatus.STOPPED
             self._store_outcome()
         stream_ended(self._backend)  # a stream that never ran is no longer in flight
@@ -174,7 +156,7 @@ class ReplyStream:
             pass
         return self.reply
 
-    def _generate(self, history: list[ChatMessage], params: GenerationParams) -> Iterator[str]:
+    def _generate(self) -> Iterator[str]:
         reply = self.reply
         parts: list[str] = []
         thoughts: list[str] = []
@@ -184,7 +166,7 @@ class ReplyStream:
         source: Iterator[Piece] | None = None
         checkpoints = Checkpoints(parts, thoughts, self._checkpoint)
         try:
-            source, first = self._first_piece(history, params)
+            source, first = self._first_piece()
             while first.__class__ is Waiting:  # queued at a busy model: hand control back
                 self.waiting_ahead = first.ahead  # type: ignore[union-attr]
                 yield ""
@@ -230,40 +212,16 @@ class ReplyStream:
             reply.metrics = with_fitting(reply.metrics, reply.context_dropped, reply.window)
             self._store_outcome()
 
-    def _first_piece(
-        self, history: list[ChatMessage], params: GenerationParams
-    ) -> tuple[Iterator[Piece], Piece | None]:
-        """Start the stream and wait for its first piece, on another host that has the model
-        when this one fails first (up to MAX_ATTEMPTS). After a first piece there is no retry:
-        the reply has begun, and its text so far is stored as it is."""
-        reply = self.reply
-        tried: list[str] = []
-        while True:
-            source = self._backend.stream_chat(reply.model, history, params)
-            try:
-                return source, next(source, None)
-            except RETRYABLE as error:
-                source.close()
-                tried.append(self._backend.host)
-                following = self._next_backend(tried, error)
-                if following is None:
-                    raise
-            pause = RETRY_BACKOFF_SECONDS[min(len(tried), len(RETRY_BACKOFF_SECONDS)) - 1]
-            if pause:
-                time.sleep(pause)
-            self._backend = following
-            reply.backend, reply.host, reply.attempts = (
-                following.name,
-                following.host,
-                len(tried) + 1,
-            )
-
-    def _next_backend(self, tried: list[str], error: BaseException) -> Backend | None:
-        """The failed host is let go (and marked down when unreachable); another, if any."""
-        stream_ended(self._backend, error)
-        if self._reroute is None or len(tried) >= MAX_ATTEMPTS:
-            return None
-        return self._reroute(self.reply.model, tried)
+    def _first_piece(self) -> tuple[Iterator[Piece], Piece | None]:
+        """The first piece from the opening (retried on other hosts there when one fails
+        first); the host that answered, or was tried last, is the reply's."""
+        try:
+            opened = self._opening.result()
+        finally:
+            self._backend = self._opening.backend
+            self.reply.backend, self.reply.host = self._backend.name, self._backend.host
+            self.reply.attempts = self._opening.attempts
+        return opened.source, opened.first
 
     def _checkpoint(self, text: str, thinking: str) -> None:
         with self._db.cursor() as cur:
@@ -385,29 +343,34 @@ class ChatService:
             log_refusal("send", error, conversation_id, model)
             raise
         event("send.text", logging.DEBUG, conversation=conversation_id, message=text)
+        opening: Opening | None = None
         try:
             limit = self.context.limit(backend, model, params)  # asks the host: no transaction
             sees = self._sees_images(backend, model, conversation_id, attached)
             with self.db.transaction() as cur:
-                if not store.conversation_exists(cur, conversation_id):
+                exists = store.conversation_exists(cur, conversation_id)
+                earlier = store.context_messages(cur, conversation_id, sees) if exists else []
+                asked = store.context_message(
+                    "user", text, [i.data for i in attached] if sees else None
+                )
+                history = grounding.apply(with_system_prompt([*earlier, asked], params))
+                fitted = self.context.fit(cur, conversation_id, model, history, params, limit)
+                history, params = fitted.messages, fitted.params
+                # The model is asked now, while the turn is written and committed below.
+                opening = Opening(backend, model, history, params, self._another_host)
+                if not exists:
                     store.create_conversation(cur, conversation_id, title_from(text))
                 message_id = store.add_message(cur, conversation_id, "user", text)
                 self._attach(cur, message_id, attached)
-                history = with_system_prompt(
-                    store.context_messages(cur, conversation_id, with_images=sees), params
-                )
-                history = grounding.apply(history)
-                fitted = self.context.fit(cur, conversation_id, model, history, params, limit)
-                history, params = fitted.messages, fitted.params
                 reply = self._start_reply(
                     cur, conversation_id, backend, model, params, history, client
                 )
                 self._record_fit(cur, reply, fitted)
                 reply.citations = grounding.store(cur, reply.run_id)
         except BaseException:
-            stream_ended(backend)
+            abandon(opening, backend)
             raise
-        stream = ReplyStream(self.db, backend, history, params, reply, started, self._another_host)
+        stream = ReplyStream(self.db, opening, reply, started)
         self.context.follow_up(self.db, self.registry, stream, fitted)
         return stream
 
@@ -429,19 +392,21 @@ class ChatService:
         text = history[-1]["content"]
         conversation_id = relayed_conversation_id(client, history)
         backend, model = self._resolve(model)
+        # The model is asked at once: the turn is written and committed meanwhile.
+        opening: Opening | None = Opening(backend, model, history, params, self._another_host)
         try:
             with self.db.transaction() as cur:
-                if not store.conversation_exists(cur, conversation_id):
-                    opening = next(m["content"] for m in history if m["role"] == "user")
-                    store.create_conversation(cur, conversation_id, title_from(opening))
-                store.add_message(cur, conversation_id, "user", text)
+                if not store.conversation_exists(cur, conversation_id):  # faster than ON CONFLICT
+                    first = next(m["content"] for m in history if m["role"] == "user")
+                    store.create_conversation(cur, conversation_id, title_from(first))
+                reply_id = store.add_turn(cur, conversation_id, text)
                 reply = self._start_reply(
-                    cur, conversation_id, backend, model, params, history, client
+                    cur, conversation_id, backend, model, params, history, client, reply_id
                 )
         except BaseException:
-            stream_ended(backend)
+            abandon(opening, backend)
             raise
-        return ReplyStream(self.db, backend, history, params, reply, started, self._another_host)
+        return ReplyStream(self.db, opening, reply, started)
 
     def regenerate(self, conversation_id: str, model: str, params: GenerationParams) -> ReplyStream:
         """Answer the last user message again; the previous reply stays stored, hidden. Its
@@ -454,6 +419,7 @@ class ChatService:
         except DashboardError as error:
             log_refusal("regenerate", error, conversation_id, model)
             raise
+        opening: Opening | None = None
         try:
             limit = self.context.limit(backend, model, params)
             sees = self._sees_images(backend, model, conversation_id, [])
@@ -466,13 +432,14 @@ class ChatService:
                 history = grounding.apply(history)
                 fitted = self.context.fit(cur, conversation_id, model, history, params, limit)
                 history, params = fitted.messages, fitted.params
+                opening = Opening(backend, model, history, params, self._another_host)
                 reply = self._start_reply(cur, conversation_id, backend, model, params, history)
                 self._record_fit(cur, reply, fitted)
                 reply.citations = grounding.store(cur, reply.run_id)
         except BaseException:
-            stream_ended(backend)
+            abandon(opening, backend)
             raise
-        stream = ReplyStream(self.db, backend, history, params, reply, started, self._another_host)
+        stream = ReplyStream(self.db, opening, reply, started)
         self.context.follow_up(self.db, self.registry, stream, fitted)
         return stream
 
@@ -590,8 +557,10 @@ class ChatService:
         params: GenerationParams,
         history: list[ChatMessage],
         client: str | None = None,
+        message_id: int | None = None,  # the reply's message, when written with its turn
     ) -> Reply:
-        message_id = store.add_message(cur, conversation_id, "assistant", "")
+        if message_id is None:
+            message_id = store.add_message(cur, conversation_id, "assistant", "")
         run_id = runs.start_run(
             cur,
             conversation_id=conversation_id,
@@ -617,6 +586,14 @@ class ChatService:
 
 
 UNEXPECTED = "Something went wrong while answering; the details are in the log."
+
+
+def abandon(opening: Opening | None, backend: Backend) -> None:
+    """A send that failed before its turn committed: its request to the model, if one went
+    out, is closed once it opens, and the chosen backend is let go."""
+    if opening is not None:
+        opening.cancel()
+    stream_ended(backend)
 
 
 def described(error: BaseException | None) -> str | None:

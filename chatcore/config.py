@@ -39,6 +39,14 @@ class Settings:
     ollama_num_parallel: int = 1  # replies each Ollama host serves at once (suite runs fill it)
     context_max: int = DEFAULT_CONTEXT_MAX  # CONTEXT_MAX: the user's cap on any model's window
     context_overflow: str = "drop"  # CONTEXT_OVERFLOW: drop the oldest turns, or summarise them
+    # CHAT_API_TOKENS: (label, token) pairs; a tool calling the proxies with one of these is
+    # stored as that client. Kept out of repr and logs.
+    client_tokens: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+
+    def secrets(self) -> tuple[str, ...]:
+        """Every token, for the log to hide."""
+        tokens = (self.api_token, *(token for _, token in self.client_tokens))
+        return tuple(token for token in tokens if token)
 
     def all_ollama_hosts(self) -> list[str]:
         """OLLAMA_HOST first, then OLLAMA_HOSTS, each once."""
@@ -79,6 +87,19 @@ def path_list(value: str) -> tuple[Path, ...]:
     return tuple(Path(part.strip()).expanduser() for part in parts if part.strip())
 
 
+def labelled_tokens(value: str) -> tuple[tuple[str, str], ...]:
+    """CHAT_API_TOKENS: `label:token` pairs, comma-separated (a token may contain `:`)."""
+    pairs = []
+    for index, entry in enumerate(part.strip() for part in value.split(",")):
+        if not entry:
+            continue
+        label, _, token = entry.partition(":")
+        if not label.strip() or not token.strip():  # never echo the entry: it holds a token
+            raise ValueError(f"CHAT_API_TOKENS entry {index + 1} is not `label:token`.")
+        pairs.append((label.strip(), token.strip()))
+    return tuple(pairs)
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if env is None else env
     db = env.get("CHAT_DB") or str(default_data_dir(env) / "chat.duckdb")
@@ -99,6 +120,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         ollama_num_parallel=max(1, int(env.get("OLLAMA_NUM_PARALLEL") or 1)),
         context_max=max(256, int(env.get("CONTEXT_MAX") or DEFAULT_CONTEXT_MAX)),
         context_overflow=overflow_choice(env.get("CONTEXT_OVERFLOW", "")),
+        client_tokens=labelled_tokens(env.get("CHAT_API_TOKENS", "")),
     )
 
 

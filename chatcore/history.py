@@ -18,10 +18,23 @@ from chatcore.errors import InvalidInput
 from chatcore.storage import conversations as store
 from chatcore.storage import history as queries
 from chatcore.storage.db import Database
-from chatcore.storage.history import SORT_COLUMNS, ConversationRow, Filters, SortKey
+from chatcore.storage.history import (
+    DASHBOARD,
+    SORT_COLUMNS,
+    ConversationRow,
+    Filters,
+    SortKey,
+)
 from chatcore.types import StoredMessage, as_stored_id
 
-__all__ = ["SORT_COLUMNS", "ConversationRow", "Filters", "HistoryService", "SortKey"]
+__all__ = [
+    "DASHBOARD",
+    "SORT_COLUMNS",
+    "ConversationRow",
+    "Filters",
+    "HistoryService",
+    "SortKey",
+]
 
 PAGE_SIZE = 50
 SEARCH_LIMIT = 50
@@ -121,6 +134,12 @@ class HistoryService:
             if row is None:
                 return None
             return OpenConversation(row, store.conversation_messages(cur, conversation_id))
+
+    def client_names(self) -> list[str]:
+        """The clients whose conversations History holds; DASHBOARD ("") is the dashboard's."""
+        self.refresh_summaries()
+        with self.db.cursor() as cur:
+            return queries.used_clients(cur)
 
     def model_names(self) -> list[str]:
         """Every model any conversation used, for the filter."""

@@ -58,6 +58,35 @@ class GenerationParams(BaseModel):
         """The request's `think` field; None leaves it out (the model's own default)."""
         return self.think
 
+    def ollama_fields(self) -> dict[str, Any]:
+        """More top-level fields of Ollama's chat request (a relayed request's own)."""
+        return {}
+
+    def openai_fields(self) -> dict[str, Any]:
+        """More fields of a chat-completions request (a relayed request's own)."""
+        return {}
+
     def recorded(self) -> dict[str, Any]:
         """The parameters as stored with every run."""
         return self.model_dump(mode="json")
+
+
+class RelayedParams(GenerationParams):
+    """A request a tool sent through the proxies: the dashboard's parameters (clamped to its
+    ranges, for Stats), and every other field the client sent, passed on as it came, under
+    the protocol of the host that answers: Ollama's `options` (num_ctx, repeat_penalty, and the
+    client's own temperature), `format`, `keep_alive`; OpenAI's penalties, `response_format`,
+    `logit_bias`... Both are stored with the run."""
+
+    for_ollama: dict[str, Any] = Field(default_factory=dict)
+    for_openai: dict[str, Any] = Field(default_factory=dict)
+
+    def ollama_options(self) -> dict[str, Any]:
+        client_options = self.for_ollama.get("options")
+        return {**super().ollama_options(), **(client_options or {})}
+
+    def ollama_fields(self) -> dict[str, Any]:
+        return {k: v for k, v in self.for_ollama.items() if k != "options"}
+
+    def openai_fields(self) -> dict[str, Any]:
+        return dict(self.for_openai)

@@ -66,8 +66,7 @@ def build_backends(settings: Settings) -> list[Backend]:
 
 def open_services(settings: Settings | None = None) -> Services:
     settings = settings or load_settings()
-    hide = (settings.api_token,) if settings.api_token else ()
-    configure_logging(settings.data_dir, settings.log_level, hide)
+    configure_logging(settings.data_dir, settings.log_level, settings.secrets())
     db = Database(settings.db_path)
     registry = Registry(build_backends(settings))
     knowledge = KnowledgeService(

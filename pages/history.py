@@ -15,6 +15,7 @@ from ui import components
 from ui.formatting import (
     CONVERSATION_COLUMNS,
     backup_label,
+    client_name,
     conversation_summary,
     conversations_table,
     when,
@@ -29,6 +30,7 @@ MESSAGES_PER_PAGE = 100
 KEPT_KEYS = [
     "history-search",
     "history-models",
+    "history-clients",
     "history-since",
     "history-until",
     "history-sort",
@@ -43,6 +45,7 @@ SORT_LABELS = {
     "title": "Title",
     "messages": "Messages",
     "tokens": "Tokens",
+    "client": "Client (tools through the proxies, grouped)",
 }
 assert set(SORT_LABELS) == set(SORT_COLUMNS)
 
@@ -151,11 +154,14 @@ def show_dialogue(opened: OpenConversation) -> None:
 
 
 def current_filters() -> Filters:
-    left, middle, right = st.columns([2, 1, 1])
+    left, clients_column, middle, right = st.columns([2, 1, 1, 1])
     models = left.multiselect("Models", history.model_names(), key="history-models")
+    clients = clients_column.multiselect(
+        "Clients", history.client_names(), format_func=client_name, key="history-clients"
+    )
     since = middle.date_input("Active since", value=None, key="history-since")
     until = right.date_input("Started before or on", value=None, key="history-until")
-    return Filters(models=tuple(models), since=since, until=until)
+    return Filters(models=tuple(models), since=since, until=until, clients=tuple(clients))
 
 
 def show_search(text: str, filters: Filters) -> None:

@@ -21,12 +21,24 @@ PORT = 8501  # the dashboard's port the mounted API takes its own origins from
 
 
 def mounted(services: Services, token: str | None = None) -> Starlette:
+    """As server.py mounts them; the proxies take the services' CHAT_API_TOKENS labels."""
     origins = own_origins(PORT)
+    labelled = services.settings.client_tokens
     return Starlette(
         routes=[
             Mount("/api", create_api(lambda: services, origins=origins, token=token)),
-            Mount("/ollama", create_ollama_proxy(lambda: services, origins=origins, token=token)),
-            Mount("/v1", create_openai_proxy(lambda: services, origins=origins, token=token)),
+            Mount(
+                "/ollama",
+                create_ollama_proxy(
+                    lambda: services, origins=origins, token=token, client_tokens=labelled
+                ),
+            ),
+            Mount(
+                "/v1",
+                create_openai_proxy(
+                    lambda: services, origins=origins, token=token, client_tokens=labelled
+                ),
+            ),
         ]
     )
 

@@ -176,6 +176,10 @@ class OpenAIHandler(BaseHTTPRequestHandler):
         time.sleep(model.load_delay)
         started = time.perf_counter()
         self._event(delta_chunk(model.name, {"role": "assistant"}))
+        # A reasoning model's thoughts first, as vLLM and llama.cpp stream them.
+        thoughts = model.thinking_tokens(None)
+        for thought in thoughts:
+            self._event(delta_chunk(model.name, {"reasoning_content": thought}))
         for index, token in enumerate(tokens):
             if model.fail_after is not None and index == model.fail_after:
                 self._event({"error": {"message": "the model crashed"}})
@@ -195,7 +199,8 @@ class OpenAIHandler(BaseHTTPRequestHandler):
             }
         self._event(last)
         if self.state.usage and (body.get("stream_options") or {}).get("include_usage"):
-            self._event({"id": "chatcmpl-fake", "choices": [], "usage": usage(body, tokens)})
+            counted = [*thoughts, *tokens]  # completion tokens count the reasoning too
+            self._event({"id": "chatcmpl-fake", "choices": [], "usage": usage(body, counted)})
         self._data(b"[DONE]")
         self._end()
 

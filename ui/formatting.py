@@ -295,10 +295,16 @@ CONVERSATION_COLUMNS = {
 }
 
 
+def client_name(client: str | None) -> str:
+    """A conversation's client as History shows it: the tool, or the dashboard itself."""
+    return client or "this dashboard"
+
+
 def conversations_table(rows: list[ConversationRow]) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "id": [r.id for r in rows],
+            "Client": [client_name(r.client) for r in rows],
             "Title": [r.title for r in rows],
             "Models": [", ".join(r.models) for r in rows],
             "Messages": [r.messages for r in rows],

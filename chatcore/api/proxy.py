@@ -3,11 +3,14 @@ and an OpenAI-compatible one (mounted at /v1), over the same hosts and routing a
 
 `OLLAMA_HOST=http://127.0.0.1:8501/ollama` points the ollama CLI and clients here; an openai
 client takes `base_url="http://127.0.0.1:8501/v1"`. Chats go through the one send path
-(ChatService.relay) and are stored as runs with their client, named from the User-Agent. Same
-security as the REST API: AccessGuard (loopback, or the Bearer token), CORS closed to other sites.
+(ChatService.relay) and are stored as runs with their client: the label of its token when it
+presents one of CHAT_API_TOKENS, else named from the User-Agent. Same security as the REST API:
+AccessGuard (loopback, or the Bearer token; a labelled token is accepted too), CORS closed.
 
-What is forwarded of a request: its messages, and temperature, top p, max tokens, seed and stop
-(clamped to the dashboard's ranges); other options (tools, images, formats) are not.
+What is forwarded of a request: its messages, and every other field its client sent, as it came
+(chatcore/api/passthrough.py: options, format, keep_alive, penalties, response_format...);
+temperature, top p, max tokens, seed and stop are also stored clamped to the dashboard's ranges,
+for Stats. Not yet: tools and images.
 """
 
 from __future__ import annotations
@@ -25,13 +28,14 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from chatcore.api.errors import status_for
-from chatcore.api.security import AccessGuard
+from chatcore.api.passthrough import relayed
+from chatcore.api.security import AccessGuard, token_matches
 from chatcore.api.streaming import PieceBatches
 from chatcore.chat import Reply, ReplyStream
 from chatcore.errors import DashboardError, InvalidInput
 from chatcore.params import MAX_TOKENS_LIMIT, GenerationParams
 from chatcore.services import Services
-from chatcore.types import ChatMessage, ModelInfo, RunStatus
+from chatcore.types import ChatMessage, ModelInfo, RunStatus, Thinking
 
 T = TypeVar("T")
 ServicesProvider = Callable[[], Services]
@@ -109,8 +113,10 @@ class ProxyApp:
         origins: Sequence[str],
         token: str | None,
         error_body: Callable[[str], dict[str, Any]],
+        client_tokens: Sequence[tuple[str, str]] = (),
     ) -> None:
         self.services = services
+        self.client_tokens = list(client_tokens)
         self.api = FastAPI(title=title, docs_url=None, redoc_url=None, openapi_url=None)
         self._threads = anyio.CapacityLimiter(PROXY_THREADS)
         self.error_body = error_body
@@ -120,7 +126,8 @@ class ProxyApp:
             allow_methods=["GET", "POST"],
             allow_headers=["Authorization", "Content-Type"],
         )
-        self.api.add_middleware(AccessGuard, origins=origins, token=token)
+        more = [token for _, token in client_tokens]
+        self.api.add_middleware(AccessGuard, origins=origins, token=token, more_tokens=more)
 
         @self.api.exception_handler(DashboardError)
         async def dashboard_error(_: Request, error: DashboardError) -> JSONResponse:
@@ -143,25 +150,34 @@ class ProxyApp:
     ) -> ReplyStream:
         if not isinstance(model, str) or not model:
             raise InvalidInput("`model` names the model to answer with.")
-        client = client_label(request.headers.get("user-agent"))
+        client = self.client_of(request)
         chat = self.services().chat
         return await self.in_thread(lambda: chat.relay(messages, model, params, client))
+
+    def client_of(self, request: Request) -> str:
+        """The label of the client's token (CHAT_API_TOKENS), else its User-Agent's product."""
+        authorization = request.headers.get("authorization", "")
+        for label, token in self.client_tokens:
+            if token_matches(authorization, token):
+                return label
+        return client_label(request.headers.get("user-agent"))
 
     def streamed(
         self,
         stream: ReplyStream,
         media_type: str,
         head: Callable[[], bytes],
-        piece: Callable[[str], bytes],
+        pieces: Callable[[list[str]], bytes],
         tail: Callable[[Reply], bytes],
     ) -> StreamingResponse:
-        return RelayedResponse(stream, self.in_thread, media_type, head, piece, tail)
+        return RelayedResponse(stream, self.in_thread, media_type, head, pieces, tail)
 
 
 class RelayedResponse(StreamingResponse):
-    """A relayed reply in the client's own protocol: `head`, each piece, then `tail` with the
-    stored outcome. Pieces travel in batches (chatcore/api/streaming.py); however the response
-    ends, the reply is closed, so a client that hangs up leaves it stored as stopped."""
+    """A relayed reply in the client's own protocol: `head`, the pieces of each batch, then
+    `tail` with the stored outcome. Pieces travel in batches (chatcore/api/streaming.py);
+    however the response ends, the reply is closed, so a client that hangs up leaves it stored
+    as stopped."""
 
     def __init__(
         self,
@@ -169,17 +185,18 @@ class RelayedResponse(StreamingResponse):
         in_thread: Callable[[Callable[[], Any]], Any],
         media_type: str,
         head: Callable[[], bytes],
-        piece: Callable[[str], bytes],
+        pieces: Callable[[list[str]], bytes],
         tail: Callable[[Reply], bytes],
     ) -> None:
         self.batches = PieceBatches(stream, in_thread)
-        self.head, self.piece, self.tail = head, piece, tail
+        self.head, self.pieces, self.tail = head, pieces, tail
         super().__init__(self.chunks(), media_type=media_type)
 
     async def chunks(self) -> AsyncIterator[bytes]:
         yield self.head()
         async for batch in self.batches:
-            yield b"".join(map(self.piece, batch))
+            if written := self.pieces(batch):
+                yield written
         yield self.tail(self.batches.stream.reply)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -200,7 +217,7 @@ def ollama_error(message: str) -> dict[str, Any]:
 
 def ollama_params(body: dict[str, Any]) -> GenerationParams:
     options = body.get("options") if isinstance(body.get("options"), dict) else {}
-    return generation_params(
+    own = generation_params(
         OLLAMA_DEFAULTS,
         options.get("temperature"),
         options.get("top_p"),
@@ -208,6 +225,7 @@ def ollama_params(body: dict[str, Any]) -> GenerationParams:
         options.get("seed"),
         options.get("stop"),
     )
+    return relayed(own, body, "ollama")  # and the client's other fields, passed on
 
 
 def ollama_final(reply: Reply) -> dict[str, Any]:
@@ -247,9 +265,15 @@ def tag(info: ModelInfo) -> dict[str, Any]:
 
 
 def create_ollama_proxy(
-    services: ServicesProvider, *, origins: Sequence[str], token: str | None = None
+    services: ServicesProvider,
+    *,
+    origins: Sequence[str],
+    token: str | None = None,
+    client_tokens: Sequence[tuple[str, str]] = (),
 ) -> FastAPI:
-    proxy = ProxyApp(services, "Ollama-compatible proxy", origins, token, ollama_error)
+    proxy = ProxyApp(
+        services, "Ollama-compatible proxy", origins, token, ollama_error, client_tokens
+    )
     api = proxy.api
 
     @api.api_route("/", methods=["GET", "HEAD"])
@@ -309,7 +333,7 @@ def create_ollama_proxy(
             stream,
             "application/x-ndjson",
             head=lambda: b"",
-            piece=lambda text: line({**message(text), "done": False}),
+            pieces=ollama_lines(model, "message"),
             tail=lambda reply: ollama_tail(reply, {**message(""), "done": True}),
         )
 
@@ -337,11 +361,41 @@ def create_ollama_proxy(
             stream,
             "application/x-ndjson",
             head=lambda: b"",
-            piece=lambda text: line({**response(text), "done": False}),
+            pieces=ollama_lines(model, "response"),
             tail=lambda reply: ollama_tail(reply, {**response(""), "done": True}),
         )
 
     return api
+
+
+def ollama_lines(model: Any, kind: str) -> Callable[[list[str]], bytes]:
+    """Ollama's line for each piece of a batch: `message` (chat) or `response` (generate),
+    reasoning under `thinking`. Only the text is encoded per piece: the rest of a line is the
+    same for the whole batch (one timestamp), at thousands of pieces a second."""
+    start = b'{"model": ' + dumped(model) + b', "created_at": '
+    answer, reasoning = (
+        (
+            b'"message": {"role": "assistant", "content": ',
+            b'"message": {"role": "assistant", "content": "", "thinking": ',
+        )
+        if kind == "message"
+        else (b'"response": ', b'"response": "", "thinking": ')
+    )
+    end = b'}, "done": false}\n' if kind == "message" else b', "done": false}\n'
+
+    def lines(batch: list[str]) -> bytes:
+        head = start + dumped(now_iso()) + b", "
+        return b"".join(
+            head + (reasoning if piece.__class__ is Thinking else answer) + dumped(piece) + end
+            for piece in batch
+            if piece  # an empty piece (queued at a busy model) sends nothing
+        )
+
+    return lines
+
+
+def dumped(value: Any) -> bytes:
+    return json.dumps(value, ensure_ascii=False).encode()
 
 
 def ollama_whole(reply: Reply, payload: dict[str, Any]) -> JSONResponse:
@@ -383,10 +437,37 @@ def event(payload: dict[str, Any]) -> bytes:
     return b"data: " + json.dumps(payload, ensure_ascii=False).encode() + b"\n\n"
 
 
+def openai_events(
+    chunk: Callable[[dict[str, Any]], dict[str, Any]],
+) -> Callable[[list[str]], bytes]:
+    """A server-sent event per piece of a batch: `delta.content`, or `delta.reasoning_content`
+    for reasoning (as vLLM, SGLang and llama.cpp send it). The event's constant parts are
+    encoded once; only the text is encoded per piece."""
+    before, after = dumped(chunk({})).split(b'"delta": {}')
+    before = b"data: " + before + b'"delta": {'
+    after = b"}" + after + b"\n\n"
+    answer, reasoning = b'"content": ', b'"reasoning_content": '
+
+    def events(batch: list[str]) -> bytes:
+        return b"".join(
+            before + (reasoning if piece.__class__ is Thinking else answer) + dumped(piece) + after
+            for piece in batch
+            if piece  # an empty piece (queued at a busy model) sends nothing
+        )
+
+    return events
+
+
 def create_openai_proxy(
-    services: ServicesProvider, *, origins: Sequence[str], token: str | None = None
+    services: ServicesProvider,
+    *,
+    origins: Sequence[str],
+    token: str | None = None,
+    client_tokens: Sequence[tuple[str, str]] = (),
 ) -> FastAPI:
-    proxy = ProxyApp(services, "OpenAI-compatible proxy", origins, token, openai_error)
+    proxy = ProxyApp(
+        services, "OpenAI-compatible proxy", origins, token, openai_error, client_tokens
+    )
     api = proxy.api
 
     @api.get("/models")
@@ -423,7 +504,7 @@ def create_openai_proxy(
     async def chat_completions(request: Request) -> Any:
         body = await proxy.body(request)
         model = body.get("model")
-        params = generation_params(
+        own = generation_params(
             OPENAI_DEFAULTS,
             body.get("temperature"),
             body.get("top_p"),
@@ -431,6 +512,7 @@ def create_openai_proxy(
             body.get("seed"),
             body.get("stop"),
         )
+        params = relayed(own, body, "openai")  # and the client's other fields, passed on
         stream = await proxy.relay(request, model, messages_of(body.get("messages")), params)
         ident, created = f"chatcmpl-{stream.reply.run_id}", int(time.time())
 
@@ -478,7 +560,7 @@ def create_openai_proxy(
             stream,
             "text/event-stream",
             head=lambda: event(chunk({"role": "assistant", "content": ""})),
-            piece=lambda text: event(chunk({"content": text})),
+            pieces=openai_events(chunk),
             tail=tail,
         )
 

@@ -79,11 +79,14 @@ class AccessGuard:
         origins: Sequence[str],
         token: str | None,
         open_paths: Collection[str] = (),
+        more_tokens: Collection[str] = (),
     ) -> None:
         self.app = app
         self.origins = set(origins)
         self.token = token
         self.open_paths = set(open_paths)
+        # Also accepted where a token is required: the proxies' per-client tokens.
+        self.tokens = [t for t in (token, *more_tokens) if t]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and (refusal := self.refusal(scope)) is not None:
@@ -103,7 +106,8 @@ class AccessGuard:
             return None
         if self.is_open(scope) or is_preflight(scope, headers):
             return None
-        if not token_matches(headers.get("authorization", ""), self.token):
+        authorization = headers.get("authorization", "")
+        if not any(token_matches(authorization, token) for token in self.tokens):
             return refuse(
                 401,
                 "This API needs the header `Authorization: Bearer <token>` with the "

@@ -18,6 +18,10 @@ from typing import Any
 from chatcore.chat import ReplyStream
 
 FLUSH_SECONDS = 0.004  # after a batch, wait this long for the next pieces to gather
+# After the reply's first token the worker waits (releasing the GIL) until the loop has written
+# it, at most this long: a worker reading a fast stream would otherwise hold the GIL, and the loop
+# would get it back only at the interpreter's switches (5 ms each), several times over.
+HANDOFF_SECONDS = 0.05
 InThread = Callable[[Callable[[], Any]], Awaitable[Any]]
 
 
@@ -28,6 +32,7 @@ class PieceBatches:
         self._pending: list[str] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        self._taken = threading.Event()  # the loop wrote a token (the first one matters)
         self._finished = False
         self._worker: asyncio.Future[Any] | None = None
 
@@ -43,7 +48,9 @@ class PieceBatches:
                     batch, self._pending = self._pending, []
                     finished = self._finished
                 if batch:
-                    yield batch
+                    yield batch  # back here once the batch is written
+                    if any(batch):  # the first token is out: the worker may go on
+                        self._taken.set()
                 if finished:
                     break
                 await asyncio.sleep(FLUSH_SECONDS)
@@ -53,13 +60,14 @@ class PieceBatches:
     async def close(self) -> None:
         """Stop the reply (stored as stopped unless it ended) and wait for the worker."""
         self._stop.set()
+        self._taken.set()  # a worker waiting on a first token nobody will write goes on
         if self._worker is not None:
             await asyncio.shield(self._worker)
         else:
             await self._in_thread(self.stream.close)
 
     def _pump(self, loop: asyncio.AbstractEventLoop, wake: asyncio.Event) -> None:
-        lock, stop = self._lock, self._stop
+        lock, stop, taken = self._lock, self._stop, self._taken
         try:
             for piece in self.stream:
                 with lock:
@@ -67,6 +75,8 @@ class PieceBatches:
                     first = len(self._pending) == 1
                 if first:  # the loop took everything before: wake it for this one
                     loop.call_soon_threadsafe(wake.set)
+                    if piece and not taken.is_set():  # the reply's first token: hand it over
+                        taken.wait(HANDOFF_SECONDS)
                 if stop.is_set():
                     break
         finally:

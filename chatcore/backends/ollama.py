@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -121,22 +122,20 @@ class OllamaBackend:
     def stream_chat(
         self, model: str, messages: Sequence[ChatMessage], params: GenerationParams
     ) -> Iterator[Piece]:
-        stream = self._client.chat(
-            model=model,
-            messages=[dict(m) for m in messages],
-            stream=True,
-            options=params.ollama_options(),
-            think=params.ollama_think(),
+        # The client's own request, its lines as plain dicts: a pydantic ChatResponse a line was
+        # the largest cost of relaying thousands of tokens a second (the proxy's throughput).
+        stream = self._client._request(
+            dict, "POST", "/api/chat", json=chat_request(model, messages, params), stream=True
         )
         try:
             with self._mapped_errors(model=model):
                 for part in stream:
-                    message = part.message
-                    if message.thinking:  # reasoning comes first, in pieces of its own
-                        yield Thinking(message.thinking)
-                    if text := message.content:
+                    message = part.get("message") or NO_MESSAGE
+                    if thinking := message.get("thinking"):  # reasoning first, in its own pieces
+                        yield Thinking(thinking)
+                    if text := message.get("content"):
                         yield text  # the final chunk may carry text too
-                    if part.done:
+                    if part.get("done"):
                         yield metrics_of(part)
         finally:
             stream.close()  # closing the HTTP stream cancels generation on the server
@@ -209,13 +208,40 @@ def trained_context_length(model_info: dict[str, Any]) -> int | None:
     return int(value) if isinstance(value, (int, float)) and value > 0 else None
 
 
-def metrics_of(part: ollama.ChatResponse) -> Metrics:
+NO_MESSAGE: dict[str, Any] = {}
+
+
+def chat_request(
+    model: str, messages: Sequence[ChatMessage], params: GenerationParams
+) -> dict[str, Any]:
+    """POST /api/chat's body as the official client builds it: images as base64, `think` only
+    when set; a relayed request's other fields as its client sent them."""
+    body: dict[str, Any] = {
+        **params.ollama_fields(),  # a relayed request's own fields (format, keep_alive...)
+        "model": model,
+        "messages": [wire_message(m) for m in messages],
+        "stream": True,
+        "options": params.ollama_options(),
+    }
+    if (think := params.ollama_think()) is not None:
+        body["think"] = think
+    return body
+
+
+def wire_message(message: ChatMessage) -> dict[str, Any]:
+    wired: dict[str, Any] = {"role": message["role"], "content": message["content"]}
+    if images := message.get("images"):
+        wired["images"] = [base64.b64encode(image).decode() for image in images]
+    return wired
+
+
+def metrics_of(part: dict[str, Any]) -> Metrics:
     return Metrics(
-        prompt_tokens=part.prompt_eval_count,
-        completion_tokens=part.eval_count,
-        total_duration_ns=part.total_duration,
-        load_duration_ns=part.load_duration,
-        prompt_eval_duration_ns=part.prompt_eval_duration,
-        eval_duration_ns=part.eval_duration,
-        done_reason=part.done_reason,
+        prompt_tokens=part.get("prompt_eval_count"),
+        completion_tokens=part.get("eval_count"),
+        total_duration_ns=part.get("total_duration"),
+        load_duration_ns=part.get("load_duration"),
+        prompt_eval_duration_ns=part.get("prompt_eval_duration"),
+        eval_duration_ns=part.get("eval_duration"),
+        done_reason=part.get("done_reason"),
     )

@@ -4,6 +4,7 @@ They all speak the chat-completions protocol: models from `GET /v1/models`, repl
 server-sent events from `POST /v1/chat/completions`. The metrics come from the `usage` object the
 server sends when asked (`stream_options.include_usage`) and from llama.cpp's `timings` when it
 sends them; a figure the server does not report stays None (shown as unknown, never as zero).
+Reasoning streamed as `delta.reasoning_content` becomes the reply's thinking.
 """
 
 from __future__ import annotations
@@ -18,13 +19,16 @@ import httpx
 
 from chatcore.errors import BackendFailed, BackendUnavailable, Busy, DashboardError, ModelNotFound
 from chatcore.params import GenerationParams
-from chatcore.types import ChatMessage, Metrics, ModelInfo, Piece
+from chatcore.types import ChatMessage, Metrics, ModelInfo, Piece, Thinking
 
 # No read timeout: a first model load can take minutes before the first byte arrives.
 CLIENT_TIMEOUT = httpx.Timeout(None, connect=5.0)
 ADMIN_TIMEOUT = httpx.Timeout(15.0, connect=2.0)
 NS_PER_MS = 1_000_000
 DATA = "data:"
+NO_DELTA: dict[str, Any] = {}
+# The request fields the dashboard sets itself, whatever a relayed request carried.
+OWN_FIELDS = frozenset({"model", "messages", "stream", "stream_options", "n"})
 DONE = "[DONE]"
 
 
@@ -121,7 +125,12 @@ class OpenAIBackend:
             if "error" in event:
                 raise BackendFailed(f"{self.host} stopped with an error: {error_text(event)}")
             for choice in event.get("choices") or ():
-                if text := (choice.get("delta") or {}).get("content"):
+                delta = choice.get("delta") or NO_DELTA
+                # Reasoning: vLLM, SGLang, llama.cpp and DeepSeek send `reasoning_content`;
+                # some newer servers name it `reasoning`.
+                if reasoning := delta.get("reasoning_content") or delta.get("reasoning"):
+                    yield Thinking(reasoning)
+                if text := delta.get("content"):
                     yield text
                 finish = choice.get("finish_reason") or finish
             usage = event.get("usage") or usage
@@ -188,6 +197,9 @@ def chat_body(
         body["seed"] = params.seed
     if params.stop:
         body["stop"] = list(params.stop)
+    for name, value in params.openai_fields().items():  # a relayed request's own, as sent
+        if name not in OWN_FIELDS:
+            body[name] = value
     return body
 
 

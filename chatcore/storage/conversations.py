@@ -43,6 +43,16 @@ def add_message(
     return int(row[0])
 
 
+def add_turn(cur: duckdb.DuckDBPyConnection, conversation_id: str, text: str) -> int:
+    """A user's message and the empty reply after it, in one statement; the reply's id."""
+    rows = cur.execute(
+        "INSERT INTO messages (conversation_id, role, content) "
+        "VALUES ($id, 'user', $text), ($id, 'assistant', '') RETURNING id, role",
+        {"id": conversation_id, "text": text},
+    ).fetchall()
+    return next(int(message_id) for message_id, role in rows if role == "assistant")
+
+
 def checkpoint_text(
     cur: duckdb.DuckDBPyConnection, message_id: int, text: str, thinking: str | None = None
 ) -> None:

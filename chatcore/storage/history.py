@@ -17,14 +17,16 @@ import duckdb
 
 from chatcore.types import model_spellings
 
-SortKey = Literal["updated_at", "created_at", "title", "messages", "tokens"]
+SortKey = Literal["updated_at", "created_at", "title", "messages", "tokens", "client"]
 SORT_COLUMNS: dict[str, str] = {
     "updated_at": "c.updated_at",
     "created_at": "c.created_at",
     "title": "lower(c.title)",
     "messages": "s.messages",
     "tokens": "s.tokens",
+    "client": "coalesce(s.client, '')",  # a tool's conversations together, the dashboard's first
 }
+DASHBOARD = ""  # the client of conversations typed into the dashboard (no proxy client)
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,7 @@ class Filters:
     models: tuple[str, ...] = ()
     since: date | None = None
     until: date | None = None
+    clients: tuple[str, ...] = ()  # proxy clients; DASHBOARD for the dashboard's own
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,7 @@ class ConversationRow:
     tokens: int
     created_at: datetime
     updated_at: datetime
+    client: str | None = None  # the tool that sent it through the proxies; None: the dashboard
 
 
 def stale_conversations(cur: duckdb.DuckDBPyConnection) -> list[str]:
@@ -58,7 +62,7 @@ def stale_conversations(cur: duckdb.DuckDBPyConnection) -> list[str]:
     return [conversation_id for (conversation_id,) in rows]
 
 
-ROW_COLUMNS = "c.id, c.title, s.models, s.messages, s.tokens, c.created_at, c.updated_at"
+ROW_COLUMNS = "c.id, c.title, s.models, s.messages, s.tokens, c.created_at, c.updated_at, s.client"
 
 
 FEW_STALE = 20  # up to this many, refresh one by one: indexed lookups beat full scans
@@ -113,11 +117,12 @@ def write_summary_rows(cur: duckdb.DuckDBPyConnection, chosen: str, ids: str | l
         ),
         used AS (
             SELECT conversation_id, list(DISTINCT model ORDER BY model) AS models,
-                sum(coalesce(prompt_tokens, 0) + coalesce(completion_tokens, 0)) AS tokens
+                sum(coalesce(prompt_tokens, 0) + coalesce(completion_tokens, 0)) AS tokens,
+                max(client) AS client
             FROM runs WHERE conversation_id {chosen} GROUP BY conversation_id
         )
         SELECT c.id, c.updated_at, coalesce(counted.messages, 0), coalesce(used.tokens, 0),
-            coalesce(used.models, [])
+            coalesce(used.models, []), used.client
         FROM conversations c
         LEFT JOIN counted ON counted.conversation_id = c.id
         LEFT JOIN used ON used.conversation_id = c.id
@@ -170,6 +175,9 @@ def filter_clause(filters: Filters) -> tuple[str, list[object]]:
     if filters.models:
         clauses.append("list_has_any(s.models, ?::VARCHAR[])")
         params.append(model_spellings(filters.models))
+    if filters.clients:
+        clauses.append("coalesce(s.client, '') IN (SELECT unnest(?::VARCHAR[]))")
+        params.append(list(filters.clients))
     if filters.since is not None:  # active on or after that day
         clauses.append("c.updated_at >= ?")
         params.append(datetime.combine(filters.since, time.min).astimezone())
@@ -225,6 +233,14 @@ def used_models(cur: duckdb.DuckDBPyConnection) -> list[str]:
         "SELECT DISTINCT unnest(models) AS model FROM conversation_summaries ORDER BY model"
     ).fetchall()
     return [model for (model,) in rows]
+
+
+def used_clients(cur: duckdb.DuckDBPyConnection) -> list[str]:
+    """Every client with a conversation (DASHBOARD for the dashboard's own), from the summaries."""
+    rows = cur.execute(
+        "SELECT DISTINCT coalesce(client, '') AS client FROM conversation_summaries ORDER BY 1"
+    ).fetchall()
+    return [client for (client,) in rows]
 
 
 def rename_conversation(cur: duckdb.DuckDBPyConnection, conversation_id: str, title: str) -> None:

@@ -444,6 +444,21 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             """,
         ],
     ),
+    (
+        14,
+        "a conversation's client in its summary: History groups the proxies' conversations",
+        [
+            "ALTER TABLE conversation_summaries ADD COLUMN client VARCHAR",
+            """
+            UPDATE conversation_summaries SET client = used.client
+            FROM (
+                SELECT conversation_id, max(client) AS client FROM runs
+                WHERE client IS NOT NULL GROUP BY conversation_id
+            ) used
+            WHERE used.conversation_id = conversation_summaries.conversation_id
+            """,
+        ],
+    ),
 ]
 
 

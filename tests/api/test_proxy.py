@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import ollama
@@ -12,7 +13,8 @@ import openai
 import pandas as pd
 import pytest
 
-from chatcore.services import Services
+from chatcore.config import load_settings
+from chatcore.services import Services, open_services
 from chatcore.stats import StatsFilter
 from testkit.asgi import mounted, served
 from testkit.fake_ollama import FakeModel, FakeOllama
@@ -172,3 +174,119 @@ def test_a_token_is_required_when_set(services: Services) -> None:
         headers = {"Authorization": "Bearer s3cret-token"}
         tagged = ollama.Client(host=f"{url}/ollama", headers=headers).list()
         assert tagged.models
+
+
+def last_run_options(services: Services) -> dict[str, object]:
+    run = services.chat.messages(services.chat.recent_conversations()[0].id)[-1].run
+    assert run is not None
+    return run.options
+
+
+def test_every_option_a_client_sends_is_passed_on_and_stored(
+    services: Services, proxy: str, fake_ollama: FakeOllama, vllm: FakeOpenAI
+) -> None:
+    ollama_client = ollama.Client(host=f"{proxy}/ollama")
+    options = {"num_ctx": 8192, "repeat_penalty": 1.1, "temperature": 1.5, "presence_penalty": 0.5}
+    hi = [{"role": "user", "content": "Hi"}]
+    ollama_client.chat("llama3.2", hi, format="json", keep_alive="10m", options=options)
+    sent = fake_ollama.chat_requests()[-1]["body"]
+    assert (sent["format"], sent["keep_alive"]) == ("json", "10m")
+    assert {k: sent["options"][k] for k in options} == options  # as sent, 1.5 too
+    stored = last_run_options(services)
+    assert stored["for_ollama"] == {"format": "json", "keep_alive": "10m", "options": options}
+    assert stored["temperature"] == 1.0  # the dashboard's own view, clamped, for Stats
+
+    # An Ollama client answered by an OpenAI-compatible host: the shared fields translated.
+    ollama_client.chat("qwen3-32b", hi, format="json", options=options)
+    body = vllm.requests[-1]["body"]
+    assert body["response_format"] == {"type": "json_object"}
+    assert (body["temperature"], body["presence_penalty"]) == (1.5, 0.5)
+
+    openai_client = openai.OpenAI(base_url=f"{proxy}/v1", api_key="unused", max_retries=0)
+    openai_client.chat.completions.create(
+        model="qwen3-32b",
+        messages=hi,  # type: ignore[arg-type]
+        frequency_penalty=0.25,
+        logit_bias={"42": -100},
+        response_format={"type": "json_object"},
+        user="someone",
+    )
+    body = vllm.requests[-1]["body"]
+    assert (body["frequency_penalty"], body["logit_bias"], body["user"]) == (
+        0.25,
+        {"42": -100},
+        "someone",
+    )
+    assert last_run_options(services)["for_openai"]["frequency_penalty"] == 0.25  # type: ignore[index]
+
+    # An OpenAI client answered by an Ollama host.
+    openai_client.chat.completions.create(
+        model="llama3.2",
+        messages=hi,  # type: ignore[arg-type]
+        frequency_penalty=0.25,
+        response_format={"type": "json_object"},
+    )
+    sent = fake_ollama.chat_requests()[-1]["body"]
+    assert sent["format"] == "json" and sent["options"]["frequency_penalty"] == 0.25
+
+
+def test_reasoning_travels_as_reasoning_through_both_proxies(
+    services: Services, proxy: str, vllm: FakeOpenAI
+) -> None:
+    vllm.models[0].thinking = "Let me think."
+    hi = [{"role": "user", "content": "Hi"}]
+    parts = list(ollama.Client(host=f"{proxy}/ollama").chat("qwen3-32b", hi, stream=True))
+    assert "".join(p.message.thinking or "" for p in parts) == "Let me think."
+    assert "".join(p.message.content or "" for p in parts) == "Served by vLLM."
+
+    client = openai.OpenAI(base_url=f"{proxy}/v1", api_key="unused", max_retries=0)
+    chunks = list(client.chat.completions.create(model="qwen3-32b", messages=hi, stream=True))  # type: ignore[arg-type]
+    deltas = [c.choices[0].delta for c in chunks if c.choices]
+    reasoning = "".join(getattr(d, "reasoning_content", None) or "" for d in deltas)
+    assert reasoning == "Let me think."
+    assert "".join(d.content or "" for d in deltas) == "Served by vLLM."
+
+
+def test_a_labelled_token_names_its_client_and_never_reaches_the_log(
+    fake_ollama: FakeOllama, db_path: Path
+) -> None:
+    settings = load_settings(
+        {
+            "OLLAMA_HOST": fake_ollama.url,
+            "CHAT_DB": str(db_path),
+            "EMBEDDED": "0",
+            "CHAT_API_TOKEN": "owner-secret-0123456789",
+            "CHAT_API_TOKENS": "zed-editor:zed-secret-0123456789, nightly-script:script-secret-42",
+        }
+    )
+    services = open_services(settings)
+    try:
+        with served(mounted(services, token=settings.api_token)) as url:
+            hi = [{"role": "user", "content": "Hi"}]
+            zed = {"Authorization": "Bearer zed-secret-0123456789"}
+            ollama.Client(host=f"{url}/ollama", headers=zed).chat("llama3.2", hi)
+            script = openai.OpenAI(base_url=f"{url}/v1", api_key="script-secret-42", max_retries=0)
+            script.chat.completions.create(model="llama3.2", messages=hi)  # type: ignore[arg-type]
+            owner = openai.OpenAI(
+                base_url=f"{url}/v1", api_key="owner-secret-0123456789", max_retries=0
+            )
+            owner.chat.completions.create(model="llama3.2", messages=hi)  # type: ignore[arg-type]
+            stranger = openai.OpenAI(base_url=f"{url}/v1", api_key="guess", max_retries=0)
+            with pytest.raises(openai.AuthenticationError):
+                stranger.models.list()
+        assert set(services.stats.choices().clients) == {
+            "zed-editor",
+            "nightly-script",
+            "OpenAI/Python",  # the owner's token has no label: named from the User-Agent
+        }
+        assert runs_by_client(services, "zed-editor") == [("llama3.2:latest", "complete", "ollama")]
+    finally:
+        services.close()
+    logged = "".join(p.read_text() for p in settings.data_dir.glob("*.log*"))
+    assert logged and not any(secret in logged for secret in settings.secrets())
+
+
+def test_a_malformed_token_list_is_refused_without_echoing_it() -> None:
+    with pytest.raises(ValueError, match="entry 2") as refused:
+        load_settings({"CHAT_API_TOKENS": "ok:fine-token, just-a-secret-token"})
+    assert "just-a-secret-token" not in str(refused.value)

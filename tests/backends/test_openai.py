@@ -15,7 +15,7 @@ from chatcore.chat import ChatService
 from chatcore.errors import BackendFailed, BackendUnavailable, ModelNotFound
 from chatcore.params import GenerationParams
 from chatcore.storage.db import Database
-from chatcore.types import Metrics
+from chatcore.types import Metrics, Thinking
 from testkit.fake_ollama import FakeModel
 from testkit.fake_openai import FakeOpenAI
 from testkit.ports import closed_port_url
@@ -126,6 +126,34 @@ def test_closing_the_stream_early_hangs_up(server: FakeOpenAI) -> None:
     while server.cancelled == 0 and time.monotonic() < deadline:
         time.sleep(0.05)
     assert server.cancelled == 1
+
+
+def test_reasoning_content_becomes_thinking(server: FakeOpenAI) -> None:
+    server.models[0].thinking = "Count to four first."
+    *pieces, metrics = OpenAIBackend(server.url).stream_chat("served-model", HELLO, PARAMS)
+    thoughts = [p for p in pieces if isinstance(p, Thinking)]
+    answer = [p for p in pieces if not isinstance(p, Thinking)]
+    assert "".join(thoughts) == "Count to four first."
+    assert "".join(answer) == "One two three four."  # type: ignore[arg-type]
+    assert pieces.index(thoughts[-1]) < pieces.index(answer[0])  # reasoning comes first
+    assert isinstance(metrics, Metrics) and metrics.completion_tokens == 8
+
+
+def test_reasoning_through_the_send_path_is_stored_apart(
+    server: FakeOpenAI, tmp_path: Path
+) -> None:
+    server.models[0].thinking = "Count to four first."
+    db = Database(tmp_path / "chat.duckdb")
+    try:
+        chat = ChatService(db, Registry([OpenAIBackend(server.url)]))
+        reply = chat.send(None, "Count", "served-model", PARAMS).consume()
+        assert reply.status == "complete", reply.error
+        assert (reply.thinking, reply.text) == ("Count to four first.", "One two three four.")
+        assert (reply.metrics.thinking_tokens, reply.metrics.answer_tokens) == (4, 4)
+        stored = chat.messages(reply.conversation_id)[-1]
+        assert (stored.thinking, stored.content) == (reply.thinking, reply.text)
+    finally:
+        db.close()
 
 
 # --- llama-cpp-python's own server, with the real model ---

@@ -115,9 +115,9 @@ def test_ollama_not_running_is_a_clear_error_and_writes_nothing(tmp_path) -> Non
 def test_server_dying_between_listing_and_chat_stores_an_error(
     services: Services, fake_ollama
 ) -> None:
-    stream = services.chat.send(None, "Hi", "llama3.2", PARAMS)
-    fake_ollama.stop()  # streaming now meets a raw httpx.ConnectError
-    reply = stream.consume()
+    services.registry.list_models()  # listed while up: the send routes to it from the cache
+    fake_ollama.stop()  # the request, sent while the turn commits, meets a raw ConnectError
+    reply = services.chat.send(None, "Hi", "llama3.2", PARAMS).consume()
     assert reply.status == "error"
     assert "ollama serve" in (reply.error or "")
     messages = services.chat.messages(reply.conversation_id)

@@ -264,3 +264,34 @@ def test_a_failed_delete_leaves_everything(
         services.history.delete(["alpha"])
     opened = services.history.open("alpha")
     assert opened is not None and len(opened.messages) == 4
+
+
+def test_conversations_are_grouped_and_filtered_by_their_client(
+    services: Services, fake_ollama: FakeOllama
+) -> None:
+    from chatcore.history import DASHBOARD
+    from chatcore.types import ChatMessage
+
+    def relayed(client: str, text: str) -> None:
+        chat = [ChatMessage(role="user", content=text)]
+        services.chat.relay(chat, "llama3.2", PARAMS, client).consume()
+
+    services.chat.send(None, "Typed in the dashboard", "llama3.2", PARAMS).consume()
+    relayed("zed-editor", "Refactor this")
+    relayed("nightly-script", "Summarise the logs")
+    relayed("zed-editor", "Explain that")
+    assert services.history.client_names() == [DASHBOARD, "nightly-script", "zed-editor"]
+
+    rows = services.history.list_conversations(sort="client", descending=False).rows
+    assert [r.client for r in rows] == [None, "nightly-script", "zed-editor", "zed-editor"]
+    assert {r.title for r in rows[2:]} == {"Refactor this", "Explain that"}  # grouped
+    editor = services.history.list_conversations(Filters(clients=("zed-editor",))).rows
+    assert {r.title for r in editor} == {"Refactor this", "Explain that"}
+    mine = services.history.list_conversations(Filters(clients=(DASHBOARD,))).rows
+    assert [r.title for r in mine] == ["Typed in the dashboard"]
+    assert fresh_summaries(services) == derived_rows_now(services)  # kept as computed afresh
+
+
+def derived_rows_now(services: Services) -> list[tuple[object, ...]]:
+    with services.db.cursor() as cur:
+        return derived_rows(cur)

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from chatcore.chat import MAX_ATTEMPTS
 from chatcore.config import Settings
 from chatcore.hosts import OPENAI
+from chatcore.opening import MAX_ATTEMPTS
 from chatcore.params import GenerationParams
 from chatcore.services import Services, open_services
 from testkit.fake_ollama import FakeModel, FakeOllama

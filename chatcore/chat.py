@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 
 from chatcore.backends.base import Backend
 from chatcore.backends.registry import Registry, stream_ended
+from chatcore.branches import BranchService, parent_for
 from chatcore.errors import (
     BackendFailed,
     BackendUnavailable,
@@ -30,7 +31,7 @@ from chatcore.logs import current_request_id, event
 from chatcore.params import GenerationParams
 from chatcore.storage import conversations as store
 from chatcore.storage import images as image_store
-from chatcore.storage import runs
+from chatcore.storage import runs, trees
 from chatcore.storage.db import Database
 from chatcore.thinking import split_inline_thinking
 from chatcore.types import (
@@ -344,6 +345,7 @@ class ChatService:
         self.db = db
         self.registry = registry
         self.knowledge = knowledge
+        self.branches = BranchService(db)  # switch, fork and read the tree
 
     def send(
         self,
@@ -353,18 +355,23 @@ class ChatService:
         params: GenerationParams,
         client: str | None = None,
         images: Sequence[bytes] = (),
+        parent_id: int | None = None,
     ) -> ReplyStream:
         """Store the user's message (with its images), then return the reply's stream.
 
         `client`: who sent it through the proxies (None: the dashboard's own pages and API).
+        `parent_id`: the message it answers after (None: the open branch's last; TOP, 0: a new
+        first message). Another branch's message makes a new branch, which becomes the open one.
 
-        Raises InvalidInput (also for images a model can't see), ModelNotFound or
-        BackendUnavailable before anything is written.
+        Raises InvalidInput (also for images a model can't see, or a parent_id not of this
+        conversation), ModelNotFound or BackendUnavailable before anything is written.
         """
         started = time.perf_counter()
         try:
             text = valid_message(text)
             conversation_id = valid_conversation_id(conversation_id)
+            with self.db.cursor() as cur:  # checked again where it is used, in the transaction
+                parent_for(cur, conversation_id, parent_id)
             attached = valid_images(images)
             grounding = self._grounding(text, params)  # retrieval, before anything is written
             backend, model = self._resolve(model)
@@ -375,16 +382,18 @@ class ChatService:
         try:
             sees = self._sees_images(backend, model, conversation_id, attached)
             with self.db.transaction() as cur:
+                parent = parent_for(cur, conversation_id, parent_id)
                 if not store.conversation_exists(cur, conversation_id):
                     store.create_conversation(cur, conversation_id, title_from(text))
-                message_id = store.add_message(cur, conversation_id, "user", text)
+                message_id = store.add_message(cur, conversation_id, "user", text, parent)
                 self._attach(cur, message_id, attached)
+                path = trees.tree_of(cur, conversation_id).path_to(message_id)
                 history = with_system_prompt(
-                    store.context_messages(cur, conversation_id, with_images=sees), params
+                    store.context_messages(cur, conversation_id, path, with_images=sees), params
                 )
                 history = grounding.apply(history)
                 reply = self._start_reply(
-                    cur, conversation_id, backend, model, params, history, client
+                    cur, conversation_id, backend, model, params, history, client, message_id
                 )
                 reply.citations = grounding.store(cur, reply.run_id)
         except BaseException:
@@ -415,9 +424,10 @@ class ChatService:
                 if not store.conversation_exists(cur, conversation_id):
                     opening = next(m["content"] for m in history if m["role"] == "user")
                     store.create_conversation(cur, conversation_id, title_from(opening))
-                store.add_message(cur, conversation_id, "user", text)
+                parent = parent_for(cur, conversation_id, None)
+                message_id = store.add_message(cur, conversation_id, "user", text, parent)
                 reply = self._start_reply(
-                    cur, conversation_id, backend, model, params, history, client
+                    cur, conversation_id, backend, model, params, history, client, message_id
                 )
         except BaseException:
             stream_ended(backend)
@@ -425,8 +435,8 @@ class ChatService:
         return ReplyStream(self.db, backend, history, params, reply, started, self._another_host)
 
     def regenerate(self, conversation_id: str, model: str, params: GenerationParams) -> ReplyStream:
-        """Answer the last user message again; the previous reply stays stored, hidden. Its
-        images go again to a model that can see them."""
+        """Answer the open branch's last user message again: a sibling of the reply it had,
+        which stays stored (switch back to it). Its images go again to a model that sees them."""
         started = time.perf_counter()
         question = self._last_question(conversation_id) if params.collections else ""
         grounding = self._grounding(question, params)
@@ -438,18 +448,29 @@ class ChatService:
         try:
             sees = self._sees_images(backend, model, conversation_id, [])
             with self.db.transaction() as cur:
-                if not store.supersede_last_reply(cur, conversation_id):
-                    raise InvalidInput("There is no reply to regenerate in this conversation.")
+                question = self._question_of_last_reply(cur, conversation_id)
+                path = trees.tree_of(cur, conversation_id).path_to(question)
                 history = with_system_prompt(
-                    store.context_messages(cur, conversation_id, with_images=sees), params
+                    store.context_messages(cur, conversation_id, path, with_images=sees), params
                 )
                 history = grounding.apply(history)
-                reply = self._start_reply(cur, conversation_id, backend, model, params, history)
+                reply = self._start_reply(
+                    cur, conversation_id, backend, model, params, history, None, question
+                )
                 reply.citations = grounding.store(cur, reply.run_id)
         except BaseException:
             stream_ended(backend)
             raise
         return ReplyStream(self.db, backend, history, params, reply, started, self._another_host)
+
+    @staticmethod
+    def _question_of_last_reply(cur: store.duckdb.DuckDBPyConnection, conversation_id: str) -> int:
+        """The message the open branch's last reply answered; InvalidInput when it ends in none."""
+        branch = trees.open_branch(cur, conversation_id)
+        last = trees.message_in(cur, conversation_id, branch[-1]) if branch else None
+        if last is None or last[0] != "assistant" or last[1] is None:
+            raise InvalidInput("There is no reply to regenerate in this conversation.")
+        return last[1]
 
     def _resolve(self, model: str) -> tuple[Backend, str]:
         """The backend for `model` and the one name it is stored and counted under: Ollama's
@@ -518,8 +539,9 @@ class ChatService:
         return asked[-1].content if asked else ""
 
     def messages(self, conversation_id: str) -> list[store.StoredMessage]:
+        """The open branch, each message with its siblings (chatcore/branches.py for more)."""
         with self.db.cursor() as cur:
-            return store.conversation_messages(cur, as_stored_id(conversation_id))
+            return trees.branch_messages(cur, as_stored_id(conversation_id))
 
     def last_run(self, conversation_id: str) -> RunRecord | None:
         """The run of the conversation's newest visible reply: the model and parameters to
@@ -558,8 +580,11 @@ class ChatService:
         params: GenerationParams,
         history: list[ChatMessage],
         client: str | None = None,
+        question: int | None = None,
     ) -> Reply:
-        message_id = store.add_message(cur, conversation_id, "assistant", "")
+        """The reply's message (after `question`, and now the open branch's end) and its run."""
+        message_id = store.add_message(cur, conversation_id, "assistant", "", question)
+        trees.set_open_message(cur, conversation_id, message_id)
         run_id = runs.start_run(
             cur,
             conversation_id=conversation_id,

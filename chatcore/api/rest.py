@@ -75,6 +75,11 @@ class ChatRequest(BaseModel):
     )
     model_params: ModelParams = Field(default_factory=ModelParams)
     stream: bool = Field(False, description="Stream the reply as NDJSON lines")
+    parent_id: int | None = Field(
+        None,
+        description="The message to answer after, on any branch (a new branch when it is not "
+        "the last); 0: a new first message; omitted: after the open branch's last message",
+    )
     images: list[str] = Field(
         default_factory=list,
         description="Images for a vision model, each a base64 string (PNG, JPEG, WebP or GIF)",
@@ -135,6 +140,7 @@ class ConversationOut(BaseModel):
 
 class HistoryMessage(BaseModel):
     id: int
+    parent_id: int | None = Field(None, description="The message it follows; null: a first one")
     role: str
     content: str
     created_at: datetime
@@ -286,6 +292,7 @@ def conversation_out(summary: ConversationSummary) -> ConversationOut:
 def history_message(message: StoredMessage, images: dict[str, bytes]) -> HistoryMessage:
     out = HistoryMessage(
         id=message.id,
+        parent_id=message.parent_id,
         role=message.role,
         content=message.content,
         created_at=message.created_at,
@@ -426,6 +433,7 @@ def create_api(
                 params.model,
                 params.generation(),
                 images=images,
+                parent_id=request.parent_id,
             )
 
         if request.stream:
@@ -454,13 +462,20 @@ def create_api(
         return [conversation_out(c) for c in chat_service().recent_conversations(limit)]
 
     @api.get("/history/{conversation_id}", response_model=History, responses=ERRORS)
-    def history(conversation_id: str) -> History:
-        """A conversation's messages in order, each reply with its model, status and metrics."""
+    def history(
+        conversation_id: str,
+        tree: bool = Query(False, description="Every message of every branch, not the open one"),
+    ) -> History:
+        """The open branch of a conversation in order (with `tree=true` every message of every
+        branch, each with its `parent_id`), each reply with its model, status and metrics."""
         service = chat_service()
         summary = service.conversation(conversation_id)
         if summary is None:
             raise NotFound(f"Conversation '{conversation_id}' was not found.")
-        messages = service.messages(conversation_id)
+        if tree:
+            messages = service.branches.tree(conversation_id)
+        else:
+            messages = service.messages(conversation_id)
         stored = service.images([h for m in messages for h in m.images])
         images = {sha256: image.data for sha256, image in stored.items()}
         return History(

@@ -41,7 +41,8 @@ def test_export_then_import_into_an_empty_database_gives_an_equal_database(
     assert table_rows(other) == original
     statuses = {row[4] for row in original["runs"]}
     assert statuses == {"complete", "stopped", "error"}  # the fixture covers every outcome
-    assert any(row[4] for row in original["messages"])  # and a superseded reply
+    places = [row[-3:-2] for row in original["messages"] if row[0] == "alpha"]
+    assert len(places) > len(set(places))  # and a regenerated reply: two answers to one message
     # what the History page shows is the same too
     assert other.history.list_conversations() == services.history.list_conversations()
 
@@ -116,8 +117,8 @@ BAD_FILES = {
     "a foreign JSON file": (lambda data: b'{"chats": []}', "not a conversation export"),
     "a JSON list": (lambda data: b"[1, 2]", "not a conversation export"),
     "an unknown version": (
-        lambda data: mutated(data, set_path(["version"], 3)),
-        "version is 3",
+        lambda data: mutated(data, set_path(["version"], 4)),
+        "version is 4",
     ),
     "a string for a number": (
         lambda data: mutated(
@@ -125,9 +126,9 @@ BAD_FILES = {
         ),
         "prompt_tokens",
     ),
-    "a number for a flag": (
-        lambda data: mutated(data, set_path(["conversations", 0, "messages", 0, "superseded"], 0)),
-        "superseded",
+    "a string for a parent": (
+        lambda data: mutated(data, set_path(["conversations", 0, "messages", 1, "parent_id"], "1")),
+        "parent_id",
     ),
     "an unknown role": (
         lambda data: mutated(data, set_path(["conversations", 0, "messages", 0, "role"], "robot")),

@@ -223,7 +223,31 @@ def get_conversation(
 # Every table holding rows of a conversation, children first. Deleting conversations runs each
 # statement in one transaction, so a table added later adds its DELETE here, before the tables its
 # rows point to, and delete needs nothing else.
+HEIRS = """(
+    SELECT c.forked_from AS original, min(c.id) AS heir, arg_min(c.conversation_id, c.id) AS owner
+    FROM messages c
+    WHERE c.forked_from IN (SELECT id FROM messages WHERE conversation_id IN (SELECT unnest($ids)))
+        AND c.conversation_id NOT IN (SELECT unnest($ids))
+    GROUP BY c.forked_from
+) h"""
+
 CONVERSATION_CLEANUP: list[str] = [
+    # Forks outlive their original: a deleted reply's run passes to its oldest surviving copy
+    # (still counted once), which the other copies then point at. Its summary is redone.
+    f"UPDATE conversations c SET updated_at = now() FROM {HEIRS} WHERE c.id = h.owner",
+    f"""
+    UPDATE runs r SET message_id = h.heir, conversation_id = h.owner FROM {HEIRS}
+    WHERE r.message_id = h.original
+    """,
+    f"""
+    UPDATE messages m SET forked_from = h.heir FROM {HEIRS}
+    WHERE m.forked_from = h.original AND m.id <> h.heir
+    """,
+    """
+    UPDATE messages SET forked_from = NULL
+    WHERE forked_from IN (SELECT id FROM messages WHERE conversation_id IN (SELECT unnest($ids)))
+        AND conversation_id NOT IN (SELECT unnest($ids))
+    """,
     # Compare: votes that judged one of these answers,
     # their columns, then rounds left with no column.
     """

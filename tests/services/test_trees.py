@@ -145,6 +145,25 @@ def test_fork_copies_the_path_into_a_new_conversation(services: Services) -> Non
         services.chat.branches.switch("c", copied[0].id)  # the fork's message is not c's
 
 
+def test_a_fork_keeps_its_replies_runs_when_the_original_is_deleted(services: Services) -> None:
+    three_turns(services)
+    last = services.chat.messages("c")[-1].id
+    services.chat.branches.fork("c", last, "f1")
+    services.chat.branches.fork("f1", services.chat.messages("f1")[-1].id, "f2")
+    services.history.delete(["c"])
+    for fork in ("f1", "f2"):
+        replies = [m for m in services.chat.messages(fork) if m.role == "assistant"]
+        assert all(m.run is not None and m.run.status == "complete" for m in replies)
+    with services.db.cursor() as cur:  # still one run a reply, now f1's
+        assert cur.execute("SELECT count(*), min(conversation_id) FROM runs").fetchone() == (
+            3,
+            "f1",
+        )
+    assert services.history.list_conversations().rows[0].tokens > 0
+    services.history.delete(["f1"])
+    assert all(m.run is not None for m in services.chat.messages("f2") if m.role == "assistant")
+
+
 def test_stats_count_every_run_once_across_branches_and_forks(services: Services) -> None:
     three_turns(services)
     services.chat.regenerate("c", MODEL, PARAMS).consume()

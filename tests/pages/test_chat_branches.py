@@ -18,7 +18,9 @@ def button(at: AppTest, key: str):  # type: ignore[no-untyped-def]
 
 
 def user_message_ids(at: AppTest) -> list[int]:
-    return [int(b.key.rsplit("-", 1)[1]) for b in at.button if (b.key or "").startswith("edit-send-")]
+    return [
+        int(b.key.rsplit("-", 1)[1]) for b in at.button if (b.key or "").startswith("edit-send-")
+    ]
 
 
 def chat_three_turns(at: AppTest) -> AppTest:

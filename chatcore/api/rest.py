@@ -28,7 +28,7 @@ from chatcore.api.security import AccessGuard
 from chatcore.api.streaming import PieceBatches
 from chatcore.api.suites import suite_routes
 from chatcore.backups import Backup
-from chatcore.chat import ChatService, Reply, ReplyStream
+from chatcore.chat import ChatService, Reply, ReplyStream, valid_conversation_id
 from chatcore.documents import MAX_DOCUMENT_BYTES
 from chatcore.errors import BackendUnavailable, Busy, NotFound
 from chatcore.images import decoded_images
@@ -154,6 +154,18 @@ class HistoryMessage(BaseModel):
     options: dict[str, Any] | None = None
     metrics: MetricsOut | None = None
     request_id: str | None = Field(None, description="The reply's id in the dashboard's log")
+
+
+class BranchChoice(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    message_id: int = Field(description="A message of the conversation, on any branch")
+
+
+class ForkRequest(BranchChoice):
+    conversation_id: str | None = Field(
+        None, description="The new conversation's id; omitted: a new one"
+    )
 
 
 class History(BaseModel):
@@ -482,6 +494,26 @@ def create_api(
             conversation=conversation_out(summary),
             messages=[history_message(m, images) for m in messages],
         )
+
+    @api.post("/history/{conversation_id}/open", response_model=History, responses=ERRORS)
+    def open_branch(conversation_id: str, choice: BranchChoice) -> History:
+        """Open the branch through `message_id` (what ‹ › do on the page): the conversation
+        keeps it, and new messages go at its end. Answers the branch now open."""
+        chat_service().branches.switch(conversation_id, choice.message_id)
+        return history(conversation_id, tree=False)
+
+    @api.post(
+        "/history/{conversation_id}/fork",
+        response_model=History,
+        status_code=201,
+        responses=ERRORS,
+    )
+    def fork(conversation_id: str, request: ForkRequest) -> History:
+        """A new conversation holding the path from the first message to `message_id` (the
+        page's "New conversation from here"). Answers the new conversation."""
+        new_id = valid_conversation_id(request.conversation_id)
+        forked = chat_service().branches.fork(conversation_id, request.message_id, new_id)
+        return history(forked, tree=False)
 
     @api.get("/models", response_model=Models, responses=ERRORS)
     def models() -> Models:

@@ -91,3 +91,33 @@ def test_an_unknown_or_foreign_parent_id_is_422_and_stores_nothing(
             assert answer.status_code == 422, answer.text
     assert message_counts(services) == before
     assert client.get("/api/history/brand-new").status_code == 404
+
+
+def test_open_a_branch_and_fork_over_the_api(client: TestClient) -> None:
+    chat(client, "one")
+    chat(client, "two")
+    first_reply = client.get("/api/history/t").json()["messages"][1]["id"]
+    chat(client, "two, again", parent_id=first_reply)
+    tree = client.get("/api/history/t", params={"tree": "true"}).json()["messages"]
+    two = next(m["id"] for m in tree if m["content"] == "two")
+
+    opened = client.post("/api/history/t/open", json={"message_id": two})
+    assert opened.status_code == 200
+    assert [m["content"] for m in opened.json()["messages"]][::2] == ["one", "two"]
+    assert [m["content"] for m in client.get("/api/history/t").json()["messages"]][2] == "two"
+
+    forked = client.post("/api/history/t/fork", json={"message_id": first_reply})
+    assert forked.status_code == 201
+    body = forked.json()
+    assert body["conversation"]["id"] != "t" and len(body["messages"]) == 2
+    named = client.post("/api/history/t/fork", json={"message_id": two, "conversation_id": "f"})
+    assert named.status_code == 201 and named.json()["conversation"]["title"] == "one (fork)"
+
+    assert client.post("/api/history/t/open", json={"message_id": 10**9}).status_code == 404
+    assert client.post("/api/history/t/fork", json={"message_id": 10**9}).status_code == 404
+    assert (
+        client.post(
+            "/api/history/t/fork", json={"message_id": two, "conversation_id": "f"}
+        ).status_code
+        == 422
+    )

@@ -370,8 +370,9 @@ class ChatService:
         try:
             text = valid_message(text)
             conversation_id = valid_conversation_id(conversation_id)
-            with self.db.cursor() as cur:  # checked again where it is used, in the transaction
-                parent_for(cur, conversation_id, parent_id)
+            if parent_id is not None:  # refused before anything is written (used in the
+                with self.db.cursor() as cur:  # transaction below, checked again there)
+                    parent_for(cur, conversation_id, parent_id)
             attached = valid_images(images)
             grounding = self._grounding(text, params)  # retrieval, before anything is written
             backend, model = self._resolve(model)

@@ -13,6 +13,7 @@ from bench import (
     stats,
     streaming,
     suites,
+    trees,
 )
 
 if __name__ == "__main__":
@@ -23,6 +24,7 @@ if __name__ == "__main__":
     stats.main()
     routing.main()
     history.main()
+    trees.main()
     suites.main()
     embedded.main()
     knowledge.main()

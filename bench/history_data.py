@@ -25,7 +25,7 @@ from chatcore.storage.db import Database
 from chatcore.storage.migrations import MIGRATIONS
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
-GENERATOR_VERSION = 3  # bump when the shape of the generated data changes
+GENERATOR_VERSION = 4  # bump when the shape of the generated data changes (4: parent_id)
 SEED = 20261125
 LONG_CONVERSATION = "bench-long-conversation"
 LONG_MESSAGES = 1_000
@@ -164,6 +164,12 @@ def build_tables(rng: np.random.Generator, shape: Shape) -> dict[str, pa.Table]:
         content[index] = f"{content[index]} The {NEEDLE} was mentioned here."
 
     message_ids = np.arange(1, total + 1)
+    # each message follows the newest visible one before it, as migration 11 makes it: a
+    # superseded reply and its replacement are siblings (a conversation opens with a user message,
+    # never superseded, so the running maximum never reaches into the conversation before)
+    visible = np.where(superseded, 0, message_ids)
+    newest_before = np.maximum.accumulate(np.concatenate([[0], visible[:-1]]))
+    parent_ids = pa.array(newest_before, pa.int64(), mask=position == 0)
     messages = pa.table(
         {
             "id": message_ids,
@@ -172,6 +178,7 @@ def build_tables(rng: np.random.Generator, shape: Shape) -> dict[str, pa.Table]:
             "content": content,
             "created_at": pa.array(message_times, pa.timestamp("us", tz="UTC")),
             "superseded": superseded,
+            "parent_id": parent_ids,
         }
     )
     first_user = content[starts]

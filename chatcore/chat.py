@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 
 from chatcore.backends.base import Backend
 from chatcore.backends.registry import Registry, stream_ended
+from chatcore.branches import BranchService, parent_for
 from chatcore.errors import (
     DashboardError,
     InvalidInput,
@@ -29,7 +30,7 @@ from chatcore.opening import Opening
 from chatcore.params import GenerationParams
 from chatcore.storage import conversations as store
 from chatcore.storage import images as image_store
-from chatcore.storage import runs
+from chatcore.storage import runs, trees
 from chatcore.storage.db import Database
 from chatcore.thinking import split_inline_thinking
 from chatcore.types import (
@@ -315,6 +316,7 @@ class ChatService:
         self.registry = registry
         self.knowledge = knowledge
         self.context = context or ContextFitter()
+        self.branches = BranchService(db)  # switch, fork and read the tree
 
     def send(
         self,
@@ -324,18 +326,24 @@ class ChatService:
         params: GenerationParams,
         client: str | None = None,
         images: Sequence[bytes] = (),
+        parent_id: int | None = None,
     ) -> ReplyStream:
         """Store the user's message (with its images), then return the reply's stream.
 
         `client`: who sent it through the proxies (None: the dashboard's own pages and API).
+        `parent_id`: the message it answers after (None: the open branch's last; TOP, 0: a new
+        first message). Another branch's message makes a new branch, which becomes the open one.
 
-        Raises InvalidInput (also for images a model can't see), ModelNotFound or
-        BackendUnavailable before anything is written.
+        Raises InvalidInput (also for images a model can't see, or a parent_id not of this
+        conversation), ModelNotFound or BackendUnavailable before anything is written.
         """
         started = time.perf_counter()
         try:
             text = valid_message(text)
             conversation_id = valid_conversation_id(conversation_id)
+            if parent_id is not None:  # refused before anything is written (used in the
+                with self.db.cursor() as cur:  # transaction below, checked again there)
+                    parent_for(cur, conversation_id, parent_id)
             attached = valid_images(images)
             grounding = self._grounding(text, params)  # retrieval, before anything is written
             backend, model = self._resolve(model)
@@ -348,8 +356,14 @@ class ChatService:
             limit = self.context.limit(backend, model, params)  # asks the host: no transaction
             sees = self._sees_images(backend, model, conversation_id, attached)
             with self.db.transaction() as cur:
+                parent = parent_for(cur, conversation_id, parent_id)
                 exists = store.conversation_exists(cur, conversation_id)
-                earlier = store.context_messages(cur, conversation_id, sees) if exists else []
+                path = trees.tree_of(cur, conversation_id).path_to(parent) if parent else []
+                earlier = (
+                    store.context_messages(cur, conversation_id, path, with_images=sees)
+                    if path
+                    else []
+                )
                 asked = store.context_message(
                     "user", text, [i.data for i in attached] if sees else None
                 )
@@ -360,10 +374,10 @@ class ChatService:
                 opening = Opening(backend, model, history, params, self._another_host)
                 if not exists:
                     store.create_conversation(cur, conversation_id, title_from(text))
-                message_id = store.add_message(cur, conversation_id, "user", text)
+                message_id = store.add_message(cur, conversation_id, "user", text, parent)
                 self._attach(cur, message_id, attached)
                 reply = self._start_reply(
-                    cur, conversation_id, backend, model, params, history, client
+                    cur, conversation_id, backend, model, params, history, client, message_id
                 )
                 self._record_fit(cur, reply, fitted)
                 reply.citations = grounding.store(cur, reply.run_id)
@@ -399,9 +413,10 @@ class ChatService:
                 if not store.conversation_exists(cur, conversation_id):  # faster than ON CONFLICT
                     first = next(m["content"] for m in history if m["role"] == "user")
                     store.create_conversation(cur, conversation_id, title_from(first))
-                reply_id = store.add_turn(cur, conversation_id, text)
+                parent = parent_for(cur, conversation_id, None)
+                message_id = store.add_message(cur, conversation_id, "user", text, parent)
                 reply = self._start_reply(
-                    cur, conversation_id, backend, model, params, history, client, reply_id
+                    cur, conversation_id, backend, model, params, history, client, message_id
                 )
         except BaseException:
             abandon(opening, backend)
@@ -409,8 +424,8 @@ class ChatService:
         return ReplyStream(self.db, opening, reply, started)
 
     def regenerate(self, conversation_id: str, model: str, params: GenerationParams) -> ReplyStream:
-        """Answer the last user message again; the previous reply stays stored, hidden. Its
-        images go again to a model that can see them."""
+        """Answer the open branch's last user message again: a sibling of the reply it had,
+        which stays stored (switch back to it). Its images go again to a model that sees them."""
         started = time.perf_counter()
         question = self._last_question(conversation_id) if params.collections else ""
         grounding = self._grounding(question, params)
@@ -424,16 +439,18 @@ class ChatService:
             limit = self.context.limit(backend, model, params)
             sees = self._sees_images(backend, model, conversation_id, [])
             with self.db.transaction() as cur:
-                if not store.supersede_last_reply(cur, conversation_id):
-                    raise InvalidInput("There is no reply to regenerate in this conversation.")
+                question = self._question_of_last_reply(cur, conversation_id)
+                path = trees.tree_of(cur, conversation_id).path_to(question)
                 history = with_system_prompt(
-                    store.context_messages(cur, conversation_id, with_images=sees), params
+                    store.context_messages(cur, conversation_id, path, with_images=sees), params
                 )
                 history = grounding.apply(history)
                 fitted = self.context.fit(cur, conversation_id, model, history, params, limit)
                 history, params = fitted.messages, fitted.params
                 opening = Opening(backend, model, history, params, self._another_host)
-                reply = self._start_reply(cur, conversation_id, backend, model, params, history)
+                reply = self._start_reply(
+                    cur, conversation_id, backend, model, params, history, None, question
+                )
                 self._record_fit(cur, reply, fitted)
                 reply.citations = grounding.store(cur, reply.run_id)
         except BaseException:
@@ -449,6 +466,15 @@ class ChatService:
     ) -> None:
         fitted.record(cur, reply.run_id, reply.conversation_id, reply.model)
         reply.context_dropped, reply.window = fitted.dropped, fitted.window
+
+    @staticmethod
+    def _question_of_last_reply(cur: store.duckdb.DuckDBPyConnection, conversation_id: str) -> int:
+        """The message the open branch's last reply answered; InvalidInput when it ends in none."""
+        branch = trees.open_branch(cur, conversation_id)
+        last = trees.message_in(cur, conversation_id, branch[-1]) if branch else None
+        if last is None or last[0] != "assistant" or last[1] is None:
+            raise InvalidInput("There is no reply to regenerate in this conversation.")
+        return last[1]
 
     def _resolve(self, model: str) -> tuple[Backend, str]:
         """The backend for `model` and the one name it is stored and counted under: Ollama's
@@ -517,8 +543,9 @@ class ChatService:
         return asked[-1].content if asked else ""
 
     def messages(self, conversation_id: str) -> list[store.StoredMessage]:
+        """The open branch, each message with its siblings (chatcore/branches.py for more)."""
         with self.db.cursor() as cur:
-            return store.conversation_messages(cur, as_stored_id(conversation_id))
+            return trees.branch_messages(cur, as_stored_id(conversation_id))
 
     def last_run(self, conversation_id: str) -> RunRecord | None:
         """The run of the conversation's newest visible reply: the model and parameters to
@@ -557,10 +584,11 @@ class ChatService:
         params: GenerationParams,
         history: list[ChatMessage],
         client: str | None = None,
-        message_id: int | None = None,  # the reply's message, when written with its turn
+        question: int | None = None,
     ) -> Reply:
-        if message_id is None:
-            message_id = store.add_message(cur, conversation_id, "assistant", "")
+        """The reply's message (after `question`, and now the open branch's end) and its run."""
+        message_id = store.add_message(cur, conversation_id, "assistant", "", question)
+        trees.set_open_message(cur, conversation_id, message_id)
         run_id = runs.start_run(
             cur,
             conversation_id=conversation_id,

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from chatcore.errors import InvalidInput
 from chatcore.storage import conversations as store
 from chatcore.storage import history as queries
+from chatcore.storage import trees
 from chatcore.storage.db import Database
 from chatcore.storage.history import (
     DASHBOARD,
@@ -58,6 +59,7 @@ class SearchHit:
     updated_at: datetime
     snippet: str  # the first matching message around the match, or the title
     matching_messages: int
+    message_id: int | None = None  # the first matching message: open the branch through it
 
 
 @dataclass(frozen=True)
@@ -120,20 +122,21 @@ class HistoryService:
                     break
             texts = queries.message_texts(cur, [row[3] for row in rows if row[3] is not None])
         hits = [
-            SearchHit(id_, title, updated, snippet(texts.get(first, title), needle), count)
+            SearchHit(id_, title, updated, snippet(texts.get(first, title), needle), count, first)
             for id_, title, updated, first, count, _ in rows
         ]
         return SearchResult(hits, rows[0][-1] if rows else 0, complete=since is None)
 
-    def open(self, conversation_id: str) -> OpenConversation | None:
-        """The conversation's row and its visible dialogue, each reply with its run."""
+    def open(self, conversation_id: str, through: int | None = None) -> OpenConversation | None:
+        """The conversation's row and its open branch (or the branch through message `through`,
+        a search hit's), each reply with its run."""
         self.refresh_summaries()
         conversation_id = as_stored_id(conversation_id)
         with self.db.cursor() as cur:
             row = queries.conversation_row(cur, conversation_id)
             if row is None:
                 return None
-            return OpenConversation(row, store.conversation_messages(cur, conversation_id))
+            return OpenConversation(row, trees.branch_messages(cur, conversation_id, through))
 
     def client_names(self) -> list[str]:
         """The clients whose conversations History holds; DASHBOARD ("") is the dashboard's."""

@@ -25,13 +25,15 @@ from chatcore.images import valid_image
 from chatcore.storage import images as image_store
 from chatcore.storage import transfer as queries
 from chatcore.storage.db import Database
+from chatcore.storage.trees import Tree
 from chatcore.types import Image, Metrics, RunStatus, checked_conversation_id
 
 FORMAT = "ollama-chat-dashboard/conversations"
 # 2 added reasoning, its metrics and images; 3 the evaluation (compare rounds, votes, suites,
-# judge verdicts, collaboration steps), which a version 2 reader refuses. Older files import.
-VERSION = 3
-READABLE_VERSIONS = (1, 2, 3)
+# judge verdicts, collaboration steps), which a version 2 reader refuses; 4 message trees (each
+# message's parent, forks, the open branch). Older files import.
+VERSION = 4
+READABLE_VERSIONS = (1, 2, 3, 4)
 MAX_IMPORT_BYTES = 32 * 1024 * 1024
 MAX_ERRORS_SHOWN = 5
 
@@ -139,6 +141,40 @@ class ExportV2(Strict):
     evaluation: EvaluationV1 | None = None
 
 
+# --- version 4: conversations as trees (each message's parent, forks, the open branch) ---
+
+
+class MessageV4(Strict):
+    id: int
+    parent_id: int | None  # an earlier message of the same conversation; None: a first one
+    forked_from: int | None = None  # the message a fork copied; its runs are that one's
+    role: Role
+    content: str
+    created_at: AwareDatetime
+    thinking: str = ""
+    images: list[str] = Field(default_factory=list)
+    runs: list[RunV2]
+
+
+class ConversationV4(Strict):
+    id: ConversationId
+    title: str
+    created_at: AwareDatetime
+    updated_at: AwareDatetime
+    open_message_id: int | None = None  # the message the branch on screen goes through
+    messages: list[MessageV4]
+
+
+class ExportV4(Strict):
+    format: Literal["ollama-chat-dashboard/conversations"]
+    version: Literal[4]
+    exported_at: AwareDatetime
+    conversations: list[ConversationV4] = Field(default_factory=list)
+    images: dict[str, ImageV2] = Field(default_factory=dict)
+    # compare rounds, votes, suites, suite runs, judge verdicts (chatcore/evaluation_transfer.py)
+    evaluation: EvaluationV1 | None = None
+
+
 @dataclass(frozen=True)
 class ImportReport:
     imported: list[str]
@@ -150,7 +186,7 @@ class ImportReport:
 
 # --- export ---
 
-MESSAGE_FIELDS = ["id", "role", "content", "created_at", "superseded", "thinking"]
+MESSAGE_FIELDS = ["id", "parent_id", "forked_from", "role", "content", "created_at", "thinking"]
 RUN_FIELDS = list(RunV2.model_fields)
 
 
@@ -210,7 +246,7 @@ def iso(value: Any) -> Any:
 
 
 def export_markdown(db: Database, conversation_ids: list[str] | None = None) -> str:
-    """The visible dialogue of these conversations, for reading; regenerated replies left out."""
+    """The open branch of each of these conversations, for reading; other branches left out."""
     parts = []
     conversations, images = conversation_documents(db, conversation_ids)
     for conversation in conversations:
@@ -219,9 +255,7 @@ def export_markdown(db: Database, conversation_ids: list[str] | None = None) -> 
             f"*Started {conversation['created_at'][:16].replace('T', ' ')}, last active "
             f"{conversation['updated_at'][:16].replace('T', ' ')}*\n"
         )
-        for message in conversation["messages"]:
-            if message["superseded"]:
-                continue
+        for message in open_branch_of(conversation):
             parts.append(f"**{message['role'].capitalize()}**\n")
             if message["thinking"]:
                 parts.append(markdown_thinking(message["thinking"]))
@@ -232,6 +266,14 @@ def export_markdown(db: Database, conversation_ids: list[str] | None = None) -> 
                 parts.append(f"*{markdown_caption(run)}*\n")
         parts.append("---\n")
     return "\n".join(parts)
+
+
+def open_branch_of(conversation: dict[str, Any]) -> list[dict[str, Any]]:
+    """The messages of a conversation document's open branch, first message first."""
+    messages = conversation["messages"]
+    tree = Tree.of((m["id"], m["parent_id"]) for m in messages)
+    branch = set(tree.branch(conversation["open_message_id"]))
+    return [m for m in messages if m["id"] in branch]
 
 
 def markdown_thinking(thinking: str) -> str:
@@ -277,7 +319,7 @@ def markdown_caption(run: dict[str, Any]) -> str:
 # --- import ---
 
 
-def parse_export(data: bytes) -> ExportV2:
+def parse_export(data: bytes) -> ExportV4:
     """The file checked whole, or ImportRefused with a message a person can act on."""
     if len(data) > MAX_IMPORT_BYTES:
         raise ImportRefused(
@@ -301,12 +343,15 @@ def parse_export(data: bytes) -> ExportV2:
         )
     try:  # strict: no "12" for 12, no 1 for true; datetimes are ISO strings with a zone
         if document["version"] == 1:
-            export = upgraded(ExportV1.model_validate_json(data))
+            export = as_tree(upgraded(ExportV1.model_validate_json(data)))
+        elif document["version"] in (2, 3):
+            export = as_tree(ExportV2.model_validate_json(data))
         else:
-            export = ExportV2.model_validate_json(data)
+            export = ExportV4.model_validate_json(data)
     except ValidationError as error:
         raise ImportRefused(validation_message(error)) from error
     refuse_duplicates(export)
+    check_tree(export)
     check_images(export)
     return export
 
@@ -316,7 +361,44 @@ def upgraded(export: ExportV1) -> ExportV2:
     return ExportV2.model_validate({**export.model_dump(), "version": 2})
 
 
-def check_images(export: ExportV2) -> None:
+def as_tree(export: ExportV2) -> ExportV4:
+    """A file from before trees read as version 4: each conversation one branch, as migration 11
+    made of the database. A message follows the newest visible message before it, so a
+    superseded reply and the reply that replaced it are siblings."""
+    conversations = []
+    for conversation in export.conversations:
+        messages, last_visible = [], None
+        for message in sorted(conversation.messages, key=lambda m: m.id):
+            fields = message.model_dump(exclude={"superseded"})
+            messages.append({**fields, "parent_id": last_visible})
+            if not message.superseded:
+                last_visible = message.id
+        conversations.append({**conversation.model_dump(), "messages": messages})
+    return ExportV4.model_validate(
+        {**export.model_dump(), "version": 4, "conversations": conversations}, strict=False
+    )
+
+
+def check_tree(export: ExportV4) -> None:
+    """Each parent is an earlier message of the same conversation, and each open branch goes
+    through one of the conversation's messages."""
+    for conversation in export.conversations:
+        ids = {m.id for m in conversation.messages}
+        for message in conversation.messages:
+            parent = message.parent_id
+            if parent is not None and (parent not in ids or parent >= message.id):
+                raise ImportRefused(
+                    f"Message {message.id} follows message {parent}, which is not an earlier "
+                    f"message of conversation '{conversation.id}'."
+                )
+        if conversation.open_message_id is not None and conversation.open_message_id not in ids:
+            raise ImportRefused(
+                f"Conversation '{conversation.id}' opens on message "
+                f"{conversation.open_message_id}, which it does not hold."
+            )
+
+
+def check_images(export: ExportV4) -> None:
     """Every image a message names is in the file, decodes, is an image and has its hash."""
     for sha256, stored in export.images.items():
         try:
@@ -345,7 +427,7 @@ def validation_message(error: ValidationError) -> str:
     return "The file does not match the export format: " + "; ".join(problems) + suffix
 
 
-def refuse_duplicates(export: ExportV2) -> None:
+def refuse_duplicates(export: ExportV4) -> None:
     kinds = {
         "conversation": [c.id for c in export.conversations],
         "message": [m.id for c in export.conversations for m in c.messages],
@@ -383,11 +465,12 @@ def import_json(db: Database, data: bytes) -> ImportReport:
 
 def insert_conversations(
     cur: duckdb.DuckDBPyConnection,
-    conversations: list[ConversationV2],
+    conversations: list[ConversationV4],
     images: dict[str, ImageV2] | None = None,
 ) -> tuple[int, int, dict[int, int]]:
-    """Bulk-insert through Arrow, with fresh message and run ids in the file's order; returns
-    the counts and each run's new id by its id in the file."""
+    """Bulk-insert through Arrow, with fresh message and run ids in the file's order (a parent
+    keeps coming before its answers); returns the counts and each run's new id by its id in the
+    file. A fork whose original is not in the file keeps its text without the original's runs."""
     messages = [(c.id, m) for c in conversations for m in c.messages]
     runs = [
         (c.id, m.id, r)
@@ -423,9 +506,20 @@ def insert_conversations(
             {
                 "id": message_ids[m.id],
                 "conversation_id": conversation_id,
-                **m.model_dump(include={"role", "content", "created_at", "superseded", "thinking"}),
+                **m.model_dump(include={"role", "content", "created_at", "thinking"}),
+                "parent_id": None if m.parent_id is None else message_ids[m.parent_id],
+                "forked_from": message_ids.get(m.forked_from) if m.forked_from else None,
             }
             for conversation_id, m in messages
+        ],
+    )
+    queries.insert_rows(
+        cur,
+        "open_branches",
+        [
+            {"conversation_id": c.id, "message_id": message_ids[c.open_message_id]}
+            for c in conversations
+            if c.open_message_id is not None
         ],
     )
     queries.insert_rows(

@@ -220,6 +220,8 @@ class StoredMessage:
     run: RunRecord | None
     thinking: str = ""  # a reply's reasoning, kept apart from its answer
     images: tuple[str, ...] = ()  # hashes of the images attached to a user message
+    parent_id: int | None = None  # the message it follows in the tree; None: a first message
+    siblings: tuple[int, ...] = ()  # it and the other answers to its parent, oldest first
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ import streamlit as st
 import ui
 from chatcore.chat import ReplyStream
 from chatcore.errors import DashboardError
+from ui.branches import message_tools, start_edit
 from ui.components import unavailable_model_notice, wait_for_the_last_stream
 from ui.messages import chat_prompt, show_message, show_refusal, show_user_turn, stream_reply
 
@@ -31,7 +32,8 @@ def start_regeneration() -> ReplyStream | None:
         return None
 
 
-pending = start_regeneration()
+# an edited message is sent as a new branch before the dialogue is drawn, as a regeneration is
+pending = start_regeneration() or start_edit(conversation_id, choice.model, choice.params)
 regenerating = pending is not None
 history = services.chat.messages(conversation_id) if conversation_id else []
 if pending is not None:  # its reply streams below, not from the stored dialogue
@@ -42,7 +44,11 @@ if not history and pending is None and not st.session_state.get("chat_prompt"):
     st.caption("Pick a model in the sidebar and say something. Every turn is saved.")
 cited = services.knowledge.citations([m.run.id for m in history if m.run is not None])
 for message in history:
-    show_message(message, cited.get(message.run.id, []) if message.run else [])
+    show_message(
+        message,
+        cited.get(message.run.id, []) if message.run else [],
+        tools=lambda shown: message_tools(conversation_id, shown) if conversation_id else None,
+    )
 model_missing = pending is None and unavailable_model_notice(choice.model, ui.model_listing())
 # Images only for a model that can see them.
 prompt, images = chat_prompt(

@@ -53,7 +53,11 @@ assert set(SORT_LABELS) == set(SORT_COLUMNS)
 # --- which conversation is open (kept in this session) ---
 
 
-def open_in_history(conversation_id: str | None) -> None:
+def open_in_history(conversation_id: str | None, through: int | None = None) -> None:
+    """Open a conversation; with `through` (a search hit's message) on the branch holding it,
+    which the conversation then keeps open (Chat continues there too)."""
+    if conversation_id is not None and through is not None:
+        services.chat.branches.switch(conversation_id, through)
     st.session_state["history-open"] = conversation_id
     st.session_state.pop("history-confirm", None)
 
@@ -180,7 +184,7 @@ def show_search(text: str, filters: Filters) -> None:
     for hit in result.hits:
         with st.container(border=True):
             st.button(safe_label(hit.title), key=f"hit-{hit.id}", type="tertiary",
-                      on_click=open_in_history, args=(hit.id,))  # fmt: skip
+                      on_click=open_in_history, args=(hit.id, hit.message_id))  # fmt: skip
             st.caption(f"{when(hit.updated_at)} · {hit.matching_messages} matching message(s)")
             st.text(hit.snippet)
 

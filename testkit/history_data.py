@@ -17,12 +17,19 @@ def varied_history(services: Services, fake_ollama: FakeOllama) -> list[str]:
     chat = services.chat
     first = chat.send("alpha", "Tell me about otters", "llama3.2", PARAMS).consume()
     chat.send("alpha", "And about 50% of beavers?", "qwen3:4b", PARAMS).consume()
-    chat.regenerate("alpha", "llama3.2", PARAMS).consume()  # the earlier reply is superseded
+    chat.regenerate("alpha", "llama3.2", PARAMS).consume()  # the earlier reply is a sibling
     stream = chat.send("beta", "A story about a Quokka please", "llama3.2", PARAMS)
     next(iter(stream))
     stream.close()  # stopped after its first piece
     chat.send("gamma", "Ünïcode and 'quotes' \"here\"", "flaky", PARAMS).consume()  # an error
     return [first.conversation_id, "beta", "gamma"]
+
+
+PLACED = """placed AS (
+    SELECT id, conversation_id,
+        row_number() OVER (PARTITION BY conversation_id ORDER BY id) AS place
+    FROM messages
+)"""
 
 
 def table_rows(services: Services) -> dict[str, list[tuple[Any, ...]]]:
@@ -31,10 +38,24 @@ def table_rows(services: Services) -> dict[str, list[tuple[Any, ...]]]:
     with services.db.cursor() as cur:
         return {
             "conversations": cur.execute("SELECT * FROM conversations ORDER BY id").fetchall(),
+            # a parent, a fork's original and the open message by their places too; the
+            # superseded flag is history (migration 11 made trees of it; exports leave it out)
             "messages": cur.execute(
+                f"""
+                WITH {PLACED}
+                SELECT m.* EXCLUDE (id, parent_id, forked_from, superseded), p.place,
+                    parent.place, original.conversation_id, original.place
+                FROM messages m JOIN placed p ON p.id = m.id
+                LEFT JOIN placed parent ON parent.id = m.parent_id
+                LEFT JOIN placed original ON original.id = m.forked_from
+                ORDER BY m.conversation_id, m.id
                 """
-                SELECT * EXCLUDE (id), row_number() OVER (PARTITION BY conversation_id ORDER BY id)
-                FROM messages ORDER BY conversation_id, id
+            ).fetchall(),
+            "open_branches": cur.execute(
+                f"""
+                WITH {PLACED}
+                SELECT o.conversation_id, p.place FROM open_branches o
+                JOIN placed p ON p.id = o.message_id ORDER BY 1
                 """
             ).fetchall(),
             "runs": cur.execute(

@@ -4,7 +4,7 @@ a Thinking block above the answer), a refusal. Model and user text goes through 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import streamlit as st
 
@@ -22,7 +22,12 @@ THUMBNAIL_PX = 240
 STOP_KEY = "stop-reply"
 
 
-def show_message(message: StoredMessage, citations: Sequence[Citation] = ()) -> None:
+def show_message(
+    message: StoredMessage,
+    citations: Sequence[Citation] = (),
+    tools: Callable[[StoredMessage], None] | None = None,
+) -> None:
+    """A stored message; `tools` draws what acts on it (ui/branches.py) at its foot."""
     with st.chat_message(message.role):
         if message.thinking:
             run = message.run
@@ -45,6 +50,8 @@ def show_message(message: StoredMessage, citations: Sequence[Citation] = ()) -> 
                     )
                 )
             show_citations(citations)
+        if tools is not None:
+            tools(message)
 
 
 def show_images(hashes: Iterable[str]) -> None:

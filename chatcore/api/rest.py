@@ -29,7 +29,7 @@ from chatcore.api.security import AccessGuard
 from chatcore.api.streaming import PieceBatches
 from chatcore.api.suites import suite_routes
 from chatcore.backups import Backup
-from chatcore.chat import ChatService, Reply, ReplyStream
+from chatcore.chat import ChatService, Reply, ReplyStream, valid_conversation_id
 from chatcore.documents import MAX_DOCUMENT_BYTES
 from chatcore.errors import BackendUnavailable, Busy, NotFound
 from chatcore.images import decoded_images
@@ -85,6 +85,11 @@ class ChatRequest(BaseModel):
     )
     model_params: ModelParams = Field(default_factory=ModelParams)
     stream: bool = Field(False, description="Stream the reply as NDJSON lines")
+    parent_id: int | None = Field(
+        None,
+        description="The message to answer after, on any branch (a new branch when it is not "
+        "the last); 0: a new first message; omitted: after the open branch's last message",
+    )
     images: list[str] = Field(
         default_factory=list,
         description="Images for a vision model, each a base64 string (PNG, JPEG, WebP or GIF)",
@@ -145,6 +150,7 @@ class ConversationOut(BaseModel):
 
 class HistoryMessage(BaseModel):
     id: int
+    parent_id: int | None = Field(None, description="The message it follows; null: a first one")
     role: str
     content: str
     created_at: datetime
@@ -160,6 +166,18 @@ class HistoryMessage(BaseModel):
     request_id: str | None = Field(None, description="The reply's id in the dashboard's log")
     citations: list[CitationOut] = Field(
         default_factory=list, description="A reply's knowledge-base passages, as it was given them"
+    )
+
+
+class BranchChoice(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    message_id: int = Field(description="A message of the conversation, on any branch")
+
+
+class ForkRequest(BranchChoice):
+    conversation_id: str | None = Field(
+        None, description="The new conversation's id; omitted: a new one"
     )
 
 
@@ -301,6 +319,7 @@ def history_message(
 ) -> HistoryMessage:
     out = HistoryMessage(
         id=message.id,
+        parent_id=message.parent_id,
         role=message.role,
         content=message.content,
         created_at=message.created_at,
@@ -451,6 +470,7 @@ def create_api(
                 params.model,
                 params.generation(remembered_collections(request.conversation_id)),
                 images=images,
+                parent_id=request.parent_id,
             )
 
         if request.stream:
@@ -479,13 +499,20 @@ def create_api(
         return [conversation_out(c) for c in chat_service().recent_conversations(limit)]
 
     @api.get("/history/{conversation_id}", response_model=History, responses=ERRORS)
-    def history(conversation_id: str) -> History:
-        """A conversation's messages in order, each reply with its model, status and metrics."""
+    def history(
+        conversation_id: str,
+        tree: bool = Query(False, description="Every message of every branch, not the open one"),
+    ) -> History:
+        """The open branch of a conversation in order (with `tree=true` every message of every
+        branch, each with its `parent_id`), each reply with its model, status and metrics."""
         service = chat_service()
         summary = service.conversation(conversation_id)
         if summary is None:
             raise NotFound(f"Conversation '{conversation_id}' was not found.")
-        messages = service.messages(conversation_id)
+        if tree:
+            messages = service.branches.tree(conversation_id)
+        else:
+            messages = service.messages(conversation_id)
         stored = service.images([h for m in messages for h in m.images])
         images = {sha256: image.data for sha256, image in stored.items()}
         cited = services().knowledge.citations([m.run.id for m in messages if m.run is not None])
@@ -493,6 +520,26 @@ def create_api(
             conversation=conversation_out(summary),
             messages=[history_message(m, images, cited) for m in messages],
         )
+
+    @api.post("/history/{conversation_id}/open", response_model=History, responses=ERRORS)
+    def open_branch(conversation_id: str, choice: BranchChoice) -> History:
+        """Open the branch through `message_id` (what ‹ › do on the page): the conversation
+        keeps it, and new messages go at its end. Answers the branch now open."""
+        chat_service().branches.switch(conversation_id, choice.message_id)
+        return history(conversation_id, tree=False)
+
+    @api.post(
+        "/history/{conversation_id}/fork",
+        response_model=History,
+        status_code=201,
+        responses=ERRORS,
+    )
+    def fork(conversation_id: str, request: ForkRequest) -> History:
+        """A new conversation holding the path from the first message to `message_id` (the
+        page's "New conversation from here"). Answers the new conversation."""
+        new_id = valid_conversation_id(request.conversation_id)
+        forked = chat_service().branches.fork(conversation_id, request.message_id, new_id)
+        return history(forked, tree=False)
 
     @api.get("/models", response_model=Models, responses=ERRORS)
     def models() -> Models:

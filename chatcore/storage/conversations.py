@@ -33,24 +33,20 @@ def touch_conversation(cur: duckdb.DuckDBPyConnection, conversation_id: str) -> 
 
 
 def add_message(
-    cur: duckdb.DuckDBPyConnection, conversation_id: str, role: str, content: str
+    cur: duckdb.DuckDBPyConnection,
+    conversation_id: str,
+    role: str,
+    content: str,
+    parent_id: int | None = None,
 ) -> int:
+    """A new message after `parent_id` (None: a first message); returns its id."""
     row = cur.execute(
-        "INSERT INTO messages (conversation_id, role, content) VALUES (?, ?, ?) RETURNING id",
-        [conversation_id, role, content],
+        "INSERT INTO messages (conversation_id, role, content, parent_id) VALUES (?, ?, ?, ?) "
+        "RETURNING id",
+        [conversation_id, role, content, parent_id],
     ).fetchone()
     assert row is not None
     return int(row[0])
-
-
-def add_turn(cur: duckdb.DuckDBPyConnection, conversation_id: str, text: str) -> int:
-    """A user's message and the empty reply after it, in one statement; the reply's id."""
-    rows = cur.execute(
-        "INSERT INTO messages (conversation_id, role, content) "
-        "VALUES ($id, 'user', $text), ($id, 'assistant', '') RETURNING id, role",
-        {"id": conversation_id, "text": text},
-    ).fetchall()
-    return next(int(message_id) for message_id, role in rows if role == "assistant")
 
 
 def checkpoint_text(
@@ -70,34 +66,27 @@ def has_images(cur: duckdb.DuckDBPyConnection, conversation_id: str) -> bool:
     row = cur.execute(
         """
         SELECT 1 FROM message_images mi JOIN messages m ON m.id = mi.message_id
-        WHERE m.conversation_id = ? AND NOT m.superseded LIMIT 1
+        WHERE m.conversation_id = ? LIMIT 1
         """,
         [conversation_id],
     ).fetchone()
     return row is not None
 
 
-def supersede_last_reply(cur: duckdb.DuckDBPyConnection, conversation_id: str) -> bool:
-    """Hide the newest reply from the dialogue (it stays stored) so it can be regenerated."""
-    row = cur.execute(
-        """
-        SELECT id, role FROM messages
-        WHERE conversation_id = ? AND NOT superseded ORDER BY id DESC LIMIT 1
-        """,
-        [conversation_id],
-    ).fetchone()
-    if row is None or row[1] != "assistant":
-        return False
-    cur.execute("UPDATE messages SET superseded = true WHERE id = ?", [row[0]])
-    return True
+# A message's run: its own, or for a forked copy the original's (a run is stored, and counted,
+# once). The alias is the message's.
+RUN_OF = "coalesce({m}.forked_from, {m}.id)"
 
 
 def context_messages(
-    cur: duckdb.DuckDBPyConnection, conversation_id: str, with_images: bool = False
+    cur: duckdb.DuckDBPyConnection,
+    conversation_id: str,
+    path: list[int],
+    with_images: bool = False,
 ) -> list[ChatMessage]:
-    """The dialogue as a model sees it: visible turns, without replies that failed empty, and
-    never a reply's reasoning (only its answer goes back). With `with_images`, each user message
-    carries its image files."""
+    """The dialogue as a model sees it: the messages of `path` (a branch, root first), without
+    replies that failed empty, and never a reply's reasoning (only its answer goes back). With
+    `with_images`, each user message carries its image files."""
     images = (
         """(SELECT list(i.data ORDER BY mi.position)
             FROM message_images mi JOIN images i ON i.sha256 = mi.sha256
@@ -108,12 +97,12 @@ def context_messages(
     rows = cur.execute(
         f"""
         SELECT m.role, m.content, {images} FROM messages m
-        LEFT JOIN runs r ON r.message_id = m.id
-        WHERE m.conversation_id = ? AND NOT m.superseded
+        LEFT JOIN runs r ON r.message_id = {RUN_OF.format(m="m")}
+        WHERE m.conversation_id = ? AND m.id IN (SELECT unnest(?))
           AND NOT (m.role = 'assistant' AND (m.content = '' OR r.status = ?))
         ORDER BY m.id
         """,
-        [conversation_id, RunStatus.ERROR.value],
+        [conversation_id, path, RunStatus.ERROR.value],
     ).fetchall()
     return [context_message(role, content, attached) for role, content, attached in rows]
 
@@ -126,9 +115,14 @@ def context_message(role: str, content: str, images: list[bytes] | None) -> Chat
 
 
 def conversation_messages(
-    cur: duckdb.DuckDBPyConnection, conversation_id: str
+    cur: duckdb.DuckDBPyConnection, conversation_id: str, only: list[int] | None = None
 ) -> list[StoredMessage]:
-    """The visible dialogue with each reply's run, oldest first."""
+    """The conversation's messages (every branch; with `only`, those ids) with each reply's run,
+    oldest first. The open branch is chatcore/storage/trees.py's `branch_messages`."""
+    chosen = "true" if only is None else "m.id IN (SELECT unnest($only))"
+    params: dict[str, object] = {"conversation": conversation_id}
+    if only is not None:
+        params["only"] = only
     result = cur.execute(
         f"""
         WITH attached AS (  -- most conversations have no images: one small join, not a lookup a row
@@ -137,17 +131,18 @@ def conversation_messages(
             WHERE m.conversation_id = $conversation GROUP BY mi.message_id
         )
         SELECT m.id, m.role, m.content, m.created_at, coalesce(m.thinking, '') AS thinking,
-            a.images, {run_select("r")}
-        FROM messages m LEFT JOIN runs r ON r.message_id = m.id
+            a.images, m.parent_id, {run_select("r")}
+        FROM messages m LEFT JOIN runs r ON r.message_id = {RUN_OF.format(m="m")}
         LEFT JOIN attached a ON a.message_id = m.id
-        WHERE m.conversation_id = $conversation AND NOT m.superseded ORDER BY m.id
+        WHERE m.conversation_id = $conversation AND {chosen} ORDER BY m.id
         """,
-        {"conversation": conversation_id},
+        params,
     )
     at = column_positions(result)
     read_run = run_reader(at)
-    id_, role, content, created_at, thinking, images = (
-        at[name] for name in ("id", "role", "content", "created_at", "thinking", "images")
+    id_, role, content, created_at, thinking, images, parent = (
+        at[name]
+        for name in ("id", "role", "content", "created_at", "thinking", "images", "parent_id")
     )
     return [
         StoredMessage(
@@ -158,6 +153,7 @@ def conversation_messages(
             run=read_run(row),
             thinking=row[thinking] or "",
             images=tuple(row[images] or ()),
+            parent_id=row[parent],
         )
         for row in result.fetchall()
     ]
@@ -165,7 +161,7 @@ def conversation_messages(
 
 SUMMARY_SELECT = """
     SELECT c.id, c.title, c.created_at, c.updated_at,
-        (SELECT count(*) FROM messages m WHERE m.conversation_id = c.id AND NOT m.superseded),
+        (SELECT count(*) FROM messages m WHERE m.conversation_id = c.id),
         coalesce((SELECT list(DISTINCT r.model ORDER BY r.model) FROM runs r
                   WHERE r.conversation_id = c.id), [])
     FROM conversations c
@@ -238,7 +234,31 @@ def get_conversation(
 # Every table holding rows of a conversation, children first. Deleting conversations runs each
 # statement in one transaction, so a table added later adds its DELETE here, before the tables its
 # rows point to, and delete needs nothing else.
+HEIRS = """(
+    SELECT c.forked_from AS original, min(c.id) AS heir, arg_min(c.conversation_id, c.id) AS owner
+    FROM messages c
+    WHERE c.forked_from IN (SELECT id FROM messages WHERE conversation_id IN (SELECT unnest($ids)))
+        AND c.conversation_id NOT IN (SELECT unnest($ids))
+    GROUP BY c.forked_from
+) h"""
+
 CONVERSATION_CLEANUP: list[str] = [
+    # Forks outlive their original: a deleted reply's run passes to its oldest surviving copy
+    # (still counted once), which the other copies then point at. Its summary is redone.
+    f"UPDATE conversations c SET updated_at = now() FROM {HEIRS} WHERE c.id = h.owner",
+    f"""
+    UPDATE runs r SET message_id = h.heir, conversation_id = h.owner FROM {HEIRS}
+    WHERE r.message_id = h.original
+    """,
+    f"""
+    UPDATE messages m SET forked_from = h.heir FROM {HEIRS}
+    WHERE m.forked_from = h.original AND m.id <> h.heir
+    """,
+    """
+    UPDATE messages SET forked_from = NULL
+    WHERE forked_from IN (SELECT id FROM messages WHERE conversation_id IN (SELECT unnest($ids)))
+        AND conversation_id NOT IN (SELECT unnest($ids))
+    """,
     # Compare: votes that judged one of these answers,
     # their columns, then rounds left with no column.
     """
@@ -276,6 +296,7 @@ CONVERSATION_CLEANUP: list[str] = [
         (SELECT id FROM messages WHERE conversation_id IN (SELECT unnest($ids)))
     """,
     "DELETE FROM messages WHERE conversation_id IN (SELECT unnest($ids))",
+    "DELETE FROM open_branches WHERE conversation_id IN (SELECT unnest($ids))",
     "DELETE FROM conversation_summaries WHERE conversation_id IN (SELECT unnest($ids))",
     "DELETE FROM message_search WHERE conversation_id IN (SELECT unnest($ids))",
     "DELETE FROM conversations WHERE id IN (SELECT unnest($ids))",

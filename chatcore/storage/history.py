@@ -103,7 +103,7 @@ def write_summary_rows(cur: duckdb.DuckDBPyConnection, chosen: str, ids: str | l
         INSERT INTO message_search
         SELECT m.id, m.conversation_id, c.updated_at, lower(m.content)
         FROM messages m JOIN conversations c ON c.id = m.conversation_id
-        WHERE m.conversation_id {chosen} AND NOT m.superseded
+        WHERE m.conversation_id {chosen}  -- every branch: search finds text on any of them
         ORDER BY c.updated_at, m.id
         """,
         [ids],
@@ -112,7 +112,7 @@ def write_summary_rows(cur: duckdb.DuckDBPyConnection, chosen: str, ids: str | l
         f"""
         INSERT INTO conversation_summaries
         WITH counted AS (
-            SELECT conversation_id, count(*) FILTER (WHERE NOT superseded) AS messages
+            SELECT conversation_id, count(*) AS messages  -- on every branch
             FROM messages WHERE conversation_id {chosen} GROUP BY conversation_id
         ),
         used AS (

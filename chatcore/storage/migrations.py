@@ -402,6 +402,39 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
         ],
     ),
     (
+        11,
+        "conversations as message trees: each message's parent, forks, and the open branch",
+        [
+            # DuckDB cannot alter a table that an index depends on: drop, alter, index again.
+            "DROP INDEX messages_conversation",
+            # parent_id: the message this one follows (NULL: a first message). forked_from: the
+            # message a fork copied (its run stays with the original; a run counts once).
+            "ALTER TABLE messages ADD COLUMN parent_id BIGINT",
+            "ALTER TABLE messages ADD COLUMN forked_from BIGINT",
+            "CREATE INDEX messages_conversation ON messages (conversation_id)",
+            # The old dialogue becomes one chain: each message follows the newest visible one
+            # before it, so a superseded reply and the reply that replaced it are siblings.
+            """
+            UPDATE messages m SET parent_id = chain.parent
+            FROM (
+                SELECT id, max(CASE WHEN NOT superseded THEN id END) OVER (
+                    PARTITION BY conversation_id ORDER BY id
+                    ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+                ) AS parent
+                FROM messages
+            ) chain
+            WHERE chain.id = m.id AND chain.parent IS NOT NULL
+            """,
+            # The message the user last looked at; the branch through it is the open one.
+            """
+            CREATE TABLE open_branches (
+                conversation_id VARCHAR PRIMARY KEY,
+                message_id BIGINT NOT NULL
+            )
+            """,
+        ],
+    ),
+    (
         12,
         "presets, and how each run's prompt was fitted into its context window",
         [

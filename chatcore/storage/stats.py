@@ -218,7 +218,8 @@ def totals(cur: duckdb.DuckDBPyConnection, f: StatsFilter) -> pd.DataFrame:
         f"""
         WITH f AS (SELECT conversation_id FROM runs r WHERE {where})
         SELECT (SELECT count(DISTINCT conversation_id) FROM f) AS conversations,
-            (SELECT count(*) FROM messages m WHERE m.role = 'user' AND {message_where}
+            (SELECT count(*) FROM messages m WHERE m.role = 'user' AND m.forked_from IS NULL
+                AND {message_where}
                 {in_conversations if f.narrows_runs else ""})
             + (SELECT count(*) FROM f) AS messages
         """,

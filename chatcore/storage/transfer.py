@@ -27,8 +27,9 @@ def conversation_rows(
     params = {} if conversation_ids is None else {"ids": list(conversation_ids)}
     conversations = named_rows(
         cur.execute(
-            f"SELECT id, title, created_at, updated_at FROM conversations c WHERE {chosen} "
-            "ORDER BY created_at, id",
+            "SELECT c.id, c.title, c.created_at, c.updated_at, o.message_id AS open_message_id "
+            "FROM conversations c LEFT JOIN open_branches o ON o.conversation_id = c.id "
+            f"WHERE {chosen} ORDER BY c.created_at, c.id",
             params,
         )
     )

@@ -65,7 +65,9 @@ def test_chat_streams_and_survives_a_reload(browser, slow_ollama, tmp_path) -> N
         wait_until_idle(page)
         messages = page.get_by_test_id("stChatMessage")
         assert messages.count() == 2
-        assert messages.nth(0).inner_text().strip().endswith("Tell me a story")
+        assert messages.nth(0).get_by_test_id("stMarkdown").first.inner_text().strip() == (
+            "Tell me a story"
+        )
         assert "word39" in messages.nth(1).inner_text()
         sidebar = page.get_by_test_id("stSidebar")
         assert sidebar.get_by_text("Tell me a story").count() == 1

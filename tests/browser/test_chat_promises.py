@@ -74,7 +74,8 @@ def test_regenerate_streams_with_a_stop_button_and_stops_to_a_finished_screen(
     # a finished screen without any further click: the stopped mark and Regenerate
     page.get_by_role("button", name="Regenerate").wait_for(timeout=10_000)
     wait_until_idle(page)
-    caption = fresh_elements(page, "stChatMessage").nth(1).get_by_test_id("stCaptionContainer")
+    reply = fresh_elements(page, "stChatMessage").nth(1)
+    caption = reply.get_by_test_id("stCaptionContainer").first  # then "2 / 2", its siblings
     assert caption.inner_text().strip().endswith("stopped")
     assert "part299" not in page.get_by_test_id("stChatMessage").nth(1).inner_text()
     assert page.get_by_role("button", name="Stop").count() == 0

@@ -41,12 +41,12 @@ def test_the_table_lists_conversations_newest_first(app_env, fake_ollama: FakeOl
         "A story about a Quokka please",
         "Tell me about otters",
     ]
-    assert list(table["Messages"]) == [2, 2, 4]
+    assert list(table["Messages"]) == [2, 2, 5]  # on every branch
     assert table["Models"].iloc[2] == "llama3.2:latest, qwen3:4b"
 
     at.selectbox(key="history-sort").select("messages").run()
     at.toggle(key="history-descending").set_value(False).run()
-    assert list(at.dataframe[0].value["Messages"]) == [2, 2, 4]
+    assert list(at.dataframe[0].value["Messages"]) == [2, 2, 5]
     at.multiselect(key="history-models").select("qwen3:4b").run()
     assert list(at.dataframe[0].value["Title"]) == ["Tell me about otters"]
 
@@ -124,3 +124,13 @@ def test_delete_several_selected_rows(app_env, fake_ollama: FakeOllama) -> None:
 def test_an_empty_history_says_what_will_appear(app_env) -> None:
     at = history_page()
     assert "appear here" in at.info[0].value
+
+
+def test_search_finds_text_on_another_branch_and_opens_that_branch(
+    app_env, fake_ollama: FakeOllama
+) -> None:
+    filled(fake_ollama)  # alpha's second reply was regenerated: Qwen's answer is on a side branch
+    at = history_page()
+    at.text_input(key="history-search").input("bonjour").run()
+    button(at, "hit-alpha").click().run()
+    assert [m.markdown[0].value for m in at.chat_message][-1] == "Bonjour from Qwen."

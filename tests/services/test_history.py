@@ -58,7 +58,7 @@ def test_the_list_shows_each_conversation_newest_first(
         "llama3.2:latest",
         "qwen3:4b",
     ]  # the regenerated reply's model counts too
-    assert alpha.messages == 4  # visible ones: the superseded reply is not counted
+    assert alpha.messages == 5  # on every branch: the regenerated reply's sibling counts too
     with services.db.cursor() as cur:
         tokens = cur.execute(
             "SELECT sum(prompt_tokens + completion_tokens) FROM runs "
@@ -76,7 +76,7 @@ def test_the_summary_follows_every_kind_of_change(
     services.chat.regenerate("beta", "qwen3:4b", PARAMS).consume()
     assert kept_summaries(services) == fresh_summaries(services)
     row = services.history.list_conversations().rows[0]
-    assert (row.id, row.messages) == ("beta", 2)
+    assert (row.id, row.messages) == ("beta", 3)  # the stopped reply and its regenerated sibling
     assert services.history.refresh_summaries() == 0  # nothing changed: nothing recomputed
 
 
@@ -86,7 +86,7 @@ def test_sorting_and_paging(services: Services, fake_ollama: FakeOllama) -> None
     by_title = history.list_conversations(sort="title", descending=False)
     assert [r.title for r in by_title.rows] == sorted(r.title for r in by_title.rows)
     by_messages = history.list_conversations(sort="messages")
-    assert [r.messages for r in by_messages.rows] == [4, 2, 2]
+    assert [r.messages for r in by_messages.rows] == [5, 2, 2]  # messages on every branch
     pages = [history.list_conversations(page=n, page_size=2) for n in range(3)]
     assert [len(p.rows) for p in pages] == [2, 1, 0]
     assert {p.total for p in pages} == {3}
@@ -121,7 +121,12 @@ def test_search_finds_text_and_titles_ignoring_case(
     replies = history.search("small model")  # beta's stopped reply holds only "Hello"
     assert [h.id for h in replies.hits] == ["alpha"]
     assert replies.hits[0].matching_messages == 2
-    assert history.search("Bonjour").total == 0  # only in the superseded reply
+    # only in the reply regenerate replaced: found, and opening it opens that reply's branch
+    bonjour = history.search("Bonjour")
+    assert [h.id for h in bonjour.hits] == ["alpha"] and bonjour.hits[0].message_id is not None
+    opened = history.open("alpha", bonjour.hits[0].message_id)
+    assert opened is not None and opened.messages[-1].content == "Bonjour from Qwen."
+    assert history.open("alpha").messages[-1].content != "Bonjour from Qwen."  # not the open one
     assert history.search("ünïcode").hits[0].id == "gamma"
     assert history.search("otters", Filters(models=("flaky",))).total == 0
     assert history.search("   ").total == 0

@@ -131,7 +131,7 @@ def test_json_export_carries_images_and_thinking_losslessly(
     reply = vision.chat.send(None, "Look", "gemma3:4b", PARAMS, images=[picture]).consume()
     data = transfer.export_json(vision.db)
     document = json.loads(data)
-    assert document["version"] == transfer.VERSION == 3
+    assert document["version"] == transfer.VERSION == 4
     message = document["conversations"][0]["messages"][0]
     assert message["images"] and message["images"][0] in document["images"]
     assert "thinking" in document["conversations"][0]["messages"][1]
@@ -160,8 +160,10 @@ def test_a_version_1_file_still_imports(vision: Services, tmp_path: Path) -> Non
     document["version"] = 1
     document.pop("images")
     for conversation in document["conversations"]:
+        del conversation["open_message_id"]
         for message in conversation["messages"]:
-            del message["thinking"], message["images"]
+            del message["thinking"], message["images"], message["parent_id"], message["forked_from"]
+            message["superseded"] = False
             for run in message["runs"]:
                 for name in ("answer_ms", "thinking_ms", "thinking_tokens", "answer_tokens"):
                     del run[name]

@@ -41,7 +41,8 @@ def test_export_then_import_into_an_empty_database_gives_an_equal_database(
     assert table_rows(other) == original
     statuses = {row[4] for row in original["runs"]}
     assert statuses == {"complete", "stopped", "error"}  # the fixture covers every outcome
-    assert any(row[4] for row in original["messages"])  # and a superseded reply
+    places = [row[-3:-2] for row in original["messages"] if row[0] == "alpha"]
+    assert len(places) > len(set(places))  # and a regenerated reply: two answers to one message
     # what the History page shows is the same too
     assert other.history.list_conversations() == services.history.list_conversations()
 
@@ -125,9 +126,9 @@ BAD_FILES = {
         ),
         "prompt_tokens",
     ),
-    "a number for a flag": (
-        lambda data: mutated(data, set_path(["conversations", 0, "messages", 0, "superseded"], 0)),
-        "superseded",
+    "a string for a parent": (
+        lambda data: mutated(data, set_path(["conversations", 0, "messages", 1, "parent_id"], "1")),
+        "parent_id",
     ),
     "an unknown role": (
         lambda data: mutated(data, set_path(["conversations", 0, "messages", 0, "role"], "robot")),
@@ -236,13 +237,38 @@ def test_a_value_too_large_for_its_column_is_refused_and_writes_nothing(
 
 
 def test_the_evaluation_bumped_the_version_and_version_2_files_still_import(
-    services: Services, fake_ollama: FakeOllama, other: Services
+    services: Services, fake_ollama: FakeOllama, other: Services, tmp_path: Path
 ) -> None:
-    """Version 3 added the evaluation section, which a version 2 reader (strict) refuses."""
+    """Version 3 added the evaluation section, which a version 2 reader (strict) refuses, and
+    version 4 the message trees; files of either older shape still import."""
     varied_history(services, fake_ollama)
     document = json.loads(transfer.export_json(services.db))
-    assert document["version"] == 3 and "evaluation" in document
-    del document["evaluation"]
-    document["version"] = 2
-    report = transfer.import_json(other.db, json.dumps(document).encode())
+    assert document["version"] == 4 and "evaluation" in document
+    before_trees = as_single_branch(document)
+    before_trees["version"] = 3
+    report = transfer.import_json(other.db, json.dumps(before_trees).encode())
     assert report.imported == ["alpha", "beta", "gamma"]
+    del before_trees["evaluation"]
+    before_trees["version"] = 2
+    third = open_services(Settings(fake_ollama.url, tmp_path / "third.duckdb", 8501))
+    try:
+        another = transfer.import_json(third.db, json.dumps(before_trees).encode())
+        assert another.imported == ["alpha", "beta", "gamma"]
+    finally:
+        third.close()
+
+
+def as_single_branch(document: dict) -> dict:
+    """A version 4 document in the shape before trees: no parents, forks or open branch."""
+    conversations = []
+    for conversation in document["conversations"]:
+        conversation = {k: v for k, v in conversation.items() if k != "open_message_id"}
+        conversation["messages"] = [
+            {
+                **{k: v for k, v in m.items() if k not in ("parent_id", "forked_from")},
+                "superseded": False,
+            }
+            for m in conversation["messages"]
+        ]
+        conversations.append(conversation)
+    return {**document, "conversations": conversations}

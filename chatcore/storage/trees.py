@@ -1,0 +1,157 @@
+"""A conversation as a tree of messages: each message names its parent (migration 11).
+
+Editing a message and sending again adds a sibling of it; regenerating adds a sibling reply. The
+branch on screen is the path from the first message through the one the user last looked at
+(`open_branches`), continued down by the newest answer at every step. A child is always stored
+after its parent, so a branch in order of id is a branch in order of the dialogue.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+
+import duckdb
+
+from chatcore.storage.conversations import conversation_messages, create_conversation
+from chatcore.storage.transfer import reserve_ids
+from chatcore.types import StoredMessage
+
+
+@dataclass
+class Tree:
+    """The shape of one conversation: each message's parent, and each message's answers."""
+
+    parents: dict[int, int | None] = field(default_factory=dict)
+    children: dict[int | None, list[int]] = field(default_factory=dict)  # oldest first
+
+    @classmethod
+    def of(cls, links: Iterable[tuple[int, int | None]]) -> Tree:
+        """From (id, parent_id) pairs in order of id."""
+        tree = cls()
+        for message_id, parent_id in links:
+            tree.parents[message_id] = parent_id
+            tree.children.setdefault(parent_id, []).append(message_id)
+        return tree
+
+    def __contains__(self, message_id: object) -> bool:
+        return message_id in self.parents
+
+    def path_to(self, message_id: int) -> list[int]:
+        """The first message down to `message_id`, both included."""
+        path: list[int] = []
+        current: int | None = message_id
+        while current is not None:
+            path.append(current)
+            current = self.parents[current]
+        return path[::-1]
+
+    def branch(self, through: int | None) -> list[int]:
+        """The branch through `through` (None or unknown: the newest first message), continued
+        by the newest answer at each step."""
+        if through is None or through not in self.parents:
+            roots = self.children.get(None)
+            if not roots:
+                return []
+            through = roots[-1]
+        path = self.path_to(through)
+        while answers := self.children.get(path[-1]):
+            path.append(answers[-1])
+        return path
+
+    def siblings(self, message_id: int) -> tuple[int, ...]:
+        return tuple(self.children[self.parents[message_id]])
+
+
+def tree_of(cur: duckdb.DuckDBPyConnection, conversation_id: str) -> Tree:
+    rows = cur.execute(
+        "SELECT id, parent_id FROM messages WHERE conversation_id = ? ORDER BY id",
+        [conversation_id],
+    ).fetchall()
+    return Tree.of(rows)
+
+
+def open_message(cur: duckdb.DuckDBPyConnection, conversation_id: str) -> int | None:
+    """The message the user last looked at (None: never chosen, the newest branch is open)."""
+    row = cur.execute(
+        "SELECT message_id FROM open_branches WHERE conversation_id = ?", [conversation_id]
+    ).fetchone()
+    return None if row is None else int(row[0])
+
+
+def set_open_message(cur: duckdb.DuckDBPyConnection, conversation_id: str, message_id: int) -> None:
+    cur.execute(
+        "INSERT OR REPLACE INTO open_branches (conversation_id, message_id) VALUES (?, ?)",
+        [conversation_id, message_id],
+    )
+
+
+def open_branch(cur: duckdb.DuckDBPyConnection, conversation_id: str) -> list[int]:
+    """The ids of the open branch, first message first."""
+    return tree_of(cur, conversation_id).branch(open_message(cur, conversation_id))
+
+
+def branch_messages(
+    cur: duckdb.DuckDBPyConnection, conversation_id: str, through: int | None = None
+) -> list[StoredMessage]:
+    """The branch through `through` (None: the open one), each message with its siblings."""
+    tree = tree_of(cur, conversation_id)
+    if through is None:
+        through = open_message(cur, conversation_id)
+    messages = conversation_messages(cur, conversation_id, tree.branch(through))
+    return [replace(m, siblings=tree.siblings(m.id)) for m in messages]
+
+
+def tree_messages(cur: duckdb.DuckDBPyConnection, conversation_id: str) -> list[StoredMessage]:
+    """Every message of every branch, oldest first, each with its parent and siblings."""
+    tree = tree_of(cur, conversation_id)
+    messages = conversation_messages(cur, conversation_id)
+    return [replace(m, siblings=tree.siblings(m.id)) for m in messages]
+
+
+def copy_path(
+    cur: duckdb.DuckDBPyConnection,
+    path: list[int],
+    conversation_id: str,
+    title: str,
+) -> None:
+    """A new conversation holding copies of the messages of `path` (a branch, first message
+    first) as one chain. A copied reply keeps pointing at its run through `forked_from`: the
+    run is not copied, so Stats counts it once."""
+    create_conversation(cur, conversation_id, title)
+    if not path:
+        return
+    new_ids = reserve_ids(cur, "messages_id_seq", len(path))
+    new_parents: list[int | None] = [None, *new_ids[:-1]]
+    cur.execute(
+        """
+        INSERT INTO messages (id, conversation_id, role, content, created_at, thinking,
+            parent_id, forked_from)
+        SELECT copy.new_id, $conversation, m.role, m.content, m.created_at, m.thinking,
+            copy.new_parent, coalesce(m.forked_from, m.id)
+        FROM messages m JOIN (
+            SELECT unnest($old) AS old_id, unnest($new) AS new_id, unnest($parents) AS new_parent
+        ) copy ON copy.old_id = m.id
+        """,
+        {"conversation": conversation_id, "old": path, "new": new_ids, "parents": new_parents},
+    )
+    cur.execute(
+        """
+        INSERT INTO message_images (message_id, position, sha256)
+        SELECT copy.new_id, mi.position, mi.sha256
+        FROM message_images mi JOIN (SELECT unnest($old) AS old_id, unnest($new) AS new_id) copy
+            ON copy.old_id = mi.message_id
+        """,
+        {"old": path, "new": new_ids},
+    )
+
+
+def message_in(
+    cur: duckdb.DuckDBPyConnection, conversation_id: str, message_id: int
+) -> tuple[str, int | None] | None:
+    """A message's role and parent when it belongs to the conversation, else None."""
+    row = cur.execute(
+        "SELECT role, parent_id FROM messages WHERE id = ? AND conversation_id = ?",
+        [message_id, conversation_id],
+    ).fetchone()
+    return None if row is None else (row[0], row[1])

@@ -117,8 +117,8 @@ BAD_FILES = {
     "a foreign JSON file": (lambda data: b'{"chats": []}', "not a conversation export"),
     "a JSON list": (lambda data: b"[1, 2]", "not a conversation export"),
     "an unknown version": (
-        lambda data: mutated(data, set_path(["version"], 4)),
-        "version is 4",
+        lambda data: mutated(data, set_path(["version"], 5)),
+        "version is 5",
     ),
     "a string for a number": (
         lambda data: mutated(

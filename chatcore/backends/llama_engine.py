@@ -116,6 +116,7 @@ def start_server(settings: EngineSettings) -> LocalServer:
     params.cpuparams.n_threads = threads
     params.cpuparams_batch.n_threads = threads
     params.fit_params = False  # it would probe memory to size the context: it is sized here
+    params.warmup = False  # settle() below is the warm-up, and a reply the server must give
     params.verbosity = -1
     params.hostnames = [LOOPBACK]
     params.port = 0  # a free port, picked by the system

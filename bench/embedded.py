@@ -1,42 +1,39 @@
-"""The app's embedded path against bare llama_cpp calls: same model, prompt and threads, one run.
+"""The app's embedded path against the bare engine: the same in-process llama.cpp server, one run.
 
 - app: `ChatService.send` read to the end: validation, storing the user's turn, the queue for the
-  model, fitting the context, rendering the prompt, stop sequences, checkpoints, the final store;
-- bare generate: a loop over `Llama.generate` that detokenizes each token, the least per-token
-  work llama_cpp allows (the target ratio is against this one);
-- bare completion: `Llama.create_completion(stream=True)`, llama_cpp's own streaming call.
+  model's slots, fitting the context (the prompt measured by the server), stop sequences, the
+  OpenAI-compatible stream, checkpoints, the final store;
+- bare: the same chat-completions request posted straight to the same server over loopback HTTP
+  and its stream read, the least an OpenAI-compatible client can do (the target ratio is
+  against this one).
 
-Each side has its own Llama of the same file, context size and n_threads (the app its own
-process-wide one), starts every round from an empty KV cache and decodes greedily with the same
-sampler settings to the same number of tokens, so all generate the same tokens.
-
-This machine is shared, and llama.cpp's threads stall when another process takes a core: single
-tokens then take up to 2 s instead of 40 ms. So the sides take turns token by token (one step of
-each in turn), every step is timed along with the tokens its Llama evaluated in it, and a side's
-rate is one over its median time per token after the first: a stall hits one token of one side,
-not the comparison. The time to the first token (storing the turn, evaluating the prompt) is
-reported apart, as bench/streaming.py does.
+Both decode greedily with the same sampler settings to the same number of tokens, evaluating the
+whole prompt afresh (no prompt cache), in rounds whose order flips each time. The machine is
+shared and llama.cpp's threads stall when another process takes a core, so a side's rate is one
+over its median time between pieces after the first (a stall hits one token, not the median),
+and the ratio is the median over rounds of the two rates within a round.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+
+import httpx
 
 from bench.support import median, report
 from chatcore.backends.embedded import (
     DEFAULT_MODEL,
-    MIN_P,
-    REPEAT_PENALTY,
-    TOP_K,
     EmbeddedBackend,
+    LoadedModel,
     default_model_file,
     engine_installed,
+    request_body,
 )
 from chatcore.backends.registry import Registry
 from chatcore.chat import ChatService
@@ -44,103 +41,58 @@ from chatcore.params import GenerationParams
 from chatcore.storage.db import Database
 from chatcore.types import ChatMessage
 
-if TYPE_CHECKING:
-    from llama_cpp import Llama
-
 TOKENS = 48
 ROUNDS = 5
 PROMPT = "Count from one to a hundred: one, two, three,"  # a reply that goes on and on
 PARAMS = GenerationParams(temperature=0, top_p=0.9, max_tokens=TOKENS)
 
-Steps = Iterator[object]
-
 
 @dataclass
 class Side:
-    """One side's reply, advanced a step at a time, with the time each of its tokens took."""
+    """One reply: when each piece of text arrived, from the call."""
 
-    llm: Llama
-    steps: Steps
-    first_ms: float = 0.0  # the first step: whatever precedes the first token, and the token
-    token_seconds: list[float] = field(default_factory=list)
-    tokens: int = 0
-    done: bool = False
+    started: float = field(default_factory=time.perf_counter)
+    arrivals: list[float] = field(default_factory=list)
 
-    def step(self) -> None:
-        evaluated, started = self.llm.n_tokens, time.perf_counter()
-        try:
-            next(self.steps)
-        except StopIteration:
-            self.done = True
-        seconds = time.perf_counter() - started
-        if not self.first_ms:
-            self.first_ms = seconds * 1000
-            return
-        if (tokens := self.llm.n_tokens - evaluated) > 0:  # 0 on the closing step
-            self.token_seconds += [seconds / tokens] * tokens
-            self.tokens += tokens
+    def piece(self) -> None:
+        self.arrivals.append(time.perf_counter())
+
+    @property
+    def first_ms(self) -> float:
+        return (self.arrivals[0] - self.started) * 1000
 
     @property
     def tokens_per_second(self) -> float:
-        return 1 / median(self.token_seconds)
+        gaps = [b - a for a, b in zip(self.arrivals, self.arrivals[1:], strict=False)]
+        return 1 / median(gaps)
 
 
-def app_steps(chat: ChatService) -> Steps:
-    yield from chat.send(None, PROMPT, DEFAULT_MODEL, PARAMS)
+def app_reply(chat: ChatService) -> Side:
+    side = Side()
+    for piece in chat.send(None, PROMPT, DEFAULT_MODEL, PARAMS):
+        if piece:
+            side.piece()
+    return side
 
 
-def generate_steps(llm: Llama, vocab: object, prompt: list[int]) -> Steps:
-    import llama_cpp
-
-    tokens = llm.generate(
-        prompt, top_k=TOP_K, top_p=PARAMS.top_p, min_p=MIN_P, temp=0, repeat_penalty=REPEAT_PENALTY
-    )
-    for count, token in enumerate(tokens, start=1):
-        if llama_cpp.llama_vocab_is_eog(vocab, token):
-            return
-        yield llm.detokenize([token])
-        if count >= TOKENS:
-            return
-
-
-def completion_steps(llm: Llama, prompt: str) -> Steps:
-    for chunk in llm.create_completion(
-        prompt,
-        max_tokens=TOKENS,
-        temperature=0,
-        top_p=PARAMS.top_p,
-        top_k=TOP_K,
-        min_p=MIN_P,
-        repeat_penalty=REPEAT_PENALTY,
-        stream=True,
-    ):
-        yield chunk["choices"][0]["text"]
+def bare_reply(loaded: LoadedModel) -> Side:
+    """The request the app sends, posted as is; every content delta is a piece."""
+    messages = [ChatMessage(role="user", content=PROMPT)]
+    body = request_body(messages, PARAMS, TOKENS, loaded.stop)
+    headers = {"Authorization": f"Bearer {loaded.server.api_key}"}
+    side = Side()
+    url = f"{loaded.server.url}/v1/chat/completions"
+    with httpx.stream("POST", url, json=body, headers=headers, timeout=120) as response:
+        for line in response.iter_lines():
+            if not line.startswith("data: ") or line == "data: [DONE]":
+                continue
+            for choice in json.loads(line[6:]).get("choices") or ():
+                if (choice.get("delta") or {}).get("content"):
+                    side.piece()
+    return side
 
 
-def token_by_token(sides: dict[str, Side]) -> dict[str, Side]:
-    while not all(side.done for side in sides.values()):
-        for side in sides.values():
-            if not side.done:
-                side.step()
-    return sides
-
-
-def twin_of(llm: Llama) -> Llama:
-    """Another Llama of the same file, context size and threads, for a side of its own."""
-    import llama_cpp
-
-    return llama_cpp.Llama(
-        model_path=llm.model_path,
-        n_ctx=llm.n_ctx(),
-        n_threads=llm.n_threads,
-        n_threads_batch=llm.n_threads_batch,
-        verbose=False,
-    )
-
-
-def run() -> tuple[list[dict[str, Side]], int]:
-    import llama_cpp
-
+def run() -> list[dict[str, Side]]:
     with tempfile.TemporaryDirectory() as tmp:
         backend = EmbeddedBackend()
         db = Database(Path(tmp) / "bench.duckdb")
@@ -148,24 +100,16 @@ def run() -> tuple[list[dict[str, Side]], int]:
         chat.send(None, PROMPT, DEFAULT_MODEL, PARAMS).consume()  # loads the app's model
         loaded = backend.slot(DEFAULT_MODEL).loaded
         assert loaded is not None
-        app, bare, completion = loaded.llm, twin_of(loaded.llm), twin_of(loaded.llm)
-        messages = [ChatMessage(role="user", content=PROMPT)]
-        prompt = loaded.tokens(messages)
-        # create_completion adds the BOS token itself; the transcript has no special tokens
-        text = loaded.prompt_format.render(messages)
-        vocab = llama_cpp.llama_model_get_vocab(bare.model)
+        sides: dict[str, Callable[[], Side]] = {
+            "app": lambda: app_reply(chat),
+            "bare": lambda: bare_reply(loaded),
+        }
         rounds = []
-        for _ in range(ROUNDS + 1):  # the first round warms every side up
-            for llm in (app, bare, completion):
-                llm.reset()  # every side evaluates the whole prompt
-            sides = {
-                "app": Side(app, app_steps(chat)),
-                "generate": Side(bare, generate_steps(bare, vocab, prompt)),
-                "completion": Side(completion, completion_steps(completion, text)),
-            }
-            rounds.append(token_by_token(sides))
+        for number in range(ROUNDS + 1):  # the first round warms both sides up
+            order = list(sides) if number % 2 == 0 else list(reversed(sides))
+            rounds.append({name: sides[name]() for name in order})
         db.close()
-    return rounds[1:], len(prompt)
+    return rounds[1:]
 
 
 def summary(rounds: list[dict[str, Side]], name: str, of: Callable[[Side], float]) -> float:
@@ -179,10 +123,10 @@ def ratio(rounds: list[dict[str, Side]], name: str, other: str) -> float:
 
 def main() -> None:
     if not (engine_installed() and default_model_file()):
-        print("\n== embedded: skipped, llama-cpp-python or its default model is not installed")
+        print("\n== embedded: skipped, xllamacpp or its default model is not installed")
         return
-    rounds, prompt_tokens = run()
-    counts = sorted({sides[name].tokens + 1 for sides in rounds for name in ("app", "generate")})
+    rounds = run()
+    counts = sorted({len(sides[name].arrivals) for sides in rounds for name in ("app", "bare")})
 
     def rate(name: str) -> str:
         return f"{summary(rounds, name, lambda side: side.tokens_per_second):.1f}"
@@ -191,16 +135,14 @@ def main() -> None:
         return f"{summary(rounds, name, lambda side: side.first_ms):.0f} ms"
 
     report(
-        f"embedded: app path vs bare llama_cpp, {DEFAULT_MODEL}, {prompt_tokens}-token prompt, "
-        f"{TOKENS} tokens, {os.cpu_count()} threads, {ROUNDS} rounds token by token",
+        f"embedded: app path vs the bare in-process llama.cpp server, {DEFAULT_MODEL}, "
+        f"{TOKENS} tokens, {os.cpu_count()} threads, {ROUNDS} alternating rounds",
         [
-            ("tokens per reply (app, bare generate)", ", ".join(map(str, counts))),
-            ("bare generate tokens/s", rate("generate")),
-            ("bare create_completion tokens/s", rate("completion")),
+            ("pieces per reply (app, bare)", ", ".join(map(str, counts))),
+            ("bare server stream tokens/s", rate("bare")),
             ("app path tokens/s", rate("app")),
-            ("ratio app/bare generate (target >= 0.95)", f"{ratio(rounds, 'app', 'generate'):.3f}"),
-            ("ratio app/bare create_completion", f"{ratio(rounds, 'app', 'completion'):.3f}"),
-            ("bare generate time to first token", first("generate")),
+            ("ratio app/bare (target >= 0.95)", f"{ratio(rounds, 'app', 'bare'):.3f}"),
+            ("bare time to first token", first("bare")),
             ("app time to first token (with storing the turn)", first("app")),
         ],
     )

@@ -1,31 +1,37 @@
 """Which prompt format suits a model without a chat template: `python -m bench.prompt_formats`.
 
-Runs a dozen everyday prompts through the app's own generation (`embedded.generate`) in each
-format, greedily, and counts the replies that end on their own (rather than at max tokens), that
-echo the question, and that repeat a sentence. Gemma 3 270M (the default) by default; pass a GGUF
-file to measure another model. Not part of `make bench`: it measures replies, not speed.
+Runs a dozen everyday prompts through the embedded engine's server (its /v1/completions, with the
+prompt rendered in each format and the app's sampler settings), greedily, and counts the replies
+that end on their own (rather than at max tokens), that echo the question, and that repeat a
+sentence. Gemma 3 270M (the default) by default; pass a GGUF file to measure another model. Not
+part of `make bench`: it measures replies, not speed.
 """
 
 from __future__ import annotations
 
 import collections
-import dataclasses
 import re
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
+
+import httpx
 
 from bench.support import report
 from chatcore.backends.embedded import (
     DEFAULT_MODEL,
+    MIN_P,
+    REPEAT_PENALTY,
+    TOP_K,
     EmbeddedBackend,
     LoadedModel,
-    generate,
+    ReplyText,
 )
 from chatcore.backends.prompt_formats import PromptFormat, Transcript
 from chatcore.params import GenerationParams
-from chatcore.types import ChatMessage, Metrics
+from chatcore.types import ChatMessage
 
 PROMPTS = [
     "What is the capital of France?",
@@ -69,23 +75,55 @@ class GemmaTurns:
         return "".join(turns) + "<start_of_turn>model\n"
 
 
+class OwnTemplate:
+    """The chat template the GGUF file carries, as the server applies it."""
+
+    name = "the file's chat template"
+    stop = ()
+    special_tokens = True
+
+    def __init__(self, loaded: LoadedModel) -> None:
+        self.loaded = loaded
+
+    def render(self, messages: Sequence[ChatMessage]) -> str:
+        return self.loaded.server.rendered(messages)
+
+
+def complete(loaded: LoadedModel, prompt: str, stop: Sequence[str]) -> dict[str, Any]:
+    """One greedy completion of the rendered prompt on the model's server."""
+    body = {
+        "prompt": prompt,
+        "max_tokens": PARAMS.max_tokens,
+        "temperature": 0,
+        "top_k": TOP_K,
+        "top_p": PARAMS.top_p,
+        "min_p": MIN_P,
+        "repeat_penalty": REPEAT_PENALTY,
+        "stop": list(stop),
+        "cache_prompt": False,
+    }
+    headers = {"Authorization": f"Bearer {loaded.server.api_key}"}
+    url = f"{loaded.server.url}/v1/completions"
+    answer = httpx.post(url, json=body, headers=headers, timeout=300)
+    answer.raise_for_status()
+    return answer.json()
+
+
 def repeats_itself(text: str) -> bool:
     sentences = [s.strip() for s in re.split(r"[.!?\n]+", text) if s.strip()]
     return bool(sentences) and collections.Counter(sentences).most_common(1)[0][1] >= 3
 
 
 def measure(loaded: LoadedModel, prompt_format: PromptFormat) -> list[tuple[str, str]]:
-    model = dataclasses.replace(loaded, prompt_format=prompt_format)
     ended = echoed = repeated = tokens = 0
     for prompt in PROMPTS:
-        pieces = list(generate(model, [ChatMessage(role="user", content=prompt)], PARAMS, 0, 0))
-        metrics = pieces[-1]
-        assert isinstance(metrics, Metrics)
-        text = "".join(p for p in pieces if isinstance(p, str))
-        ended += metrics.done_reason == "stop"
+        rendered = prompt_format.render([ChatMessage(role="user", content=prompt)])
+        answer = complete(loaded, rendered, prompt_format.stop)
+        text = ReplyText(()).flush(answer["choices"][0]["text"])
+        ended += answer["choices"][0].get("finish_reason") == "stop"
         echoed += prompt.lower() in text.lower()
         repeated += repeats_itself(text)
-        tokens += metrics.completion_tokens or 0
+        tokens += answer.get("usage", {}).get("completion_tokens") or 0
     n = len(PROMPTS)
     return [
         (f"{prompt_format.name}: ended on its own", f"{ended}/{n}"),
@@ -103,8 +141,8 @@ def main(argv: list[str]) -> None:
     with slot.turns.turn(0, 1):
         loaded, _ = slot.load(model, backend.n_ctx)
     formats: list[PromptFormat] = [Transcript(), BareTranscript(), GemmaTurns()]
-    if loaded.prompt_format.name != Transcript.name:  # the file's own chat template
-        formats.insert(0, loaded.prompt_format)
+    if loaded.prompt_format != Transcript.name:  # the file's own chat template
+        formats.insert(0, OwnTemplate(loaded))
     started = time.perf_counter()
     rows = [row for prompt_format in formats for row in measure(loaded, prompt_format)]
     report(

@@ -24,6 +24,7 @@ from datetime import datetime
 from typing import Any
 
 from chatcore import bradley_terry as bt
+from chatcore.backends.embedded import PARALLEL as EMBEDDED_SLOTS
 from chatcore.backends.registry import Registry, same_model
 from chatcore.chat import ChatService, Reply, valid_message
 from chatcore.collaboration import CollaborationRun, parse_collaboration
@@ -606,8 +607,8 @@ class SuiteService:
         return hosts
 
     def capacity(self, host: str) -> int:
-        """How many replies a host serves at once: the embedded engine one per model."""
-        return 1 if host == EMBEDDED_HOST else self.parallel_per_host
+        """How many replies a host serves at once: the embedded engine its slots."""
+        return EMBEDDED_SLOTS if host == EMBEDDED_HOST else self.parallel_per_host
 
     def has_room(self, host: str) -> bool:
         return self.registry.in_flight(host) < self.capacity(host)

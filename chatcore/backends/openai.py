@@ -98,7 +98,11 @@ class OpenAIBackend:
     def stream_chat(
         self, model: str, messages: Sequence[ChatMessage], params: GenerationParams
     ) -> Iterator[Piece]:
-        body = chat_body(model, messages, params)
+        return self.stream_body(model, chat_body(model, messages, params))
+
+    def stream_body(self, model: str, body: dict[str, Any]) -> Iterator[Piece]:
+        """A chat-completions request as given (the embedded engine adds llama.cpp's sampler
+        fields), streamed: text pieces, then the Metrics."""
         with self._mapped_errors(model=model):
             request = self._client.build_request("POST", f"{self.host}/chat/completions", json=body)
             response = self._client.send(request, stream=True)

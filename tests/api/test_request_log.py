@@ -116,7 +116,8 @@ def test_a_busy_embedded_model_is_503_with_retry_after(
     backend = EmbeddedBackend([model_file], include_default=False, max_waiting=0)
     services.registry.add(backend)
     model = f"busy-model{NAME_SUFFIX}"
-    backend.slot(model).turns.join(max_waiting=10)  # a reply generating: no place to wait
+    for _ in range(backend.parallel):  # replies generating in every slot, no place to wait
+        backend.slot(model).turns.join(max_waiting=10)
     try:
         with TestClient(mounted(services), base_url=OWN) as client:
             body = {"message": "Hi", "model_params": {"model": model}}

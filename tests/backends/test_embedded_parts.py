@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import struct
 import threading
 import time
 from pathlib import Path
@@ -16,6 +17,7 @@ from chatcore.backends.embedded import (
     ReplyText,
     quantization_in,
 )
+from chatcore.backends.gguf_metadata import GGUFFacts, NotGGUF, read_facts
 from chatcore.backends.prompt_formats import TRANSCRIPT_PREAMBLE, Transcript
 from chatcore.backends.turns import QueueFull, Turns, WaitedTooLong
 from chatcore.config import load_settings
@@ -139,3 +141,53 @@ def test_the_default_model_is_named_apart_from_any_ollama_model() -> None:
     assert info.name == DEFAULT_MODEL and " " in info.name  # Ollama names have no spaces
     assert info.label == f"{DEFAULT_MODEL} · in this app"
     assert info.size_bytes and info.size_bytes > 200_000_000
+
+
+def test_a_model_with_two_slots_lets_two_hold_it_and_the_third_waits_its_turn() -> None:
+    turns = Turns(capacity=2)
+    first, second, third = (turns.join(max_waiting=1) for _ in range(3))
+    assert turns.wait_for_turn(first, 0) and turns.wait_for_turn(second, 0)
+    assert not turns.wait_for_turn(third, 0.01)
+    assert (turns.waiting, turns.ahead_of(third)) == (1, 1)
+    with pytest.raises(QueueFull):
+        turns.join(max_waiting=1)
+    turns.leave(second)
+    assert turns.wait_for_turn(third, 0) and turns.waiting == 0
+
+
+def gguf_bytes(pairs: list[tuple[str, int, bytes]]) -> bytes:
+    """A GGUF header with these key/value pairs (type, packed value) and no tensors."""
+
+    def text(value: str) -> bytes:
+        return struct.pack("<Q", len(value.encode())) + value.encode()
+
+    body = b"".join(text(key) + struct.pack("<I", kind) + value for key, kind, value in pairs)
+    return b"GGUF" + struct.pack("<IQQ", 3, 0, len(pairs)) + body
+
+
+def test_a_gguf_header_tells_the_architecture_window_and_chat_template(tmp_path: Path) -> None:
+    def text(value: str) -> bytes:
+        return struct.pack("<Q", len(value.encode())) + value.encode()
+
+    tokens = struct.pack("<IQ", 8, 2) + text("<bos>") + text("hi")  # an array of strings
+    scores = struct.pack("<IQ", 6, 2) + struct.pack("<2f", 0.5, 1.5)  # an array of floats
+    model = tmp_path / "model.gguf"
+    model.write_bytes(
+        gguf_bytes(
+            [
+                ("general.architecture", 8, text("llama")),
+                ("llama.context_length", 4, struct.pack("<I", 8192)),
+                ("tokenizer.ggml.tokens", 9, tokens),
+                ("tokenizer.ggml.scores", 9, scores),
+                ("tokenizer.chat_template", 8, text("{{ messages }}")),
+            ]
+        )
+    )
+    assert read_facts(model) == GGUFFacts("llama", 8192, "{{ messages }}")
+    base = tmp_path / "base.gguf"
+    base.write_bytes(gguf_bytes([("general.architecture", 8, text("gemma3"))]))
+    assert read_facts(base) == GGUFFacts("gemma3", None, None)
+    for broken in (b"GGUF", b"NOPE" + bytes(20)):
+        (tmp_path / "broken.gguf").write_bytes(broken)
+        with pytest.raises(NotGGUF):
+            read_facts(tmp_path / "broken.gguf")

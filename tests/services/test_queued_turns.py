@@ -1,7 +1,7 @@
 """A reply queued at a busy embedded model: it waits visibly, a stop ends it at once.
 
 No model is loaded: a placeholder .gguf file gives the model a queue, and the test holds the
-model's turn itself, as a reply generating elsewhere would.
+model's slots itself, as replies generating elsewhere would.
 """
 
 from __future__ import annotations
@@ -40,9 +40,10 @@ def with_embedded(
 
 
 def held(backend: EmbeddedBackend, model: str) -> Turns:
-    """The model's queue, with its turn taken (as by a reply generating)."""
+    """The model's queue, with every slot taken (as by replies generating)."""
     turns = backend.slot(model).turns
-    turns.join(max_waiting=10)
+    for _ in range(backend.parallel):
+        turns.join(max_waiting=10)
     return turns
 
 
@@ -53,7 +54,7 @@ def test_a_queued_reply_says_how_many_are_ahead_and_a_stop_ends_it_at_once(
     turns = held(backend, model)
     stream = with_embedded.chat.send(None, "Hello?", model, GenerationParams())
     pieces = iter(stream)
-    assert next(pieces) == "" and stream.waiting_ahead == 1  # queued behind the holder
+    assert next(pieces) == "" and stream.waiting_ahead == 1  # queued behind the holders
     assert turns.waiting == 1
     started = time.monotonic()
     stream.close()  # the stop button

@@ -45,6 +45,7 @@ class SearchHit:
     updated_at: datetime
     snippet: str  # the first matching message around the match, or the title
     matching_messages: int
+    message_id: int | None = None  # the first matching message (None: only the title matched)
 
 
 @dataclass(frozen=True)
@@ -107,7 +108,7 @@ class HistoryService:
                     break
             texts = queries.message_texts(cur, [row[3] for row in rows if row[3] is not None])
         hits = [
-            SearchHit(id_, title, updated, snippet(texts.get(first, title), needle), count)
+            SearchHit(id_, title, updated, snippet(texts.get(first, title), needle), count, first)
             for id_, title, updated, first, count, _ in rows
         ]
         return SearchResult(hits, rows[0][-1] if rows else 0, complete=since is None)

@@ -15,8 +15,9 @@ from dataclasses import dataclass
 import streamlit as st
 
 from chatcore.types import StoredMessage
+from ui.components import CONTINUE_KEY
 from ui.messages import show_message
-from ui.session import services
+from ui.session import open_conversation, services
 
 WINDOW = 20  # messages drawn at first, and added by each "Show earlier"
 CONTEXT_BEFORE = 1  # messages shown above a message jumped to
@@ -42,6 +43,14 @@ def jump_to(conversation_id: str, message_id: int) -> None:
     """Open `conversation_id` in Chat at `message_id` (call before switching to the page)."""
     st.session_state[FOCUS_KEY] = (conversation_id, message_id)
     st.session_state.pop(shown_key(conversation_id), None)
+
+
+def open_at_message(conversation_id: str, message_id: int) -> None:
+    """A callback: go to Chat with `conversation_id` open at `message_id` (the page that draws
+    the button calls components.follow_continue_in_chat, as a callback can't switch pages)."""
+    jump_to(conversation_id, message_id)
+    st.session_state[CONTINUE_KEY] = conversation_id
+    open_conversation(conversation_id)
 
 
 def shown_key(conversation_id: str) -> str:

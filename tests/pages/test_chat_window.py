@@ -79,4 +79,3 @@ def test_a_jump_opens_the_window_at_the_message_found(app_env, fake_ollama) -> N
     at.button(key="chat-back-to-latest").click().run()
     assert texts(at)[-1].startswith("Answer 499.")
     assert not [c for c in at.get("caption") if c.value == "Found by your search"]
-

@@ -2,6 +2,7 @@
 
 from bench import (
     api,
+    browser,
     compare,
     embedded,
     engines,
@@ -22,6 +23,7 @@ if __name__ == "__main__":
     stats.main()
     routing.main()
     history.main()
+    browser.main()
     suites.main()
     embedded.main()
     knowledge.main()

@@ -24,6 +24,7 @@ from starlette.types import Receive, Scope, Send
 from chatcore.api.errors import add_error_handlers, error_response
 from chatcore.api.request_log import RequestLog
 from chatcore.api.schemas import MetricsOut, metrics_out
+from chatcore.api.search import search_routes
 from chatcore.api.security import AccessGuard
 from chatcore.api.streaming import PieceBatches
 from chatcore.api.suites import suite_routes
@@ -544,4 +545,5 @@ def create_api(
         return Response(status_code=204)
 
     api.include_router(suite_routes(services))
+    api.include_router(search_routes(services))
     return api

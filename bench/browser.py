@@ -18,9 +18,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -329,15 +330,18 @@ def print_history(figures: dict[str, list[float]]) -> None:
     )
 
 
-def main() -> None:
+def main(parts: Sequence[str] = ("conversations", "history")) -> None:
+    """`python -m bench.browser [conversations] [history]`: both parts unless one is named."""
     if not Path(CHROMIUM).exists():
         print("\n== Browser: skipped, Debian's chromium is missing (apt-get install chromium)")
         return
     with tempfile.TemporaryDirectory(prefix="bench-browser-") as folder, chromium() as browser:
         workdir = Path(folder)
-        print_table(measure_conversations(browser, workdir))
-        print_history(measure_history(browser, workdir))
+        if "conversations" in parts:
+            print_table(measure_conversations(browser, workdir))
+        if "history" in parts:
+            print_history(measure_history(browser, workdir))
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:] or ("conversations", "history"))

@@ -105,7 +105,7 @@ def chromium() -> Iterator[Any]:
 
 
 def wait_idle(page: Any, ready_js: str = "() => true") -> None:
-    page.wait_for_function(f"() => ({IDLE_JS})() && ({ready_js})()", timeout=60_000, polling=20)
+    page.wait_for_function(f"() => ({IDLE_JS})() && ({ready_js})()", timeout=300_000, polling=50)
 
 
 def last_message_has(text: str) -> str:
@@ -178,7 +178,7 @@ def first_text_times(browser: Any, url: str, size: int) -> list[float]:
         page.evaluate(WATCH_JS, prompt)
         page.get_by_test_id("stChatInputTextArea").fill(prompt)
         page.keyboard.press("Enter")
-        page.wait_for_function("() => window.__textAt !== null", timeout=60_000, polling=50)
+        page.wait_for_function("() => window.__textAt !== null", timeout=300_000, polling=50)
         enter, text = page.evaluate("() => [window.__enterAt, window.__textAt]")
         times.append((text - enter) / 1000)
         page.wait_for_timeout(150)  # the rerun after the reply begins

@@ -79,3 +79,16 @@ def test_a_jump_opens_the_window_at_the_message_found(app_env, fake_ollama) -> N
     at.button(key="chat-back-to-latest").click().run()
     assert texts(at)[-1].startswith("Answer 499.")
     assert not [c for c in at.get("caption") if c.value == "Found by your search"]
+
+
+def test_a_send_while_reading_a_found_message_returns_to_the_latest(app_env, fake_ollama) -> None:
+    imported(fake_ollama, [1_000])
+    at = opened("size-1000")
+    at.session_state[FOCUS_KEY] = ("size-1000", 202)
+    at.run()
+    assert texts(at)[0] == "Question 100: tell me more."
+    at.chat_input[0].set_value("Back to now").run()
+    assert not at.exception, at.exception
+    shown = texts(at)
+    assert shown[-2:] == ["Back to now", "Hello there, I am a small model."]
+    assert len(shown) == WINDOW

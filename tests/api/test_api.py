@@ -377,6 +377,7 @@ def test_openapi_docs_are_served_at_api_docs(client: TestClient) -> None:
         "/suite-runs/{suite_run_id}/judge",
         "/votes",
         "/leaderboard",
+        "/search",  # History's search (chatcore/api/search.py)
     }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -52,19 +53,21 @@ def test_a_search_hit_opens_chat_at_its_message(browser, fake_ollama, tmp_path) 
         expect(main.get_by_text("swims past **here**.")).to_be_visible()
 
         main.get_by_role("button", name="Open in Chat at this message").click()
+        # the click reruns History, whose next run switches to Chat: wait for Chat's
+        page.wait_for_url(re.compile(r"c=size-300"), timeout=60_000)
         wait_until_idle(page)
-        assert "c=size-300" in page.url
-        found = main.locator(".st-key-chat-found")
-        expect(found).to_contain_text("Found by your search")
-        expect(found.get_by_test_id("stChatMessage")).to_contain_text(f"The {RARE} swims past")
-        expect(found).to_be_in_viewport()
+        found = main.get_by_text("Found by your search")
+        expect(found).to_be_in_viewport(timeout=30_000)
         messages = main.get_by_test_id("stChatMessage")
-        assert messages.count() <= 20
         expect(messages.first).to_contain_text("Question 60: tell me more.")
+        expect(messages.nth(1)).to_contain_text(f"The {RARE} swims past")
+        assert messages.count() <= 20
         page.screenshot(path=str(tmp_path / "jumped.png"))
 
-        main.get_by_role("button", name="Back to the latest").click()
+        back = main.get_by_text(re.compile("^Back to the latest"))
+        expect(back).to_be_visible(timeout=30_000)
+        back.click()
         wait_until_idle(page)
-        expect(main.locator(".st-key-chat-found")).to_have_count(0)
+        expect(found).to_have_count(0)
         expect(messages.last).to_contain_text("Answer 149.")
         expect(main.get_by_role("button", name="Show earlier messages")).to_be_visible()

@@ -8,6 +8,8 @@ its one Services object (chatcore.services.shared_services).
 
 from __future__ import annotations
 
+import importlib
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -22,6 +24,7 @@ from chatcore.api.rest import create_api
 from chatcore.api.security import exposure_problem, own_origins
 from chatcore.config import load_settings
 from chatcore.services import close_shared_services, shared_services
+from chatcore.warmup import start_warm_up
 
 
 def api_routes() -> list[Mount]:
@@ -49,8 +52,17 @@ def api_routes() -> list[Mount]:
     ]
 
 
+def import_page_modules() -> None:
+    """Import what the pages import (pandas, altair for the charts) while nobody waits for it."""
+    for module in ("ui.charts", "ui.formatting", "ui.conversation_view"):
+        importlib.import_module(module)
+
+
 @asynccontextmanager
 async def lifespan(_app: Any) -> AsyncIterator[None]:
+    # History's and Stats' first visits find their work done (chatcore/warmup.py).
+    start_warm_up(shared_services)
+    threading.Thread(target=import_page_modules, name="warm-imports", daemon=True).start()
     yield
     close_shared_services()  # flush DuckDB's log to the file on a clean shutdown
 

@@ -2,6 +2,7 @@
 
 from bench import (
     api,
+    browser,
     compare,
     context_fit,
     embedded,
@@ -25,6 +26,7 @@ if __name__ == "__main__":
     routing.main()
     history.main()
     trees.main()
+    browser.main()
     suites.main()
     embedded.main()
     knowledge.main()

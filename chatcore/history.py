@@ -59,7 +59,9 @@ class SearchHit:
     updated_at: datetime
     snippet: str  # the first matching message around the match, or the title
     matching_messages: int
-    message_id: int | None = None  # the first matching message: open the branch through it
+    # the first matching message (None: only the title matched): its branch opens, and Chat
+    # can jump to it
+    message_id: int | None = None
 
 
 @dataclass(frozen=True)

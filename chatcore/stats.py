@@ -6,6 +6,7 @@ The SQL lives in chatcore/storage/stats.py; this module decides which queries ma
 from __future__ import annotations
 
 import io
+import threading
 from dataclasses import dataclass
 
 import pandas as pd
@@ -29,6 +30,8 @@ from chatcore.storage.stats import (
 )
 
 __all__ = ["FilterChoices", "StatsFilter", "StatsReport", "StatsService"]
+
+KEPT_REPORTS = 8  # reports remembered per data version (a few filters the user goes between)
 
 
 @dataclass(frozen=True)
@@ -75,20 +78,56 @@ def headline(totals_row: pd.DataFrame, usage: pd.DataFrame) -> pd.DataFrame:
 
 
 class StatsService:
+    """Reports are remembered until a run is added or finishes (the data version moves), so the
+    page's first visit finds the default report made by `warm_up` at start."""
+
     def __init__(self, db: Database) -> None:
         self.db = db
         self.switches = SwitchLog()
+        self._lock = threading.Lock()
+        self._choices: tuple[tuple[object, ...], FilterChoices] | None = None
+        self._reports: dict[tuple[str, str, tuple[object, ...]], StatsReport] = {}
 
     def choices(self) -> FilterChoices:
+        version = self.version()
+        with self._lock:
+            if self._choices is not None and self._choices[0] == version:
+                return self._choices[1]
         with self.db.cursor() as cur:
-            return filter_choices(cur)
+            choices = filter_choices(cur)
+        with self._lock:
+            self._choices = (version, choices)
+        return choices
 
     def version(self) -> tuple[object, ...]:
         with self.db.cursor() as cur:
             return data_version(cur)
 
+    def default_filter(self, choices: FilterChoices) -> StatsFilter:
+        """What the page shows before the user narrows it: every day, every value."""
+        return StatsFilter(choices.first_day, choices.last_day)
+
+    def warm_up(self) -> None:
+        """Make the report the page opens with, so its first visit only reads it."""
+        choices = self.choices()
+        if not choices.empty:
+            self.report(self.default_filter(choices), choices)
+
     def report(self, f: StatsFilter, choices: FilterChoices) -> StatsReport:
         """All of the page's figures from one consistent snapshot (one read transaction)."""
+        key = (repr(f), repr(choices), self.version())
+        with self._lock:
+            if (kept := self._reports.get(key)) is not None:
+                return kept
+        made = self._make_report(f, choices)
+        with self._lock:
+            self._reports = {k: v for k, v in self._reports.items() if k[2] == key[2]}
+            if len(self._reports) >= KEPT_REPORTS:
+                self._reports.pop(next(iter(self._reports)))
+            self._reports[key] = made
+        return made
+
+    def _make_report(self, f: StatsFilter, choices: FilterChoices) -> StatsReport:
         grain = time_grain(f, choices)
         with self.db.transaction() as cur:
             clock = local_clock(cur)

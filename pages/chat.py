@@ -7,7 +7,8 @@ from chatcore.chat import ReplyStream
 from chatcore.errors import DashboardError
 from ui.branches import message_tools, start_edit
 from ui.components import unavailable_model_notice, wait_for_the_last_stream
-from ui.messages import chat_prompt, show_message, show_refusal, show_user_turn, stream_reply
+from ui.conversation_view import show_dialogue
+from ui.messages import chat_prompt, show_refusal, show_user_turn, stream_reply
 
 services = ui.services()
 choice = ui.current_choice()
@@ -42,13 +43,12 @@ if pending is not None:  # its reply streams below, not from the stored dialogue
 if not history and pending is None and not st.session_state.get("chat_prompt"):
     st.title("Chat")
     st.caption("Pick a model in the sidebar and say something. Every turn is saved.")
-cited = services.knowledge.citations([m.run.id for m in history if m.run is not None])
-for message in history:
-    show_message(
-        message,
-        cited.get(message.run.id, []) if message.run else [],
-        tools=lambda shown: message_tools(conversation_id, shown) if conversation_id else None,
-    )
+# bounded: the latest turns, earlier ones on demand; each message with its branch tools
+show_dialogue(
+    conversation_id,
+    history,
+    tools=lambda shown: message_tools(conversation_id, shown) if conversation_id else None,
+)
 model_missing = pending is None and unavailable_model_notice(choice.model, ui.model_listing())
 # Images only for a model that can see them.
 prompt, images = chat_prompt(

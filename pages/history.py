@@ -12,6 +12,7 @@ from chatcore import transfer
 from chatcore.errors import DashboardError
 from chatcore.history import SORT_COLUMNS, ConversationRow, Filters, OpenConversation
 from ui import components
+from ui.conversation_view import open_at_message
 from ui.formatting import (
     CONVERSATION_COLUMNS,
     backup_label,
@@ -22,6 +23,7 @@ from ui.formatting import (
 )
 from ui.messages import show_message
 from ui.safe_markdown import safe_label
+from ui.search_marks import marked_snippet
 
 services = ui.services()
 history = services.history
@@ -186,7 +188,15 @@ def show_search(text: str, filters: Filters) -> None:
             st.button(safe_label(hit.title), key=f"hit-{hit.id}", type="tertiary",
                       on_click=open_in_history, args=(hit.id, hit.message_id))  # fmt: skip
             st.caption(f"{when(hit.updated_at)} · {hit.matching_messages} matching message(s)")
-            st.text(hit.snippet)
+            st.markdown(marked_snippet(hit.snippet, text))  # escaped, the match in bold
+            if hit.message_id is not None:
+                jump_button(hit.id, hit.message_id)
+
+
+def jump_button(conversation_id: str, message_id: int) -> None:
+    st.button("Open in Chat at this message", key=f"jump-{conversation_id}",
+              icon=":material/chat:", on_click=open_at_message,
+              args=(conversation_id, message_id))  # fmt: skip
 
 
 def show_table(filters: Filters) -> None:

@@ -25,6 +25,7 @@ from chatcore.api.errors import add_error_handlers, error_response
 from chatcore.api.presets import preset_routes
 from chatcore.api.request_log import RequestLog
 from chatcore.api.schemas import MetricsOut, metrics_out
+from chatcore.api.search import search_routes
 from chatcore.api.security import AccessGuard
 from chatcore.api.streaming import PieceBatches
 from chatcore.api.suites import suite_routes
@@ -618,4 +619,5 @@ def create_api(
 
     api.include_router(suite_routes(services))
     api.include_router(preset_routes(services))
+    api.include_router(search_routes(services))
     return api

@@ -381,6 +381,7 @@ def test_openapi_docs_are_served_at_api_docs(client: TestClient) -> None:
         "/presets",
         "/presets/{name}",
         "/models/{model}/last-params",
+        "/search",  # History's search (chatcore/api/search.py)
     }
 
 

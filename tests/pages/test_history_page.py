@@ -58,7 +58,7 @@ def test_search_opens_a_conversation_with_its_metrics(app_env, fake_ollama: Fake
     assert [b.label for b in at.button if b.key and b.key.startswith("hit-")] == [
         "A story about a Quokka please"
     ]
-    assert "Quokka" in at.text[0].value
+    assert "A story about a **Quokka** please" in [m.value for m in at.markdown]
     button(at, "hit-beta").click().run()
     assert not at.exception
     assert at.title[0].value == "A story about a Quokka please"
@@ -134,3 +134,14 @@ def test_search_finds_text_on_another_branch_and_opens_that_branch(
     at.text_input(key="history-search").input("bonjour").run()
     button(at, "hit-alpha").click().run()
     assert [m.markdown[0].value for m in at.chat_message][-1] == "Bonjour from Qwen."
+
+
+def test_a_search_hit_jumps_to_its_message_in_chat(app_env, fake_ollama: FakeOllama) -> None:
+    filled(fake_ollama)
+    at = history_page()
+    at.text_input(key="history-search").input("otters").run()
+    button(at, "jump-alpha").click().run()
+    assert not at.exception, at.exception
+    assert at.query_params["c"] == ["alpha"] or at.query_params["c"] == "alpha"
+    assert any(c.value == "Found by your search" for c in at.get("caption"))
+    assert at.chat_message[0].markdown[0].value == "Tell me about otters"

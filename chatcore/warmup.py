@@ -1,0 +1,50 @@
+"""Work the first visit to History and Stats would otherwise do, done once at start in the
+background: the conversation summaries brought up to date, the list, the models filter, the
+default Stats report, and DuckDB's buffers filled with the searched text.
+
+Without it the first user to open History after a start waited for all of it (2 s on the
+generated 10,000-conversation history); later visits only read what is kept.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+from chatcore.errors import DashboardError
+from chatcore.logs import event
+from chatcore.services import Services
+
+# Matches nothing: a search for it reads all of the folded text once, so the first real search
+# finds it in memory.
+UNFOUND = "\x00warm-up\x00"
+
+
+def warm_up(services: Services) -> float:
+    """Do the first visits' work now; returns the seconds it took."""
+    started = time.perf_counter()
+    services.chat.recent_conversations()  # the sidebar
+    services.history.refresh_summaries()
+    services.history.list_conversations()
+    services.history.model_names()
+    services.stats.warm_up()
+    services.history.search(UNFOUND)
+    return time.perf_counter() - started
+
+
+def start_warm_up(open_services: Callable[[], Services]) -> threading.Thread:
+    """`warm_up` on a daemon thread; a database another process holds is left for the page to
+    report (it says which process holds it)."""
+
+    def run() -> None:
+        try:
+            took = warm_up(open_services())
+        except DashboardError as error:
+            event("warm_up_skipped", reason=type(error).__name__)
+            return
+        event("warm_up", seconds=round(took, 2))
+
+    thread = threading.Thread(target=run, name="warm-up", daemon=True)
+    thread.start()
+    return thread

@@ -1,0 +1,42 @@
+"""The start-up warm-up does the first visits' work: summaries fresh, the default Stats report
+kept until a run changes the data."""
+
+from __future__ import annotations
+
+from chatcore.params import GenerationParams
+from chatcore.services import Services
+from chatcore.warmup import start_warm_up, warm_up
+from testkit.fake_ollama import FakeOllama
+from testkit.history_data import varied_history
+
+
+def test_warm_up_leaves_summaries_fresh_and_the_default_report_made(
+    services: Services, fake_ollama: FakeOllama
+) -> None:
+    varied_history(services, fake_ollama)
+    assert warm_up(services) >= 0
+    assert services.history.refresh_summaries() == 0  # nothing left for History's first visit
+    choices = services.stats.choices()
+    default = services.stats.default_filter(choices)
+    first = services.stats.report(default, choices)
+    assert services.stats.report(default, choices) is first  # read, not made again
+
+
+def test_a_finished_reply_makes_the_report_anew(services: Services, fake_ollama) -> None:
+    varied_history(services, fake_ollama)
+    warm_up(services)
+    choices = services.stats.choices()
+    before = services.stats.report(services.stats.default_filter(choices), choices)
+    services.chat.send("alpha", "One more", "llama3.2", GenerationParams()).consume()
+    choices = services.stats.choices()
+    after = services.stats.report(services.stats.default_filter(choices), choices)
+    assert after is not before
+    assert after.headline["replies"].iloc[0] == before.headline["replies"].iloc[0] + 1
+
+
+def test_the_background_warm_up_finishes(services: Services, fake_ollama) -> None:
+    varied_history(services, fake_ollama)
+    thread = start_warm_up(lambda: services)
+    thread.join(60)
+    assert not thread.is_alive()
+    assert services.history.refresh_summaries() == 0

@@ -1,0 +1,131 @@
+"""The Chat page's dialogue in a bounded window: however long a conversation is, a run draws at
+most a few dozen messages, so opening it and sending in it cost what they cost in a short one.
+
+Every rerun redraws what the page shows (Streamlit re-sends each element), so the cost of a
+send grew with the conversation. The window shows the latest WINDOW messages; "Show earlier"
+adds WINDOW more at a time, and a jump from a search hit (History) opens the window at the
+message found, marked, with a way back to the latest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import streamlit as st
+
+from chatcore.types import StoredMessage
+from ui.components import CONTINUE_KEY
+from ui.messages import show_message
+from ui.session import open_conversation, services
+
+WINDOW = 20  # messages drawn at first, and added by each "Show earlier"
+CONTEXT_BEFORE = 1  # messages shown above a message jumped to
+MessageTools = Callable[[StoredMessage], None]
+FOCUS_KEY = "chat-focus"  # (conversation id, message id) a search hit jumped to
+
+
+@dataclass(frozen=True)
+class Window:
+    start: int  # index of the first message drawn
+    end: int  # one past the last drawn
+    total: int
+
+    @property
+    def hidden_before(self) -> int:
+        return self.start
+
+    @property
+    def hidden_after(self) -> int:
+        return self.total - self.end
+
+
+def jump_to(conversation_id: str, message_id: int) -> None:
+    """Open `conversation_id` in Chat at `message_id` (call before switching to the page)."""
+    st.session_state[FOCUS_KEY] = (conversation_id, message_id)
+    st.session_state.pop(shown_key(conversation_id), None)
+
+
+def open_at_message(conversation_id: str, message_id: int) -> None:
+    """A callback: go to Chat with `conversation_id` open at `message_id` (the page that draws
+    the button calls components.follow_continue_in_chat, as a callback can't switch pages)."""
+    jump_to(conversation_id, message_id)
+    st.session_state[CONTINUE_KEY] = conversation_id
+    open_conversation(conversation_id)
+
+
+def shown_key(conversation_id: str) -> str:
+    return f"chat-shown-{conversation_id}"
+
+
+def focused_message(conversation_id: str) -> int | None:
+    """The message a search hit jumped to, while the user is still reading around it. Sending a
+    message ends it: the reply belongs at the end, so the window returns to the latest."""
+    focus = st.session_state.get(FOCUS_KEY)
+    if focus is None or focus[0] != conversation_id:
+        return None
+    if st.session_state.get("chat_prompt"):
+        back_to_latest(conversation_id)
+        return None
+    return int(focus[1])
+
+
+def window_for(messages: Sequence[StoredMessage], shown: int, focus: int | None = None) -> Window:
+    """Which messages to draw: the latest `shown`, or from just above `focus` on."""
+    total = len(messages)
+    index = next((i for i, m in enumerate(messages) if m.id == focus), None)
+    if index is None:
+        return Window(max(0, total - shown), total, total)
+    start = max(0, index - CONTEXT_BEFORE - (shown - WINDOW))
+    return Window(start, min(total, max(index + 1, start + shown)), total)
+
+
+def show_earlier(conversation_id: str) -> None:
+    key = shown_key(conversation_id)
+    st.session_state[key] = st.session_state.get(key, WINDOW) + WINDOW
+
+
+def back_to_latest(conversation_id: str) -> None:
+    st.session_state.pop(FOCUS_KEY, None)
+    st.session_state.pop(shown_key(conversation_id), None)
+
+
+def show_dialogue(
+    conversation_id: str | None,
+    messages: Sequence[StoredMessage],
+    tools: MessageTools | None = None,
+) -> None:
+    """The stored dialogue, bounded: the window's messages with their citations and captions,
+    and `tools` (the branch switch, edit and fork) under each."""
+    if not conversation_id or not messages:
+        return
+    focus = focused_message(conversation_id)
+    window = window_for(messages, st.session_state.get(shown_key(conversation_id), WINDOW), focus)
+    if window.hidden_before:
+        st.button(
+            f"Show earlier messages ({window.hidden_before:,} not shown)",
+            key="chat-show-earlier",
+            icon=":material/expand_less:",
+            type="tertiary",
+            on_click=show_earlier,
+            args=(conversation_id,),
+        )
+    drawn = messages[window.start : window.end]
+    cited = services().knowledge.citations([m.run.id for m in drawn if m.run is not None])
+    for message in drawn:
+        citations = cited.get(message.run.id, []) if message.run else []
+        if message.id == focus:
+            with st.container(border=True, key="chat-found"):
+                st.caption("Found by your search", help="Jumped to from History")
+                show_message(message, citations, tools=tools)
+        else:
+            show_message(message, citations, tools=tools)
+    if window.hidden_after:
+        st.button(
+            f"Back to the latest ({window.hidden_after:,} later messages)",
+            key="chat-back-to-latest",
+            icon=":material/vertical_align_bottom:",
+            type="secondary",
+            on_click=back_to_latest,
+            args=(conversation_id,),
+        )

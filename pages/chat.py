@@ -6,6 +6,7 @@ import ui
 from chatcore.chat import ReplyStream
 from chatcore.errors import DashboardError
 from ui.components import unavailable_model_notice, wait_for_the_last_stream
+from ui.i18n import _
 from ui.messages import chat_prompt, show_message, show_refusal, show_user_turn, stream_reply
 
 services = ui.services()
@@ -38,8 +39,8 @@ if pending is not None:  # its reply streams below, not from the stored dialogue
     history = [m for m in history if m.id != pending.reply.message_id]
 
 if not history and pending is None and not st.session_state.get("chat_prompt"):
-    st.title("Chat")
-    st.caption("Pick a model in the sidebar and say something. Every turn is saved.")
+    st.title(_("Chat"))
+    st.caption(_("Pick a model in the sidebar and say something. Every turn is saved."))
 cited = services.knowledge.citations([m.run.id for m in history if m.run is not None])
 for message in history:
     show_message(message, cited.get(message.run.id, []) if message.run else [])
@@ -66,5 +67,8 @@ if pending is not None:
 if history and history[-1].role == "assistant":
     with st.container():  # in the place a streaming reply's Stop takes, which replaces it
         st.button(
-            "Regenerate", key="regenerate", icon=":material/refresh:", on_click=ask_for_regeneration
+            _("Regenerate"),
+            key="regenerate",
+            icon=":material/refresh:",
+            on_click=ask_for_regeneration,
         )

@@ -125,7 +125,9 @@ def babel_locale() -> Locale:
 
 def format_number(value: float, decimals: int = 0) -> str:
     pattern = "#,##0" + ("." + "0" * decimals if decimals else "")
-    return format_decimal(value, format=pattern, locale=babel_locale())
+    # Rounded as Python rounds the float (13.35 -> 13.3, like an f-string), then written out
+    # with the language's separators.
+    return format_decimal(round(float(value), decimals), format=pattern, locale=babel_locale())
 
 
 def format_when(moment: datetime) -> str:

@@ -13,8 +13,8 @@ from ui import components
 from ui.formatting import (
     hosts_table,
     human_bytes,
-    parameter_label,
     installed_table,
+    parameter_label,
     parameters_table,
     running_table,
 )

@@ -157,8 +157,8 @@ def leaderboard_table(board: Leaderboard, under_seconds: float | None = None) ->
 LEADERBOARD_NOTE = N_(
     "Rating: Bradley-Terry fitted by maximum likelihood over every pairwise outcome (a tie or "
     "'both bad' counts half to each), on the Elo scale (1000 is the average model; 400 points "
-    "mean 10 to 1 odds). The interval is the middle 95 percent of 1,000 refits on votes redrawn with "
-    "replacement; models whose intervals overlap share a rank range. Elo (online) replays the "
+    "mean 10 to 1 odds). The interval is the middle 95 percent of 1,000 refits on votes redrawn "
+    "with replacement; models whose intervals overlap share a rank range. Elo (online) replays the "
     "same votes in the order they came, for comparison: it changes with that order. Speed: "
     "medians over the rated answers."
 )

@@ -15,7 +15,7 @@ from chatcore.compare import (
 )
 from chatcore.errors import DashboardError
 from ui import components
-from ui.formatting import leaderboard_columns, leaderboard_table, vote_label
+from ui.formatting import leaderboard_columns, leaderboard_table, model_label, vote_label
 from ui.i18n import N_, _
 from ui.messages import show_refusal
 from ui.safe_markdown import safe_markdown
@@ -154,7 +154,7 @@ picked = st.multiselect(
     _("Models ({MIN_MODELS} to {MAX_MODELS})").format(MIN_MODELS=MIN_MODELS, MAX_MODELS=MAX_MODELS),
     options=list(models),
     default=list(models)[:MIN_MODELS],
-    format_func=lambda name: models[name].label,
+    format_func=lambda name: model_label(models[name]),
     max_selections=MAX_MODELS,
     key="compare_models",
 )

@@ -16,6 +16,7 @@ from chatcore.suites import (
 )
 from ui import components
 from ui import suites as parts
+from ui.formatting import model_label
 from ui.i18n import _
 from ui.safe_markdown import safe_markdown
 
@@ -62,7 +63,7 @@ def start_run(suite_id: int) -> None:
         _("Models"),
         options=list(models),
         default=list(models)[:2],
-        format_func=lambda name: models[name].label,
+        format_func=lambda name: model_label(models[name]),
         key="suite_models",
     )
     together = st.text_area(
@@ -180,7 +181,7 @@ def judge(view: SuiteRunView) -> None:
     )
     left, right = st.columns([2, 1])
     model = left.selectbox(
-        _("Judge"), list(models), format_func=lambda n: models[n].label, key="judge"
+        _("Judge"), list(models), format_func=lambda n: model_label(models[n]), key="judge"
     )
     right.caption(_(parts.JUDGE_NOTE))
     if model and st.button(_("Let the judge decide every pair"), key="judge_start"):

@@ -30,6 +30,7 @@ from chatcore.models import ModelListing, PullProgress
 from ui.formatting import (
     answer_heading,
     layer_status,
+    model_label,
     pull_status,
     reply_caption,
     thinking_label,
@@ -155,7 +156,7 @@ def unavailable_model_notice(model: str | None, listing: ModelListing) -> bool:
         )
     for index, other in enumerate(available[:3]):
         st.button(
-            _("Answer with {label} instead").format(label=other.label),
+            _("Answer with {label} instead").format(label=model_label(other)),
             key=f"swap-model-{index}",
             on_click=pick_model,
             args=(other.name,),

@@ -15,7 +15,7 @@ from chatcore.history import ConversationRow
 from chatcore.hosts import HostStatus
 from chatcore.models import Layer, ModelCard, PullProgress, RunningModel
 from chatcore.types import Metrics, ModelInfo
-from ui.i18n import N_, _, format_number, ngettext
+from ui.i18n import ENGLISH, N_, _, current_language, format_number, ngettext
 
 NS_PER_SECOND = 1e9
 
@@ -136,11 +136,29 @@ def conversation_summary(row: ConversationRow) -> str:
     )
 
 
+def unreachable_text(host: str, detail: str) -> str:
+    """A server that does not answer: the core's own words in English (they name the cause),
+    the same advice in the interface's language otherwise."""
+    if current_language() == ENGLISH:
+        return detail
+    return _(
+        "The model server at {host} does not answer. Start it (Ollama: `ollama serve`, or set "
+        "`OLLAMA_HOST` to where it runs), then refresh."
+    ).format(host=host)
+
+
+def model_label(model: ModelInfo) -> str:
+    """A model and where it runs: its hosts, or this app for the embedded engine."""
+    if model.backend == "embedded":
+        return _("{model} · in this app").format(model=model.name)
+    return model.label
+
+
 def picker_label(model: ModelInfo) -> str:
     """A model as the sidebar's picker names it: its hosts without the scheme, and at most two,
     so the name is not cut off in a narrow sidebar."""
     if model.backend == "embedded":
-        return model.label
+        return model_label(model)
     hosts = [short_host(h) for h in (model.hosts or (model.host,))]
     more = f" +{len(hosts) - 2}" if len(hosts) > 2 else ""
     return f"{model.name} · {', '.join(hosts[:2])}{more}"

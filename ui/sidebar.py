@@ -6,7 +6,7 @@ import streamlit as st
 
 from chatcore.params import MAX_TOKENS_DEFAULT, TEMPERATURE_DEFAULT, TOP_P_DEFAULT
 from chatcore.types import ModelInfo, SidebarEntry
-from ui.formatting import picker_label
+from ui.formatting import model_label, picker_label, unreachable_text
 from ui.i18n import LANGUAGES, N_, _, choose_language, current_language, keep_language_in_address
 from ui.knowledge import collection_picker
 from ui.safe_markdown import safe_label
@@ -61,8 +61,10 @@ def model_picker() -> None:
         st.info(_(PULL_HINT))
     chosen = st.session_state.get("model")
     if not models and chosen is None:
-        for message in listing.unreachable.values():
-            st.warning(message, icon="🔌")  # nothing else to chat with: keep saying it
+        for host, detail in listing.unreachable.items():
+            st.warning(
+                unreachable_text(host, detail), icon="🔌"
+            )  # nothing else to chat with: keep saying it
     else:
         if chosen is None:
             st.session_state.model = chosen = next(iter(models))  # e.g. embedded, Ollama down
@@ -93,10 +95,11 @@ def say_unreachable(unreachable: dict[str, str], chatting_with: ModelInfo) -> No
     """A server that does not answer is said in the sidebar on every run while it is true, and
     the notice goes as soon as it answers again (the model listing is re-read every few
     seconds), unlike a toast that fades while the server is still down."""
-    for message in unreachable.values():
+    for host, detail in unreachable.items():
+        message = unreachable_text(host, detail)
         st.warning(
             _("{message} Meanwhile you are chatting with {label}.").format(
-                message=message, label=chatting_with.label
+                message=message, label=model_label(chatting_with)
             ),
             icon=":material/power_off:",
         )

@@ -12,6 +12,7 @@ from babel.messages.pofile import read_po
 from streamlit.testing.v1 import AppTest
 
 from testkit.apptest import new_app, release_cached_services
+from testkit.ports import closed_port_url
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGES = [
@@ -127,5 +128,22 @@ def test_an_english_browser_sees_english(app_env) -> None:
     try:
         assert at.button(key="new-chat").label == "New chat"
         assert at.slider(key="temperature").label == "Temperature"
+    finally:
+        release_cached_services()
+
+
+def test_a_server_that_is_down_is_said_in_chinese(monkeypatch, db_path: Path) -> None:
+    monkeypatch.setenv("OLLAMA_HOST", closed_port_url())
+    monkeypatch.setenv("CHAT_DB", str(db_path))
+    monkeypatch.setenv("EMBEDDED", "0")
+    monkeypatch.chdir(ROOT)
+    try:
+        at = new_app()
+        at.query_params["lang"] = "zh_CN"
+        at.run()
+        assert not at.exception
+        warnings = [w.value for w in at.sidebar.warning]
+        assert any("没有响应" in w and "ollama serve" in w for w in warnings), warnings
+        assert not english_left(at, english_interface_words())
     finally:
         release_cached_services()

@@ -15,7 +15,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 # Compile bytecode at install time, so the app's first page and first reply don't pay for it.
 export UV_COMPILE_BYTECODE := 1
 
-.PHONY: run test bench lint format install install-dev clean
+.PHONY: run test bench lint format install install-dev clean translations extract-messages
 
 $(UV):
 	$(PYTHON) -m venv $(VENV)
@@ -33,10 +33,26 @@ endef
 install: $(UV)
 	$(announce_embedded_download)
 	$(SYNC) --no-dev
+	@$(MAKE) --no-print-directory translations
+
+# The interface's message catalogs (ui/locales/*/LC_MESSAGES/messages.po) compiled for gettext.
+translations:
+	@$(BIN)/pybabel compile --statistics -d ui/locales -D messages 2>&1 | grep -v "^compiling" || true
+
+# After marking new strings with _() or N_(): refresh the template and the catalogs, then
+# translate what `pybabel update` left empty or fuzzy (tests/pages/test_translations.py says).
+extract-messages:
+	$(BIN)/pybabel extract -F babel.cfg -k N_ -k ngettext:1,2 --no-location --sort-output \
+		--project="Ollama Chat Dashboard" -o ui/locales/messages.pot .
+	@# Our placeholders are str.format's {name}: a "%" in "95% interval" is not a printf one.
+	sed -i '/^#, python-format$$/d' ui/locales/messages.pot
+	$(BIN)/pybabel update -i ui/locales/messages.pot -d ui/locales -D messages -w 100 \
+		--ignore-obsolete
 
 install-dev: $(UV)
 	$(announce_embedded_download)
 	$(SYNC)
+	@$(MAKE) --no-print-directory translations
 
 run: install
 	@$(BIN)/python -m chatcore.api.security "$(HOST)"  # no token, no listening beyond this machine

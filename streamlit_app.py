@@ -6,8 +6,9 @@ import ui
 from chatcore.errors import DatabaseLocked, DatabaseUnreadable
 from chatcore.logs import begin_request
 from ui import recovery
+from ui.i18n import _
 
-st.set_page_config(page_title="Ollama Chat Dashboard", page_icon="💬", layout="wide")
+st.set_page_config(page_title=_("Ollama Chat Dashboard"), page_icon="💬", layout="wide")
 begin_request()  # this run's id: shown with any error it meets, and on its lines in the log
 
 try:
@@ -20,16 +21,16 @@ except DatabaseUnreadable as error:
     st.stop()
 recovery.show_restored_notice()
 
-chat = st.Page("pages/chat.py", title="Chat", icon=":material/chat:", default=True)
+chat = st.Page("pages/chat.py", title=_("Chat"), icon=":material/chat:", default=True)
 pages = st.navigation(
     [
         chat,
-        st.Page("pages/compare.py", title="Compare", icon=":material/view_column:"),
-        st.Page("pages/suites.py", title="Suites", icon=":material/table_view:"),
-        st.Page("pages/history.py", title="History", icon=":material/history:"),
-        st.Page("pages/stats.py", title="Stats", icon=":material/monitoring:"),
-        st.Page("pages/models.py", title="Models", icon=":material/deployed_code:"),
-        st.Page("pages/knowledge.py", title="Knowledge", icon=":material/library_books:"),
+        st.Page("pages/compare.py", title=_("Compare"), icon=":material/view_column:"),
+        st.Page("pages/suites.py", title=_("Suites"), icon=":material/table_view:"),
+        st.Page("pages/history.py", title=_("History"), icon=":material/history:"),
+        st.Page("pages/stats.py", title=_("Stats"), icon=":material/monitoring:"),
+        st.Page("pages/models.py", title=_("Models"), icon=":material/deployed_code:"),
+        st.Page("pages/knowledge.py", title=_("Knowledge"), icon=":material/library_books:"),
     ]
 )
 ui.follow_the_choice(pages, chat)

@@ -8,6 +8,7 @@ from chatcore.errors import DashboardError
 from ui.branches import message_tools, start_edit
 from ui.components import unavailable_model_notice, wait_for_the_last_stream
 from ui.conversation_view import show_dialogue
+from ui.i18n import _
 from ui.messages import chat_prompt, show_refusal, show_user_turn, stream_reply
 
 services = ui.services()
@@ -41,8 +42,8 @@ if pending is not None:  # its reply streams below, not from the stored dialogue
     history = [m for m in history if m.id != pending.reply.message_id]
 
 if not history and pending is None and not st.session_state.get("chat_prompt"):
-    st.title("Chat")
-    st.caption("Pick a model in the sidebar and say something. Every turn is saved.")
+    st.title(_("Chat"))
+    st.caption(_("Pick a model in the sidebar and say something. Every turn is saved."))
 # bounded: the latest turns, earlier ones on demand; each message with its branch tools
 show_dialogue(
     conversation_id,
@@ -72,5 +73,8 @@ if pending is not None:
 if history and history[-1].role == "assistant":
     with st.container():  # in the place a streaming reply's Stop takes, which replaces it
         st.button(
-            "Regenerate", key="regenerate", icon=":material/refresh:", on_click=ask_for_regeneration
+            _("Regenerate"),
+            key="regenerate",
+            icon=":material/refresh:",
+            on_click=ask_for_regeneration,
         )

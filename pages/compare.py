@@ -15,7 +15,8 @@ from chatcore.compare import (
 )
 from chatcore.errors import DashboardError
 from ui import collaboration, components
-from ui.formatting import LEADERBOARD_COLUMNS, leaderboard_table, picker_label
+from ui.formatting import leaderboard_columns, leaderboard_table, picker_label, vote_label
+from ui.i18n import N_, _
 from ui.messages import show_refusal
 from ui.safe_markdown import safe_markdown
 
@@ -25,7 +26,9 @@ listing = ui.model_listing()
 models = {m.name: m for m in listing.models if m.available}
 
 
-NOTHING_TO_VOTE_ON = "Fewer than two answers finished without failing: there is nothing to vote on."
+NOTHING_TO_VOTE_ON = N_(
+    "Fewer than two answers finished without failing: there is nothing to vote on."
+)
 
 # --- the vote, the reveal and the leaderboard ---
 
@@ -45,22 +48,30 @@ def vote_or_verdict(stored: StoredRound, revealed: bool) -> None:
     labels = [entry.label for entry in votable(stored)]  # a failed answer takes no part
     components.show_held_error("compare_vote_error")
     if stored.vote is not None:
-        names = ", ".join(f"{e.label} was {e.entry}" for e in stored.entries)
-        st.success(f"You voted: {describe_vote(stored.vote, labels)}. {names}.")
+        names = ", ".join(
+            _("{label} was {model}").format(label=e.label, model=e.entry) for e in stored.entries
+        )
+        said = next(
+            (c for c in vote_choices(labels)
+             if (c.outcome, c.winner_label) == (stored.vote.outcome, stored.vote.winner_label)),
+            None,
+        )  # fmt: skip
+        verdict = vote_label(said, len(labels)) if said else describe_vote(stored.vote, labels)
+        st.success(_("You voted: {vote}. {names}.").format(vote=verdict, names=names))
         return
     if len(labels) < MIN_MODELS:
-        st.caption(NOTHING_TO_VOTE_ON)
+        st.caption(_(NOTHING_TO_VOTE_ON))
         return
     if revealed and stored.blind:
         return
-    st.markdown("**Which answer is better?**" if len(labels) == 2 else "**Which is best?**")
+    st.markdown(_("**Which answer is better?**") if len(labels) == 2 else _("**Which is best?**"))
     if stored.blind:
         warn_about_self_naming(stored)
     choices = vote_choices(labels)
     places = st.columns(len(choices) + stored.blind)
     for option, place in zip(choices, places, strict=False):
         place.button(
-            option.text,
+            vote_label(option, len(labels)),
             key=f"vote-{option.outcome}-{option.winner_label or ''}",
             width="stretch",
             on_click=cast_vote,
@@ -68,7 +79,7 @@ def vote_or_verdict(stored: StoredRound, revealed: bool) -> None:
         )
     if stored.blind:
         places[-1].button(
-            "Reveal without voting",
+            _("Reveal without voting"),
             key="reveal",
             width="stretch",
             on_click=reveal,
@@ -80,24 +91,29 @@ def warn_about_self_naming(stored: StoredRound) -> None:
     models = [m for e in stored.entries for m in ([m for _, m in e.steps] or [e.run.model])]
     for entry in stored.entries:
         if name := names_a_model(entry.text, models):
-            warning = f"Answer {entry.label} mentions “{name}”: this vote may not be blind."
-            st.caption(f":material/visibility: {warning}")
+            warning = _("Answer {label} mentions “{name}”: this vote may not be blind.").format(
+                label=entry.label, name=name
+            )
+            st.caption(_(":material/visibility: {warning}").format(warning=warning))
 
 
 def leaderboard() -> None:
     st.divider()
-    st.subheader("Your leaderboard")
-    blind_only = st.toggle("Blind votes only", key="leaderboard_blind_only")
+    st.subheader(_("Your leaderboard"))
+    blind_only = st.toggle(_("Blind votes only"), key="leaderboard_blind_only")
     standings = services.compare.standings(blind_only)
     if not standings:
-        st.caption("No votes yet. Compare a few models blind and vote: the ratings start here.")
+        st.caption(_("No votes yet. Compare a few models blind and vote: the ratings start here."))
         return
-    st.dataframe(leaderboard_table(standings), hide_index=True, column_config=LEADERBOARD_COLUMNS)
+    st.dataframe(leaderboard_table(standings), hide_index=True, column_config=leaderboard_columns())
     st.caption(
-        "Rating: Elo from 1000 (K 32), replayed in the order you voted. Win rate: the share of a "
-        "model's votes that judged it best. With 3 or 4 answers you pick the best one, which beats "
-        "each of the others; a tie or 'all bad' is a draw between every pair. Votes: how many "
-        "votes each figure rests on."
+        _(
+            "Rating: Elo from 1000 (K 32), replayed in the order you voted. Win "
+            "rate: the share of a model's votes that judged it best. With 3 or 4 "
+            "answers you pick the best one, which beats each of the others; a tie "
+            "or 'all bad' is a draw between every pair. Votes: how many votes each "
+            "figure rests on."
+        )
     )
 
 
@@ -118,13 +134,12 @@ def shown_round() -> int | None:
 
 def why_no_prompt(available: int, picked: int) -> str | None:
     if available < MIN_MODELS:
-        return (
-            f"Compare needs at least {MIN_MODELS} models that answer; "
-            f"{'only one is' if available == 1 else 'none is'} available. "
-            "Start Ollama or pull another model (the Models page), then refresh."
-        )
+        needed = _("Compare needs at least {count} models that answer;").format(count=MIN_MODELS)
+        have = _("only one is available.") if available == 1 else _("none is available.")
+        hint = _("Start Ollama or pull another model (the Models page), then refresh.")
+        return f"{needed} {have} {hint}"
     if picked < MIN_MODELS:
-        return f"Pick at least {MIN_MODELS} models above to send a prompt."
+        return _("Pick at least {count} models above to send a prompt.").format(count=MIN_MODELS)
     return None
 
 
@@ -139,9 +154,9 @@ def entry_label(name: str) -> str:
     return picker_label(models[name]) if name in models else name
 
 
-st.title("Compare")
+st.title(_("Compare"))
 picked = st.multiselect(
-    f"Models ({MIN_MODELS} to {MAX_MODELS})",
+    _("Models ({least} to {most})").format(least=MIN_MODELS, most=MAX_MODELS),
     options=list(models) + collaboration.built(),
     default=None if "compare_models" in st.session_state else list(models)[:MIN_MODELS],
     format_func=entry_label,
@@ -150,13 +165,15 @@ picked = st.multiselect(
 )
 collaboration.builder(list(models), entry_label, "compare_models", MAX_MODELS)
 blind = st.toggle(
-    "Blind: label the answers A, B, … and hide the names until you vote", True, key="compare_blind"
+    _("Blind: label the answers A, B, … and hide the names until you vote"),
+    True,
+    key="compare_blind",
 )
-st.caption("Temperature, top p, max tokens and the system prompt come from the sidebar.")
+st.caption(_("Temperature, top p, max tokens and the system prompt come from the sidebar."))
 if reason := why_no_prompt(len(models), len(picked)):
     st.info(reason, icon=":material/info:")
 prompt = st.chat_input(
-    "One prompt for every model", submit_mode="stop", disabled=len(picked) < MIN_MODELS
+    _("One prompt for every model"), submit_mode="stop", disabled=len(picked) < MIN_MODELS
 )
 
 streamed = None

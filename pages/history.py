@@ -14,13 +14,14 @@ from chatcore.history import SORT_COLUMNS, ConversationRow, Filters, OpenConvers
 from ui import components
 from ui.conversation_view import open_at_message
 from ui.formatting import (
-    CONVERSATION_COLUMNS,
     backup_label,
     client_name,
+    conversation_columns,
     conversation_summary,
     conversations_table,
     when,
 )
+from ui.i18n import N_, _
 from ui.messages import show_message
 from ui.safe_markdown import safe_label
 from ui.search_marks import marked_snippet
@@ -40,14 +41,14 @@ KEPT_KEYS = [
     "history-page-size",
     "history-page",
 ]
-EMPTY = "No conversations yet: they appear here as soon as you chat."
+EMPTY = N_("No conversations yet: they appear here as soon as you chat.")
 SORT_LABELS = {
-    "updated_at": "Last active",
-    "created_at": "Created",
-    "title": "Title",
-    "messages": "Messages",
-    "tokens": "Tokens",
-    "client": "Client (tools through the proxies, grouped)",
+    "updated_at": N_("Last active"),
+    "created_at": N_("Created"),
+    "title": N_("Title"),
+    "messages": N_("Messages"),
+    "tokens": N_("Tokens"),
+    "client": N_("Client (tools through the proxies, grouped)"),
 }
 assert set(SORT_LABELS) == set(SORT_COLUMNS)
 
@@ -68,7 +69,7 @@ def download_buttons(ids: list[str] | None, stem: str, key: str) -> None:
     """JSON and Markdown downloads, made only when clicked (an export can be large)."""
     left, right = st.columns(2)
     left.download_button(
-        "Export JSON",
+        _("Export JSON"),
         data=lambda: services.transfer.export_json(ids),
         file_name=f"{stem}.json",
         mime="application/json",
@@ -78,7 +79,7 @@ def download_buttons(ids: list[str] | None, stem: str, key: str) -> None:
         width="stretch",
     )
     right.download_button(
-        "Export Markdown",
+        _("Export Markdown"),
         data=lambda: services.transfer.export_markdown(ids),
         file_name=f"{stem}.md",
         mime="text/markdown",
@@ -92,16 +93,16 @@ def download_buttons(ids: list[str] | None, stem: str, key: str) -> None:
 def delete_button(ids: list[str], what: str, key: str) -> None:
     """A delete button that asks once more before anything goes."""
     if not components.confirming("history-confirm", key):
-        st.button(f"Delete {what}…", key=f"{key}-ask", icon=":material/delete:",
+        st.button(_("Delete {what}…").format(what=what), key=f"{key}-ask", icon=":material/delete:",
                   on_click=components.ask_to_confirm, args=("history-confirm", key))  # fmt: skip
         return
     components.confirm_delete(
         "history-confirm",
         key,
-        f"Delete {what} with all its messages and runs? This can't be undone.",
+        _("Delete {what} with all its messages and runs? This can't be undone.").format(what=what),
         on_delete=partial(delete_conversations, ids),
-        yes=("Delete for good", f"{key}-yes"),
-        no=("Cancel", f"{key}-no"),
+        yes=(_("Delete for good"), f"{key}-yes"),
+        no=(_("Cancel"), f"{key}-no"),
         emphasized=True,
     )
 
@@ -109,7 +110,7 @@ def delete_button(ids: list[str], what: str, key: str) -> None:
 def delete_conversations(ids: list[str]) -> None:
     gone = history.delete(ids)
     open_in_history(None)
-    st.session_state["history-notice"] = f"Deleted {gone} conversation(s)."
+    st.session_state["history-notice"] = _("Deleted {count} conversation(s).").format(count=gone)
 
 
 # --- one conversation ---
@@ -117,7 +118,7 @@ def delete_conversations(ids: list[str]) -> None:
 
 def show_conversation(opened: OpenConversation) -> None:
     row = opened.summary
-    st.button("All conversations", key="history-back", icon=":material/arrow_back:",
+    st.button(_("All conversations"), key="history-back", icon=":material/arrow_back:",
               on_click=open_in_history, args=(None,))  # fmt: skip
     st.title(safe_label(row.title))
     st.caption(conversation_summary(row))
@@ -126,16 +127,16 @@ def show_conversation(opened: OpenConversation) -> None:
         components.continue_in_chat(row.id, "history-continue", primary=True)
     with actions[1]:
         download_buttons([row.id], f"conversation-{row.id}", "history-one")
-    with st.expander("Rename or delete"):
+    with st.expander(_("Rename or delete")):
         rename_form(row)
-        delete_button([row.id], "this conversation", "history-delete-one")
+        delete_button([row.id], _("this conversation"), "history-delete-one")
     show_dialogue(opened)
 
 
 def rename_form(row: ConversationRow) -> None:
     with st.form("history-rename", border=False):
-        title = st.text_input("Title", value=row.title, key="history-title", max_chars=200)
-        if st.form_submit_button("Rename", icon=":material/edit:"):
+        title = st.text_input(_("Title"), value=row.title, key="history-title", max_chars=200)
+        if st.form_submit_button(_("Rename"), icon=":material/edit:"):
             try:
                 history.rename(row.id, title)
             except DashboardError as error:
@@ -149,11 +150,13 @@ def show_dialogue(opened: OpenConversation) -> None:
     pages = components.page_count(len(messages), MESSAGES_PER_PAGE)
     page = 1
     if pages > 1:
-        page = components.page_picker(f"Messages page (of {pages})", pages, "history-msg-page")
+        page = components.page_picker(
+            _("Messages page (of {pages})").format(pages=pages), pages, "history-msg-page"
+        )
     for message in components.page_of(messages, page, MESSAGES_PER_PAGE):
         show_message(message)
     if not messages:
-        st.info("This conversation has no messages.")
+        st.info(_("This conversation has no messages."))
 
 
 # --- every conversation ---
@@ -161,40 +164,52 @@ def show_dialogue(opened: OpenConversation) -> None:
 
 def current_filters() -> Filters:
     left, clients_column, middle, right = st.columns([2, 1, 1, 1])
-    models = left.multiselect("Models", history.model_names(), key="history-models")
+    models = left.multiselect(_("Models"), history.model_names(), key="history-models")
     clients = clients_column.multiselect(
-        "Clients", history.client_names(), format_func=client_name, key="history-clients"
+        _("Clients"), history.client_names(), format_func=client_name, key="history-clients"
     )
-    since = middle.date_input("Active since", value=None, key="history-since")
-    until = right.date_input("Started before or on", value=None, key="history-until")
+    since = middle.date_input(_("Active since"), value=None, key="history-since")
+    until = right.date_input(_("Started before or on"), value=None, key="history-until")
     return Filters(models=tuple(models), since=since, until=until, clients=tuple(clients))
 
 
 def show_search(text: str, filters: Filters) -> None:
     result = history.search(text, filters)
     if not result.total:
-        st.info(f"Nothing matches “{text}”.")
+        st.info(_("Nothing matches “{text}”.").format(text=text))
         return
     shown = len(result.hits)
     if not result.complete:
         st.caption(
-            f"The {shown} most recently active matching conversations (older ones may match)."
+            _(
+                "The {shown} most recently active matching conversations (older ones may match)."
+            ).format(shown=shown)
         )
     else:
-        more = f" (the {shown} most recent shown)" if result.total > shown else ""
-        st.caption(f"{result.total:,} conversation(s) match{more}.")
+        more = (
+            _(" (the {shown} most recent shown)").format(shown=shown)
+            if result.total > shown
+            else ""
+        )
+        st.caption(
+            _("{total:,} conversation(s) match{more}.").format(total=result.total, more=more)
+        )
     for hit in result.hits:
         with st.container(border=True):
             st.button(safe_label(hit.title), key=f"hit-{hit.id}", type="tertiary",
                       on_click=open_in_history, args=(hit.id, hit.message_id))  # fmt: skip
-            st.caption(f"{when(hit.updated_at)} · {hit.matching_messages} matching message(s)")
+            st.caption(
+                _("{when} · {count} matching message(s)").format(
+                    when=when(hit.updated_at), count=hit.matching_messages
+                )
+            )
             st.markdown(marked_snippet(hit.snippet, text))  # escaped, the match in bold
             if hit.message_id is not None:
                 jump_button(hit.id, hit.message_id)
 
 
 def jump_button(conversation_id: str, message_id: int) -> None:
-    st.button("Open in Chat at this message", key=f"jump-{conversation_id}",
+    st.button(_("Open in Chat at this message"), key=f"jump-{conversation_id}",
               icon=":material/chat:", on_click=open_at_message,
               args=(conversation_id, message_id))  # fmt: skip
 
@@ -202,14 +217,17 @@ def jump_button(conversation_id: str, message_id: int) -> None:
 def show_table(filters: Filters) -> None:
     left, middle, right = st.columns([2, 1, 1])
     sort = left.selectbox(
-        "Sort by", list(SORT_LABELS), format_func=SORT_LABELS.get, key="history-sort"
+        _("Sort by"),
+        list(SORT_LABELS),
+        format_func=lambda column: _(SORT_LABELS[column]),
+        key="history-sort",
     )
-    descending = middle.toggle("Descending", value=True, key="history-descending")
-    page_size = right.selectbox("Per page", [25, 50, 100], index=1, key="history-page-size")
+    descending = middle.toggle(_("Descending"), value=True, key="history-descending")
+    page_size = right.selectbox(_("Per page"), [25, 50, 100], index=1, key="history-page-size")
     listing = history.list_conversations(filters, sort, descending, page_number(), page_size)
     pages = components.page_count(listing.total, page_size)
     if not listing.total:
-        st.info("No conversations match." if filters != Filters() else EMPTY)
+        st.info(_("No conversations match.") if filters != Filters() else _(EMPTY))
         return
     if not listing.rows:  # the page went past the end (a filter or a delete): show the last
         st.session_state["history-page"] = pages
@@ -222,16 +240,18 @@ def show_table(filters: Filters) -> None:
         selection_mode="multi-row",
         hide_index=True,
         width="stretch",
-        column_config=CONVERSATION_COLUMNS,
+        column_config=conversation_columns(),
     )
     components.page_picker(
-        f"Page (of {pages}, {listing.total:,} conversations)", pages, "history-page"
+        _("Page (of {pages}, {total:,} conversations)").format(pages=pages, total=listing.total),
+        pages,
+        "history-page",
     )
     chosen = [listing.rows[i].id for i in selection.selection.rows if i < len(listing.rows)]
     if chosen:
         selected_actions(chosen)
     else:
-        st.caption("Select rows to open, export or delete them.")
+        st.caption(_("Select rows to open, export or delete them."))
 
 
 def table_key(*listing: object) -> str:
@@ -243,31 +263,37 @@ def page_number() -> int:
 
 
 def selected_actions(chosen: list[str]) -> None:
-    st.write(f"**{len(chosen)} selected**")
+    st.write(_("**{count_chosen} selected**").format(count_chosen=len(chosen)))
     if len(chosen) == 1:
-        st.button("Open", key="history-open-selected", icon=":material/open_in_new:",
+        st.button(_("Open"), key="history-open-selected", icon=":material/open_in_new:",
                   on_click=open_in_history, args=(chosen[0],))  # fmt: skip
     download_buttons(chosen, "conversations", "history-selected")
-    what = "this conversation" if len(chosen) == 1 else f"these {len(chosen)} conversations"
+    what = (
+        _("this conversation")
+        if len(chosen) == 1
+        else _("these {count} conversations").format(count=len(chosen))
+    )
     delete_button(chosen, what, "history-delete-selected")
 
 
 def transfer_panel() -> None:
-    with st.expander("Export and import"):
+    with st.expander(_("Export and import")):
         st.caption(
-            "JSON keeps everything (every message, run and metric) and can be imported; an "
-            f"import takes files up to {transfer.MAX_IMPORT_BYTES // 2**20} MB (roughly 40,000 "
-            "messages), so export a large history in parts by selecting rows."
+            _(
+                "JSON keeps everything (every message, run and metric) and can be "
+                "imported; an import takes files up to {value} MB (roughly 40,000 "
+                "messages), so export a large history in parts by selecting rows."
+            ).format(value=transfer.MAX_IMPORT_BYTES // 2**20)
         )
         download_buttons(None, "all-conversations", "history-all")
         upload = st.file_uploader(
-            "Import a JSON export",
+            _("Import a JSON export"),
             type=["json"],
             key="history-upload",
             max_upload_size=transfer.MAX_IMPORT_BYTES // 2**20,
         )
         if upload is not None:
-            st.button("Import", key="history-import", on_click=import_upload)
+            st.button(_("Import"), key="history-import", on_click=import_upload)
         show_import_report()
 
 
@@ -289,18 +315,20 @@ def import_upload() -> None:
 
 def show_import_report() -> None:
     if message := st.session_state.pop(IMPORT_ERROR, None):
-        st.error(f"Nothing was imported. {message}")
+        st.error(_("Nothing was imported. {message}").format(message=message))
     report: transfer.ImportReport | None = st.session_state.pop(IMPORT_REPORT, None)
     if report is None:
         return
     st.success(
-        f"Imported {len(report.imported)} conversation(s), {report.messages:,} messages and "
-        f"{report.runs:,} runs."
+        _(
+            "Imported {count_imported} conversation(s), {messages:,} messages and {runs:,} runs."
+        ).format(count_imported=len(report.imported), messages=report.messages, runs=report.runs)
     )
     if report.skipped:
         titles = [safe_label(title) for title in report.skipped_titles[:20]]
         st.info(
-            f"Skipped {len(report.skipped)} already here: "
+            _("Skipped {count} already here:").format(count=len(report.skipped))
+            + " "
             + ", ".join(titles)
             + (" …" if len(report.skipped) > 20 else "")
         )
@@ -308,27 +336,29 @@ def show_import_report() -> None:
 
 def backups_panel() -> None:
     """Back up now, see the kept backups, restore one after a confirmation."""
-    with st.expander("Backups"):
+    with st.expander(_("Backups")):
         backups = services.backups.list()
         st.caption(
-            f"A backup is a consistent copy of the database, taken while the app runs: once a "
-            f"day on its own and whenever you ask. The newest {services.backups.keep} are kept "
-            "(BACKUPS_KEEP), in the backups folder beside the database."
+            _(
+                "A backup is a consistent copy of the database, taken while the app "
+                "runs: once a day on its own and whenever you ask. The newest {keep} "
+                "are kept (`BACKUPS_KEEP`), in the `backups` folder beside the database."
+            ).format(keep=services.backups.keep)
         )
         components.show_held_error("backup-error")
-        st.button("Back up now", key="backup-now", icon=":material/backup:", on_click=back_up)
+        st.button(_("Back up now"), key="backup-now", icon=":material/backup:", on_click=back_up)
         if not backups:
-            st.info("No backups yet.")
+            st.info(_("No backups yet."))
             return
         names = [b.name for b in backups]
         labels = {b.name: backup_label(b.name, b.taken_at, b.size_bytes) for b in backups}
-        chosen = st.selectbox("Backups, newest first", names, format_func=labels.get,
+        chosen = st.selectbox(_("Backups, newest first"), names, format_func=labels.get,
                               key="backup-chosen")  # fmt: skip
         if chosen is None:
             return
         if not components.confirming("backup-confirm", chosen):
             st.button(
-                "Restore this backup…",
+                _("Restore this backup…"),
                 key="backup-restore-ask",
                 icon=":material/restore:",
                 on_click=components.ask_to_confirm,
@@ -338,11 +368,14 @@ def backups_panel() -> None:
         components.confirm_delete(
             "backup-confirm",
             chosen,
-            "Replace the database with this backup? Everything stored after it was taken leaves "
-            "the app; the current file is kept beside the database (…before-restore-…).",
+            _(
+                "Replace the database with this backup? Everything stored after it was taken "
+                "leaves the app; the current file is kept beside the database "
+                "(…before-restore-…)."
+            ),
             on_delete=partial(restore_backup, chosen),
-            yes=("Restore it", "backup-restore-yes"),
-            no=("Cancel", "backup-restore-no"),
+            yes=(_("Restore it"), "backup-restore-yes"),
+            no=(_("Cancel"), "backup-restore-no"),
             emphasized=True,
         )
 
@@ -353,7 +386,7 @@ def back_up() -> None:
     except DashboardError as error:
         components.hold_error("backup-error", error)
         return
-    st.session_state["history-notice"] = f"Backed up: {backup.name}"
+    st.session_state["history-notice"] = _("Backed up: {name}").format(name=backup.name)
 
 
 def restore_backup(name: str) -> None:
@@ -363,7 +396,7 @@ def restore_backup(name: str) -> None:
         components.hold_error("backup-error", error)
         return
     open_in_history(None)
-    st.session_state["history-notice"] = f"Restored the backup {name}."
+    st.session_state["history-notice"] = _("Restored the backup {name}.").format(name=name)
 
 
 def keep_list_state() -> None:
@@ -388,9 +421,11 @@ if opened is not None:
 else:
     if open_id:  # deleted meanwhile
         open_in_history(None)
-    st.title("History")
+    st.title(_("History"))
     search = st.text_input(
-        "Search conversations", key="history-search", placeholder="Words in titles and messages"
+        _("Search conversations"),
+        key="history-search",
+        placeholder=_("Words in titles and messages"),
     )
     filters = current_filters()
     if search.strip():

@@ -4,6 +4,7 @@ add or delete. Indexing runs in the background; the table follows its progress."
 import streamlit as st
 
 import ui
+from ui.i18n import _
 from ui.knowledge import (
     PROGRESS_SECONDS,
     collections_table,
@@ -14,79 +15,82 @@ from ui.knowledge import (
 services = ui.services()
 knowledge = services.knowledge
 
-st.title("Knowledge")
+st.title(_("Knowledge"))
 st.caption(
-    "Documents you add here are cut into passages and indexed in this app's database. Pick "
-    "collections under **Knowledge** in the sidebar, and the chat quotes and cites them."
+    _(
+        "Documents you add here are cut into passages and indexed in this "
+        "app's database. Pick collections under **Knowledge** in the sidebar, "
+        "and the chat quotes and cites them."
+    )
 )
 
 collections = knowledge.collections()
 names = [c.name for c in collections]
 
 with (
-    st.expander("New collection", expanded=not collections, icon=":material/add:"),
+    st.expander(_("New collection"), expanded=not collections, icon=":material/add:"),
     st.form("new-collection", clear_on_submit=True, border=False),
 ):
-    name = st.text_input("Name", placeholder="manuals", key="new-collection-name")
+    name = st.text_input(_("Name"), placeholder="manuals", key="new-collection-name")
     model = st.selectbox(
-        "Embedding model", knowledge.embedding_models(), key="new-collection-model"
+        _("Embedding model"), knowledge.embedding_models(), key="new-collection-model"
     )
-    if st.form_submit_button("Create") and run_safely(knowledge.create_collection, name, model):
+    if st.form_submit_button(_("Create")) and run_safely(knowledge.create_collection, name, model):
         st.rerun()
 
 if collections:
-    st.subheader("Collections")
+    st.subheader(_("Collections"))
     st.dataframe(collections_table(collections), hide_index=True, width="stretch")
 
-    add_file, add_text = st.tabs(["Upload files", "Paste text"])
+    add_file, add_text = st.tabs([_("Upload files"), _("Paste text")])
     with add_file, st.form("upload", clear_on_submit=True, border=False):
-        target = st.selectbox("Collection", names, key="upload-collection")
+        target = st.selectbox(_("Collection"), names, key="upload-collection")
         files = st.file_uploader(
-            "PDF, Word, HTML, Markdown or text",
+            _("PDF, Word, HTML, Markdown or text"),
             type=["pdf", "docx", "html", "htm", "md", "markdown", "txt"],
             accept_multiple_files=True,
         )
-        if st.form_submit_button("Add") and files:
+        if st.form_submit_button(_("Add")) and files:
             for upload in files:
                 run_safely(knowledge.add_file, upload.name, upload.getvalue(), target, wait=False)
     with add_text, st.form("paste", clear_on_submit=True, border=False):
-        target = st.selectbox("Collection", names, key="paste-collection")
-        title = st.text_input("Title", placeholder="Notes")
-        text = st.text_area("Text", height=200)
-        if st.form_submit_button("Add"):
+        target = st.selectbox(_("Collection"), names, key="paste-collection")
+        title = st.text_input(_("Title"), placeholder=_("Notes"))
+        text = st.text_area(_("Text"), height=200)
+        if st.form_submit_button(_("Add")):
             run_safely(knowledge.add_text, title, text, target, wait=False)
 
     @st.fragment(run_every=PROGRESS_SECONDS)
     def documents() -> None:
         """Redrawn every second while anything is indexing; the chat stays usable meanwhile."""
         listed = knowledge.documents()
-        st.subheader("Documents")
+        st.subheader(_("Documents"))
         if not listed:
-            st.info("No documents yet: upload a file or paste some text above.")
+            st.info(_("No documents yet: upload a file or paste some text above."))
             return
         st.dataframe(documents_table(listed), hide_index=True, width="stretch")
 
     documents()
 
-    st.subheader("Change or delete")
+    st.subheader(_("Change or delete"))
     left, right = st.columns(2)
     with left, st.form("delete-document", border=False):
         listed = knowledge.documents()
         picked = st.selectbox(
-            "Document",
+            _("Document"),
             listed,
             format_func=lambda d: f"{d.name} ({d.collection})",
             key="delete-document-choice",
         )
-        pressed = st.form_submit_button("Delete document", icon=":material/delete:")
+        pressed = st.form_submit_button(_("Delete document"), icon=":material/delete:")
         if pressed and picked and run_safely(knowledge.delete_document, picked.id):
             st.rerun()
     with right, st.form("collection-actions", border=False):
-        chosen = st.selectbox("Collection", names, key="collection-choice")
-        new_model = st.selectbox("Embedding model", knowledge.embedding_models(), key="reindex")
+        chosen = st.selectbox(_("Collection"), names, key="collection-choice")
+        new_model = st.selectbox(_("Embedding model"), knowledge.embedding_models(), key="reindex")
         reindex, delete = st.columns(2)
-        if reindex.form_submit_button("Re-index with this model", icon=":material/sync:"):
+        if reindex.form_submit_button(_("Re-index with this model"), icon=":material/sync:"):
             run_safely(knowledge.change_embedding_model, chosen, new_model)
-        pressed = delete.form_submit_button("Delete collection", icon=":material/delete:")
+        pressed = delete.form_submit_button(_("Delete collection"), icon=":material/delete:")
         if pressed and run_safely(knowledge.delete_collection, chosen):
             st.rerun()

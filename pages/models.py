@@ -14,17 +14,24 @@ from ui.formatting import (
     hosts_table,
     human_bytes,
     installed_table,
+    parameter_label,
     parameters_table,
     running_table,
 )
+from ui.i18n import N_, _
 from ui.presets import presets_manager
 from ui.session import sidebar_values
 
 # Ollama reads a negative duration as "forever".
-KEEP_ALIVE = {"30m": "30 minutes", "5m": "5 minutes", "2h": "2 hours", "-1m": "until unloaded"}
+KEEP_ALIVE = {
+    "30m": N_("30 minutes"),
+    "5m": N_("5 minutes"),
+    "2h": N_("2 hours"),
+    "-1m": N_("until unloaded"),
+}
 
 services = ui.services()
-st.title("Models")
+st.title(_("Models"))
 
 
 def attempt(action, *args: str) -> None:  # type: ignore[no-untyped-def]
@@ -70,7 +77,7 @@ def remove_host(url: str) -> None:
     ui.models_changed()
 
 
-st.subheader("Hosts")
+st.subheader(_("Hosts"))
 statuses = services.hosts.statuses()
 st.dataframe(hosts_table(statuses), hide_index=True, width="stretch")
 for status in statuses:
@@ -78,105 +85,122 @@ for status in statuses:
         st.warning(status.error, icon="🔌")
 with st.form("add-host-form", clear_on_submit=False, border=False):
     left, right = st.columns([4, 1], vertical_alignment="bottom")
-    left.text_input("Add an Ollama host", key="new-host", placeholder="192.168.1.20:11434")
-    right.form_submit_button("Add host", on_click=add_host, width="stretch")
+    left.text_input(_("Add an Ollama host"), key="new-host", placeholder="192.168.1.20:11434")
+    right.form_submit_button(_("Add host"), on_click=add_host, width="stretch")
 with st.form("add-openai-host-form", clear_on_submit=False, border=False):
     url_column, key_column, button_column = st.columns([3, 2, 1], vertical_alignment="bottom")
     url_column.text_input(
-        "Add an OpenAI-compatible server (vLLM, SGLang, llama.cpp, LM Studio, LiteLLM)",
+        _("Add an OpenAI-compatible server (vLLM, SGLang, llama.cpp, LM Studio, LiteLLM)"),
         key="new-openai-host",
         placeholder="http://192.168.1.20:8000/v1",
     )
     key_column.text_input(
-        "API key (optional)",
+        _("API key (optional)"),
         key="new-openai-key",
         type="password",
-        placeholder="sk-… or $ENV_VARIABLE",
-        help="Stored in the dashboard's database; type $NAME to read it from the environment "
-        "variable NAME instead. Only its last four characters are ever shown.",
+        placeholder=_("sk-… or $ENV_VARIABLE"),
+        help=_(
+            "Stored in the dashboard's database; type $NAME to read it from the "
+            "environment variable NAME instead. Only its last four characters are "
+            "ever shown."
+        ),
     )
-    button_column.form_submit_button("Add server", on_click=add_openai_host, width="stretch")
+    button_column.form_submit_button(_("Add server"), on_click=add_openai_host, width="stretch")
 components.show_held_error("host-error")
 
 hosts = [s.host for s in statuses]
 if st.session_state.get("models-host") not in [h.url for h in hosts]:
     st.session_state["models-host"] = hosts[0].url
-host = st.selectbox("Host", [h.url for h in hosts], key="models-host")
+host = st.selectbox(_("Host"), [h.url for h in hosts], key="models-host")
 current = next(s for s in statuses if s.host.url == host)
 refresh, remove = st.columns(2)
 refresh.button(
-    "Refresh", key="models-refresh", icon=":material/refresh:", on_click=ui.models_changed
+    _("Refresh"), key="models-refresh", icon=":material/refresh:", on_click=ui.models_changed
 )
 if current.host.removable:
-    remove.button("Remove this host", key="remove-host", on_click=remove_host, args=(host,))
+    remove.button(_("Remove this host"), key="remove-host", on_click=remove_host, args=(host,))
 
 # --- installed models ---
 
-st.subheader(f"Installed on `{host}`")
+st.subheader(_("Installed on `{host}`").format(host=host))
 if outcome := st.session_state.pop("models-outcome", None):
     st.success(outcome)
 installed = ui.model_listing().by_host.get(host, [])
 if not current.reachable:
-    st.caption("The host does not answer: its models, as last seen, are unavailable.")
+    st.caption(_("The host does not answer: its models, as last seen, are unavailable."))
 if installed:
     st.dataframe(installed_table(installed), hide_index=True, width="stretch")
 elif current.reachable:
-    st.info("No models on this host yet: pull one below.")
+    st.info(_("No models on this host yet: pull one below."))
 
 
 def delete_model(model: str) -> None:
     attempt(services.models.delete, host, model)
     if "models-error" not in st.session_state:
-        st.session_state["models-outcome"] = f"Deleted {model} from {host}."
+        st.session_state["models-outcome"] = _("Deleted {model} from {host}.").format(
+            model=model, host=host
+        )
     ui.models_changed()
 
 
 def show_card(card: ModelCard) -> None:
     flags = [f":green-badge[{c}]" for c in CAPABILITIES if card.has(c)]
-    st.markdown(" ".join(flags) or "No vision, tools or thinking.")
+    st.markdown(" ".join(flags) or _("No vision, tools or thinking."))
     if card.context_length:
-        st.caption(f"Trained context length: {card.context_length:,} tokens")
+        st.caption(
+            _("Trained context length: {context_length:,} tokens").format(
+                context_length=card.context_length
+            )
+        )
     if card.parameters or card.system:
         st.dataframe(parameters_table(card), hide_index=True)
         defaults = param_defaults(card)
         st.button(
-            "Use these in the sidebar",
+            _("Use these in the sidebar"),
             key="use-defaults",
             disabled=not defaults,
             on_click=ui.use_in_sidebar,
             args=(card.name, defaults),
-            help="Sets " + (", ".join(sidebar_values(defaults)) or "nothing the sidebar holds"),
+            help=_("Sets {fields}").format(
+                fields=", ".join(map(parameter_label, sidebar_values(defaults)))
+                or _("nothing the sidebar holds")
+            ),
         )
     else:
-        st.caption("The model sets no parameters of its own.")
+        st.caption(_("The model sets no parameters of its own."))
 
 
 is_ollama = current.host.kind == OLLAMA
 if not is_ollama:
     st.caption(
-        "An OpenAI-compatible server: it lists and serves its models; load, pull and delete "
-        "them on the server itself."
+        _(
+            "An OpenAI-compatible server: it lists and serves its models; load, "
+            "pull and delete them on the server itself."
+        )
     )
 if current.reachable and installed and is_ollama:
-    model = st.selectbox("Model", [m.name for m in installed], key="models-model")
+    model = st.selectbox(_("Model"), [m.name for m in installed], key="models-model")
     try:
         show_card(services.models.card(host, model))
     except DashboardError as error:
         components.show_error(error)
     keep, preload, delete = st.columns([2, 1, 1], vertical_alignment="bottom")
     keep_alive = keep.selectbox(
-        "Keep loaded for", list(KEEP_ALIVE), format_func=KEEP_ALIVE.get, key="keep-alive"
+        _("Keep loaded for"),
+        list(KEEP_ALIVE),
+        format_func=lambda keep: _(KEEP_ALIVE[keep]),
+        key="keep-alive",
     )
     preload.button(
-        "Preload",
+        _("Preload"),
         key="preload",
         on_click=attempt,
         args=(services.models.preload, host, model, keep_alive),
-        help="Load it into memory now, so the first message does not wait for it",
+        help=_("Load it into memory now, so the first message does not wait for it"),
         width="stretch",
     )
     delete.button(
-        "Delete…",
+        _("Delete…"),
         key="delete",
         on_click=components.ask_to_confirm,
         args=("confirm-delete", model),
@@ -186,17 +210,19 @@ if current.reachable and installed and is_ollama:
     components.confirm_delete(
         "confirm-delete",
         model,
-        f"Delete {model} from {host}? This frees {human_bytes(size)} on that disk.",
+        _("Delete {model} from {host}? This frees {size} on that disk.").format(
+            model=model, host=host, size=human_bytes(size)
+        ),
         on_delete=lambda: delete_model(model),
-        yes=("Yes, delete", "confirm-delete-yes"),
-        no=("Keep it", "confirm-delete-no"),
+        yes=(_("Yes, delete"), "confirm-delete-yes"),
+        no=(_("Keep it"), "confirm-delete-no"),
     )
 components.show_held_error("models-error")
 
 # --- running models ---
 
 if current.reachable and is_ollama:
-    st.subheader("Loaded in memory")
+    st.subheader(_("Loaded in memory"))
     try:
         running = services.models.running(host)
     except DashboardError as error:
@@ -206,34 +232,36 @@ if current.reachable and is_ollama:
         st.dataframe(running_table(running), hide_index=True, width="stretch")
         for loaded in running:
             st.button(
-                f"Unload {loaded.name} now",
+                _("Unload {name} now").format(name=loaded.name),
                 key=f"unload-{loaded.name}",
                 on_click=attempt,
                 args=(services.models.unload, host, loaded.name),
             )
     else:
-        st.caption("Nothing is loaded: the first message to a model loads it.")
+        st.caption(_("Nothing is loaded: the first message to a model loads it."))
 
 # --- pull ---
 
 if current.reachable and is_ollama:
-    st.subheader(f"Pull a model onto `{host}`")
+    st.subheader(_("Pull a model onto `{host}`").format(host=host))
     name_column, button_column = st.columns([4, 1], vertical_alignment="bottom")
-    name = name_column.text_input("Model name", key="pull-name", placeholder="llama3.2:1b")
-    start = button_column.button("Pull", key="pull", disabled=not name.strip(), width="stretch")
+    name = name_column.text_input(_("Model name"), key="pull-name", placeholder="llama3.2:1b")
+    start = button_column.button(_("Pull"), key="pull", disabled=not name.strip(), width="stretch")
     if cancelled := st.session_state.pop("pull-cancelled", None):
-        st.info(f"Pull of {cancelled} cancelled.")
+        st.info(_("Pull of {cancelled} cancelled.").format(cancelled=cancelled))
     if start:
         # A click reruns the page, which stops this run's pull and closes its stream.
         st.button(
-            "Cancel pull",
+            _("Cancel pull"),
             key="cancel-pull",
             on_click=st.session_state.__setitem__,
             args=("pull-cancelled", name.strip()),
         )
         try:
             components.pull_progress(services.models.pull(host, name))
-            st.session_state["models-outcome"] = f"Pulled {name.strip()} onto {host}."
+            st.session_state["models-outcome"] = _("Pulled {model} onto {host}.").format(
+                model=name.strip(), host=host
+            )
         except DashboardError as error:
             components.show_error(error)
         finally:

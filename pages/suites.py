@@ -16,6 +16,9 @@ from chatcore.suites import (
 )
 from ui import components
 from ui import suites as parts
+from ui.formatting import model_label
+from ui.i18n import _
+from ui.safe_markdown import safe_markdown
 
 services = ui.services()
 suites = services.suites
@@ -37,15 +40,15 @@ def read_prompts(typed: str, upload: object | None) -> list:
 
 
 def new_suite() -> None:
-    with st.expander("New suite", expanded=not suites.suites()), st.form("new_suite"):
-        name = st.text_input("Name", key="suite_name")
-        typed = st.text_area("Prompts, one per line", key="suite_prompts", height=150)
+    with st.expander(_("New suite"), expanded=not suites.suites()), st.form("new_suite"):
+        name = st.text_input(_("Name"), key="suite_name")
+        typed = st.text_area(_("Prompts, one per line"), key="suite_prompts", height=150)
         upload = st.file_uploader(
-            "…or import a CSV (a `prompt` column, optional `category` and `reference`) or JSONL",
+            _("…or import a CSV (a `prompt` column, optional `category` and `reference`) or JSONL"),
             type=["csv", "jsonl", "json", "txt"],
             key="suite_upload",
         )
-        if st.form_submit_button("Create suite"):
+        if st.form_submit_button(_("Create suite")):
             try:
                 st.session_state.suite_id = suites.create_suite(name, read_prompts(typed, upload))
             except DashboardError as error:
@@ -57,28 +60,30 @@ def new_suite() -> None:
 
 def start_run(suite_id: int) -> None:
     picked = st.multiselect(
-        "Models",
+        _("Models"),
         options=list(models),
         default=list(models)[:2],
-        format_func=lambda name: models[name].label,
+        format_func=lambda name: model_label(models[name]),
         key="suite_models",
     )
     together = st.text_area(
-        "Models working together, one per line, ranked like a model",
-        placeholder="critique(drafter -> critic -> reviser)\nfusion(model + model -> synthesiser)",
+        _("Models working together, one per line, ranked like a model"),
+        placeholder=_(
+            "critique(drafter -> critic -> reviser)\nfusion(model + model -> synthesiser)"
+        ),
         key="suite_collaborations",
         height=68,
     )
     picked = picked + [line.strip() for line in together.splitlines() if line.strip()]
     left, right = st.columns(2)
     temperatures = left.text_input(
-        f"Temperatures (one preset each, up to {MAX_PRESETS})",
+        _("Temperatures (one preset each, up to {MAX_PRESETS})").format(MAX_PRESETS=MAX_PRESETS),
         value=f"{choice.params.temperature:g}",
         key="suite_temperatures",
     )
-    seed = right.number_input("Seed", value=DEFAULT_SEED, step=1, key="suite_seed")
-    st.caption("Top p, max tokens and the system prompt come from the sidebar.")
-    if st.button("Run the suite", disabled=not picked, type="primary", key="suite_start"):
+    seed = right.number_input(_("Seed"), value=DEFAULT_SEED, step=1, key="suite_seed")
+    st.caption(_("Top p, max tokens and the system prompt come from the sidebar."))
+    if st.button(_("Run the suite"), disabled=not picked, type="primary", key="suite_start"):
         try:
             presets = [
                 choice.params.model_copy(update={"temperature": float(t), "seed": int(seed)})
@@ -89,7 +94,7 @@ def start_run(suite_id: int) -> None:
         except DashboardError as error:
             components.show_error(error)
         except ValueError as error:  # a temperature that is not a number, or out of range
-            components.show_error(DashboardError(f"Temperatures: {error}"))
+            components.show_error(DashboardError(_("Temperatures: {error}").format(error=error)))
 
 
 def live_matrix(run_id: int) -> None:
@@ -106,23 +111,26 @@ def live_matrix(run_id: int) -> None:
 
 def run_controls(view: SuiteRunView) -> None:
     if view.state == "running":
-        if st.button("Stop", key="suite_stop"):
+        if st.button(_("Stop"), key="suite_stop"):
             suites.stop(view.id)
             st.rerun()
         return
     missing = [c for c in view.cells if c.status != "complete"]
     if missing and st.button(
-        f"Resume: run the {len(missing)} cells without an answer", key="resume"
+        _("Resume: run the {count_missing} cells without an answer").format(
+            count_missing=len(missing)
+        ),
+        key="resume",
     ):
         suites.rerun(view.id)
         st.rerun()
     chosen = st.multiselect(
-        "Run chosen cells again",
+        _("Run chosen cells again"),
         options=range(len(view.cells)),
         format_func=lambda i: parts.cell_label(view.cells[i], view),
         key="suite_rerun_cells",
     )
-    if chosen and st.button("Run them again", key="suite_rerun"):
+    if chosen and st.button(_("Run them again"), key="suite_rerun"):
         cells = [view.cells[i] for i in chosen]
         suites.rerun(view.id, [(c.prompt_index, c.model, c.preset_index) for c in cells])
         st.rerun()
@@ -130,7 +138,7 @@ def run_controls(view: SuiteRunView) -> None:
 
 def cell_reader(view: SuiteRunView) -> None:
     index = st.selectbox(
-        "Read an answer",
+        _("Read an answer"),
         options=range(len(view.cells)),
         format_func=lambda i: parts.cell_label(view.cells[i], view),
         key="suite_cell",
@@ -140,90 +148,92 @@ def cell_reader(view: SuiteRunView) -> None:
 
 
 def blind_vote(view: SuiteRunView) -> None:
-    st.subheader("Vote blind")
+    st.subheader(_("Vote blind"))
     pair = suites.next_pair(view.id)
     if pair is None:
-        st.caption("No pair of answers left to vote on in this run.")
+        st.caption(_("No pair of answers left to vote on in this run."))
         return
     a, b = pair
     with st.chat_message("user"):
-        st.markdown(view.suite.prompts[a.prompt_index].prompt)
+        safe_markdown(view.suite.prompts[a.prompt_index].prompt)
     left, right = st.columns(2)
     with left:
         parts.blind_answer("A", a)
     with right:
         parts.blind_answer("B", b)
     for (outcome, text), place in zip(parts.VOTE_BUTTONS, st.columns(4), strict=True):
-        if place.button(text, key=f"suite-vote-{outcome}", width="stretch"):
+        if place.button(_(text), key=f"suite-vote-{outcome}", width="stretch"):
             try:
                 suites.vote(a.run_id or 0, b.run_id or 0, outcome)
             except DashboardError as error:
                 components.show_error(error)
             else:
-                st.session_state.suite_last_vote = f"A was {a.model}, B was {b.model}."
+                st.session_state.suite_last_vote = _("A was {a}, B was {b}.").format(
+                    a=a.model, b=b.model
+                )
                 st.rerun()
 
 
 def judge(view: SuiteRunView) -> None:
-    st.subheader("Judge model")
+    st.subheader(_("Judge model"))
     rubric = st.text_area(
-        "Rubric (shown to the judge with every pair)", DEFAULT_RUBRIC, key="rubric"
+        _("Rubric (shown to the judge with every pair)"), DEFAULT_RUBRIC, key="rubric"
     )
     left, right = st.columns([2, 1])
     model = left.selectbox(
-        "Judge", list(models), format_func=lambda n: models[n].label, key="judge"
+        _("Judge"), list(models), format_func=lambda n: model_label(models[n]), key="judge"
     )
-    right.caption(parts.JUDGE_NOTE)
-    if model and st.button("Let the judge decide every pair", key="judge_start"):
+    right.caption(_(parts.JUDGE_NOTE))
+    if model and st.button(_("Let the judge decide every pair"), key="judge_start"):
         try:
             suites.start_judging(view.id, model, rubric)
         except DashboardError as error:
             components.show_error(error)
         else:
-            st.success("The judge is at work; its verdicts join the leaderboard as they come.")
+            st.success(_("The judge is at work; its verdicts join the leaderboard as they come."))
     same, pairs = suites.judge_agreement()
     st.caption(parts.agreement_text(same, pairs))
 
 
 def leaderboard(suite_id: int) -> None:
-    st.subheader("Leaderboard")
+    st.subheader(_("Leaderboard"))
     one, two, three, four = st.columns(4)
     source = one.radio(
-        "Votes", ["human", "judge", "both"], index=2, key="board_source", horizontal=True
+        _("Votes"), ["human", "judge", "both"], index=2, key="board_source", horizontal=True
     )
-    category = two.selectbox("Category", [None, *suites.categories()], key="board_category")
-    only_suite = three.toggle("This suite only", key="board_suite")
-    length = four.toggle("Control for answer length", key="board_length")
+    category = two.selectbox(_("Category"), [None, *suites.categories()], key="board_category")
+    only_suite = three.toggle(_("This suite only"), key="board_suite")
+    length = four.toggle(_("Control for answer length"), key="board_length")
     under = st.number_input(
-        "Only models answering in at most (s, 0: any)", 0.0, step=0.5, key="board_under"
+        _("Only models answering in at most (s, 0: any)"), 0.0, step=0.5, key="board_under"
     )
     board = suites.leaderboard(
         source, category, suite_id if only_suite else None, length_controlled=length
     )
     if not board.rows:
-        st.caption("No votes yet: vote on a few pairs above and the ratings start here.")
+        st.caption(_("No votes yet: vote on a few pairs above and the ratings start here."))
         return
     st.dataframe(
         parts.leaderboard_table(board, under or None),
         hide_index=True,
-        column_config=parts.LEADERBOARD_COLUMNS,
+        column_config=parts.leaderboard_columns(),
     )
-    st.caption(parts.LEADERBOARD_NOTE)
+    st.caption(_(parts.LEADERBOARD_NOTE))
 
 
 # --- the screen ---
 
-st.title("Suites")
+st.title(_("Suites"))
 new_suite()
 listed = suites.suites()
 if not listed:
-    st.info("Create a suite: a list of prompts to replay against several models.")
+    st.info(_("Create a suite: a list of prompts to replay against several models."))
     st.stop()
 ids = [s.id for s in listed]
-names = {s.id: f"{s.name} ({s.prompts} prompts)" for s in listed}
+names = {s.id: _("{name} ({count} prompts)").format(name=s.name, count=s.prompts) for s in listed}
 current = st.session_state.get("suite_id")
 suite_id = st.selectbox(
-    "Suite", ids, index=ids.index(current) if current in ids else 0, format_func=names.get
+    _("Suite"), ids, index=ids.index(current) if current in ids else 0, format_func=names.get
 )
 st.session_state.suite_id = suite_id
 start_run(suite_id)
@@ -233,10 +243,12 @@ if runs:
     run_ids = [r.id for r in runs]
     wanted = st.session_state.get("suite_run")
     run_id = st.selectbox(
-        "Run",
+        _("Run"),
         run_ids,
         index=run_ids.index(wanted) if wanted in run_ids else 0,
-        format_func=lambda i: f"Run {i} · {', '.join(next(r for r in runs if r.id == i).models)}",
+        format_func=lambda i: _("Run {id} · {models}").format(
+            id=i, models=", ".join(next(r for r in runs if r.id == i).models)
+        ),
     )
     st.session_state.suite_run = run_id
     view = suites.run(run_id)
@@ -246,7 +258,7 @@ if runs:
     if not running:
         cell_reader(view)
         if note := st.session_state.pop("suite_last_vote", None):
-            st.success(f"Vote stored. {note}")
+            st.success(_("Vote stored. {note}").format(note=note))
         blind_vote(view)
         judge(view)
 leaderboard(suite_id)

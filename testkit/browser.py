@@ -87,7 +87,8 @@ def wait_until_idle(page) -> None:  # type: ignore[no-untyped-def]
     page.wait_for_selector(
         "[data-testid='stApp'][data-test-connection-state='CONNECTED']", timeout=30_000
     )
-    page.get_by_test_id("stSidebar").get_by_role("button", name="New chat").wait_for(timeout=30_000)
+    # by its key, so any interface language will do
+    page.get_by_test_id("stSidebar").locator(".st-key-new-chat button").wait_for(timeout=30_000)
     page.wait_for_selector("[data-test-script-state='notRunning']", timeout=30_000)
     page.wait_for_function(
         "document.querySelectorAll('[data-stale=\"true\"]').length === 0", timeout=30_000

@@ -17,13 +17,14 @@ from chatcore.errors import DashboardError
 from chatcore.params import GenerationParams
 from chatcore.types import StoredMessage
 from ui.components import show_error
+from ui.i18n import N_, _
 from ui.session import open_conversation, services
 
 EDIT_ASKED = "edit-asked"  # session key: the Edit that was sent, until the page starts it
 PREVIOUS, NEXT = "‹", "›"
-EDIT_LABEL = "Edit"
-SEND_EDIT_LABEL = "Send as a new branch"
-FORK_LABEL = "New conversation from here"
+EDIT_LABEL = N_("Edit")
+SEND_EDIT_LABEL = N_("Send as a new branch")
+FORK_LABEL = N_("New conversation from here")
 
 
 @dataclass(frozen=True)
@@ -60,18 +61,20 @@ def message_tools(conversation_id: str, message: StoredMessage) -> None:
             args=(conversation_id, later),
         )
     if message.role == "user":
-        with edit.popover(EDIT_LABEL, icon=":material/edit:"):
+        with edit.popover(_(EDIT_LABEL), icon=":material/edit:"):
             key = f"edit-text-{message.id}"
-            st.text_area(EDIT_LABEL, value=message.content, key=key, label_visibility="collapsed")
+            st.text_area(
+                _(EDIT_LABEL), value=message.content, key=key, label_visibility="collapsed"
+            )
             st.button(
-                SEND_EDIT_LABEL,
+                _(SEND_EDIT_LABEL),
                 key=f"edit-send-{message.id}",
                 on_click=ask_for_edit,
                 args=(message.parent_id, key),
                 type="primary",
             )
     fork.button(
-        FORK_LABEL,
+        _(FORK_LABEL),
         key=f"fork-{message.id}",
         icon=":material/call_split:",
         on_click=fork_from,

@@ -11,11 +11,12 @@ from collections.abc import Callable
 import streamlit as st
 
 from chatcore.collaboration import CRITIQUE, FUSION, Collaboration
+from ui.i18n import N_, _
 
 BUILT_KEY = "compare_collaborations"  # the entries built in this session, offered as options
 PATTERNS = {
-    CRITIQUE: "Draft, critique, revise",
-    FUSION: "Fusion: several answer, one writes the final answer",
+    CRITIQUE: N_("Draft, critique, revise"),
+    FUSION: N_("Fusion: several answer, one writes the final answer"),
 }
 
 
@@ -27,14 +28,14 @@ def built() -> list[str]:
 def builder(models: list[str], label: Callable[[str], str], picked_key: str, room: int) -> None:
     """An expander that puts a collaboration together from the available models and adds it to
     the picked entries (`picked_key`, the picker's key) while there is room."""
-    with st.expander("Models working together, ranked as one entry", icon=":material/group:"):
+    with st.expander(_("Models working together, ranked as one entry"), icon=":material/group:"):
         if len(models) < 2:
-            st.caption("Working together takes at least two models.")
+            st.caption(_("Working together takes at least two models."))
             return
         pattern = st.radio(
-            "How",
+            _("How"),
             list(PATTERNS),
-            format_func=PATTERNS.__getitem__,
+            format_func=lambda pattern: _(PATTERNS[pattern]),
             horizontal=True,
             key="collab_pattern",
         )
@@ -44,16 +45,19 @@ def builder(models: list[str], label: Callable[[str], str], picked_key: str, roo
         picked = st.session_state.get(picked_key, [])
         full = len(picked) >= room
         st.button(
-            "Add to the comparison",
+            _("Add to the comparison"),
             key="collab_add",
             disabled=collaboration is None or full,
-            help="Four entries at most: remove one above first." if full else None,
+            help=_("Four entries at most: remove one above first.") if full else None,
             on_click=add,
             args=(collaboration.name if collaboration else "", picked_key),
         )
         st.caption(
-            "Each step is an ordinary reply, stored with its role; the column shows them one"
-            " after the other, then the final answer, which is what you vote on."
+            _(
+                "Each step is an ordinary reply, stored with its role; the column "
+                "shows them one after the other, then the final answer, which is what "
+                "you vote on."
+            )
         )
 
 
@@ -61,22 +65,22 @@ def builder(models: list[str], label: Callable[[str], str], picked_key: str, roo
 
 
 def critique_picker(models: list[str], label: Callable[[str], str]) -> Collaboration:
-    first = st.selectbox("Drafts", models, format_func=label, key="collab_drafter")
-    second = st.selectbox("Critiques", models, index=1, format_func=label, key="collab_critic")
-    last = st.selectbox("Revises", models, format_func=label, key="collab_reviser")
+    first = st.selectbox(_("Drafts"), models, format_func=label, key="collab_drafter")
+    second = st.selectbox(_("Critiques"), models, index=1, format_func=label, key="collab_critic")
+    last = st.selectbox(_("Revises"), models, format_func=label, key="collab_reviser")
     return Collaboration(CRITIQUE, (first, second), last)
 
 
 def fusion_picker(models: list[str], label: Callable[[str], str]) -> Collaboration | None:
     answering = st.multiselect(
-        "Answer at once (two or more)",
+        _("Answer at once (two or more)"),
         models,
         default=models[:2],
         format_func=label,
         key="collab_answering",
     )
     last = st.selectbox(
-        "Writes the final answer", models, format_func=label, key="collab_synthesiser"
+        _("Writes the final answer"), models, format_func=label, key="collab_synthesiser"
     )
     return Collaboration(FUSION, tuple(answering), last) if len(answering) >= 2 else None
 

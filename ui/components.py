@@ -10,7 +10,21 @@ from typing import Protocol, TypeVar
 import streamlit as st
 
 from chatcore.compare import Column, LiveRound, StoredEntry, StoredRound
-from chatcore.errors import DashboardError
+from chatcore.errors import (
+    BackendFailed,
+    BackendUnavailable,
+    Busy,
+    DashboardError,
+    DatabaseLocked,
+    DatabaseUnreadable,
+    DocumentTooLarge,
+    InvalidInput,
+    ModelNotFound,
+    NotFound,
+    PromptTooLong,
+    StorageFailed,
+    UnsupportedDocument,
+)
 from chatcore.logs import current_request_id
 from chatcore.models import ModelListing, PullProgress
 from ui.formatting import (
@@ -18,11 +32,13 @@ from ui.formatting import (
     collaboration_step,
     collaboration_steps,
     layer_status,
+    model_label,
     pull_status,
     reply_caption,
     thinking_label,
     with_log_reference,
 )
+from ui.i18n import ENGLISH, N_, _, current_language
 from ui.safe_markdown import safe_markdown
 from ui.session import open_conversation
 
@@ -34,16 +50,42 @@ CLOCK_SECONDS = 0.25
 # --- errors ---
 
 
+# What each kind of failure is, in the interface's language. The core's own message (English,
+# as the REST API gives it to programs) follows it when the interface is not in English.
+ERROR_HEADLINES: list[tuple[type[DashboardError], str]] = [
+    (ModelNotFound, N_("Model not found.")),
+    (PromptTooLong, N_("The message is too long for the model's context window.")),
+    (UnsupportedDocument, N_("This file can't be read.")),
+    (DocumentTooLarge, N_("This file is too large.")),
+    (InvalidInput, N_("That can't be used: nothing was saved.")),
+    (NotFound, N_("Not found.")),
+    (BackendUnavailable, N_("The model server can't be reached.")),
+    (BackendFailed, N_("The model server reported an error.")),
+    (Busy, N_("The model is busy: try again in a moment.")),
+    (DatabaseLocked, N_("Another program is using the database file.")),
+    (DatabaseUnreadable, N_("The database file can't be read.")),
+    (StorageFailed, N_("Writing to disk failed; nothing already stored was lost.")),
+    (DashboardError, N_("Something went wrong.")),
+]
+
+
+def explained(error: DashboardError) -> str:
+    if current_language() == ENGLISH:
+        return str(error)
+    headline = next(text for kind, text in ERROR_HEADLINES if isinstance(error, kind))
+    return f"{_(headline)} ({error})"
+
+
 def show_error(error: DashboardError, lead: str = "") -> None:
     """Every failure the core explains is shown the same way: its message in red, with the id
     of its line in the log."""
-    message = f"{lead} {error}" if lead else str(error)
+    message = f"{lead} {explained(error)}" if lead else explained(error)
     st.error(with_log_reference(message, current_request_id()))
 
 
 def hold_error(key: str, error: DashboardError) -> None:
     """A callback's failure, kept for the run that follows (a callback draws nothing)."""
-    st.session_state[key] = with_log_reference(str(error), current_request_id())
+    st.session_state[key] = with_log_reference(explained(error), current_request_id())
 
 
 def show_held_error(key: str) -> None:
@@ -103,15 +145,20 @@ def unavailable_model_notice(model: str | None, listing: ModelListing) -> bool:
     down = ", ".join(known.hosts or (known.host,)) if known else ", ".join(listing.unreachable)
     if down:
         st.warning(
-            f"**{model}** is not answering: its server ({down}) is down. Start it and refresh "
-            "the models, or answer with another model.",
+            _(
+                "**{model}** is not answering: its server ({down}) is down. Start it "
+                "and refresh the models, or answer with another model."
+            ).format(model=model, down=down),
             icon=":material/power_off:",
         )
     else:
-        st.warning(f"**{model}** is not installed on any server.", icon=":material/help:")
+        st.warning(
+            _("**{model}** is not installed on any server.").format(model=model),
+            icon=":material/help:",
+        )
     for index, other in enumerate(available[:3]):
         st.button(
-            f"Answer with {other.label} instead",
+            _("Answer with {label} instead").format(label=model_label(other)),
             key=f"swap-model-{index}",
             on_click=pick_model,
             args=(other.name,),
@@ -131,7 +178,7 @@ def continue_in_chat(
 ) -> None:
     """A button that opens the conversation on the Chat page (with `model` picked, if given)."""
     st.button(
-        "Continue in Chat",
+        _("Continue in Chat"),
         key=key,
         icon=":material/chat:",
         type="primary" if primary else "secondary",
@@ -265,10 +312,15 @@ def live_round(live: LiveRound) -> None:
                     with foot.container():
                         column_outcome(column, live.blind)
                 elif not column.done and tick:  # a ticking clock, which also lets a stop in
-                    waiting = "streaming" if column.parts else "waiting for the first token"
+                    seconds = f"{time.monotonic() - live.started:.1f}"
+                    waiting = (
+                        _("streaming · {seconds} s")
+                        if column.parts
+                        else _("waiting for the first token · {seconds} s")
+                    ).format(seconds=seconds)
                     if column.step is not None:  # models working together: which step
-                        waiting = collaboration_step(column.step, live.blind)
-                    foot.caption(f"{waiting} · {time.monotonic() - live.started:.1f} s")
+                        waiting = f"{collaboration_step(column.step, live.blind)} · {seconds} s"
+                    foot.caption(waiting)
     finally:
         live.stop()
 
@@ -278,7 +330,11 @@ def column_thinking(slot: object, column: Column, blind: bool) -> None:
     often names the model) until the reveal."""
     with slot.container():  # type: ignore[attr-defined]
         if blind:
-            st.caption(f"Thinking… ({len(column.thoughts)} tokens; shown after the reveal)")
+            st.caption(
+                _("Thinking… ({count} tokens; shown after the reveal)").format(
+                    count=len(column.thoughts)
+                )
+            )
             return
         with st.expander(thinking_label(None), expanded=False, icon=":material/psychology:"):
             safe_markdown(column.thinking)
@@ -288,7 +344,7 @@ def column_outcome(column: Column, blind: bool) -> None:
     if column.error_message:
         st.error(column.error_message)
     if (reply := column.reply) is not None:
-        name = f"Answer {column.label}" if blind else column.model
+        name = _("Answer {label}").format(label=column.label) if blind else column.model
         st.caption(reply_caption(name, reply.metrics, reply.ttft_ms, reply.status))
         if not blind:
             model = (
@@ -305,7 +361,7 @@ def stored_round(stored: StoredRound, revealed: bool) -> None:
         with place:
             stored_entry(entry, stored.blind, revealed)
     if not stored.entries:
-        st.warning("No model answered this round.")
+        st.warning(_("No model answered this round."))
 
 
 def stored_entry(entry: StoredEntry, blind: bool, revealed: bool) -> None:
@@ -313,15 +369,16 @@ def stored_entry(entry: StoredEntry, blind: bool, revealed: bool) -> None:
     st.subheader(answer_heading(entry.label, entry.entry, blind, revealed))
     if entry.thinking:
         if blind and not revealed:
-            st.caption("Thinking hidden until the reveal: it often names the model.")
+            st.caption(_("Thinking hidden until the reveal: it often names the model."))
         else:
             seconds = run.metrics.thinking_ms / 1000 if run.metrics.thinking_ms else None
             with st.expander(thinking_label(seconds), expanded=False, icon=":material/psychology:"):
                 safe_markdown(entry.thinking)
     safe_markdown(entry.text)
     if run.status == "error":
-        st.error(with_log_reference(run.error or "The reply failed.", run.request_id, run.id))
-    name = run.model if revealed else f"Answer {entry.label}"
+        failed = run.error or _("The reply failed.")
+        st.error(with_log_reference(failed, run.request_id, run.id))
+    name = run.model if revealed else _("Answer {label}").format(label=entry.label)
     st.caption(reply_caption(name, run.metrics, run.ttft_ms, run.status))
     if revealed and entry.steps:
         st.caption(collaboration_steps(entry.steps))

@@ -16,6 +16,7 @@ import streamlit as st
 
 from chatcore.types import StoredMessage
 from ui.components import CONTINUE_KEY
+from ui.i18n import _
 from ui.messages import show_message
 from ui.session import open_conversation, services
 
@@ -103,7 +104,9 @@ def show_dialogue(
     window = window_for(messages, st.session_state.get(shown_key(conversation_id), WINDOW), focus)
     if window.hidden_before:
         st.button(
-            f"Show earlier messages ({window.hidden_before:,} not shown)",
+            _("Show earlier messages ({hidden_before:,} not shown)").format(
+                hidden_before=window.hidden_before
+            ),
             key="chat-show-earlier",
             icon=":material/expand_less:",
             type="tertiary",
@@ -116,13 +119,15 @@ def show_dialogue(
         citations = cited.get(message.run.id, []) if message.run else []
         if message.id == focus:
             with st.container(border=True, key="chat-found"):
-                st.caption("Found by your search", help="Jumped to from History")
+                st.caption(_("Found by your search"), help=_("Jumped to from History"))
                 show_message(message, citations, tools=tools)
         else:
             show_message(message, citations, tools=tools)
     if window.hidden_after:
         st.button(
-            f"Back to the latest ({window.hidden_after:,} later messages)",
+            _("Back to the latest ({hidden_after:,} later messages)").format(
+                hidden_after=window.hidden_after
+            ),
             key="chat-back-to-latest",
             icon=":material/vertical_align_bottom:",
             type="secondary",

@@ -13,19 +13,20 @@ from chatcore.errors import DashboardError
 from chatcore.types import Citation, Collection, Document, DocumentStatus
 from ui.components import show_error
 from ui.formatting import human_bytes, when
+from ui.i18n import N_, _
 from ui.safe_markdown import safe_label, safe_markdown
 from ui.session import services
 
 COLLECTIONS_KEY = "collections"  # the sidebar's choice; ui.session reads it into the params
 PROGRESS_SECONDS = 1.0
 DOCUMENT_COLUMNS = {
-    "name": "Document",
-    "collection": "Collection",
-    "size": "Size",
-    "chunks": "Chunks",
-    "model": "Embedding model",
-    "indexed": "Indexed",
-    "state": "State",
+    "name": N_("Document"),
+    "collection": N_("Collection"),
+    "size": N_("Size"),
+    "chunks": N_("Chunks"),
+    "model": N_("Embedding model"),
+    "indexed": N_("Indexed"),
+    "state": N_("State"),
 }
 
 
@@ -35,10 +36,14 @@ DOCUMENT_COLUMNS = {
 def citation_label(c: Citation) -> str:
     parts = [f"[{c.number}] {c.document_name}"]
     if c.page is not None:
-        parts.append(f"page {c.page}")
+        parts.append(_("page {page}").format(page=c.page))
     if c.heading:
         parts.append(c.heading)
-    score = f"similarity {c.similarity:.2f}" if c.similarity is not None else "keyword match"
+    score = (
+        _("similarity {score}").format(score=f"{c.similarity:.2f}")
+        if c.similarity is not None
+        else _("keyword match")
+    )
     return " · ".join([*parts, score])
 
 
@@ -47,12 +52,20 @@ def show_citations(citations: Sequence[Citation]) -> None:
     with HTML left as text."""
     if not citations:
         return
-    st.caption(f"Sources from the knowledge base ({len(citations)})")
+    st.caption(
+        _("Sources from the knowledge base ({count_citations})").format(
+            count_citations=len(citations)
+        )
+    )
     for c in citations:
         # Document text is untrusted: its label and passage load nothing from other hosts.
         with st.expander(safe_label(citation_label(c)), icon=":material/format_quote:"):
             safe_markdown("\n".join("> " + line for line in c.text.splitlines()))
-            st.caption(f"collection {c.collection} · fused score {c.score:.4f}")
+            st.caption(
+                _("collection {collection} · fused score {score:.4f}").format(
+                    collection=c.collection, score=c.score
+                )
+            )
 
 
 # --- the sidebar ---
@@ -66,11 +79,11 @@ def collection_picker() -> None:
     chosen = [n for n in st.session_state.get(COLLECTIONS_KEY, []) if n in names]
     st.session_state[COLLECTIONS_KEY] = chosen
     st.multiselect(
-        "Knowledge",
+        _("Knowledge"),
         names,
         key=COLLECTIONS_KEY,
-        placeholder="No documents",
-        help="Collections whose passages go into each message's prompt, cited in the reply.",
+        placeholder=_("No documents"),
+        help=_("Collections whose passages go into each message's prompt, cited in the reply."),
     )
 
 
@@ -81,12 +94,12 @@ def collections_table(collections: Sequence[Collection]) -> pd.DataFrame:
     return pd.DataFrame(
         [
             {
-                "Collection": c.name,
-                "Documents": c.documents,
-                "Chunks": c.chunks,
-                "Embedding model": c.embedding_model,
-                "Dimensions": c.dimensions,
-                "Created": when(c.created_at),
+                _("Collection"): c.name,
+                _("Documents"): c.documents,
+                _("Chunks"): c.chunks,
+                _("Embedding model"): c.embedding_model,
+                _("Dimensions"): c.dimensions,
+                _("Created"): when(c.created_at),
             }
             for c in collections
         ]
@@ -97,11 +110,11 @@ def state_of(d: Document) -> str:
     if d.status == DocumentStatus.INDEXING:
         progress = services().knowledge.progress(d.id)
         if progress and progress.total:
-            return f"indexing {progress.done}/{progress.total}"
-        return "indexing"
+            return _("indexing {done}/{total}").format(done=progress.done, total=progress.total)
+        return _("indexing")
     if d.status == DocumentStatus.ERROR:
-        return f"error: {d.error}"
-    return "ready"
+        return _("error: {error}").format(error=d.error)
+    return _("ready")
 
 
 def documents_table(documents: Sequence[Document]) -> pd.DataFrame:
@@ -117,7 +130,9 @@ def documents_table(documents: Sequence[Document]) -> pd.DataFrame:
         }
         for d in documents
     ]
-    return pd.DataFrame(rows, columns=list(DOCUMENT_COLUMNS)).rename(columns=DOCUMENT_COLUMNS)
+    return pd.DataFrame(rows, columns=list(DOCUMENT_COLUMNS)).rename(
+        columns={column: _(header) for column, header in DOCUMENT_COLUMNS.items()}
+    )
 
 
 def run_safely(action: Any, *args: Any, **kwargs: Any) -> bool:
@@ -134,14 +149,14 @@ def run_safely(action: Any, *args: Any, **kwargs: Any) -> bool:
 
 def show_usage(usage: dict[str, Any]) -> None:
     """The Stats page's knowledge-base figures: how often replies searched it and what it cost."""
-    st.subheader("Knowledge base")
+    st.subheader(_("Knowledge base"))
     replies, searched = int(usage["replies"] or 0), int(usage["with_knowledge"] or 0)
     if not searched:
-        st.caption("No reply in this selection searched the knowledge base.")
+        st.caption(_("No reply in this selection searched the knowledge base."))
         return
     share, median, p95, per, used = st.columns(5)
-    share.metric("Replies that searched it", f"{searched:,}", f"{searched / replies:.0%}")
-    median.metric("Median retrieval", f"{usage['median_ms']:.0f} ms")
-    p95.metric("p95 retrieval", f"{usage['p95_ms']:.0f} ms")
-    per.metric("Passages per reply", f"{usage['mean_chunks']:.1f}")
-    used.metric("Replies given passages", f"{int(usage['used_passages']):,}")
+    share.metric(_("Replies that searched it"), f"{searched:,}", f"{searched / replies:.0%}")
+    median.metric(_("Median retrieval"), f"{usage['median_ms']:.0f} ms")
+    p95.metric(_("p95 retrieval"), f"{usage['p95_ms']:.0f} ms")
+    per.metric(_("Passages per reply"), f"{usage['mean_chunks']:.1f}")
+    used.metric(_("Replies given passages"), f"{int(usage['used_passages']):,}")

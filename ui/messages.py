@@ -14,6 +14,7 @@ from chatcore.images import ACCEPTED_TYPES
 from chatcore.types import Citation, StoredMessage, Thinking
 from ui.components import finish_after_a_stop, show_error
 from ui.formatting import reply_caption, thinking_label, waiting_status, with_log_reference
+from ui.i18n import _
 from ui.knowledge import show_citations
 from ui.safe_markdown import safe_markdown
 from ui.session import model_abilities, services
@@ -42,7 +43,9 @@ def show_message(
             with st.container():  # one place for the error and the caption, as while streaming
                 if run.status == "error":
                     st.error(
-                        with_log_reference(run.error or "The reply failed.", run.request_id, run.id)
+                        with_log_reference(
+                            run.error or _("The reply failed."), run.request_id, run.id
+                        )
                     )
                 st.caption(
                     reply_caption(
@@ -67,7 +70,7 @@ def chat_prompt(model: str | None, disabled: bool) -> tuple[str | None, list[byt
     GIF). Returns the text sent (None when nothing was) and the images' bytes."""
     vision = model is not None and model_abilities(model).vision
     sent = st.chat_input(
-        "Message (attach images with the clip)" if vision else "Message",
+        _("Message (attach images with the clip)") if vision else _("Message"),
         key="chat_prompt",
         submit_mode="stop",
         disabled=disabled,
@@ -78,7 +81,7 @@ def chat_prompt(model: str | None, disabled: bool) -> tuple[str | None, list[byt
         return None, []
     if isinstance(sent, str):
         return sent, []
-    text = sent.text or ("What is in this image?" if sent.files else "")
+    text = sent.text or (_("What is in this image?") if sent.files else "")
     return text or None, [file.getvalue() for file in sent.files]
 
 
@@ -158,7 +161,7 @@ def stream_reply(stream: ReplyStream, stop_button: bool = False) -> None:
         foot = st.empty()
     below = st.empty()
     if stop_button:
-        below.button("Stop", key=STOP_KEY, icon=":material/stop_circle:", type="primary")
+        below.button(_("Stop"), key=STOP_KEY, icon=":material/stop_circle:", type="primary")
     try:
         for piece in stream:
             if piece:
@@ -176,7 +179,7 @@ def stream_reply(stream: ReplyStream, stop_button: bool = False) -> None:
 
 def reply_outcome(reply: Reply) -> None:
     if reply.status == "error":
-        message = reply.error or "The reply failed."
+        message = reply.error or _("The reply failed.")
         st.error(with_log_reference(message, reply.request_id, reply.run_id))
     st.caption(
         reply_caption(
@@ -189,5 +192,5 @@ def show_refusal(error: DashboardError, unsent: str | None = None) -> None:
     """An error raised before anything was stored: say it, and keep the user's text visible."""
     show_error(error)
     if unsent:
-        st.caption("Your message was not sent; here it is to copy:")
+        st.caption(_("Your message was not sent; here it is to copy:"))
         st.code(unsent, language=None)

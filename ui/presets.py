@@ -8,11 +8,12 @@ import streamlit as st
 
 from chatcore.errors import DashboardError
 from chatcore.presets import PRESET_FIELDS, Preset
+from ui.i18n import N_, _
 from ui.session import SIDEBAR_KEYS, current_choice, put_in_sidebar, services
 
 PRESET_KEY = "preset"  # the sidebar's preset picker
 NEW_NAME_KEY = "new-preset-name"
-CONTEXT_HELP = (
+CONTEXT_HELP = N_(
     "The largest context window to ask the model for, in tokens. Empty: the app's cap "
     "(CONTEXT_MAX, 8,192 unless set). Each reply is sent with a window just large enough for "
     "the conversation and the reply, at most this and what the model was trained for; older "
@@ -29,12 +30,12 @@ def preset_picker() -> None:
     if st.session_state.get(PRESET_KEY) not in (None, *names):
         st.session_state[PRESET_KEY] = None  # deleted meanwhile
     st.selectbox(
-        "Preset",
+        _("Preset"),
         options=[None, *names],
-        format_func=lambda name: "none: your own settings" if name is None else name,
+        format_func=lambda name: _("none: your own settings") if name is None else name,
         key=PRESET_KEY,
         on_change=apply_chosen_preset,
-        help="Sets the parameters below; manage presets on the Models page.",
+        help=_("Sets the parameters below; manage presets on the Models page."),
     )
 
 
@@ -60,14 +61,14 @@ def restore_last_params() -> None:
 
 def context_size_control() -> None:
     st.number_input(
-        "Context size",
+        _("Context size"),
         min_value=256,
         max_value=1_048_576,
         value=None,
         step=1024,
         key=SIDEBAR_KEYS["context_size"],
-        placeholder="automatic",
-        help=CONTEXT_HELP,
+        placeholder=_("automatic"),
+        help=_(CONTEXT_HELP),
     )
 
 
@@ -76,21 +77,27 @@ def context_size_control() -> None:
 
 def presets_manager() -> None:
     """The saved presets as a table; save the sidebar's settings as one; delete one."""
-    st.subheader("Presets")
+    st.subheader(_("Presets"))
     st.caption(
-        "A preset is a named system prompt, temperature, top p, max tokens, thinking level and "
-        "context size. Pick one in the sidebar."
+        _(
+            "A preset is a named system prompt, temperature, top p, max tokens, "
+            "thinking level and context size. Pick one in the sidebar."
+        )
     )
     presets = services().presets.list()
     if presets:
         st.dataframe(presets_table(presets), hide_index=True, width="stretch")
     left, right = st.columns([4, 1], vertical_alignment="bottom")
-    left.text_input("Save the sidebar's settings as", key=NEW_NAME_KEY, placeholder="Terse")
-    right.button("Save preset", key="save-preset", on_click=save_sidebar_as_preset)
+    left.text_input(_("Save the sidebar's settings as"), key=NEW_NAME_KEY, placeholder=_("Terse"))
+    right.button(_("Save preset"), key="save-preset", on_click=save_sidebar_as_preset)
     if presets:
         left, right = st.columns([4, 1], vertical_alignment="bottom")
-        doomed = left.selectbox("Preset to delete", [p.name for p in presets], key="preset-doomed")
-        right.button("Delete preset", key="delete-preset", on_click=delete_preset, args=(doomed,))
+        doomed = left.selectbox(
+            _("Preset to delete"), [p.name for p in presets], key="preset-doomed"
+        )
+        right.button(
+            _("Delete preset"), key="delete-preset", on_click=delete_preset, args=(doomed,)
+        )
     if error := st.session_state.pop("preset-error", None):
         st.error(error)
 
@@ -104,7 +111,7 @@ def save_sidebar_as_preset() -> None:
         st.session_state["preset-error"] = str(error)
         return
     st.session_state[NEW_NAME_KEY] = ""
-    st.toast(f"Saved the preset {saved.name}.")
+    st.toast(_("Saved the preset {name}.").format(name=saved.name))
 
 
 def delete_preset(name: str) -> None:
@@ -118,13 +125,13 @@ def presets_table(presets: list[Preset]) -> pd.DataFrame:
     return pd.DataFrame(
         [
             {
-                "name": p.name,
-                "temperature": p.params["temperature"],
-                "top p": p.params["top_p"],
-                "max tokens": p.params["max_tokens"],
-                "thinking": think_label(p.params["think"]),
-                "context size": p.params["context_size"],
-                "system prompt": p.params["system_prompt"],
+                _("name"): p.name,
+                _("temperature"): p.params["temperature"],
+                _("top p"): p.params["top_p"],
+                _("max tokens"): p.params["max_tokens"],
+                _("thinking"): think_label(p.params["think"]),
+                _("context size"): p.params["context_size"],
+                _("system prompt"): p.params["system_prompt"],
             }
             for p in presets
         ]
@@ -133,7 +140,7 @@ def presets_table(presets: list[Preset]) -> pd.DataFrame:
 
 def think_label(value: bool | str | None) -> str:
     if value is None:
-        return "model default"
+        return _("model default")
     if isinstance(value, bool):
-        return "on" if value else "off"
+        return _("on") if value else _("off")
     return value

@@ -15,6 +15,7 @@ from chatcore.config import load_settings
 from chatcore.errors import DashboardError, DatabaseUnreadable
 from ui import components
 from ui.formatting import backup_label, with_log_reference
+from ui.i18n import _
 from ui.session import services
 
 CONFIRM_KEY = "recovery-confirm"
@@ -26,18 +27,22 @@ def offer_newest_backup(error: DatabaseUnreadable) -> None:
     backups = list_backups(db_path)
     if not backups:
         st.info(
-            "There is no backup of this database yet, so nothing can be restored here. The file "
-            "was left untouched: move it away to start with an empty database, or point CHAT_DB "
-            "at another file."
+            _(
+                "There is no backup of this database yet, so nothing can be restored "
+                "here. The file was left untouched: move it away to start with an "
+                "empty database, or point CHAT_DB at another file."
+            )
         )
         return
     newest = backups[0]
     st.write(
-        f"The newest backup is **{backup_label(newest.name, newest.taken_at, newest.size_bytes)}**"
+        _("The newest backup is **{value}**").format(
+            value=backup_label(newest.name, newest.taken_at, newest.size_bytes)
+        )
     )
     if not components.confirming(CONFIRM_KEY, newest.name):
         st.button(
-            "Restore the newest backup…",
+            _("Restore the newest backup…"),
             key="recovery-ask",
             type="primary",
             icon=":material/restore:",
@@ -48,11 +53,14 @@ def offer_newest_backup(error: DatabaseUnreadable) -> None:
     components.confirm_delete(
         CONFIRM_KEY,
         newest.name,
-        "Replace the unreadable database with this backup? The unreadable file is kept beside "
-        "it (named …before-restore-…); conversations newer than the backup are not in it.",
+        _(
+            "Replace the unreadable database with this backup? The unreadable file is kept "
+            "beside it (named …before-restore-…); conversations newer than the backup are not "
+            "in it."
+        ),
         on_delete=lambda: restore(str(db_path), newest.name),
-        yes=("Restore it", "recovery-yes"),
-        no=("Cancel", "recovery-no"),
+        yes=(_("Restore it"), "recovery-yes"),
+        no=(_("Cancel"), "recovery-no"),
         emphasized=True,
     )
     if message := st.session_state.pop("recovery-error", None):
@@ -66,7 +74,7 @@ def restore(db_path: str, name: str) -> None:
         components.hold_error("recovery-error", error)
         return
     services.clear()  # the next run opens the restored file
-    st.session_state["recovery-done"] = f"Restored the backup {name}."
+    st.session_state["recovery-done"] = _("Restored the backup {name}.").format(name=name)
 
 
 def show_restored_notice() -> None:

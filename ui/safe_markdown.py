@@ -13,6 +13,8 @@ from urllib.parse import urlsplit
 
 import streamlit as st
 
+from ui.i18n import _
+
 # Fenced blocks and inline code spans: images there are text, not images.
 CODE = re.compile(
     r"(^[ \t]*(?:```|~~~)[^\n]*\n.*?(?:^[ \t]*(?:```|~~~)[ \t]*$|\Z)|`+[^`\n]*`+)", re.M | re.S
@@ -36,17 +38,18 @@ def own_url(url: str) -> bool:
 
 def host_of(url: str) -> str:
     try:
-        return urlsplit(url).hostname or url[:40] or "an unknown address"
+        return urlsplit(url).hostname or url[:40] or _("an unknown address")
     except ValueError:
         return url[:40]
 
 
 def link_for(alt: str, url: str) -> str:
-    label = re.sub(r"[\[\]\\]", "", alt).strip() or "image"
+    label = re.sub(r"[\[\]\\]", "", alt).strip() or _("image")
     host = re.sub(r"[\[\]\\]", "", host_of(url))
     if not url:
-        return f"[image not loaded: {label}]"
-    return f"[image not loaded: {label} ({host})](<{url.replace('>', '%3E')}>)"
+        return "[" + _("image not loaded: {label}").format(label=label) + "]"
+    shown = _("image not loaded: {label} ({host})").format(label=label, host=host)
+    return f"[{shown}](<{url.replace('>', '%3E')}>)"
 
 
 def defused(text: str) -> str:

@@ -8,7 +8,8 @@ from streamlit.navigation.page import StreamlitPage
 from chatcore.params import MAX_TOKENS_DEFAULT, TEMPERATURE_DEFAULT, TOP_P_DEFAULT
 from chatcore.types import ModelInfo, SidebarEntry
 from ui import narrow
-from ui.formatting import picker_label
+from ui.formatting import model_label, picker_label, unreachable_text
+from ui.i18n import LANGUAGES, N_, _, choose_language, current_language, keep_language_in_address
 from ui.knowledge import collection_picker
 from ui.presets import context_size_control, preset_picker, restore_last_params
 from ui.safe_markdown import safe_label
@@ -26,7 +27,7 @@ from ui.session import (
 RECENT_CONVERSATIONS = 15
 SHOWN_KEY = "sidebar_conversations_shown"
 OPEN_IN_CHAT_KEY = "sidebar-open-in-chat"  # a conversation chosen here, to show on the Chat page
-PULL_HINT = (
+PULL_HINT = N_(
     "No models are installed on Ollama yet. "
     "Pull one in a terminal, e.g. `ollama pull llama3.2`, then refresh."
 )
@@ -34,7 +35,9 @@ PULL_HINT = (
 
 def sidebar() -> None:
     follow_open_conversation()
+    keep_language_in_address()
     with st.sidebar:
+        language_switch()
         model_picker()
         model_abilities_controls()
         collection_picker()
@@ -65,15 +68,30 @@ def choose_conversation(conversation_id: str | None) -> None:
     narrow.conversation_chosen()
 
 
+def language_switch() -> None:
+    """The interface's language: the browser's at first, then whatever is picked here."""
+    languages = list(LANGUAGES)
+    st.selectbox(
+        "Language / 语言",  # in both, so it can be found whichever is on screen
+        languages,
+        index=languages.index(current_language()),
+        format_func=LANGUAGES.get,
+        key="language-switch",
+        on_change=lambda: choose_language(st.session_state["language-switch"]),
+    )
+
+
 def model_picker() -> None:
     listing = model_listing()
     models: dict[str, ModelInfo] = {m.name: m for m in listing.models if m.available}
     if not listing.unreachable and not any(m.backend == "ollama" for m in listing.models):
-        st.info(PULL_HINT)
+        st.info(_(PULL_HINT))
     chosen = st.session_state.get("model")
     if not models and chosen is None:
-        for message in listing.unreachable.values():
-            st.warning(message, icon="🔌")  # nothing else to chat with: keep saying it
+        for host, detail in listing.unreachable.items():
+            st.warning(
+                unreachable_text(host, detail), icon="🔌"
+            )  # nothing else to chat with: keep saying it
     else:
         if chosen is None:
             st.session_state.model = chosen = next(iter(models))  # e.g. embedded, Ollama down
@@ -83,16 +101,21 @@ def model_picker() -> None:
         # before another model answers (see ui.components.unavailable_model_notice).
         options = list(models) if chosen in models else [chosen, *models]
         st.selectbox(
-            "Model",
+            _("Model"),
             options=options,
             format_func=lambda name: (
-                picker_label(models[name]) if name in models else f"{name} · offline"
+                picker_label(models[name])
+                if name in models
+                else _("{model} · offline").format(model=name)
             ),
             key="model",
             on_change=restore_last_params,  # the parameters it last ran with come back
         )
     st.button(
-        "Refresh models", icon=":material/refresh:", width="stretch", on_click=model_listing.clear
+        _("Refresh models"),
+        icon=":material/refresh:",
+        width="stretch",
+        on_click=model_listing.clear,
     )
 
 
@@ -100,9 +123,12 @@ def say_unreachable(unreachable: dict[str, str], chatting_with: ModelInfo) -> No
     """A server that does not answer is said in the sidebar on every run while it is true, and
     the notice goes as soon as it answers again (the model listing is re-read every few
     seconds), unlike a toast that fades while the server is still down."""
-    for message in unreachable.values():
+    for host, detail in unreachable.items():
+        message = unreachable_text(host, detail)
         st.warning(
-            f"{message} Meanwhile you are chatting with {chatting_with.label}.",
+            _("{message} Meanwhile you are chatting with {label}.").format(
+                message=message, label=model_label(chatting_with)
+            ),
             icon=":material/power_off:",
         )
 
@@ -120,33 +146,33 @@ def model_abilities_controls() -> None:
         widget = "think-levels" if isinstance(choices[0], str) else "think-onoff"
         st.session_state[THINK_KEY] = widget
         st.selectbox(
-            "Thinking",
+            _("Thinking"),
             options=[None, *choices],
             format_func=think_choice_label,
             key=widget,
-            help="Sent as Ollama's `think`; the model's default sends nothing.",
+            help=_("Sent as Ollama's `think`; the model's default sends nothing."),
         )
     if not abilities.vision:
-        st.caption(f"{model} can't see images.")
+        st.caption(_("{model} can't see images.").format(model=model))
 
 
 def think_choice_label(value: bool | str | None) -> str:
     if value is None:
-        return "model default"
+        return _("model default")
     if value is True:
-        return "on"
+        return _("on")
     if value is False:
-        return "off"
+        return _("off")
     return str(value)
 
 
 def generation_controls() -> None:
     keys = SIDEBAR_KEYS
-    st.slider("Temperature", 0.0, 1.0, TEMPERATURE_DEFAULT, 0.05, key=keys["temperature"])
-    st.slider("Top p", 0.0, 1.0, TOP_P_DEFAULT, 0.05, key=keys["top_p"])
-    st.number_input("Max tokens", 1, 32768, MAX_TOKENS_DEFAULT, 50, key=keys["max_tokens"])
+    st.slider(_("Temperature"), 0.0, 1.0, TEMPERATURE_DEFAULT, 0.05, key=keys["temperature"])
+    st.slider(_("Top p"), 0.0, 1.0, TOP_P_DEFAULT, 0.05, key=keys["top_p"])
+    st.number_input(_("Max tokens"), 1, 32768, MAX_TOKENS_DEFAULT, 50, key=keys["max_tokens"])
     st.text_area(
-        "System prompt", key=keys["system_prompt"], placeholder="You are a helpful assistant."
+        _("System prompt"), key=keys["system_prompt"], placeholder=_("You are a helpful assistant.")
     )
     context_size_control()
 
@@ -156,7 +182,7 @@ def conversation_list() -> None:
     with st.sidebar:
         st.divider()
         st.button(
-            "New chat",
+            _("New chat"),
             key="new-chat",
             icon=":material/add:",
             width="stretch",
@@ -176,7 +202,7 @@ def conversation_list() -> None:
                 args=(entry.conversation_id,),
             )
         if len(entries) > shown:
-            st.button("More…", key="sidebar-more", type="tertiary", on_click=show_more)
+            st.button(_("More…"), key="sidebar-more", type="tertiary", on_click=show_more)
 
 
 def sidebar_label(entry: SidebarEntry) -> str:
@@ -184,7 +210,8 @@ def sidebar_label(entry: SidebarEntry) -> str:
     if entry.round_id is None:
         return safe_label(entry.title)
     if "?" in entry.compared_models:  # blind and not voted yet: naming them would tell
-        return safe_label(f"⚖ {entry.title} · {len(entry.compared_models)} models, blind")
+        blind = _("{count} models, blind").format(count=len(entry.compared_models))
+        return safe_label(f"⚖ {entry.title} · {blind}")
     return safe_label(f"⚖ {entry.title} · {' vs '.join(entry.compared_models)}")
 
 

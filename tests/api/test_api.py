@@ -382,6 +382,9 @@ def test_openapi_docs_are_served_at_api_docs(client: TestClient) -> None:
         "/presets/{name}",
         "/models/{model}/last-params",
         "/search",  # History's search (chatcore/api/search.py)
+        # message trees (chatcore/api/rest.py)
+        "/history/{conversation_id}/open",
+        "/history/{conversation_id}/fork",
     }
 
 

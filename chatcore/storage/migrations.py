@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import duckdb
 
+from chatcore.storage import rollup
+
 UNTAGGED = (
     "NOT regexp_matches(regexp_extract(model, '[^/]*$'), '[:@]') "
     "AND NOT regexp_matches(model, '\\s') AND regexp_extract(model, '[^/]*$') <> ''"
@@ -401,6 +403,9 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             """,
         ],
     ),
+    # Stats under load: finished runs summed per quarter hour and their timings' digests per
+    # day, filled from every run there is (chatcore/storage/rollup.py).
+    (13, "the Stats rollup and digests, backfilled", rollup.backfill()),
 ]
 
 

@@ -45,6 +45,13 @@ METRICS: dict[int, str] = {
 }
 TOKENS_PER_SECOND, TTFT_MS, LOAD_MS, PROMPT_TOKENS_PER_SECOND, ANSWER_MS = METRICS
 
+# Context-window signals (see chatcore/storage/stats.py context_hits).
+OLLAMA_DEFAULT_NUM_CTX = 4096  # Ollama's window when neither the run nor its options say
+FULL_WINDOW_SHARE = 0.95  # a prompt this close to the window probably filled it
+CHARS_PER_TOKEN = 4  # the app's own size estimate of a prompt
+FAR_BELOW_ESTIMATE_SHARE = 0.5  # a prompt counted below this share of it probably lost messages
+MIN_ESTIMATED_TOKENS = 256  # smaller prompts are left alone: templates and tokenisers blur them
+
 TABLES = [
     """
     CREATE TABLE run_rollup (
@@ -80,6 +87,25 @@ TABLES = [
         metric TINYINT NOT NULL,
         bin SMALLINT NOT NULL,
         n BIGINT NOT NULL
+    )
+    """,
+    # The few finished runs whose prompt probably hit the context window, with what the list
+    # shows and what the filter needs (status and client as the runs hold them).
+    """
+    CREATE TABLE run_context_hits (
+        utc_day INTEGER NOT NULL,
+        id BIGINT NOT NULL,
+        conversation_id VARCHAR NOT NULL,
+        started_at TIMESTAMPTZ NOT NULL,
+        model VARCHAR NOT NULL,
+        backend VARCHAR NOT NULL,
+        host VARCHAR NOT NULL,
+        client VARCHAR,
+        status VARCHAR NOT NULL,
+        prompt_tokens INTEGER,
+        num_ctx INTEGER,
+        estimated_tokens DOUBLE,
+        reason VARCHAR NOT NULL
     )
     """,
 ]
@@ -129,6 +155,44 @@ def digest_rows(days_where: str) -> str:
     """
 
 
+def context_hit_rows(days_where: str) -> str:
+    """SELECT of the finished runs matching `days_where` whose prompt probably hit the window.
+
+    The window in force is the run's num_ctx (the embedded backend records it), else a num_ctx in
+    the run's options, else Ollama's default. A prompt hit it when its token count reached the
+    window, or fell far below the app's estimate of its size (Ollama silently drops the oldest
+    messages to fit)."""
+    return f"""
+        WITH sized AS (
+            SELECT {UTC_DAY} AS utc_day, id, conversation_id, started_at, model, backend, host,
+                client, status, prompt_tokens,
+                CASE WHEN num_ctx IS NOT NULL THEN num_ctx
+                     WHEN contains(CAST(options AS VARCHAR), 'num_ctx')
+                     THEN coalesce(TRY_CAST(json_extract_string(options, '$.num_ctx') AS INTEGER),
+                                   {OLLAMA_DEFAULT_NUM_CTX})
+                     ELSE {OLLAMA_DEFAULT_NUM_CTX} END AS num_ctx,
+                prompt_chars / {CHARS_PER_TOKEN} AS estimated_tokens
+            FROM runs
+            WHERE status <> {STREAMING} AND prompt_tokens IS NOT NULL AND {days_where}
+        )
+        SELECT *,
+            CASE WHEN prompt_tokens >= num_ctx * {FULL_WINDOW_SHARE}
+                 THEN 'at the context window'
+                 ELSE 'far below the estimate' END AS reason
+        FROM sized
+        WHERE prompt_tokens >= num_ctx * {FULL_WINDOW_SHARE}
+           OR (estimated_tokens >= {MIN_ESTIMATED_TOKENS}
+               AND prompt_tokens < estimated_tokens * {FAR_BELOW_ESTIMATE_SHARE})
+    """
+
+
+DERIVED = {
+    "run_rollup": rollup_rows,
+    "run_digest": digest_rows,
+    "run_context_hits": context_hit_rows,
+}
+
+
 def bin_of(value: str) -> str:
     """SQL for a value's bin number; its bin holds the values in [ratio^bin, ratio^(bin+1))."""
     return (
@@ -147,15 +211,14 @@ def backfill() -> list[str]:
     """Migration 13's statements: the tables, filled from every finished run."""
     return [
         *TABLES,
-        f"INSERT INTO run_rollup {rollup_rows('true')}",
-        f"INSERT INTO run_digest {digest_rows('true')}",
+        *(f"INSERT INTO {table} {rows('true')}" for table, rows in DERIVED.items()),
     ]
 
 
 def rebuild_all(cur: duckdb.DuckDBPyConnection) -> None:
     """Recompute both tables from every run: for runs written behind the app's back (bulk
     loads of test and benchmark data)."""
-    for table, rows in (("run_rollup", rollup_rows), ("run_digest", digest_rows)):
+    for table, rows in DERIVED.items():
         cur.execute(f"DELETE FROM {table}")
         cur.execute(f"INSERT INTO {table} {rows('true')}")
 
@@ -178,7 +241,7 @@ def rebuild_days(cur: duckdb.DuckDBPyConnection, days: Iterable[int]) -> None:
         f"AND {UTC_DAY} IN (SELECT unnest($days))"
     )
     params = {"days": days}
-    for table, rows in (("run_rollup", rollup_rows), ("run_digest", digest_rows)):
+    for table, rows in DERIVED.items():
         cur.execute(f"DELETE FROM {table} WHERE utc_day IN (SELECT unnest($days))", params)
         cur.execute(f"INSERT INTO {table} {rows(in_days)}", params)
 

@@ -23,16 +23,6 @@ import pandas as pd
 from chatcore.storage import rollup
 from chatcore.types import RunStatus, model_spellings
 
-# Ollama's context window when neither the run nor its options say otherwise.
-OLLAMA_DEFAULT_NUM_CTX = 4096
-# A prompt this close to the window probably filled it (Ollama cuts a prompt down to num_ctx).
-FULL_WINDOW_SHARE = 0.95
-# The app's own size estimate of a prompt: about four characters per token.
-CHARS_PER_TOKEN = 4
-# A prompt counted below this share of the estimate probably lost messages on the way.
-FAR_BELOW_ESTIMATE_SHARE = 0.5
-# Prompts estimated smaller than this are left alone: chat templates and tokenisers blur them.
-MIN_ESTIMATED_TOKENS = 256
 CONTEXT_HITS_SHOWN = 200
 REPLY_LENGTH_BINS = 30
 HOURLY_UP_TO_DAYS = 3  # a span this short is charted by the hour, longer ones by the day
@@ -169,11 +159,11 @@ def filter_choices(cur: duckdb.DuckDBPyConnection) -> FilterChoices:
 
 
 def data_version(cur: duckdb.DuckDBPyConnection) -> tuple[object, ...]:
-    """Changes whenever a run is added or finishes: the key under which results may be cached."""
+    """Changes whenever a run is added, finishes or goes: the key under which results may be
+    cached. A finished run changes the rollup, which is far smaller than the runs."""
     row = cur.execute(
-        "SELECT count(*), max(id), max(finished_at), "
-        f"count(*) FILTER (WHERE status = {STREAMING}) "
-        "FROM runs"
+        "SELECT * FROM (SELECT count(*), max(id) FROM runs), "
+        "(SELECT count(*), sum(runs), sum(completion_tokens) FROM run_rollup)"
     ).fetchone()
     assert row is not None
     return tuple(row)
@@ -475,31 +465,13 @@ def context_hits(
     messages to fit). `total` repeats the count of all such replies on every row.
     """
     where, params = f.where()
+    # the hits are found as runs finish (chatcore/storage/rollup.py): here they are only listed
     return cur.execute(
         f"""
-        WITH sized AS (
-            SELECT id, conversation_id, started_at, model, backend, host, prompt_tokens,
-                prompt_chars / {CHARS_PER_TOKEN} AS estimated_tokens,
-                CASE WHEN num_ctx IS NOT NULL THEN num_ctx
-                     WHEN contains(CAST(options AS VARCHAR), 'num_ctx')
-                     THEN coalesce(TRY_CAST(json_extract_string(options, '$.num_ctx') AS INTEGER),
-                                   {OLLAMA_DEFAULT_NUM_CTX})
-                     ELSE {OLLAMA_DEFAULT_NUM_CTX} END AS num_ctx
-            FROM runs r WHERE {where} AND prompt_tokens IS NOT NULL
-        ),
-        hits AS (
-            SELECT *,
-                CASE WHEN prompt_tokens >= num_ctx * {FULL_WINDOW_SHARE}
-                     THEN 'at the context window'
-                     ELSE 'far below the estimate' END AS reason
-            FROM sized
-            WHERE prompt_tokens >= num_ctx * {FULL_WINDOW_SHARE}
-               OR (estimated_tokens >= {MIN_ESTIMATED_TOKENS}
-                   AND prompt_tokens < estimated_tokens * {FAR_BELOW_ESTIMATE_SHARE})
-        )
         SELECT id, conversation_id, started_at, model, backend, host, prompt_tokens, num_ctx,
             estimated_tokens, reason, count(*) OVER () AS total
-        FROM hits ORDER BY started_at DESC, id DESC LIMIT ?
+        FROM run_context_hits r WHERE {where}
+        ORDER BY started_at DESC, id DESC LIMIT ?
         """,
         [*params, limit],
     ).df()

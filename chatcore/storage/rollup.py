@@ -19,11 +19,13 @@ reads only that day's runs (they are stored in time order, so DuckDB skips the o
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import date, timedelta
 
 import duckdb
 
 from chatcore.types import RunStatus
 
+EPOCH_DAY = date(1970, 1, 1)
 QUARTER_MS = 15 * 60 * 1000
 DAY_MS = 24 * 3600 * 1000
 BIN_RATIO = 1.02
@@ -80,6 +82,20 @@ TABLES = [
     """
     CREATE TABLE run_digest (
         utc_day INTEGER NOT NULL,
+        model VARCHAR NOT NULL,
+        backend VARCHAR NOT NULL,
+        host VARCHAR NOT NULL,
+        client VARCHAR NOT NULL,
+        metric TINYINT NOT NULL,
+        bin SMALLINT NOT NULL,
+        n BIGINT NOT NULL
+    )
+    """,
+    # The same bins summed per UTC month (year * 12 + month - 1), so a long span reads a month's
+    # rows instead of thirty days' worth.
+    """
+    CREATE TABLE run_digest_month (
+        month INTEGER NOT NULL,
         model VARCHAR NOT NULL,
         backend VARCHAR NOT NULL,
         host VARCHAR NOT NULL,
@@ -193,6 +209,20 @@ DERIVED = {
 }
 
 
+MONTH_OF_DAY = (
+    "(year(DATE '1970-01-01' + utc_day) * 12 + month(DATE '1970-01-01' + utc_day) - 1)::INTEGER"
+)
+
+
+def month_rows(days_where: str) -> str:
+    """SELECT of the monthly digest rows from the daily ones matching (whole months of them)."""
+    return f"""
+        SELECT {MONTH_OF_DAY} AS month, model, backend, host, client, metric, bin, sum(n)
+        FROM run_digest WHERE {days_where}
+        GROUP BY ALL
+    """
+
+
 def bin_of(value: str) -> str:
     """SQL for a value's bin number; its bin holds the values in [ratio^bin, ratio^(bin+1))."""
     return (
@@ -211,7 +241,9 @@ def backfill() -> list[str]:
     """Migration 13's statements: the tables, filled from every finished run."""
     return [
         *TABLES,
-        *(f"INSERT INTO {table} {rows('true')}" for table, rows in DERIVED.items()),
+        # in time order, so that rebuilding a day skips the other days' row groups
+        *(f"INSERT INTO {table} {rows('true')} ORDER BY 1" for table, rows in DERIVED.items()),
+        f"INSERT INTO run_digest_month {month_rows('true')} ORDER BY 1",
     ]
 
 
@@ -221,6 +253,8 @@ def rebuild_all(cur: duckdb.DuckDBPyConnection) -> None:
     for table, rows in DERIVED.items():
         cur.execute(f"DELETE FROM {table}")
         cur.execute(f"INSERT INTO {table} {rows('true')}")
+    cur.execute("DELETE FROM run_digest_month")
+    cur.execute(f"INSERT INTO run_digest_month {month_rows('true')}")
 
 
 def days_of_runs(cur: duckdb.DuckDBPyConnection, where: str, params: object) -> list[int]:
@@ -244,6 +278,26 @@ def rebuild_days(cur: duckdb.DuckDBPyConnection, days: Iterable[int]) -> None:
     for table, rows in DERIVED.items():
         cur.execute(f"DELETE FROM {table} WHERE utc_day IN (SELECT unnest($days))", params)
         cur.execute(f"INSERT INTO {table} {rows(in_days)}", params)
+    for month in sorted({month_of(day) for day in days}):
+        first, last = days_of_month(month)
+        cur.execute("DELETE FROM run_digest_month WHERE month = ?", [month])
+        cur.execute(
+            f"INSERT INTO run_digest_month {month_rows('utc_day BETWEEN $first AND $last')}",
+            {"first": first, "last": last},
+        )
+
+
+def month_of(utc_day: int) -> int:
+    """A UTC day's month number, as run_digest_month counts them."""
+    day = EPOCH_DAY + timedelta(days=utc_day)
+    return day.year * 12 + day.month - 1
+
+
+def days_of_month(month: int) -> tuple[int, int]:
+    """The first and last UTC day of a month number."""
+    first = date(month // 12, month % 12 + 1, 1)
+    following = date((month + 1) // 12, (month + 1) % 12 + 1, 1)
+    return (first - EPOCH_DAY).days, (following - EPOCH_DAY).days - 1
 
 
 def rebuild_runs(cur: duckdb.DuckDBPyConnection, where: str, params: object) -> None:

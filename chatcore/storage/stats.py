@@ -68,8 +68,13 @@ class StatsFilter:
 
     def rollup_where(self, alias: str = "r") -> tuple[str, list[object]]:
         """The same condition over the rows of `run_rollup` (each a quarter hour of one key)."""
-        clauses, params = dates_where(self, f"{alias}.bucket")
-        clauses = [clauses]
+        dates, params = dates_where(self, f"{alias}.bucket")
+        keys, key_params = self.key_where(alias)
+        return f"{dates} AND {keys}", [*params, *key_params]
+
+    def key_where(self, alias: str) -> tuple[str, list[object]]:
+        """The condition on model, backend, host and client of a table keyed by them."""
+        clauses, params = ["true"], []
         for column, values in (
             ("model", model_spellings(self.models)),
             ("backend", self.backends),
@@ -81,27 +86,27 @@ class StatsFilter:
                 params.extend(values)
         return " AND ".join(clauses), params
 
-    def digest_where(self, alias: str = "d") -> tuple[str, list[object]]:
-        """The condition over `run_digest` rows: its days are UTC days, so the first and last
-        day of a date filter are only as near as the zone's offset (quantiles are estimates)."""
-        clauses: list[str] = ["true"]
-        params: list[object] = []
-        if self.start is not None:
-            clauses.append(f"{alias}.utc_day >= ?")
-            params.append((self.start - EPOCH_DAY).days)
-        if self.end is not None:
-            clauses.append(f"{alias}.utc_day <= ?")
-            params.append((self.end - EPOCH_DAY).days)
-        for column, values in (
-            ("model", model_spellings(self.models)),
-            ("backend", self.backends),
-            ("host", self.hosts),
-            ("client", self.clients),
-        ):
-            if values:
-                clauses.append(f"{alias}.{column} IN ({', '.join('?' * len(values))})")
-                params.extend(values)
-        return " AND ".join(clauses), params
+    def digest_spans(self) -> tuple[tuple[int, int] | None, list[tuple[int, int]]]:
+        """The whole UTC months (first, last month number) within the dates, and the days
+        (first, last UTC day) around them. The digests count runs by UTC day, so the first and
+        last day of a date filter are only as near as the zone's offset."""
+        lowest, highest = -(2**31), 2**31 - 1
+        start = lowest if self.start is None else (self.start - EPOCH_DAY).days
+        end = highest if self.end is None else (self.end - EPOCH_DAY).days
+        first_month = lowest if self.start is None else rollup.month_of(start)
+        if self.start is not None and rollup.days_of_month(first_month)[0] < start:
+            first_month += 1
+        last_month = highest if self.end is None else rollup.month_of(end)
+        if self.end is not None and rollup.days_of_month(last_month)[1] > end:
+            last_month -= 1
+        if first_month > last_month:
+            return None, [(start, end)]
+        days = []
+        if self.start is not None and start < rollup.days_of_month(first_month)[0]:
+            days.append((start, rollup.days_of_month(first_month)[0] - 1))
+        if self.end is not None and end > rollup.days_of_month(last_month)[1]:
+            days.append((rollup.days_of_month(last_month)[1] + 1, end))
+        return (first_month, last_month), days
 
 
 EPOCH_DAY = date(1970, 1, 1)
@@ -399,14 +404,27 @@ def exact_quantiles(cur: duckdb.DuckDBPyConnection, f: StatsFilter) -> pd.DataFr
     ).df()
 
 
+BINS = "model, metric, bin, n"
+
+
 def digest_quantiles(cur: duckdb.DuckDBPyConnection, f: StatsFilter) -> pd.DataFrame:
     """The quantiles from the digests' bins: the bin holding each of the two nearest ranks
     stands for its runs by its middle value."""
-    where, params = f.digest_where()
+    keys, key_params = f.key_where("d")
+    months, days = f.digest_spans()
+    parts, params = [], []
+    if months is not None:
+        parts.append(
+            f"SELECT {BINS} FROM run_digest_month d WHERE month BETWEEN ? AND ? AND {keys}"
+        )
+        params += [*months, *key_params]
+    for first, last in days:
+        parts.append(f"SELECT {BINS} FROM run_digest d WHERE utc_day BETWEEN ? AND ? AND {keys}")
+        params += [first, last, *key_params]
     bins = cur.execute(
         f"""
         SELECT model, metric, {rollup.bin_value("bin")} AS value, sum(n) AS n
-        FROM run_digest d WHERE {where}
+        FROM ({" UNION ALL ".join(parts)})
         GROUP BY model, metric, bin ORDER BY model, metric, bin
         """,
         params,

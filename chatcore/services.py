@@ -21,6 +21,7 @@ from chatcore.hosts import Hosts
 from chatcore.knowledge import KnowledgeService
 from chatcore.logs import configure_logging, stop_logging_to
 from chatcore.models import ModelManager
+from chatcore.pulls import PullJobs
 from chatcore.stats import StatsService
 from chatcore.storage.db import Database
 from chatcore.suites import SuiteService
@@ -43,8 +44,10 @@ class Services:
     backups: BackupService
     knowledge: KnowledgeService
     suites: SuiteService
+    pulls: PullJobs  # pulls running in the background, whatever the pages do
 
     def close(self) -> None:
+        self.pulls.close()
         self.suites.close()  # unfinished suite runs stay 'running', to resume on the next start
         self.backups.stop_daily()
         self.knowledge.close()
@@ -74,6 +77,7 @@ def open_services(settings: Settings | None = None) -> Services:
     hosts.register_added()  # the hosts added on the Models page in earlier sessions
     suites = SuiteService(db, chat, registry, settings.ollama_num_parallel)
     suites.resume_interrupted()  # suite runs a crash or restart stopped in the middle
+    models = ModelManager(registry)
     return Services(
         settings,
         db,
@@ -82,13 +86,14 @@ def open_services(settings: Settings | None = None) -> Services:
         CompareService(db, chat),
         StatsService(db),
         hosts,
-        ModelManager(registry),
+        models,
         HistoryService(db),
         Gateway(registry),
         TransferService(db),
         BackupService(db, settings.backups_keep),
         knowledge,
         suites,
+        PullJobs(models),
     )
 
 

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.types import Receive, Scope, Send
 
 from chatcore.api.errors import add_error_handlers, error_response
+from chatcore.api.pulls import pull_routes
 from chatcore.api.request_log import RequestLog
 from chatcore.api.schemas import MetricsOut, metrics_out
 from chatcore.api.security import AccessGuard
@@ -544,4 +545,5 @@ def create_api(
         return Response(status_code=204)
 
     api.include_router(suite_routes(services))
+    api.include_router(pull_routes(services))
     return api

@@ -14,7 +14,9 @@ from chatcore.compare import Standing
 from chatcore.history import ConversationRow
 from chatcore.hosts import HostStatus
 from chatcore.models import Layer, ModelCard, PullProgress, RunningModel
+from chatcore.pulls import PullView
 from chatcore.types import Metrics, ModelInfo
+from ui.safe_markdown import safe_label
 
 NS_PER_SECOND = 1e9
 
@@ -104,6 +106,14 @@ def pull_status(progress: PullProgress) -> str:
     return (
         f"{progress.status} · {human_bytes(progress.completed)} of "
         f"{human_bytes(progress.total)}{speed}"
+    )
+
+
+def pull_job_status(job: PullView) -> str:
+    speed = f" · {human_bytes(job.bytes_per_second)}/s" if job.bytes_per_second else ""
+    return (
+        f"{safe_label(job.model)} · {job.status} · {human_bytes(job.completed)} of "
+        f"{human_bytes(job.total)}{speed}"
     )
 
 

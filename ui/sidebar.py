@@ -8,6 +8,7 @@ from chatcore.params import MAX_TOKENS_DEFAULT, TEMPERATURE_DEFAULT, TOP_P_DEFAU
 from chatcore.types import ModelInfo, SidebarEntry
 from ui.formatting import picker_label
 from ui.knowledge import collection_picker
+from ui.pulls import pull_indicator
 from ui.safe_markdown import safe_label
 from ui.session import (
     SIDEBAR_KEYS,
@@ -31,6 +32,7 @@ PULL_HINT = (
 def sidebar() -> None:
     follow_open_conversation()
     with st.sidebar:
+        pull_indicator()  # a pull running in the background, from any page
         model_picker()
         model_abilities_controls()
         collection_picker()

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import streamlit as st
 
-import ui
 from chatcore.errors import DashboardError
 from chatcore.pulls import CANCELLED, DONE, PullView
 from ui import components
 from ui.formatting import human_bytes, pull_job_status, short_host
 from ui.safe_markdown import safe_label
-from ui.session import services
+from ui.session import models_changed, services
 
 MINE = "pulls-mine"  # the ids of the pulls this session started and has not shown the end of
 ENDED = "pulls-ended"  # those that ended since: their outcome is shown once on the Models page
@@ -67,7 +66,7 @@ def collect_ended() -> list[PullView]:
             ended.append(job)
     st.session_state[MINE] = list(dict.fromkeys(still))
     if ended:
-        ui.models_changed()  # the pickers list the new model
+        models_changed()  # the pickers list the new model
     return ended
 
 

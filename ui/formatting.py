@@ -13,8 +13,8 @@ import streamlit as st
 from chatcore.compare import Standing
 from chatcore.history import ConversationRow
 from chatcore.hosts import HostStatus
-from chatcore.models import Layer, ModelCard, PullProgress, RunningModel
-from chatcore.pulls import PullView
+from chatcore.models import Layer, ModelCard, RunningModel
+from chatcore.pulls import LayerView, PullView
 from chatcore.types import Metrics, ModelInfo
 from ui.safe_markdown import safe_label
 
@@ -101,14 +101,6 @@ def short_host(url: str) -> str:
     return url.removeprefix("http://").removeprefix("https://").rstrip("/")
 
 
-def pull_status(progress: PullProgress) -> str:
-    speed = f" · {human_bytes(progress.bytes_per_second)}/s" if progress.bytes_per_second else ""
-    return (
-        f"{progress.status} · {human_bytes(progress.completed)} of "
-        f"{human_bytes(progress.total)}{speed}"
-    )
-
-
 def pull_job_status(job: PullView) -> str:
     speed = f" · {human_bytes(job.bytes_per_second)}/s" if job.bytes_per_second else ""
     return (
@@ -117,7 +109,7 @@ def pull_job_status(job: PullView) -> str:
     )
 
 
-def layer_status(layer: Layer) -> str:
+def layer_status(layer: Layer | LayerView) -> str:
     return (
         f"layer {layer.digest[7:19]} · {human_bytes(layer.completed)} of {human_bytes(layer.total)}"
     )

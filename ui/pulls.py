@@ -12,7 +12,7 @@ import streamlit as st
 from chatcore.errors import DashboardError
 from chatcore.pulls import CANCELLED, DONE, PullView
 from ui import components
-from ui.formatting import human_bytes, pull_job_status, short_host
+from ui.formatting import layer_status, pull_job_status, short_host
 from ui.safe_markdown import safe_label
 from ui.session import models_changed, services
 
@@ -87,8 +87,7 @@ def live_pulls() -> None:
         for layer in job.layers:
             st.progress(
                 layer.completed / layer.total if layer.total else 0.0,
-                text=f"layer {layer.digest[7:19]} · {human_bytes(layer.completed)} of "
-                f"{human_bytes(layer.total)}",
+                text=layer_status(layer),
             )
         st.button("Cancel pull", key=f"cancel-pull-{job.id}", on_click=cancel_pull, args=(job.id,))
     mine = set(st.session_state.get(MINE, []))

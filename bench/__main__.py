@@ -7,6 +7,7 @@ from bench import (
     engines,
     history,
     knowledge,
+    memory,
     proxy,
     routing,
     stats,
@@ -26,3 +27,4 @@ if __name__ == "__main__":
     embedded.main()
     knowledge.main()
     engines.main()
+    memory.main()

@@ -18,7 +18,7 @@ from ui.session import models_changed, services
 
 MINE = "pulls-mine"  # the ids of the pulls this session started and has not shown the end of
 ENDED = "pulls-ended"  # those that ended since: their outcome is shown once on the Models page
-POLL_SECONDS = 1.0
+POLL_SECONDS = 0.5
 PULL_ERROR = "pull-error"  # a pull refused before it started, shown under the Pull button
 
 
@@ -101,7 +101,7 @@ def pull_indicator() -> None:
         live_indicator()
 
 
-@st.fragment(run_every=POLL_SECONDS * 2)
+@st.fragment(run_every=POLL_SECONDS * 4)
 def live_indicator() -> None:
     running = services().pulls.running()
     for job in running:

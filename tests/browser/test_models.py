@@ -6,6 +6,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from testkit.browser import streamlit_server, wait_until_idle
 from testkit.fake_ollama import FakeModel, FakeOllama
@@ -21,7 +22,7 @@ def two_hosts() -> Iterator[tuple[FakeOllama, FakeOllama]]:
             FakeModel("phi4:latest", family="phi3", layers=(9_000_000_000, 40_000)),
             FakeModel("big:latest", layers=(40_000_000_000,)),
         ],
-        pull_delay=0.12,
+        pull_delay=0.3,  # about 8 s: the page polls the background pull twice a second
         pull_steps=12,
     ).start()
     b = FakeOllama([FakeModel("llama3.2:latest"), FakeModel("gemma3:1b")]).start()
@@ -66,8 +67,11 @@ def test_pull_shows_live_progress_and_the_model_reaches_the_picker(
         seen: set[str] = set()
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            if bars.count():
-                value = bars.first.get_attribute("aria-valuenow") or ""
+            if bars.count():  # (redrawn as it is polled, and gone once the pull ends)
+                try:
+                    value = bars.first.get_attribute("aria-valuenow", timeout=1000) or ""
+                except PlaywrightTimeout:
+                    continue
                 seen.add(value)
                 if len(seen) >= 4:
                     page.screenshot(path=str(tmp_path / "pulling.png"))

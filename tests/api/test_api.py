@@ -377,6 +377,9 @@ def test_openapi_docs_are_served_at_api_docs(client: TestClient) -> None:
         "/suite-runs/{suite_run_id}/judge",
         "/votes",
         "/leaderboard",
+        # pulls in the background (chatcore/api/pulls.py)
+        "/pulls",
+        "/pulls/{pull_id}",
     }
 
 

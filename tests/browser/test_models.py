@@ -22,7 +22,7 @@ def two_hosts() -> Iterator[tuple[FakeOllama, FakeOllama]]:
             FakeModel("phi4:latest", family="phi3", layers=(9_000_000_000, 40_000)),
             FakeModel("big:latest", layers=(40_000_000_000,)),
         ],
-        pull_delay=0.3,  # about 8 s: the page polls the background pull twice a second
+        pull_delay=0.6,  # about 15 s: the page polls the background pull twice a second
         pull_steps=12,
     ).start()
     b = FakeOllama([FakeModel("llama3.2:latest"), FakeModel("gemma3:1b")]).start()
@@ -63,7 +63,7 @@ def test_pull_shows_live_progress_and_the_model_reaches_the_picker(
         wait_until_idle(page)
         page.get_by_role("button", name="Pull", exact=True).click()
 
-        bars = page.get_by_role("progressbar")
+        bars = page.get_by_test_id("stMain").get_by_role("progressbar")  # not the sidebar's
         seen: set[str] = set()
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:

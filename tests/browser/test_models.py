@@ -65,21 +65,25 @@ def test_pull_shows_live_progress_and_the_model_reaches_the_picker(
 
         bars = page.get_by_test_id("stMain").get_by_role("progressbar")  # not the sidebar's
         seen: set[str] = set()
+        captions: set[str] = set()
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if bars.count():  # (redrawn as it is polled, and gone once the pull ends)
                 try:
                     value = bars.first.get_attribute("aria-valuenow", timeout=1000) or ""
+                    main = page.get_by_test_id("stMain").get_by_test_id("stProgress")
+                    captions.add(main.first.inner_text(timeout=1000))
                 except PlaywrightTimeout:
                     continue
                 seen.add(value)
-                if len(seen) >= 4:
+                if len(seen) >= 3:
                     page.screenshot(path=str(tmp_path / "pulling.png"))
                     break
             time.sleep(0.05)
         partial = {v for v in seen if v not in ("", "0", "100")}
-        assert len(partial) >= 3, f"the progress bar did not move: {sorted(seen)}"
-        assert "GB" in page.get_by_test_id("stProgress").first.inner_text()
+        # polled from the background pull (twice a second, slower on a loaded machine)
+        assert len(partial) >= 2, f"the progress bar did not move: {sorted(seen)}"
+        assert any("GB" in caption for caption in captions), captions
 
         page.get_by_text(f"Pulled phi4 onto {a.url}.").wait_for(timeout=30_000)
         wait_until_idle(page)

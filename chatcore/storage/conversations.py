@@ -247,6 +247,8 @@ CONVERSATION_CLEANUP: list[str] = [
         (SELECT id FROM runs WHERE conversation_id IN (SELECT unnest($ids)))
     """,
     "DELETE FROM suite_cells WHERE conversation_id IN (SELECT unnest($ids))",
+    # Stats: the rollup's days are rebuilt after the delete; its list of hits names them
+    "DELETE FROM run_context_hits WHERE conversation_id IN (SELECT unnest($ids))",
     "DELETE FROM runs WHERE conversation_id IN (SELECT unnest($ids))",
     # Attached images: the links go; an image no message carries any more goes too.
     """

@@ -9,6 +9,7 @@ from bench import (
     engines,
     history,
     knowledge,
+    memory,
     proxy,
     routing,
     stats,
@@ -32,3 +33,4 @@ if __name__ == "__main__":
     knowledge.main()
     engines.main()
     context_fit.main()
+    memory.main()

@@ -23,6 +23,7 @@ from chatcore.knowledge import KnowledgeService
 from chatcore.logs import configure_logging, stop_logging_to
 from chatcore.models import ModelManager
 from chatcore.presets import PresetService
+from chatcore.pulls import PullJobs
 from chatcore.stats import StatsService
 from chatcore.storage.db import Database
 from chatcore.suites import SuiteService
@@ -46,8 +47,10 @@ class Services:
     knowledge: KnowledgeService
     suites: SuiteService
     presets: PresetService
+    pulls: PullJobs  # pulls running in the background, whatever the pages do
 
     def close(self) -> None:
+        self.pulls.close()
         self.suites.close()  # unfinished suite runs stay 'running', to resume on the next start
         self.backups.stop_daily()
         self.knowledge.close()
@@ -78,6 +81,7 @@ def open_services(settings: Settings | None = None) -> Services:
     hosts.register_added()  # the hosts added on the Models page in earlier sessions
     suites = SuiteService(db, chat, registry, settings.ollama_num_parallel)
     suites.resume_interrupted()  # suite runs a crash or restart stopped in the middle
+    models = ModelManager(registry)
     return Services(
         settings,
         db,
@@ -86,7 +90,7 @@ def open_services(settings: Settings | None = None) -> Services:
         CompareService(db, chat),
         StatsService(db),
         hosts,
-        ModelManager(registry),
+        models,
         HistoryService(db),
         Gateway(registry),
         TransferService(db),
@@ -94,6 +98,7 @@ def open_services(settings: Settings | None = None) -> Services:
         knowledge,
         suites,
         PresetService(db),
+        PullJobs(models),
     )
 
 

@@ -9,7 +9,7 @@ import ui
 from chatcore.errors import DashboardError
 from chatcore.hosts import OLLAMA, OPENAI
 from chatcore.models import CAPABILITIES, ModelCard, param_defaults
-from ui import components
+from ui import components, pulls
 from ui.formatting import (
     hosts_table,
     human_bytes,
@@ -246,28 +246,16 @@ if current.reachable and is_ollama:
     st.subheader(_("Pull a model onto `{host}`").format(host=host))
     name_column, button_column = st.columns([4, 1], vertical_alignment="bottom")
     name = name_column.text_input(_("Model name"), key="pull-name", placeholder="llama3.2:1b")
-    start = button_column.button(_("Pull"), key="pull", disabled=not name.strip(), width="stretch")
-    if cancelled := st.session_state.pop("pull-cancelled", None):
-        st.info(_("Pull of {cancelled} cancelled.").format(cancelled=cancelled))
-    if start:
-        # A click reruns the page, which stops this run's pull and closes its stream.
-        st.button(
-            _("Cancel pull"),
-            key="cancel-pull",
-            on_click=st.session_state.__setitem__,
-            args=("pull-cancelled", name.strip()),
-        )
-        try:
-            components.pull_progress(services.models.pull(host, name))
-            st.session_state["models-outcome"] = _("Pulled {model} onto {host}.").format(
-                model=name.strip(), host=host
-            )
-        except DashboardError as error:
-            components.show_error(error)
-        finally:
-            ui.models_changed()
-        if "models-outcome" in st.session_state:
-            st.rerun()  # so the sidebar's picker lists the new model
+    # The pull runs in the background: clicking anything else, or leaving, doesn't stop it.
+    button_column.button(
+        _("Pull"),
+        key="pull",
+        disabled=not name.strip(),
+        width="stretch",
+        on_click=pulls.start_pull,
+        args=(host, "pull-name"),
+    )
+    pulls.pulls_section()
 
 # --- presets ---
 

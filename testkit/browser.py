@@ -34,6 +34,15 @@ def free_port() -> int:
 @contextmanager
 def streamlit_server(env: dict[str, str], log: Path) -> Iterator[str]:
     """`streamlit run server.py` (pages and API) on a free port; yields its URL once it answers."""
+    with streamlit_process(env, log) as (url, _):
+        yield url
+
+
+@contextmanager
+def streamlit_process(
+    env: dict[str, str], log: Path
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """As `streamlit_server`, yielding the process too (to read its memory, say)."""
     port = free_port()
     command = [
         sys.executable,
@@ -54,7 +63,7 @@ def streamlit_server(env: dict[str, str], log: Path) -> Iterator[str]:
         url = f"http://127.0.0.1:{port}"
         try:
             wait_for_health(url, server, log)
-            yield url
+            yield url, server
         finally:
             server.terminate()
             try:

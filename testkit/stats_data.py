@@ -7,6 +7,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from chatcore.storage import rollup
 from chatcore.storage.db import Database
 
 A = "http://a:11434"
@@ -173,3 +174,4 @@ def insert_runs(db: Database, runs: list[Run]) -> None:
                 ],
             ).fetchone()  # fmt: skip
             assert inserted == (run.id,), "insert the runs in id order into a fresh database"
+        rollup.rebuild_all(cur)  # written behind the app's back: Stats' rollup catches up

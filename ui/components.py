@@ -4,7 +4,7 @@ paging, a pull's progress, and a Compare round (live or stored)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol, TypeVar
 
 import streamlit as st
@@ -26,14 +26,12 @@ from chatcore.errors import (
     UnsupportedDocument,
 )
 from chatcore.logs import current_request_id
-from chatcore.models import ModelListing, PullProgress
+from chatcore.models import ModelListing
 from ui.formatting import (
     answer_heading,
     collaboration_step,
     collaboration_steps,
-    layer_status,
     model_label,
-    pull_status,
     reply_caption,
     thinking_label,
     with_log_reference,
@@ -262,28 +260,6 @@ def page_picker(label: str, pages: int, key: str) -> int:
 def page_of(items: Sequence[T], page: int, per_page: int) -> Sequence[T]:
     start = (page - 1) * per_page
     return items[start : start + per_page]
-
-
-# --- a pull's progress ---
-
-
-def pull_progress(pulling: Generator[PullProgress, None, None]) -> None:
-    """Draw the pull as it goes: overall, then each layer. Raises the pull's DashboardError.
-
-    A rerun (the cancel button) stops the run here; closing the stream stops the download.
-    """
-    overall, layers = st.empty(), st.empty()
-    try:
-        for progress in pulling:
-            overall.progress(progress.fraction, text=pull_status(progress))
-            with layers.container():
-                for layer in progress.layers.values():
-                    st.progress(
-                        layer.completed / layer.total if layer.total else 0.0,
-                        text=layer_status(layer),
-                    )
-    finally:
-        pulling.close()
 
 
 # --- a Compare round ---

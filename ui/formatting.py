@@ -13,9 +13,11 @@ import streamlit as st
 from chatcore.compare import ALL_BAD, BEST, TIE, Standing, VoteChoice
 from chatcore.history import ConversationRow
 from chatcore.hosts import HostStatus
-from chatcore.models import Layer, ModelCard, PullProgress, RunningModel
+from chatcore.models import Layer, ModelCard, RunningModel
+from chatcore.pulls import LayerView, PullView
 from chatcore.types import Metrics, ModelInfo
 from ui.i18n import ENGLISH, N_, _, current_language, format_number, ngettext
+from ui.safe_markdown import safe_label
 
 NS_PER_SECOND = 1e9
 
@@ -196,15 +198,15 @@ def short_host(url: str) -> str:
     return url.removeprefix("http://").removeprefix("https://").rstrip("/")
 
 
-def pull_status(progress: PullProgress) -> str:
-    speed = f" · {human_bytes(progress.bytes_per_second)}/s" if progress.bytes_per_second else ""
+def pull_job_status(job: PullView) -> str:
+    speed = f" · {human_bytes(job.bytes_per_second)}/s" if job.bytes_per_second else ""
     done = _("{done} of {total}").format(
-        done=human_bytes(progress.completed), total=human_bytes(progress.total)
+        done=human_bytes(job.completed), total=human_bytes(job.total)
     )
-    return f"{progress.status} · {done}{speed}"
+    return f"{safe_label(job.model)} · {job.status} · {done}{speed}"
 
 
-def layer_status(layer: Layer) -> str:
+def layer_status(layer: Layer | LayerView) -> str:
     done = _("{done} of {total}").format(
         done=human_bytes(layer.completed), total=human_bytes(layer.total)
     )

@@ -12,6 +12,7 @@ from ui.formatting import model_label, picker_label, unreachable_text
 from ui.i18n import LANGUAGES, N_, _, choose_language, current_language, keep_language_in_address
 from ui.knowledge import collection_picker
 from ui.presets import context_size_control, preset_picker, restore_last_params
+from ui.pulls import pull_indicator
 from ui.safe_markdown import safe_label
 from ui.session import (
     SIDEBAR_KEYS,
@@ -38,6 +39,7 @@ def sidebar() -> None:
     keep_language_in_address()
     with st.sidebar:
         language_switch()
+        pull_indicator()  # a pull running in the background, from any page
         model_picker()
         model_abilities_controls()
         collection_picker()

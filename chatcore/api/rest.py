@@ -23,6 +23,7 @@ from starlette.types import Receive, Scope, Send
 
 from chatcore.api.errors import add_error_handlers, error_response
 from chatcore.api.presets import preset_routes
+from chatcore.api.pulls import pull_routes
 from chatcore.api.request_log import RequestLog
 from chatcore.api.schemas import MetricsOut, metrics_out
 from chatcore.api.search import search_routes
@@ -620,4 +621,5 @@ def create_api(
     api.include_router(suite_routes(services))
     api.include_router(preset_routes(services))
     api.include_router(search_routes(services))
+    api.include_router(pull_routes(services))
     return api

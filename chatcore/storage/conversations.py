@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import duckdb
 
+from chatcore.storage import rollup
 from chatcore.storage.runs import column_positions, run_reader, run_select
 from chatcore.types import (
     ChatMessage,
@@ -289,6 +290,8 @@ CONVERSATION_CLEANUP: list[str] = [
     "DELETE FROM suite_cells WHERE conversation_id IN (SELECT unnest($ids))",
     "DELETE FROM run_context WHERE conversation_id IN (SELECT unnest($ids))",
     "DELETE FROM context_summaries WHERE conversation_id IN (SELECT unnest($ids))",
+    # Stats: the rollup's days are rebuilt after the delete; its list of hits names them
+    "DELETE FROM run_context_hits WHERE conversation_id IN (SELECT unnest($ids))",
     "DELETE FROM runs WHERE conversation_id IN (SELECT unnest($ids))",
     # Attached images: the links go; an image no message carries any more goes too.
     """
@@ -316,6 +319,8 @@ def delete_conversations(cur: duckdb.DuckDBPyConnection, conversation_ids: list[
     row = cur.execute(
         "SELECT count(*) FROM conversations WHERE id IN (SELECT unnest($ids))", ids
     ).fetchone()
+    days = rollup.days_of_runs(cur, "conversation_id IN (SELECT unnest($ids))", ids)
     for statement in CONVERSATION_CLEANUP:
         cur.execute(statement, ids if "$ids" in statement else None)
+    rollup.rebuild_days(cur, days)  # Stats forgets them too
     return int(row[0]) if row else 0

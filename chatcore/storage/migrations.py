@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import duckdb
 
+from chatcore.storage import rollup
+
 UNTAGGED = (
     "NOT regexp_matches(regexp_extract(model, '[^/]*$'), '[:@]') "
     "AND NOT regexp_matches(model, '\\s') AND regexp_extract(model, '[^/]*$') <> ''"
@@ -477,6 +479,9 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             """,
         ],
     ),
+    # Stats under load: finished runs summed per quarter hour and their timings' digests per
+    # day, filled from every run there is (chatcore/storage/rollup.py).
+    (13, "the Stats rollup and digests, backfilled", rollup.backfill()),
     (
         14,
         "a conversation's client in its summary: History groups the proxies' conversations",

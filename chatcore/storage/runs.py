@@ -14,6 +14,7 @@ from typing import Any
 
 import duckdb
 
+from chatcore.storage import rollup
 from chatcore.types import Metrics, RunRecord, RunStatus
 
 METRIC_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(Metrics))
@@ -155,10 +156,12 @@ def finish_run(
         f"UPDATE runs SET {assignments}, finished_at = now() WHERE id = $run_id",
         {**values, "run_id": run_id},
     )
+    rollup.rebuild_runs(cur, "id = $run_id", {"run_id": run_id})
 
 
 def mark_interrupted_runs(cur: duckdb.DuckDBPyConnection) -> None:
     """Runs still 'streaming' at open belong to a process that died: keep their text, mark them."""
+    days = rollup.days_of_runs(cur, "status = $streaming", {"streaming": RunStatus.STREAMING.value})
     cur.execute(
         """
         UPDATE runs SET status = $error, finished_at = now(),
@@ -167,3 +170,4 @@ def mark_interrupted_runs(cur: duckdb.DuckDBPyConnection) -> None:
         """,
         {"error": RunStatus.ERROR.value, "streaming": RunStatus.STREAMING.value},
     )
+    rollup.rebuild_days(cur, days)

@@ -20,18 +20,9 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from chatcore.storage import rollup
 from chatcore.types import RunStatus, model_spellings
 
-# Ollama's context window when neither the run nor its options say otherwise.
-OLLAMA_DEFAULT_NUM_CTX = 4096
-# A prompt this close to the window probably filled it (Ollama cuts a prompt down to num_ctx).
-FULL_WINDOW_SHARE = 0.95
-# The app's own size estimate of a prompt: about four characters per token.
-CHARS_PER_TOKEN = 4
-# A prompt counted below this share of the estimate probably lost messages on the way.
-FAR_BELOW_ESTIMATE_SHARE = 0.5
-# Prompts estimated smaller than this are left alone: chat templates and tokenisers blur them.
-MIN_ESTIMATED_TOKENS = 256
 CONTEXT_HITS_SHOWN = 200
 REPLY_LENGTH_BINS = 30
 HOURLY_UP_TO_DAYS = 3  # a span this short is charted by the hour, longer ones by the day
@@ -75,8 +66,51 @@ class StatsFilter:
             params.extend(self.clients)
         return " AND ".join(clauses), params
 
+    def rollup_where(self, alias: str = "r") -> tuple[str, list[object]]:
+        """The same condition over the rows of `run_rollup` (each a quarter hour of one key)."""
+        dates, params = dates_where(self, f"{alias}.bucket")
+        keys, key_params = self.key_where(alias)
+        return f"{dates} AND {keys}", [*params, *key_params]
 
-DASHBOARD = "dashboard"  # the client of the runs sent from the dashboard's own pages and API
+    def key_where(self, alias: str) -> tuple[str, list[object]]:
+        """The condition on model, backend, host and client of a table keyed by them."""
+        clauses, params = ["true"], []
+        for column, values in (
+            ("model", model_spellings(self.models)),
+            ("backend", self.backends),
+            ("host", self.hosts),
+            ("client", self.clients),
+        ):
+            if values:
+                clauses.append(f"{alias}.{column} IN ({', '.join('?' * len(values))})")
+                params.extend(values)
+        return " AND ".join(clauses), params
+
+    def digest_spans(self) -> tuple[tuple[int, int] | None, list[tuple[int, int]]]:
+        """The whole UTC months (first, last month number) within the dates, and the days
+        (first, last UTC day) around them. The digests count runs by UTC day, so the first and
+        last day of a date filter are only as near as the zone's offset."""
+        lowest, highest = -(2**31), 2**31 - 1
+        start = lowest if self.start is None else (self.start - EPOCH_DAY).days
+        end = highest if self.end is None else (self.end - EPOCH_DAY).days
+        first_month = lowest if self.start is None else rollup.month_of(start)
+        if self.start is not None and rollup.days_of_month(first_month)[0] < start:
+            first_month += 1
+        last_month = highest if self.end is None else rollup.month_of(end)
+        if self.end is not None and rollup.days_of_month(last_month)[1] > end:
+            last_month -= 1
+        if first_month > last_month:
+            return None, [(start, end)]
+        days = []
+        if self.start is not None and start < rollup.days_of_month(first_month)[0]:
+            days.append((start, rollup.days_of_month(first_month)[0] - 1))
+        if self.end is not None and end > rollup.days_of_month(last_month)[1]:
+            days.append((rollup.days_of_month(last_month)[1] + 1, end))
+        return (first_month, last_month), days
+
+
+EPOCH_DAY = date(1970, 1, 1)
+DASHBOARD = rollup.DASHBOARD  # the client of the runs sent from the dashboard's own pages and API
 
 
 def client_of(alias: str = "r") -> str:
@@ -113,12 +147,13 @@ class FilterChoices:
 
 
 def filter_choices(cur: duckdb.DuckDBPyConnection) -> FilterChoices:
+    """From the rollup: the same values as the finished runs, a thousand times fewer rows."""
     row = cur.execute(
-        f"""
+        """
         SELECT list(DISTINCT model ORDER BY model), list(DISTINCT backend ORDER BY backend),
-            list(DISTINCT host ORDER BY host), min(started_at)::DATE, max(started_at)::DATE,
-            list(DISTINCT {client_of("runs")} ORDER BY {client_of("runs")})
-        FROM runs WHERE status <> {STREAMING}
+            list(DISTINCT host ORDER BY host), min(bucket)::DATE, max(bucket)::DATE,
+            list(DISTINCT client ORDER BY client)
+        FROM run_rollup
         """
     ).fetchone()
     assert row is not None
@@ -129,11 +164,11 @@ def filter_choices(cur: duckdb.DuckDBPyConnection) -> FilterChoices:
 
 
 def data_version(cur: duckdb.DuckDBPyConnection) -> tuple[object, ...]:
-    """Changes whenever a run is added or finishes: the key under which results may be cached."""
+    """Changes whenever a run is added, finishes or goes: the key under which results may be
+    cached. A finished run changes the rollup, which is far smaller than the runs."""
     row = cur.execute(
-        "SELECT count(*), max(id), max(finished_at), "
-        f"count(*) FILTER (WHERE status = {STREAMING}) "
-        "FROM runs"
+        "SELECT * FROM (SELECT count(*), max(id) FROM runs), "
+        "(SELECT count(*), sum(runs), sum(completion_tokens) FROM run_rollup)"
     ).fetchone()
     assert row is not None
     return tuple(row)
@@ -241,31 +276,27 @@ def usage(
     Activity: runs per local ISO weekday (1 = Monday) and hour of day, only cells that have runs.
     """
     seconds = SECONDS[grain]
-    where, params = f.where()
+    where, params = f.rollup_where()
+    # From the rollup: a quarter hour lies within one local hour, so its local start places
+    # all of its runs (see chatcore/storage/rollup.py).
     both = cur.execute(
         f"""
-        SELECT grouping(bucket, model) = 0 AS over_time,
-            TIMESTAMP '1970-01-01' + to_seconds(bucket * {seconds}) AS period, model,
-            weekday, hour, count(*) AS runs,
-            coalesce(sum(error), 0) AS errors, coalesce(sum(stop), 0) AS stopped,
+        SELECT grouping(period_bucket, model) = 0 AS over_time,
+            TIMESTAMP '1970-01-01' + to_seconds(period_bucket * {seconds}) AS period, model,
+            weekday, hour, sum(runs) AS runs,
+            coalesce(sum(errors), 0) AS errors, coalesce(sum(stopped), 0) AS stopped,
             coalesce(sum(prompt_tokens), 0) AS prompt_tokens,
             coalesce(sum(completion_tokens), 0) AS completion_tokens,
             coalesce(sum(generation_ns), 0) / 1e9 AS generation_seconds,
             sum(speed_tokens) * 1e9 / nullif(sum(speed_ns), 0) AS tokens_per_second
         FROM (
-            SELECT local_s // {seconds} AS bucket, model,
+            SELECT local_s // {seconds} AS period_bucket, model,
                 (local_s // 86400 + 3) % 7 + 1 AS weekday, local_s // 3600 % 24 AS hour,
-                (status = {ERROR})::INTEGER AS error, (status = {STOPPED})::INTEGER AS stop,
-                prompt_tokens, completion_tokens,
-                coalesce(total_duration_ns, epoch_ns(finished_at) - epoch_ns(started_at))
-                    AS generation_ns,
-                CASE WHEN completion_tokens > 0 AND eval_duration_ns > 0
-                    THEN completion_tokens END AS speed_tokens,
-                CASE WHEN completion_tokens > 0 AND eval_duration_ns > 0
-                    THEN eval_duration_ns END AS speed_ns
-            FROM (SELECT {clock.seconds()} AS local_s, * FROM runs r WHERE {where})
+                runs, errors, stopped, prompt_tokens, completion_tokens, generation_ns,
+                speed_tokens, speed_ns
+            FROM (SELECT {clock.seconds("bucket")} AS local_s, * FROM run_rollup r WHERE {where})
         )
-        GROUP BY GROUPING SETS ((bucket, model), (weekday, hour))
+        GROUP BY GROUPING SETS ((period_bucket, model), (weekday, hour))
         """,
         params,
     ).df()
@@ -290,45 +321,137 @@ SPEEDS = """
 """
 
 
-def per_model(cur: duckdb.DuckDBPyConnection, f: StatsFilter) -> pd.DataFrame:
-    """One row per model, busiest first. Medians and p95 are exact (linear interpolation between
-    the two nearest runs, as numpy's percentile does); runs that reported no figure are skipped."""
-    where, params = f.where()
+# Up to this many matching runs, medians and p95 are ranked exactly from the runs themselves;
+# beyond it they come from the stored digests (within 1%), to keep the page within 300 ms.
+EXACT_QUANTILES_UP_TO = 100_000
+QUANTILE_COLUMNS = {
+    # column: (metric in the digest, quantile)
+    "median_tokens_per_second": (rollup.TOKENS_PER_SECOND, 0.5),
+    "p95_tokens_per_second": (rollup.TOKENS_PER_SECOND, 0.95),
+    "median_ttft_ms": (rollup.TTFT_MS, 0.5),
+    "median_load_ms": (rollup.LOAD_MS, 0.5),
+    "median_prompt_tokens_per_second": (rollup.PROMPT_TOKENS_PER_SECOND, 0.5),
+    "median_answer_ms": (rollup.ANSWER_MS, 0.5),
+}
+PER_MODEL_COLUMNS = [
+    "model", "runs", "errors", "prompt_tokens", "completion_tokens",
+    "median_tokens_per_second", "p95_tokens_per_second", "median_ttft_ms", "median_load_ms",
+    "max_load_ms", "median_prompt_tokens_per_second", "thinking_token_share",
+    "thinking_time_share", "median_answer_ms",
+]  # fmt: skip
+
+
+def per_model(
+    cur: duckdb.DuckDBPyConnection, f: StatsFilter, exact_up_to: int = EXACT_QUANTILES_UP_TO
+) -> pd.DataFrame:
+    """One row per model, busiest first: counts and sums from the rollup, then the medians and
+    p95. Those are exact (linear interpolation between the two nearest runs, as numpy's
+    percentile does) when at most `exact_up_to` runs match, else estimated from the digests;
+    runs that reported no figure are skipped."""
+    sums = per_model_sums(cur, f)
+    if sums.empty:
+        return pd.DataFrame(columns=PER_MODEL_COLUMNS)
+    if int(sums["runs"].sum()) <= exact_up_to:
+        quantiles = exact_quantiles(cur, f)
+    else:
+        quantiles = digest_quantiles(cur, f)
+    table = sums.merge(quantiles, on="model", how="left")
+    # the time to the answer only means something for a model that thought
+    table.loc[~(table.pop("thinking_tokens") > 0), "median_answer_ms"] = None
+    busiest_first = table.sort_values(["runs", "model"], ascending=[False, True])
+    return busiest_first[PER_MODEL_COLUMNS].reset_index(drop=True)
+
+
+def per_model_sums(cur: duckdb.DuckDBPyConnection, f: StatsFilter) -> pd.DataFrame:
+    where, params = f.rollup_where()
     return cur.execute(
         f"""
-        SELECT model, runs, errors, prompt_tokens, completion_tokens,
-            tps[1] AS median_tokens_per_second, tps[2] AS p95_tokens_per_second,
-            median_ttft_ms, median_load_ms, max_load_ms, median_prompt_tokens_per_second,
-            thinking_token_share, thinking_time_share, median_answer_ms
-        FROM (
-            SELECT model,
-                count(*) AS runs,
-                coalesce(sum((status = {ERROR})::INTEGER), 0) AS errors,
-                coalesce(sum(prompt_tokens), 0) AS prompt_tokens,
-                coalesce(sum(completion_tokens), 0) AS completion_tokens,
-                quantile_cont(tokens_per_second, [0.5, 0.95]) AS tps,
-                median(ttft_ms) AS median_ttft_ms,
-                median(load_ms) AS median_load_ms,
-                max(load_ms) AS max_load_ms,
-                median(prompt_tokens_per_second) AS median_prompt_tokens_per_second,
-                -- Reasoning: the share of completion tokens that were thinking, the share of
-                -- generation time (the backend's total) spent before the answer began, and
-                -- the median time to the first answer token; NULL for models that never thought.
-                sum(thinking_tokens) FILTER (completion_tokens > 0)
-                    / nullif(sum(completion_tokens) FILTER (thinking_tokens IS NOT NULL), 0)
-                    AS thinking_token_share,
-                sum(thinking_ms) FILTER (total_duration_ns > 0)
-                    / nullif(sum(total_duration_ns / 1e6) FILTER (thinking_ms IS NOT NULL), 0)
-                    AS thinking_time_share,
-                CASE WHEN sum(thinking_tokens) > 0 THEN median(answer_ms) END AS median_answer_ms
-            FROM (SELECT model, status, prompt_tokens, completion_tokens, ttft_ms, answer_ms,
-                      thinking_tokens, thinking_ms, total_duration_ns, {SPEEDS}
-                  FROM runs r WHERE {where})
-            GROUP BY model
-        ) ORDER BY runs DESC, model
+        SELECT model, sum(runs) AS runs, coalesce(sum(errors), 0) AS errors,
+            coalesce(sum(prompt_tokens), 0) AS prompt_tokens,
+            coalesce(sum(completion_tokens), 0) AS completion_tokens,
+            max(max_load_ms) AS max_load_ms,
+            -- Reasoning: the share of completion tokens that were thinking, and the share of
+            -- generation time (the backend's total) spent before the answer began; NULL for
+            -- models that never thought.
+            sum(thinking_tokens_answered) / nullif(sum(completion_tokens_thought), 0)
+                AS thinking_token_share,
+            sum(thinking_ms_timed) / nullif(sum(total_ms_thought), 0) AS thinking_time_share,
+            sum(thinking_tokens) AS thinking_tokens
+        FROM run_rollup r WHERE {where}
+        GROUP BY model
         """,
         params,
     ).df()
+
+
+def exact_quantiles(cur: duckdb.DuckDBPyConnection, f: StatsFilter) -> pd.DataFrame:
+    where, params = f.where()
+    return cur.execute(
+        f"""
+        SELECT model, tps[1] AS median_tokens_per_second, tps[2] AS p95_tokens_per_second,
+            median_ttft_ms, median_load_ms, median_prompt_tokens_per_second, median_answer_ms
+        FROM (
+            SELECT model,
+                quantile_cont(tokens_per_second, [0.5, 0.95]) AS tps,
+                median(ttft_ms) AS median_ttft_ms,
+                median(load_ms) AS median_load_ms,
+                median(prompt_tokens_per_second) AS median_prompt_tokens_per_second,
+                median(answer_ms) AS median_answer_ms
+            FROM (SELECT model, ttft_ms, answer_ms, {SPEEDS} FROM runs r WHERE {where})
+            GROUP BY model
+        )
+        """,
+        params,
+    ).df()
+
+
+BINS = "model, metric, bin, n"
+
+
+def digest_quantiles(cur: duckdb.DuckDBPyConnection, f: StatsFilter) -> pd.DataFrame:
+    """The quantiles from the digests' bins: the bin holding each of the two nearest ranks
+    stands for its runs by its middle value."""
+    keys, key_params = f.key_where("d")
+    months, days = f.digest_spans()
+    parts, params = [], []
+    if months is not None:
+        parts.append(
+            f"SELECT {BINS} FROM run_digest_month d WHERE month BETWEEN ? AND ? AND {keys}"
+        )
+        params += [*months, *key_params]
+    for first, last in days:
+        parts.append(f"SELECT {BINS} FROM run_digest d WHERE utc_day BETWEEN ? AND ? AND {keys}")
+        params += [first, last, *key_params]
+    bins = cur.execute(
+        f"""
+        SELECT model, metric, {rollup.bin_value("bin")} AS value, sum(n) AS n
+        FROM ({" UNION ALL ".join(parts)})
+        GROUP BY model, metric, bin ORDER BY model, metric, bin
+        """,
+        params,
+    ).df()
+    rows = []
+    for model, of_model in bins.groupby("model", sort=False):
+        row: dict[str, object] = {"model": model}
+        for column, (metric, q) in QUANTILE_COLUMNS.items():
+            of_metric = of_model[of_model["metric"] == metric]
+            row[column] = binned_quantile(
+                of_metric["value"].to_numpy(), of_metric["n"].to_numpy(), q
+            )
+        rows.append(row)
+    return pd.DataFrame(rows, columns=["model", *QUANTILE_COLUMNS])
+
+
+def binned_quantile(values: np.ndarray, counts: np.ndarray, q: float) -> float | None:
+    """The q-quantile of `counts[i]` runs at `values[i]` (ascending), interpolated like numpy."""
+    total = int(counts.sum())
+    if not total:
+        return None
+    position = (total - 1) * q
+    ends = np.cumsum(counts)  # the rank after each bin's last run
+    below = float(values[np.searchsorted(ends, np.floor(position), side="right")])
+    above = float(values[np.searchsorted(ends, np.ceil(position), side="right")])
+    return below + (above - below) * (position - np.floor(position))
 
 
 def reply_lengths(cur: duckdb.DuckDBPyConnection, f: StatsFilter) -> pd.DataFrame:
@@ -361,31 +484,13 @@ def context_hits(
     messages to fit). `total` repeats the count of all such replies on every row.
     """
     where, params = f.where()
+    # the hits are found as runs finish (chatcore/storage/rollup.py): here they are only listed
     return cur.execute(
         f"""
-        WITH sized AS (
-            SELECT id, conversation_id, started_at, model, backend, host, prompt_tokens,
-                prompt_chars / {CHARS_PER_TOKEN} AS estimated_tokens,
-                CASE WHEN num_ctx IS NOT NULL THEN num_ctx
-                     WHEN contains(CAST(options AS VARCHAR), 'num_ctx')
-                     THEN coalesce(TRY_CAST(json_extract_string(options, '$.num_ctx') AS INTEGER),
-                                   {OLLAMA_DEFAULT_NUM_CTX})
-                     ELSE {OLLAMA_DEFAULT_NUM_CTX} END AS num_ctx
-            FROM runs r WHERE {where} AND prompt_tokens IS NOT NULL
-        ),
-        hits AS (
-            SELECT *,
-                CASE WHEN prompt_tokens >= num_ctx * {FULL_WINDOW_SHARE}
-                     THEN 'at the context window'
-                     ELSE 'far below the estimate' END AS reason
-            FROM sized
-            WHERE prompt_tokens >= num_ctx * {FULL_WINDOW_SHARE}
-               OR (estimated_tokens >= {MIN_ESTIMATED_TOKENS}
-                   AND prompt_tokens < estimated_tokens * {FAR_BELOW_ESTIMATE_SHARE})
-        )
         SELECT id, conversation_id, started_at, model, backend, host, prompt_tokens, num_ctx,
             estimated_tokens, reason, count(*) OVER () AS total
-        FROM hits ORDER BY started_at DESC, id DESC LIMIT ?
+        FROM run_context_hits r WHERE {where}
+        ORDER BY started_at DESC, id DESC LIMIT ?
         """,
         [*params, limit],
     ).df()

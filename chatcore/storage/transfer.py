@@ -9,6 +9,7 @@ import duckdb
 import pyarrow as pa
 
 from chatcore.errors import InvalidInput
+from chatcore.storage import rollup
 from chatcore.storage.runs import named_rows
 
 Rows = list[dict[str, Any]]
@@ -93,3 +94,5 @@ def insert_rows(cur: duckdb.DuckDBPyConnection, table: str, rows: Rows) -> None:
         ) from error
     finally:
         cur.unregister("incoming")
+    if table == "runs":  # imported runs count in Stats at once
+        rollup.rebuild_runs(cur, "id IN (SELECT unnest($ids))", {"ids": [r["id"] for r in rows]})

@@ -385,6 +385,9 @@ def test_openapi_docs_are_served_at_api_docs(client: TestClient) -> None:
         # message trees (chatcore/api/rest.py)
         "/history/{conversation_id}/open",
         "/history/{conversation_id}/fork",
+        # pulls in the background (chatcore/api/pulls.py)
+        "/pulls",
+        "/pulls/{pull_id}",
     }
 
 

@@ -6,6 +6,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from testkit.browser import streamlit_server, wait_until_idle
 from testkit.fake_ollama import FakeModel, FakeOllama
@@ -21,7 +22,7 @@ def two_hosts() -> Iterator[tuple[FakeOllama, FakeOllama]]:
             FakeModel("phi4:latest", family="phi3", layers=(9_000_000_000, 40_000)),
             FakeModel("big:latest", layers=(40_000_000_000,)),
         ],
-        pull_delay=0.12,
+        pull_delay=0.6,  # about 15 s: the page polls the background pull twice a second
         pull_steps=12,
     ).start()
     b = FakeOllama([FakeModel("llama3.2:latest"), FakeModel("gemma3:1b")]).start()
@@ -62,20 +63,27 @@ def test_pull_shows_live_progress_and_the_model_reaches_the_picker(
         wait_until_idle(page)
         page.get_by_role("button", name="Pull", exact=True).click()
 
-        bars = page.get_by_role("progressbar")
+        bars = page.get_by_test_id("stMain").get_by_role("progressbar")  # not the sidebar's
         seen: set[str] = set()
+        captions: set[str] = set()
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            if bars.count():
-                value = bars.first.get_attribute("aria-valuenow") or ""
+            if bars.count():  # (redrawn as it is polled, and gone once the pull ends)
+                try:
+                    value = bars.first.get_attribute("aria-valuenow", timeout=1000) or ""
+                    main = page.get_by_test_id("stMain").get_by_test_id("stProgress")
+                    captions.add(main.first.inner_text(timeout=1000))
+                except PlaywrightTimeout:
+                    continue
                 seen.add(value)
-                if len(seen) >= 4:
+                if len(seen) >= 3:
                     page.screenshot(path=str(tmp_path / "pulling.png"))
                     break
             time.sleep(0.05)
         partial = {v for v in seen if v not in ("", "0", "100")}
-        assert len(partial) >= 3, f"the progress bar did not move: {sorted(seen)}"
-        assert "GB" in page.get_by_test_id("stProgress").first.inner_text()
+        # polled from the background pull (twice a second, slower on a loaded machine)
+        assert len(partial) >= 2, f"the progress bar did not move: {sorted(seen)}"
+        assert any("GB" in caption for caption in captions), captions
 
         page.get_by_text(f"Pulled phi4 onto {a.url}.").wait_for(timeout=30_000)
         wait_until_idle(page)

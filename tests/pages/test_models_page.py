@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from chatcore.services import shared_services
 from testkit.apptest import ROOT, new_app, release_cached_services
 from testkit.fake_ollama import FakeModel, FakeOllama
 from testkit.ports import closed_port_url
@@ -90,6 +92,15 @@ def test_model_details_and_using_its_defaults_in_the_sidebar(hosts) -> None:
     assert state["model"] == "gemma3:1b"
 
 
+def pulls_ended(timeout: float = 20) -> None:
+    """Wait for every pull of the app's process (they run in the background) to end."""
+    pulls = shared_services().pulls
+    deadline = time.monotonic() + timeout
+    while pulls.running() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not pulls.running()
+
+
 def test_pull_shows_progress_and_the_model_reaches_the_picker(hosts) -> None:
     _, b = hosts
     at = models_page()
@@ -97,7 +108,11 @@ def test_pull_shows_progress_and_the_model_reaches_the_picker(hosts) -> None:
     at.text_input(key="pull-name").input("phi4").run()
     at.button(key="pull").click().run()
     assert not at.exception
-    assert at.success[0].value == f"Pulled phi4 onto {b.url}."
+    told = [s.value for s in at.success]  # a quick pull may end within this very run
+    pulls_ended()
+    at.run()
+    told += [s.value for s in at.success]
+    assert told == [f"Pulled phi4 onto {b.url}."]
     assert "phi4:latest" in table(at, "model")
     assert f"phi4:latest · {b.url.removeprefix('http://')}" in picker_options()
 
@@ -106,8 +121,53 @@ def test_a_pull_error_is_shown(hosts) -> None:
     at = models_page()
     at.text_input(key="pull-name").input("no-such-model").run()
     at.button(key="pull").click().run()
+    told = [e.value for e in at.error]
+    pulls_ended()
+    at.run()
     assert not at.exception
-    assert "file does not exist" in at.error[0].value
+    told += [e.value for e in at.error]
+    assert len(told) == 1 and "file does not exist" in told[0]
+
+
+def test_clicking_elsewhere_or_leaving_does_not_cancel_a_pull(hosts) -> None:
+    a, _ = hosts
+    a.library.append(FakeModel("phi4:latest"))
+    a.pull_delay, a.pull_steps = 0.2, 15  # some seconds: it runs through the clicks below
+    at = models_page()
+    at.text_input(key="pull-name").input("phi4").run()
+    at.button(key="pull").click().run()
+    assert not at.exception
+    [job] = shared_services().pulls.running()
+    cancel_keys = [b.key for b in at.button if (b.key or "").startswith("cancel-pull-")]
+    assert cancel_keys == [f"cancel-pull-{job.id}"]  # its progress and Cancel on the page
+    at.button(key="models-refresh").click().run()  # another button on the page
+    at.switch_page("pages/stats.py").run()  # another page
+    assert not at.exception
+    # every page's sidebar shows it (AppTest draws the sidebar when run from the entry script)
+    bars = [p.proto.text for p in new_app().run().sidebar.get("progress")]
+    assert any("Pulling phi4" in text for text in bars), bars
+    pulls_ended()
+    assert shared_services().pulls.get(job.id).state == "done"
+    assert a.cancelled == 0 and a.model("phi4:latest") is not None
+    at.switch_page("pages/models.py").run()
+    assert at.success[0].value == f"Pulled phi4 onto {a.url}."  # told once, on coming back
+
+
+def test_cancel_stops_a_pull(hosts) -> None:
+    a, _ = hosts
+    a.library.append(FakeModel("big:latest"))
+    a.pull_delay = 0.1
+    at = models_page()
+    at.text_input(key="pull-name").input("big").run()
+    at.button(key="pull").click().run()
+    [job] = shared_services().pulls.running()
+    at.button(key=f"cancel-pull-{job.id}").click().run()
+    told = [i.value for i in at.info]
+    pulls_ended()
+    at.run()
+    told += [i.value for i in at.info]
+    assert told == ["Pull of big cancelled."]
+    assert a.model("big:latest") is None
 
 
 def test_delete_asks_for_confirmation(hosts) -> None:

@@ -102,3 +102,16 @@ def wait_until_idle(page) -> None:  # type: ignore[no-untyped-def]
     page.wait_for_function(
         "document.querySelectorAll('[data-stale=\"true\"]').length === 0", timeout=30_000
     )
+
+
+def model_picker(page):  # type: ignore[no-untyped-def]
+    """The sidebar's model picker, by its key (the language switch is a selectbox too)."""
+    return page.get_by_test_id("stSidebar").locator(".st-key-model").get_by_test_id("stSelectbox")
+
+
+def language_switch(page):  # type: ignore[no-untyped-def]
+    return (
+        page.get_by_test_id("stSidebar")
+        .locator(".st-key-language-switch")
+        .get_by_test_id("stSelectbox")
+    )

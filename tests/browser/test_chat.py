@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from testkit.browser import ROOT, streamlit_server, wait_until_idle
+from testkit.browser import ROOT, model_picker, streamlit_server, wait_until_idle
 from testkit.fake_ollama import FakeModel, FakeOllama
 
 pytestmark = pytest.mark.browser
@@ -88,7 +88,7 @@ def test_stop_ends_the_reply_and_keeps_what_arrived(browser, slow_ollama, tmp_pa
         page = browser.new_page()
         page.goto(url)
         wait_until_idle(page)
-        page.get_by_test_id("stSidebar").get_by_test_id("stSelectbox").click()
+        model_picker(page).click()
         page.get_by_role("option").filter(has_text="verbose:latest").click()
         wait_until_idle(page)
 
@@ -121,4 +121,4 @@ def test_a_page_url_opened_first_after_start_has_the_router_and_sidebar(
         sidebar = page.get_by_test_id("stSidebar")
         sidebar.get_by_test_id("stSlider").first.wait_for(timeout=15_000)
         assert sidebar.get_by_test_id("stSlider").count() == 2  # temperature and top p
-        assert sidebar.get_by_test_id("stSelectbox").count() >= 1  # the shared model picker
+        assert model_picker(page).count() == 1  # the shared model picker

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from testkit.browser import streamlit_server, wait_until_idle
+from testkit.browser import model_picker, streamlit_server, wait_until_idle
 from testkit.fake_ollama import FakeModel, FakeOllama
 
 pytestmark = pytest.mark.browser
@@ -35,7 +35,7 @@ def url(ollama: FakeOllama, tmp_path) -> Iterator[str]:  # type: ignore[no-untyp
 
 
 def pick_model(page, name: str) -> None:  # type: ignore[no-untyped-def]
-    page.get_by_test_id("stSidebar").get_by_test_id("stSelectbox").click()
+    model_picker(page).click()
     page.get_by_role("option").filter(has_text=name).click()
     wait_until_idle(page)
 

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from testkit.browser import ROOT, streamlit_server, wait_until_idle
+from testkit.browser import ROOT, language_switch, streamlit_server, wait_until_idle
 from testkit.fake_ollama import FakeModel, FakeOllama
 
 pytestmark = pytest.mark.browser
@@ -46,14 +46,15 @@ def test_a_chinese_browser_chats_in_chinese(browser, ollama, tmp_path) -> None:
             page.screenshot(path=str(ROOT / "docs" / "screenshot-zh.png"))
         assert cjk_font_renders(page), "no CJK font: install fonts-noto-cjk (see .ci/run)"
 
-        switch = sidebar.get_by_test_id("stSelectbox").first
+        switch = language_switch(page)
         switch.click()
         page.get_by_role("option", name="English").click()
         sidebar.get_by_role("button", name="New chat").wait_for(timeout=10_000)
+        wait_until_idle(page)
         assert "lang=" not in page.url or "lang=en" in page.url
         assert page.get_by_role("button", name="Regenerate").count() == 1
 
-        sidebar.get_by_test_id("stSelectbox").first.click()
+        language_switch(page).click()
         page.get_by_role("option", name="中文").click()
         sidebar.get_by_role("button", name="新对话").wait_for(timeout=10_000)
         assert "lang=zh_CN" not in page.url  # a Chinese browser needs no parameter

@@ -13,7 +13,7 @@ import pytest
 
 from chatcore.backends.embedded import DEFAULT_MODEL
 from chatcore.storage.db import Database
-from testkit.browser import streamlit_server, wait_until_idle
+from testkit.browser import model_picker, streamlit_server, wait_until_idle
 from testkit.ports import closed_port_url
 
 pytestmark = [pytest.mark.browser, pytest.mark.embedded]
@@ -35,7 +35,7 @@ def test_without_ollama_the_embedded_model_answers_and_the_reply_is_stored(
         sidebar = page.get_by_test_id("stSidebar")
         notice = sidebar.get_by_test_id("stAlertContentWarning")  # stays while Ollama is down
         assert "ollama serve" in notice.inner_text() and DEFAULT_MODEL in notice.inner_text()
-        picker = sidebar.get_by_test_id("stSelectbox")
+        picker = model_picker(page)
         assert f"{DEFAULT_MODEL} · in this app" in (
             picker.inner_text() + picker.locator("input").input_value()
         )

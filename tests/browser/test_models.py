@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-from testkit.browser import streamlit_server, wait_until_idle
+from testkit.browser import model_picker, streamlit_server, wait_until_idle
 from testkit.fake_ollama import FakeModel, FakeOllama
 
 pytestmark = pytest.mark.browser
@@ -33,7 +33,7 @@ def two_hosts() -> Iterator[tuple[FakeOllama, FakeOllama]]:
 
 def picker_options(page) -> list[str]:  # type: ignore[no-untyped-def]
     """Open the sidebar's model picker, read its options, close it."""
-    page.get_by_test_id("stSidebar").get_by_test_id("stSelectbox").first.click()
+    model_picker(page).click()
     options = page.get_by_role("option")
     options.first.wait_for()
     texts = [t.strip() for t in options.all_inner_texts()]

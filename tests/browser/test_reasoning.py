@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from testkit.browser import streamlit_server, wait_until_idle
+from testkit.browser import model_picker, streamlit_server, wait_until_idle
 from testkit.fake_ollama import FakeModel, FakeOllama
 from testkit.images import png
 
@@ -80,8 +80,7 @@ def ollama(catcher: Catcher) -> Iterator[FakeOllama]:
 
 
 def pick_model(page, name: str) -> None:  # type: ignore[no-untyped-def]
-    sidebar = page.get_by_test_id("stSidebar")
-    sidebar.get_by_test_id("stSelectbox").first.click()
+    model_picker(page).click()
     page.get_by_role("option", name=name).first.click()
     wait_until_idle(page)
 

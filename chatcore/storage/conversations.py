@@ -100,7 +100,7 @@ def context_messages(
         SELECT m.role, m.content, {images} FROM messages m
         LEFT JOIN runs r ON r.message_id = {RUN_OF.format(m="m")}
         WHERE m.conversation_id = ? AND m.id IN (SELECT unnest(?))
-          AND NOT (m.role = 'assistant' AND (m.content = '' OR r.status = ?))
+          AND NOT (m.role = 'assistant' AND (m.content = '' OR r.status IS NOT DISTINCT FROM ?))
         ORDER BY m.id
         """,
         [conversation_id, path, RunStatus.ERROR.value],

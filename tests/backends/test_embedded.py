@@ -17,6 +17,7 @@ from chatcore.backends.embedded import DEFAULT_MODEL, EmbeddedBackend
 from chatcore.backends.prompt_formats import Transcript
 from chatcore.backends.registry import Registry
 from chatcore.chat import ChatService, Reply
+from chatcore.errors import PromptTooLong
 from chatcore.params import GenerationParams
 from chatcore.storage import conversations as store
 from chatcore.storage.db import Database
@@ -206,9 +207,10 @@ def test_history_that_does_not_fit_is_dropped_oldest_first(chat: ChatService) ->
     conversation = "crowded"
     with chat.db.transaction() as cur:
         store.create_conversation(cur, conversation, "Crowded")
+        parent = None  # one branch: each message follows the one before
         for index in range(6):
-            store.add_message(cur, conversation, "user", f"{index}: {long_turn}")
-            store.add_message(cur, conversation, "assistant", "I see.")
+            parent = store.add_message(cur, conversation, "user", f"{index}: {long_turn}", parent)
+            parent = store.add_message(cur, conversation, "assistant", "I see.", parent)
     params = GREEDY.model_copy(update={"max_tokens": 4, "system_prompt": "Be brief."})
     reply = chat.send(conversation, "And in winter?", DEFAULT_MODEL, params).consume()
     assert reply.status == "complete"
@@ -223,6 +225,7 @@ def test_history_that_does_not_fit_is_dropped_oldest_first(chat: ChatService) ->
 
 
 def test_a_message_too_long_for_the_window_is_refused_with_its_size(chat: ChatService) -> None:
-    reply = send(chat, "weather " * 1500)
-    assert reply.status == "error" and reply.text == ""
-    assert reply.error and "too long for the embedded model's context window" in reply.error
+    """Refused before anything is stored (the context fitting of issue 15), with the sizes."""
+    with pytest.raises(PromptTooLong, match=r"too long for .*context window.*tokens.*fit"):
+        send(chat, "weather " * 1500)
+    assert chat.sidebar_entries(10) == []

@@ -31,6 +31,7 @@ KEPT = {
     "vllm", "sglang", "studio", "litellm", "num_ctx", "backups_keep", "chat_db", "pull",
     "sk", "env", "variable", "name", "prompt", "category", "reference", "critique", "fusion",
     "drafter", "critic", "reviser", "model", "synthesiser", "material", "visibility", "cpp",
+    "latest", "context_max",
 }  # fmt: skip
 INTERFACE_ELEMENTS = (
     "title", "header", "subheader", "caption", "info", "warning", "success", "error",

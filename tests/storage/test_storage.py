@@ -14,7 +14,7 @@ import duckdb
 import pytest
 
 from chatcore.errors import DatabaseLocked
-from chatcore.storage import migrations
+from chatcore.storage import conversations, migrations
 from chatcore.storage.db import Database
 from testkit.fake_ollama import FakeModel, FakeOllama
 
@@ -134,3 +134,18 @@ def test_a_migration_missing_below_the_newest_is_still_applied(db_path: Path, mo
     }
     con.close()
     assert "late_table" in tables
+
+
+def test_a_reply_without_a_run_still_reaches_the_model(db_path: Path) -> None:
+    """A stored reply with no run of its own (written directly, as tests and tools do) is part
+    of the dialogue the model sees: a missing run is not a failed one (SQL NULL)."""
+    db = Database(db_path)
+    try:
+        with db.transaction() as cur:
+            conversations.create_conversation(cur, "plain", "Plain")
+            asked = conversations.add_message(cur, "plain", "user", "Hi", None)
+            answered = conversations.add_message(cur, "plain", "assistant", "Hello.", asked)
+            seen = conversations.context_messages(cur, "plain", [asked, answered])
+        assert [m["role"] for m in seen] == ["user", "assistant"]
+    finally:
+        db.close()

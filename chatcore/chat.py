@@ -338,6 +338,7 @@ class ChatService:
         conversation), ModelNotFound or BackendUnavailable before anything is written.
         """
         started = time.perf_counter()
+        fresh = conversation_id is None and parent_id is None  # a new chat: nothing to read
         try:
             text = valid_message(text)
             conversation_id = valid_conversation_id(conversation_id)
@@ -354,11 +355,9 @@ class ChatService:
         opening: Opening | None = None
         try:
             limit = self.context.limit(backend, model, params)  # asks the host: no transaction
-            sees = self._sees_images(backend, model, conversation_id, attached)
+            sees = self._sees_images(backend, model, conversation_id, attached, fresh)
             with self.db.transaction() as cur:
-                parent = parent_for(cur, conversation_id, parent_id)
-                exists = store.conversation_exists(cur, conversation_id)
-                path = trees.tree_of(cur, conversation_id).path_to(parent) if parent else []
+                exists, parent, path = self._where_it_goes(cur, conversation_id, parent_id, fresh)
                 earlier = (
                     store.context_messages(cur, conversation_id, path, with_images=sees)
                     if path
@@ -368,7 +367,9 @@ class ChatService:
                     "user", text, [i.data for i in attached] if sees else None
                 )
                 history = grounding.apply(with_system_prompt([*earlier, asked], params))
-                fitted = self.context.fit(cur, conversation_id, model, history, params, limit)
+                fitted = self.context.fit(
+                    cur, conversation_id, model, history, params, limit, learned=not fresh
+                )
                 history, params = fitted.messages, fitted.params
                 # The model is asked now, while the turn is written and committed below.
                 opening = Opening(backend, model, history, params, self._another_host)
@@ -510,12 +511,38 @@ class ChatService:
         with self.db.cursor() as cur:
             return image_store.load_images(cur, hashes)
 
+    @staticmethod
+    def _where_it_goes(
+        cur: store.duckdb.DuckDBPyConnection,
+        conversation_id: str,
+        parent_id: int | None,
+        fresh: bool,
+    ) -> tuple[bool, int | None, list[int]]:
+        """Whether the conversation exists, the message the new one follows, and the branch
+        that leads to it. A new chat reads nothing; the open branch is its own path."""
+        if fresh:
+            return False, None, []
+        if parent_id is None:
+            path = trees.open_branch(cur, conversation_id)
+            exists = bool(path) or store.conversation_exists(cur, conversation_id)
+            return exists, (path[-1] if path else None), path
+        parent = parent_for(cur, conversation_id, parent_id)
+        path = trees.tree_of(cur, conversation_id).path_to(parent) if parent else []
+        return store.conversation_exists(cur, conversation_id), parent, path
+
     def _sees_images(
-        self, backend: Backend, model: str, conversation_id: str, attached: list[Image]
+        self,
+        backend: Backend,
+        model: str,
+        conversation_id: str,
+        attached: list[Image],
+        fresh: bool = False,
     ) -> bool:
         """Whether images go to the model: refused when new ones are attached and it has no
         vision; earlier turns' images are left out for a model without it (the text stays)."""
         if not attached:
+            if fresh:
+                return False  # a new chat has no earlier images
             with self.db.cursor() as cur:
                 if not store.has_images(cur, conversation_id):
                     return False  # the common case: no question to the server

@@ -113,10 +113,12 @@ class ContextFitter:
         history: list[ChatMessage],
         params: GenerationParams,
         limit: int,
+        learned: bool = True,
     ) -> FittedPrompt:
         """The newest turns that fit in `limit` with room for the reply; PromptTooLong when even
-        the system prompt and the newest message alone do not."""
-        correction = correction_for(cur, conversation_id, model)
+        the system prompt and the newest message alone do not. `learned=False` (a new chat, no
+        earlier replies to learn the estimate's correction from) skips that query."""
+        correction = correction_for(cur, conversation_id, model) if learned else 1.0
 
         sizes = {id(m): estimated_tokens([m]) for m in history}  # each message measured once
 

@@ -113,6 +113,15 @@ PARAMETER_LABELS = {
 }
 
 
+def think_label(value: bool | str | None) -> str:
+    """A think setting as the sidebar and the presets table name it."""
+    if value is None:
+        return _("model default")
+    if isinstance(value, bool):
+        return _("on") if value else _("off")
+    return str(value)
+
+
 def parameter_label(field: str) -> str:
     """A generation parameter as the sidebar names it."""
     return _(PARAMETER_LABELS[field]) if field in PARAMETER_LABELS else field

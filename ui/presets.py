@@ -8,6 +8,7 @@ import streamlit as st
 
 from chatcore.errors import DashboardError
 from chatcore.presets import PRESET_FIELDS, Preset
+from ui.formatting import think_label
 from ui.i18n import N_, _
 from ui.session import SIDEBAR_KEYS, current_choice, put_in_sidebar, services
 
@@ -136,11 +137,3 @@ def presets_table(presets: list[Preset]) -> pd.DataFrame:
             for p in presets
         ]
     )
-
-
-def think_label(value: bool | str | None) -> str:
-    if value is None:
-        return _("model default")
-    if isinstance(value, bool):
-        return _("on") if value else _("off")
-    return value

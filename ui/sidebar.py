@@ -8,7 +8,7 @@ from streamlit.navigation.page import StreamlitPage
 from chatcore.params import MAX_TOKENS_DEFAULT, TEMPERATURE_DEFAULT, TOP_P_DEFAULT
 from chatcore.types import ModelInfo, SidebarEntry
 from ui import narrow
-from ui.formatting import model_label, picker_label, unreachable_text
+from ui.formatting import model_label, picker_label, think_label, unreachable_text
 from ui.i18n import LANGUAGES, N_, _, choose_language, current_language, keep_language_in_address
 from ui.knowledge import collection_picker
 from ui.presets import context_size_control, preset_picker, restore_last_params
@@ -150,22 +150,12 @@ def model_abilities_controls() -> None:
         st.selectbox(
             _("Thinking"),
             options=[None, *choices],
-            format_func=think_choice_label,
+            format_func=think_label,
             key=widget,
             help=_("Sent as Ollama's `think`; the model's default sends nothing."),
         )
     if not abilities.vision:
         st.caption(_("{model} can't see images.").format(model=model))
-
-
-def think_choice_label(value: bool | str | None) -> str:
-    if value is None:
-        return _("model default")
-    if value is True:
-        return _("on")
-    if value is False:
-        return _("off")
-    return str(value)
 
 
 def generation_controls() -> None:

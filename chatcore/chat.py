@@ -76,6 +76,7 @@ class Reply:
     client: str | None = None  # who sent it through the proxies; None: the dashboard
     citations: list[Citation] = field(default_factory=list)  # knowledge-base passages it was given
     context_dropped: int = 0  # history messages the context fitting left out
+    context_summarised: int = 0  # of those, the ones a summary note stood for
     window: int | None = None  # the context window it was sent with
 
 
@@ -210,7 +211,9 @@ class ReplyStream:
             reply.text, reply.thinking = "".join(parts), "".join(thoughts)
             reply.ttft_ms = clock.first_ms()
             reply.metrics = clock.measured(reply.metrics, len(thoughts), len(parts))
-            reply.metrics = with_fitting(reply.metrics, reply.context_dropped, reply.window)
+            reply.metrics = with_fitting(
+                reply.metrics, reply.context_dropped, reply.window, reply.context_summarised
+            )
             self._store_outcome()
 
     def _first_piece(self) -> tuple[Iterator[Piece], Piece | None]:
@@ -467,6 +470,7 @@ class ChatService:
     ) -> None:
         fitted.record(cur, reply.run_id, reply.conversation_id, reply.model)
         reply.context_dropped, reply.window = fitted.dropped, fitted.window
+        reply.context_summarised = fitted.summarised
 
     @staticmethod
     def _question_of_last_reply(cur: store.duckdb.DuckDBPyConnection, conversation_id: str) -> int:

@@ -320,13 +320,17 @@ def correction_for(cur: duckdb.DuckDBPyConnection, conversation_id: str, model: 
     return min(high, max(low, counted / estimated))
 
 
-def with_fitting(metrics: Metrics, dropped: int, window: int | None) -> Metrics:
+def with_fitting(
+    metrics: Metrics, dropped: int, window: int | None, summarised: int = 0
+) -> Metrics:
     """A reply's metrics with what the fitting left out added to what the backend left out
-    (the embedded engine fits again with its own tokenizer), and the window it ran in."""
+    (the embedded engine fits again with its own tokenizer), of which `summarised` a summary
+    note stood for, and the window it ran in."""
     if not dropped and window is None:
         return metrics
     return replace(
         metrics,
         context_dropped=metrics.context_dropped + dropped,
+        context_summarised=metrics.context_summarised + summarised,
         num_ctx=metrics.num_ctx or window,
     )

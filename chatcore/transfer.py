@@ -112,6 +112,7 @@ class RunV2(RunV1):
     thinking_ms: float | None = None
     thinking_tokens: int | None = None
     answer_tokens: int | None = None
+    context_summarised: int = 0  # added after version 4 shipped: older files lack it
 
 
 class MessageV2(MessageV1):
@@ -307,8 +308,10 @@ def markdown_caption(run: dict[str, Any]) -> str:
         parts.append(f"load {metrics.load_duration_ns / 1e9:.2f} s")
     if metrics.done_reason == "length":
         parts.append("cut at max tokens")
-    if metrics.context_dropped:
-        parts.append(f"{metrics.context_dropped} old messages left out to fit the context")
+    if summarised := metrics.context_summarised:
+        parts.append(f"{summarised} old messages summarised to fit the context")
+    if left_out := metrics.context_dropped - metrics.context_summarised:
+        parts.append(f"{left_out} old messages left out to fit the context")
     if run["status"] == RunStatus.STOPPED:
         parts.append("stopped")
     if run["status"] == RunStatus.ERROR:

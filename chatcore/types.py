@@ -100,6 +100,8 @@ class Metrics:
     thinking_ms: float | None = None  # from the first thinking piece to the answer (or the end)
     thinking_tokens: int | None = None  # streamed thinking pieces (one per token from Ollama)
     answer_tokens: int | None = None  # completion tokens that were not thinking
+    # Of context_dropped, the messages a summary note stood for (CONTEXT_OVERFLOW=summarise).
+    context_summarised: int = 0
 
     @property
     def tokens_per_second(self) -> float | None:

@@ -62,16 +62,7 @@ def reply_caption(
     if metrics.done_reason == "length":
         parts.append(_("cut at max tokens"))
     if metrics.context_dropped:
-        window = (
-            _("the {size}-token context").format(size=format_number(metrics.num_ctx))
-            if metrics.num_ctx
-            else _("the context")
-        )
-        parts.append(
-            _("{count} old messages left out to fit {window}").format(
-                count=metrics.context_dropped, window=window
-            )
-        )
+        parts.extend(context_fitting_parts(metrics))
     if attempts > 1:
         failed = attempts - 1
         tried = ngettext("{count} host failed", "{count} hosts failed", failed).format(count=failed)
@@ -81,6 +72,30 @@ def reply_caption(
     if status == "stopped":
         parts.append(_("stopped"))
     return " · ".join(parts)
+
+
+def context_fitting_parts(metrics: Metrics) -> list[str]:
+    """What the context fitting did to the history: summarised (a note stands for them) and
+    left out, each said as what it was."""
+    window = (
+        _("the {size}-token context").format(size=format_number(metrics.num_ctx))
+        if metrics.num_ctx
+        else _("the context")
+    )
+    summarised = metrics.context_summarised
+    left_out = metrics.context_dropped - summarised
+    parts = []
+    if summarised:
+        parts.append(
+            _("{count} old messages summarised to fit {window}").format(
+                count=summarised, window=window
+            )
+        )
+    if left_out:
+        parts.append(
+            _("{count} old messages left out to fit {window}").format(count=left_out, window=window)
+        )
+    return parts
 
 
 def thinking_label(seconds: float | None, live: bool = False) -> str:

@@ -497,6 +497,18 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             """,
         ],
     ),
+    (
+        18,
+        "how many of a run's left-out messages a summary note stood for",
+        [
+            # DuckDB alters no table an index depends on: the indexes go and come back.
+            "DROP INDEX runs_conversation",
+            "DROP INDEX runs_message",
+            "ALTER TABLE runs ADD COLUMN context_summarised INTEGER NOT NULL DEFAULT 0",
+            "CREATE INDEX runs_conversation ON runs (conversation_id)",
+            "CREATE INDEX runs_message ON runs (message_id)",
+        ],
+    ),
 ]
 
 

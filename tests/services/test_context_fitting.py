@@ -211,3 +211,7 @@ def test_with_summarise_the_turns_left_out_come_back_as_a_note_by_the_same_model
     assert last[1]["role"] == "system" and last[1]["content"].startswith("Summary of the earlier")
     assert "The towns grew around the ferries." in last[1]["content"]  # the fake's summary
     assert replies[-1].metrics.context_dropped > 0
+    # The reply says how many turns the note stands for, and that is what its run stores.
+    summarised = replies[-1].metrics.context_summarised
+    assert 0 < summarised <= replies[-1].metrics.context_dropped
+    assert fits[0] >= summarised

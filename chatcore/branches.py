@@ -6,6 +6,8 @@ switch the open branch, fork a branch into a conversation of its own, and read t
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import duckdb
 
 from chatcore.errors import InvalidInput, NotFound
@@ -35,6 +37,44 @@ def parent_for(
     return parent_id
 
 
+@dataclass(frozen=True)
+class DialogueWindow:
+    """A stretch of the open branch: what the Chat page draws of a conversation however long."""
+
+    messages: list[StoredMessage]
+    start: int  # the first message's place in the branch
+    total: int  # messages in the whole branch
+
+    @property
+    def hidden_before(self) -> int:
+        return self.start
+
+    @property
+    def hidden_after(self) -> int:
+        return self.total - self.start - len(self.messages)
+
+    @property
+    def last(self) -> StoredMessage | None:
+        """The branch's last message, when the window reaches it."""
+        return self.messages[-1] if self.messages and not self.hidden_after else None
+
+    def without(self, message_id: int) -> DialogueWindow:
+        """The window less one of its messages (a reply that streams in its own place)."""
+        kept = [m for m in self.messages if m.id != message_id]
+        return DialogueWindow(kept, self.start, self.total - (len(self.messages) - len(kept)))
+
+
+def window_bounds(
+    total: int, size: int, index: int | None = None, before: int = 1
+) -> tuple[int, int]:
+    """Where a window of `size` messages starts and ends in a branch of `total`: the latest
+    ones, or (with `index`, a message jumped to) from `before` above it on."""
+    if index is None:
+        return max(0, total - size), total
+    start = max(0, index - before)
+    return start, min(total, max(index + 1, start + size))
+
+
 class BranchService:
     """Reading and moving about a conversation's tree."""
 
@@ -45,6 +85,19 @@ class BranchService:
         """The open branch (or the one through `through`), each message with its siblings."""
         with self.db.cursor() as cur:
             return trees.branch_messages(cur, as_stored_id(conversation_id), through)
+
+    def window(
+        self, conversation_id: str, size: int, focus: int | None = None, before: int = 1
+    ) -> DialogueWindow:
+        """`size` messages of the open branch: the latest, or from `before` above `focus` (a
+        message of the branch) on. Reads the tree's ids, then only the messages drawn."""
+        with self.db.cursor() as cur:
+            stored_id = as_stored_id(conversation_id)
+            tree, branch = trees.open_branch_with_tree(cur, stored_id)
+            index = branch.index(focus) if focus in branch else None
+            start, end = window_bounds(len(branch), size, index, before)
+            messages = trees.messages_of(cur, stored_id, tree, branch[start:end])
+        return DialogueWindow(messages, start, len(branch))
 
     def tree(self, conversation_id: str) -> list[StoredMessage]:
         """Every message of every branch, oldest first, each with its parent_id."""

@@ -580,8 +580,10 @@ class ChatService:
 
     def last_run(self, conversation_id: str) -> RunRecord | None:
         """The run of the conversation's newest visible reply: the model and parameters to
-        carry it on with."""
-        return next((m.run for m in reversed(self.messages(conversation_id)) if m.run), None)
+        carry it on with. Reads one run, not the branch's messages."""
+        with self.db.cursor() as cur:
+            _tree, branch = trees.open_branch_with_tree(cur, as_stored_id(conversation_id))
+            return trees.newest_run_on(cur, branch) if branch else None
 
     def conversation(self, conversation_id: str) -> store.ConversationSummary | None:
         with self.db.cursor() as cur:

@@ -7,7 +7,7 @@ from chatcore.chat import ReplyStream
 from chatcore.errors import DashboardError
 from ui.branches import message_tools, start_edit
 from ui.components import unavailable_model_notice, wait_for_the_last_stream
-from ui.conversation_view import show_dialogue
+from ui.conversation_view import dialogue_window, show_dialogue
 from ui.i18n import _
 from ui.messages import chat_prompt, show_refusal, show_user_turn, stream_reply
 
@@ -37,17 +37,17 @@ def start_regeneration() -> ReplyStream | None:
 # an edited message is sent as a new branch before the dialogue is drawn, as a regeneration is
 pending = start_regeneration() or start_edit(conversation_id, choice.model, choice.params)
 regenerating = pending is not None
-history = services.chat.messages(conversation_id) if conversation_id else []
+# bounded: the latest turns (earlier ones on demand), read and drawn alone however long the chat
+window = dialogue_window(conversation_id)
 if pending is not None:  # its reply streams below, not from the stored dialogue
-    history = [m for m in history if m.id != pending.reply.message_id]
+    window = window.without(pending.reply.message_id)
 
-if not history and pending is None and not st.session_state.get("chat_prompt"):
+if not window.total and pending is None and not st.session_state.get("chat_prompt"):
     st.title(_("Chat"))
     st.caption(_("Pick a model in the sidebar and say something. Every turn is saved."))
-# bounded: the latest turns, earlier ones on demand; each message with its branch tools
 show_dialogue(
     conversation_id,
-    history,
+    window,
     tools=lambda shown: message_tools(conversation_id, shown) if conversation_id else None,
 )
 model_missing = pending is None and unavailable_model_notice(choice.model, ui.model_listing())
@@ -70,7 +70,7 @@ if pending is not None:
     stream_reply(pending, stop_button=regenerating)
     st.rerun()  # the finished screen: the caption, Regenerate, the sidebar's list
 
-if history and history[-1].role == "assistant":
+if window.last is not None and window.last.role == "assistant":
     with st.container():  # in the place a streaming reply's Stop takes, which replaces it
         st.button(
             _("Regenerate"),

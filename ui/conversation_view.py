@@ -9,11 +9,11 @@ message found, marked, with a way back to the latest.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable
 
 import streamlit as st
 
+from chatcore.branches import DialogueWindow
 from chatcore.types import StoredMessage
 from ui.components import CONTINUE_KEY
 from ui.i18n import _
@@ -24,21 +24,7 @@ WINDOW = 20  # messages drawn at first, and added by each "Show earlier"
 CONTEXT_BEFORE = 1  # messages shown above a message jumped to
 MessageTools = Callable[[StoredMessage], None]
 FOCUS_KEY = "chat-focus"  # (conversation id, message id) a search hit jumped to
-
-
-@dataclass(frozen=True)
-class Window:
-    start: int  # index of the first message drawn
-    end: int  # one past the last drawn
-    total: int
-
-    @property
-    def hidden_before(self) -> int:
-        return self.start
-
-    @property
-    def hidden_after(self) -> int:
-        return self.total - self.end
+EMPTY = DialogueWindow([], 0, 0)
 
 
 def jump_to(conversation_id: str, message_id: int) -> None:
@@ -71,14 +57,17 @@ def focused_message(conversation_id: str) -> int | None:
     return int(focus[1])
 
 
-def window_for(messages: Sequence[StoredMessage], shown: int, focus: int | None = None) -> Window:
-    """Which messages to draw: the latest `shown`, or from just above `focus` on."""
-    total = len(messages)
-    index = next((i for i, m in enumerate(messages) if m.id == focus), None)
-    if index is None:
-        return Window(max(0, total - shown), total, total)
-    start = max(0, index - CONTEXT_BEFORE - (shown - WINDOW))
-    return Window(start, min(total, max(index + 1, start + shown)), total)
+def dialogue_window(conversation_id: str | None) -> DialogueWindow:
+    """What the dialogue shows of the open branch: read from the database, only those messages."""
+    if not conversation_id:
+        return EMPTY
+    shown = st.session_state.get(shown_key(conversation_id), WINDOW)
+    focus = focused_message(conversation_id)
+    if focus is None:
+        return services().chat.branches.window(conversation_id, shown)
+    # grown upwards: the earlier messages asked for come above the one jumped to
+    before = CONTEXT_BEFORE + shown - WINDOW
+    return services().chat.branches.window(conversation_id, shown, focus, before)
 
 
 def show_earlier(conversation_id: str) -> None:
@@ -93,15 +82,14 @@ def back_to_latest(conversation_id: str) -> None:
 
 def show_dialogue(
     conversation_id: str | None,
-    messages: Sequence[StoredMessage],
+    window: DialogueWindow,
     tools: MessageTools | None = None,
 ) -> None:
     """The stored dialogue, bounded: the window's messages with their citations and captions,
     and `tools` (the branch switch, edit and fork) under each."""
-    if not conversation_id or not messages:
+    if not conversation_id or not window.messages:
         return
     focus = focused_message(conversation_id)
-    window = window_for(messages, st.session_state.get(shown_key(conversation_id), WINDOW), focus)
     if window.hidden_before:
         st.button(
             _("Show earlier messages ({hidden_before:,} not shown)").format(
@@ -113,7 +101,7 @@ def show_dialogue(
             on_click=show_earlier,
             args=(conversation_id,),
         )
-    drawn = messages[window.start : window.end]
+    drawn = window.messages
     cited = services().knowledge.citations([m.run.id for m in drawn if m.run is not None])
     for message in drawn:
         citations = cited.get(message.run.id, []) if message.run else []

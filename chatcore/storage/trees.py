@@ -13,9 +13,10 @@ from dataclasses import dataclass, field, replace
 
 import duckdb
 
-from chatcore.storage.conversations import conversation_messages, create_conversation
+from chatcore.storage.conversations import RUN_OF, conversation_messages, create_conversation
+from chatcore.storage.runs import column_positions, run_reader, run_select
 from chatcore.storage.transfer import reserve_ids
-from chatcore.types import StoredMessage
+from chatcore.types import RunRecord, StoredMessage
 
 
 @dataclass
@@ -91,6 +92,23 @@ def open_branch(cur: duckdb.DuckDBPyConnection, conversation_id: str) -> list[in
     return tree_of(cur, conversation_id).branch(open_message(cur, conversation_id))
 
 
+def open_branch_with_tree(
+    cur: duckdb.DuckDBPyConnection, conversation_id: str
+) -> tuple[Tree, list[int]]:
+    """The conversation's tree and the ids of its open branch: what a window of the branch is
+    cut from without reading every message's text."""
+    tree = tree_of(cur, conversation_id)
+    return tree, tree.branch(open_message(cur, conversation_id))
+
+
+def messages_of(
+    cur: duckdb.DuckDBPyConnection, conversation_id: str, tree: Tree, ids: list[int]
+) -> list[StoredMessage]:
+    """The messages `ids` of the conversation, oldest first, each with its siblings."""
+    messages = conversation_messages(cur, conversation_id, ids)
+    return [replace(m, siblings=tree.siblings(m.id)) for m in messages]
+
+
 def branch_messages(
     cur: duckdb.DuckDBPyConnection, conversation_id: str, through: int | None = None
 ) -> list[StoredMessage]:
@@ -98,8 +116,21 @@ def branch_messages(
     tree = tree_of(cur, conversation_id)
     if through is None:
         through = open_message(cur, conversation_id)
-    messages = conversation_messages(cur, conversation_id, tree.branch(through))
-    return [replace(m, siblings=tree.siblings(m.id)) for m in messages]
+    return messages_of(cur, conversation_id, tree, tree.branch(through))
+
+
+def newest_run_on(cur: duckdb.DuckDBPyConnection, ids: list[int]) -> RunRecord | None:
+    """The run of the newest reply among messages `ids` that has one."""
+    result = cur.execute(
+        f"""
+        SELECT {run_select("r")}
+        FROM messages m JOIN runs r ON r.message_id = {RUN_OF.format(m="m")}
+        WHERE m.id IN (SELECT unnest($ids)) ORDER BY m.id DESC LIMIT 1
+        """,
+        {"ids": ids},
+    )
+    row = result.fetchone()
+    return None if row is None else run_reader(column_positions(result))(row)
 
 
 def tree_messages(cur: duckdb.DuckDBPyConnection, conversation_id: str) -> list[StoredMessage]:

@@ -45,11 +45,20 @@ if pending is not None:  # its reply streams below, not from the stored dialogue
 if not window.total and pending is None and not st.session_state.get("chat_prompt"):
     st.title(_("Chat"))
     st.caption(_("Pick a model in the sidebar and say something. Every turn is saved."))
-show_dialogue(
-    conversation_id,
-    window,
-    tools=lambda shown: message_tools(conversation_id, shown) if conversation_id else None,
-)
+# The stored dialogue's place. A new reply fills it only after its first text: until then the
+# browser keeps showing what the last run drew there, so Enter waits for nothing old.
+dialogue = st.container()
+
+
+def draw_dialogue() -> None:
+    with dialogue:
+        show_dialogue(
+            conversation_id,
+            window,
+            tools=lambda shown: message_tools(conversation_id, shown) if conversation_id else None,
+        )
+
+
 model_missing = pending is None and unavailable_model_notice(choice.model, ui.model_listing())
 # Images only for a model that can see them.
 prompt, images = chat_prompt(
@@ -65,9 +74,11 @@ if prompt and choice.model and not model_missing:
     except DashboardError as error:
         show_refusal(error, unsent=prompt)
 
-if pending is not None:
+if pending is None:
+    draw_dialogue()
+else:
     ui.open_conversation(pending.reply.conversation_id)  # before streaming: a stop ends the run
-    stream_reply(pending, stop_button=regenerating)
+    stream_reply(pending, stop_button=regenerating, after_first_piece=draw_dialogue)
     st.rerun()  # the finished screen: the caption, Regenerate, the sidebar's list
 
 if window.last is not None and window.last.role == "assistant":

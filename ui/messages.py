@@ -149,12 +149,17 @@ class LiveReply:
             )
 
 
-def stream_reply(stream: ReplyStream, stop_button: bool = False) -> None:
+def stream_reply(
+    stream: ReplyStream,
+    stop_button: bool = False,
+    after_first_piece: Callable[[], None] | None = None,
+) -> None:
     """Show a reply as it streams; a stop or rerun closes the stream, which stores it as stopped.
 
     What an earlier run drew in the same places (a caption, the Regenerate button) is cleared
     before the first token. `stop_button` draws a Stop button under the reply, for a stream the
-    chat input's own stop button does not cover (Regenerate)."""
+    chat input's own stop button does not cover (Regenerate). `after_first_piece` runs once the
+    first piece (or the queue's line) is on screen: work the user need not wait for."""
     finish_after_a_stop(stream)
     with st.chat_message("assistant"):
         live = LiveReply()
@@ -168,8 +173,13 @@ def stream_reply(stream: ReplyStream, stop_button: bool = False) -> None:
                 live.add(piece)
             else:  # queued at a busy model: drawing the line lets a stop end the wait
                 live.waiting(stream.waiting_ahead)
+            if after_first_piece is not None:
+                after_first_piece()
+                after_first_piece = None
     finally:
         stream.close()
+    if after_first_piece is not None:  # a reply that ended before any piece
+        after_first_piece()
     below.empty()
     live.finish(stream.reply.metrics.thinking_ms)
     with foot.container():

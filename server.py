@@ -18,6 +18,7 @@ import streamlit as st
 from starlette.routing import Mount
 from streamlit import config
 from streamlit.runtime.pages_manager import PagesManager
+from streamlit.string_util import is_emoji
 
 from chatcore.api.proxy import create_ollama_proxy, create_openai_proxy
 from chatcore.api.rest import create_api
@@ -25,6 +26,7 @@ from chatcore.api.security import exposure_problem, own_origins
 from chatcore.config import load_settings
 from chatcore.services import close_shared_services, shared_services
 from chatcore.warmup import start_warm_up
+from ui.page_icon import PAGE_ICON
 
 
 def api_routes() -> list[Mount]:
@@ -53,9 +55,12 @@ def api_routes() -> list[Mount]:
 
 
 def import_page_modules() -> None:
-    """Import what the pages import (pandas, altair for the charts) while nobody waits for it."""
-    for module in ("ui.charts", "ui.formatting", "ui.conversation_view"):
+    """Import what the pages import (pandas, altair for the charts) while nobody waits for it,
+    and compile Streamlit's emoji pattern, which the page icon is checked against (half a second
+    of the first page load otherwise)."""
+    for module in ("ui", "ui.charts", "ui.formatting", "ui.conversation_view", "ui.branches"):
         importlib.import_module(module)
+    is_emoji(PAGE_ICON)
 
 
 @asynccontextmanager

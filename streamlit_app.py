@@ -7,8 +7,9 @@ from chatcore.errors import DatabaseLocked, DatabaseUnreadable
 from chatcore.logs import begin_request
 from ui import recovery
 from ui.i18n import _
+from ui.page_icon import PAGE_ICON
 
-st.set_page_config(page_title=_("Ollama Chat Dashboard"), page_icon="💬", layout="wide")
+st.set_page_config(page_title=_("Ollama Chat Dashboard"), page_icon=PAGE_ICON, layout="wide")
 begin_request()  # this run's id: shown with any error it meets, and on its lines in the log
 
 try:

@@ -185,39 +185,71 @@ def recent_titles(cur: duckdb.DuckDBPyConnection, limit: int = 20) -> list[tuple
     return [(conversation_id, title) for conversation_id, title in rows]
 
 
+SIDEBAR_SCAN = 10  # newest conversations looked at per entry asked for, before looking at all
+EVERY_ROW = 2**62  # a LIMIT that keeps every row
+
+
 def sidebar_entries(cur: duckdb.DuckDBPyConnection, limit: int = 20) -> list[SidebarEntry]:
     """The newest conversations, the columns of one Compare round folded into one entry with the
     models it compared (in column order; none named while a blind round waits for its vote; models
     working together by their collaboration's name). The steps of a collaboration before its
-    answer are left out: they are its workings, in History, not conversations of their own."""
+    answer are left out: they are its workings, in History, not conversations of their own.
+
+    Drawn on every page: it folds only the newest conversations (and the rest of their rounds),
+    which hold the newest entries whenever they make up `limit` of them; else it folds them all."""
+    entries = folded_entries(cur, limit, scan=limit * SIDEBAR_SCAN)
+    if len(entries) < limit:
+        entries = folded_entries(cur, limit, scan=None)
+    return entries
+
+
+def folded_entries(
+    cur: duckdb.DuckDBPyConnection, limit: int, scan: int | None
+) -> list[SidebarEntry]:
+    """The newest `limit` sidebar entries among the newest `scan` conversations (None: all)."""
     rows = cur.execute(
         """
-        WITH workings AS (
+        WITH newest AS (
+            SELECT id FROM conversations ORDER BY updated_at DESC, id LIMIT $scan
+        ),
+        scanned AS (  -- with every column of a Compare round one of them is in
+            SELECT id FROM newest
+            UNION
+            SELECT other.conversation_id FROM compare_entries e
+            JOIN compare_entries other ON other.round_id = e.round_id
+            WHERE e.conversation_id IN (SELECT id FROM newest)
+        ),
+        workings AS (
             SELECT m.conversation_id FROM collaboration_steps s
             JOIN runs r ON r.id = s.run_id JOIN messages m ON m.id = r.message_id
             WHERE s.step < (SELECT max(f.step) FROM collaboration_steps f
                             WHERE f.group_id = s.group_id)
         ),
-        listed AS (
-            SELECT c.id, c.title, c.updated_at, e.round_id, e.position,
+        columns AS (  -- the scanned conversations that are a Compare round's columns
+            SELECT e.conversation_id, e.round_id, e.position,
                    CASE WHEN cr.blind AND v.id IS NULL THEN '?'
-                        ELSE coalesce(s.collaboration, r.model) END AS model,
-                   coalesce('r' || e.round_id, 'c' || c.id) AS entry
-            FROM conversations c
-            LEFT JOIN compare_entries e ON e.conversation_id = c.id
+                        ELSE coalesce(s.collaboration, r.model) END AS model
+            FROM compare_entries e
             LEFT JOIN runs r ON r.id = e.run_id
             LEFT JOIN collaboration_steps s ON s.run_id = e.run_id
             LEFT JOIN compare_rounds cr ON cr.id = e.round_id
             LEFT JOIN votes v ON v.round_id = e.round_id
-            WHERE c.id NOT IN (SELECT conversation_id FROM workings)
+            WHERE e.conversation_id IN (SELECT id FROM scanned)
+        ),
+        listed AS (
+            SELECT c.id, c.title, c.updated_at, k.round_id, k.position, k.model,
+                   coalesce('r' || k.round_id, 'c' || c.id) AS entry
+            FROM conversations c LEFT JOIN columns k ON k.conversation_id = c.id
+            WHERE c.id IN (SELECT id FROM scanned)
+                AND c.id NOT IN (SELECT conversation_id FROM workings)
         )
         SELECT arg_min(id, coalesce(position, 0)), arg_min(title, coalesce(position, 0)),
                any_value(round_id), list(model ORDER BY position) FILTER (model IS NOT NULL),
                max(updated_at) AS newest
         FROM listed GROUP BY entry
-        ORDER BY newest DESC, 1 LIMIT ?
+        ORDER BY newest DESC, 1 LIMIT $limit
         """,
-        [limit],
+        {"limit": limit, "scan": scan if scan is not None else EVERY_ROW},
     ).fetchall()
     return [
         SidebarEntry(conversation_id, title, round_id, tuple(models or ()))

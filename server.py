@@ -25,7 +25,7 @@ from chatcore.api.rest import create_api
 from chatcore.api.security import exposure_problem, own_origins
 from chatcore.config import load_settings
 from chatcore.services import close_shared_services, shared_services
-from chatcore.warmup import start_warm_up
+from chatcore.warmup import after_the_first_page, start_warm_up
 from ui.page_icon import PAGE_ICON
 
 
@@ -55,18 +55,20 @@ def api_routes() -> list[Mount]:
 
 
 def import_page_modules() -> None:
-    """Import what the pages import (pandas, altair for the charts) while nobody waits for it,
-    and compile Streamlit's emoji pattern, which the page icon is checked against (half a second
-    of the first page load otherwise)."""
-    for module in ("ui", "ui.charts", "ui.formatting", "ui.conversation_view", "ui.branches"):
-        importlib.import_module(module)
+    """Import what the pages import while nobody waits for it: first what any page needs (and
+    Streamlit's emoji pattern, which the page icon is checked against: half a second of the
+    first page load otherwise), then, once a page is drawn, the charts' altair for Stats."""
     is_emoji(PAGE_ICON)
+    for module in ("ui", "ui.formatting", "ui.conversation_view", "ui.branches"):
+        importlib.import_module(module)
+    after_the_first_page()
+    importlib.import_module("ui.charts")
 
 
 @asynccontextmanager
 async def lifespan(_app: Any) -> AsyncIterator[None]:
     # History's and Stats' first visits find their work done (chatcore/warmup.py).
-    start_warm_up(shared_services)
+    start_warm_up(shared_services, before=after_the_first_page)
     threading.Thread(target=import_page_modules, name="warm-imports", daemon=True).start()
     yield
     close_shared_services()  # flush DuckDB's log to the file on a clean shutdown

@@ -5,6 +5,7 @@ import streamlit as st
 import ui
 from chatcore.errors import DatabaseLocked, DatabaseUnreadable
 from chatcore.logs import begin_request
+from chatcore.warmup import first_page_drawn
 from ui import recovery
 from ui.i18n import _
 from ui.page_icon import PAGE_ICON
@@ -36,4 +37,7 @@ pages = st.navigation(
 )
 ui.follow_the_choice(pages, chat)
 ui.sidebar()
-pages.run()
+try:
+    pages.run()
+finally:
+    first_page_drawn()  # the start-up's background work may begin (server.py)

@@ -33,11 +33,31 @@ def warm_up(services: Services) -> float:
     return time.perf_counter() - started
 
 
-def start_warm_up(open_services: Callable[[], Services]) -> threading.Thread:
-    """`warm_up` on a daemon thread; a database another process holds is left for the page to
-    report (it says which process holds it)."""
+# Set once a page has been drawn. The warm-up waits for it (or FIRST_PAGE_WAIT seconds): it
+# uses both cores, and the first page would otherwise wait for it instead of the other way round.
+FIRST_PAGE = threading.Event()
+FIRST_PAGE_WAIT = 10.0
+
+
+def first_page_drawn() -> None:
+    FIRST_PAGE.set()
+
+
+def after_the_first_page(wait: float = FIRST_PAGE_WAIT) -> None:
+    """Return once a page has been drawn, or after `wait` seconds when none is asked for."""
+    FIRST_PAGE.wait(wait)
+
+
+def start_warm_up(
+    open_services: Callable[[], Services], before: Callable[[], None] | None = None
+) -> threading.Thread:
+    """`warm_up` on a daemon thread, after `before` returns (server.py: after the first page);
+    a database another process holds is left for the page to report (it says which process
+    holds it)."""
 
     def run() -> None:
+        if before is not None:
+            before()
         try:
             took = warm_up(open_services())
         except DashboardError as error:

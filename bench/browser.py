@@ -2,12 +2,13 @@
 
 Two parts, each figure the median of several runs beside its target:
 - conversations of 2, 100, 300 and 1,000 messages (imported through the REST-free transfer
-  service into a fresh database): open one (from the address until the page is idle) and press
+  service into a fresh database): open one (from the address until the page is idle, in a tab of
+  a browser that has been to the dashboard before, so Streamlit's scripts are cached) and press
   Enter until the reply's first text shows, with replies from a loopback Ollama in its own
   process that answers at once;
 - the generated history of 10,000 conversations and 1,000,000 messages (bench/history_data.py):
-  the first page load, the first visit to History and to Stats in a freshly started server, and a
-  search from Enter to its results.
+  the first page load (at a new address, nothing cached), the first visit to History and to
+  Stats in a freshly started server, and a search from Enter to its results.
 
 Enter-to-text is timed inside the page (a keydown listener and a MutationObserver on
 performance.now()), so Playwright's polling adds nothing to it. `python -m bench.browser`.
@@ -36,6 +37,7 @@ from testkit.browser import CHROMIUM, CHROMIUM_ARGS, streamlit_server
 from testkit.long_conversations import conversation_document
 
 SIZES = [2, 100, 300, 1_000]
+VIEWPORT = {"width": 1280, "height": 900}
 OPEN_ROUNDS = 5
 SEND_ROUNDS = 5
 HISTORY_ROUNDS = 3  # fresh servers, each for one first visit of every page
@@ -137,19 +139,23 @@ def measure_conversations(
         finally:
             services.close()
         env = {"OLLAMA_HOST": ollama, "CHAT_DB": str(db_path), "EMBEDDED": "0"}
+        # One browser profile for every visit, as a user's: after the first, Streamlit's own
+        # scripts come from its cache (they are served as immutable), so an open times the app.
+        user = browser.new_context(viewport=VIEWPORT)
         with streamlit_server(env, workdir / "conversations.log") as url:
-            warm_up(browser, url)
+            warm_up(user, url)
             for size in SIZES:
                 results[size] = (
-                    open_times(browser, url, size),
-                    first_text_times(browser, url, size),
+                    open_times(user, url, size),
+                    first_text_times(user, url, size),
                 )
+        user.close()
     return results
 
 
 def warm_up(browser: Any, url: str) -> None:
     """One visit first, so imports and Streamlit's first-run work don't count as a page's."""
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page = browser.new_page()
     page.goto(f"{url}/?c=size-2")
     wait_idle(page, last_message_has("Answer 0."))
     page.close()
@@ -159,7 +165,7 @@ def open_times(browser: Any, url: str, size: int) -> list[float]:
     last_text = f"Answer {(size - 1) // 2}."
     times = []
     for _ in range(OPEN_ROUNDS):
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page = browser.new_page()
         started = time.perf_counter()
         page.goto(f"{url}/?c=size-{size}")
         wait_idle(page, last_message_has(last_text))
@@ -169,7 +175,7 @@ def open_times(browser: Any, url: str, size: int) -> list[float]:
 
 
 def first_text_times(browser: Any, url: str, size: int) -> list[float]:
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page = browser.new_page()
     page.goto(f"{url}/?c=size-{size}")
     wait_idle(page, last_message_has(f"Answer {(size - 1) // 2}."))
     times = []
@@ -245,7 +251,7 @@ def warm_up_seconds(data: Path, timeout: float = 120) -> float:
 def visit_pages(
     browser: Any, url: str, figures: dict[str, list[float]], data: Path, searches: bool
 ) -> None:
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page = browser.new_page(viewport=VIEWPORT)  # a new address: nothing of it cached
     figures["load"].append(seconds(lambda: (page.goto(url), wait_idle(page))))
     # A user opens History some seconds after the start: by then the background warm-up is
     # done (its own time is printed apart).

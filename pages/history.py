@@ -30,6 +30,8 @@ services = ui.services()
 history = services.history
 
 MESSAGES_PER_PAGE = 100
+HITS_PER_PAGE = 10  # search results drawn at first, and added by each "Show more results"
+HITS_KEY = "history-hits-shown"
 KEPT_KEYS = [
     "history-search",
     "history-models",
@@ -194,7 +196,8 @@ def show_search(text: str, filters: Filters) -> None:
         st.caption(
             _("{total:,} conversation(s) match{more}.").format(total=result.total, more=more)
         )
-    for hit in result.hits:
+    shown_hits = st.session_state.get(HITS_KEY, HITS_PER_PAGE)
+    for hit in result.hits[:shown_hits]:
         with st.container(border=True):
             st.button(safe_label(hit.title), key=f"hit-{hit.id}", type="tertiary",
                       on_click=open_in_history, args=(hit.id, hit.message_id))  # fmt: skip
@@ -206,6 +209,22 @@ def show_search(text: str, filters: Filters) -> None:
             st.markdown(marked_snippet(hit.snippet, text))  # escaped, the match in bold
             if hit.message_id is not None:
                 jump_button(hit.id, hit.message_id)
+    if (hidden := len(result.hits) - shown_hits) > 0:
+        st.button(
+            _("Show more results ({hidden} not shown)").format(hidden=hidden),
+            key="history-more-hits",
+            icon=":material/expand_more:",
+            type="tertiary",
+            on_click=show_more_hits,
+        )
+
+
+def show_more_hits() -> None:
+    st.session_state[HITS_KEY] = st.session_state.get(HITS_KEY, HITS_PER_PAGE) + HITS_PER_PAGE
+
+
+def new_search() -> None:
+    st.session_state.pop(HITS_KEY, None)
 
 
 def jump_button(conversation_id: str, message_id: int) -> None:
@@ -426,6 +445,7 @@ else:
         _("Search conversations"),
         key="history-search",
         placeholder=_("Words in titles and messages"),
+        on_change=new_search,
     )
     filters = current_filters()
     if search.strip():

@@ -6,6 +6,7 @@ from streamlit.testing.v1 import AppTest
 
 import ui
 from chatcore.config import load_settings
+from chatcore.params import GenerationParams
 from chatcore.services import open_services
 from testkit.apptest import new_app
 from testkit.fake_ollama import FakeOllama
@@ -145,3 +146,27 @@ def test_a_search_hit_jumps_to_its_message_in_chat(app_env, fake_ollama: FakeOll
     assert at.query_params["c"] == ["alpha"] or at.query_params["c"] == "alpha"
     assert any(c.value == "Found by your search" for c in at.get("caption"))
     assert at.chat_message[0].markdown[0].value == "Tell me about otters"
+
+
+def test_many_hits_are_drawn_ten_at_a_time(app_env, fake_ollama: FakeOllama) -> None:
+    services = open_services(load_settings())
+    try:
+        for n in range(23):
+            services.chat.send(
+                f"walrus-{n:02d}", f"Walrus fact {n}", "llama3.2", GenerationParams()
+            ).consume()
+    finally:
+        services.close()
+    at = history_page()
+    at.text_input(key="history-search").input("walrus").run()
+
+    def hits() -> list[str]:
+        return [b.key for b in at.button if b.key and b.key.startswith("hit-")]
+
+    assert len(hits()) == 10 and hits()[0] == "hit-walrus-22"  # the most recent first
+    button(at, "history-more-hits").click().run()
+    assert len(hits()) == 20
+    button(at, "history-more-hits").click().run()
+    assert len(hits()) == 23 and not [b for b in at.button if b.key == "history-more-hits"]
+    at.text_input(key="history-search").input("walrus fact 1").run()  # a new search: ten again
+    assert len(hits()) == 10

@@ -1,5 +1,7 @@
 """Chat: the dialogue of the open conversation, a reply streaming in, stop and regenerate."""
 
+from contextlib import nullcontext
+
 import streamlit as st
 
 import ui
@@ -7,7 +9,7 @@ from chatcore.chat import ReplyStream
 from chatcore.errors import DashboardError
 from ui.branches import message_tools, start_edit
 from ui.components import unavailable_model_notice, wait_for_the_last_stream
-from ui.conversation_view import dialogue_window, show_dialogue
+from ui.conversation_view import dialogue_window, show_dialogue, showing_a_found_message
 from ui.i18n import _
 from ui.messages import chat_prompt, show_refusal, show_user_turn, stream_reply
 
@@ -37,6 +39,9 @@ def start_regeneration() -> ReplyStream | None:
 # an edited message is sent as a new branch before the dialogue is drawn, as a regeneration is
 pending = start_regeneration() or start_edit(conversation_id, choice.model, choice.params)
 regenerating = pending is not None
+# a window that will change from the one on screen: a reply in place of another, or a search
+# hit's window that a send leaves for the latest
+changing = regenerating or showing_a_found_message(conversation_id)
 # bounded: the latest turns (earlier ones on demand), read and drawn alone however long the chat
 window = dialogue_window(conversation_id)
 if pending is not None:  # its reply streams below, not from the stored dialogue
@@ -45,13 +50,16 @@ if pending is not None:  # its reply streams below, not from the stored dialogue
 if not window.total and pending is None and not st.session_state.get("chat_prompt"):
     st.title(_("Chat"))
     st.caption(_("Pick a model in the sidebar and say something. Every turn is saved."))
-# The stored dialogue's place. A new reply fills it only after its first text: until then the
-# browser keeps showing what the last run drew there, so Enter waits for nothing old.
-dialogue = st.container()
+
+# A sent message's reply fills the stored dialogue's place only after its first text: until then
+# the browser keeps showing what the last run drew in that container (the same messages), so
+# Enter waits for nothing old. A changing window is drawn at once, in the page itself, where
+# nothing old can linger.
+place = nullcontext() if changing else st.container()
 
 
 def draw_dialogue() -> None:
-    with dialogue:
+    with place:
         show_dialogue(
             conversation_id,
             window,
@@ -59,6 +67,8 @@ def draw_dialogue() -> None:
         )
 
 
+if changing:
+    draw_dialogue()
 model_missing = pending is None and unavailable_model_notice(choice.model, ui.model_listing())
 # Images only for a model that can see them.
 prompt, images = chat_prompt(
@@ -74,11 +84,12 @@ if prompt and choice.model and not model_missing:
     except DashboardError as error:
         show_refusal(error, unsent=prompt)
 
-if pending is None:
+if pending is None and not changing:
     draw_dialogue()
-else:
+elif pending is not None:
     ui.open_conversation(pending.reply.conversation_id)  # before streaming: a stop ends the run
-    stream_reply(pending, stop_button=regenerating, after_first_piece=draw_dialogue)
+    later = None if changing else draw_dialogue
+    stream_reply(pending, stop_button=regenerating, after_first_piece=later)
     st.rerun()  # the finished screen: the caption, Regenerate, the sidebar's list
 
 if window.last is not None and window.last.role == "assistant":

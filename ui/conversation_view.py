@@ -45,6 +45,12 @@ def shown_key(conversation_id: str) -> str:
     return f"chat-shown-{conversation_id}"
 
 
+def showing_a_found_message(conversation_id: str | None) -> bool:
+    """Whether the window is open at a search hit (the last run drew it there)."""
+    focus = st.session_state.get(FOCUS_KEY)
+    return focus is not None and focus[0] == conversation_id
+
+
 def focused_message(conversation_id: str) -> int | None:
     """The message a search hit jumped to, while the user is still reading around it. Sending a
     message ends it: the reply belongs at the end, so the window returns to the latest."""

@@ -197,10 +197,31 @@ def sidebar_entries(cur: duckdb.DuckDBPyConnection, limit: int = 20) -> list[Sid
 
     Drawn on every page: it folds only the newest conversations (and the rest of their rounds),
     which hold the newest entries whenever they make up `limit` of them; else it folds them all."""
-    entries = folded_entries(cur, limit, scan=limit * SIDEBAR_SCAN)
-    if len(entries) < limit:
+    scan = limit * SIDEBAR_SCAN
+    entries = folded_entries(cur, limit, scan)
+    if len(entries) < limit and conversation_count(cur) > scan:
         entries = folded_entries(cur, limit, scan=None)
     return entries
+
+
+def conversation_count(cur: duckdb.DuckDBPyConnection) -> int:
+    row = cur.execute("SELECT count(*) FROM conversations").fetchone()
+    return int(row[0]) if row else 0
+
+
+def sidebar_fingerprint(cur: duckdb.DuckDBPyConnection) -> tuple[object, ...]:
+    """What the sidebar's entries are folded from, in a few numbers that change whenever it does:
+    every conversation's id, title and last activity, and the rows of rounds, votes and
+    collaboration steps (each only ever added or deleted)."""
+    row = cur.execute(
+        """
+        SELECT count(*), max(updated_at), bit_xor(hash(id, title, updated_at)),
+            (SELECT count(*) FROM compare_entries), (SELECT count(*) FROM votes),
+            (SELECT count(*) FROM collaboration_steps)
+        FROM conversations
+        """
+    ).fetchone()
+    return tuple(row) if row else ()
 
 
 def folded_entries(

@@ -3,6 +3,7 @@ conversation gives, a Compare round whole even when its other columns are older 
 
 from __future__ import annotations
 
+from chatcore.compare import BEST
 from chatcore.params import GenerationParams
 from chatcore.services import Services
 from chatcore.storage import conversations as store
@@ -44,3 +45,22 @@ def test_fewer_entries_than_asked_fold_everything(compare_services: Services) ->
         compare_services.chat.send(None, f"chat {n}", "mid:latest", PARAMS).consume()
     entries = compare_services.chat.sidebar_entries(20)
     assert len(entries) == 3 and entries == every_entry(compare_services, 20)
+
+
+def test_the_kept_entries_follow_every_change_they_show(compare_services: Services) -> None:
+    chat = compare_services.chat
+    chat.send("plain", "first words", "mid:latest", PARAMS).consume()
+    round_id = finished_round(compare_services, ["mid:latest", "fast:latest"], blind=True)
+    blind = chat.sidebar_entries(20)
+    assert blind[0].round_id == round_id and blind[0].compared_models == ("?", "?")
+    assert chat.sidebar_entries(20) == blind  # nothing changed: the kept fold
+
+    compare_services.compare.vote(round_id, BEST, "A")  # the vote names the blind round's models
+    assert chat.sidebar_entries(20)[0].compared_models == ("mid:latest", "fast:latest")
+    compare_services.history.rename("plain", "Renamed")  # a title, without new activity
+    assert [e.title for e in chat.sidebar_entries(20)][-1] == "Renamed"
+    chat.send("plain", "more words", "mid:latest", PARAMS).consume()  # new activity: on top
+    assert chat.sidebar_entries(20)[0].conversation_id == "plain"
+    compare_services.history.delete(["plain"])
+    assert [e.conversation_id for e in chat.sidebar_entries(20)] == [blind[0].conversation_id]
+    assert chat.sidebar_entries(20) == every_entry(compare_services, 20)

@@ -16,7 +16,6 @@ from chatcore.storage.stats import (
     HOURLY_UP_TO_DAYS,
     FilterChoices,
     StatsFilter,
-    SwitchLog,
     context_hits,
     data_version,
     filter_choices,
@@ -25,6 +24,7 @@ from chatcore.storage.stats import (
     model_switches,
     per_model,
     reply_lengths,
+    run_days,
     totals,
     usage,
 )
@@ -83,7 +83,6 @@ class StatsService:
 
     def __init__(self, db: Database) -> None:
         self.db = db
-        self.switches = SwitchLog()
         self._lock = threading.Lock()
         self._choices: tuple[tuple[object, ...], FilterChoices] | None = None
         self._reports: dict[tuple[str, str, tuple[object, ...]], StatsReport] = {}
@@ -131,15 +130,16 @@ class StatsService:
         grain = time_grain(f, choices)
         with self.db.transaction() as cur:
             clock = local_clock(cur)
-            over_time, by_hour = usage(cur, f, clock, grain)
+            runs = f.within(*run_days(cur))  # the same runs, read from fewer summary rows
+            over_time, by_hour = usage(cur, runs, clock, grain)
             return StatsReport(
-                headline=headline(totals(cur, f), over_time),
-                per_model=per_model(cur, f),
+                headline=headline(totals(cur, runs, messages=f), over_time),
+                per_model=per_model(cur, runs),
                 usage_over_time=over_time,
                 activity=by_hour,
-                reply_lengths=reply_lengths(cur, f),
-                context_hits=context_hits(cur, f),
-                model_switches=model_switches(cur, f, self.switches.switch_ids(cur)),
+                reply_lengths=reply_lengths(cur, runs),
+                context_hits=context_hits(cur, runs),
+                model_switches=model_switches(cur, runs),
                 grain=grain,
             )
 

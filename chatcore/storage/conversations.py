@@ -319,8 +319,10 @@ def delete_conversations(cur: duckdb.DuckDBPyConnection, conversation_ids: list[
     row = cur.execute(
         "SELECT count(*) FROM conversations WHERE id IN (SELECT unnest($ids))", ids
     ).fetchone()
-    days = rollup.days_of_runs(cur, "conversation_id IN (SELECT unnest($ids))", ids)
+    of_these = "conversation_id IN (SELECT unnest($ids))"
+    days = rollup.days_of_runs(cur, of_these, ids)
+    first_id = rollup.first_id_of_runs(cur, of_these, ids)
     for statement in CONVERSATION_CLEANUP:
         cur.execute(statement, ids if "$ids" in statement else None)
-    rollup.rebuild_days(cur, days)  # Stats forgets them too
+    rollup.rebuild_days(cur, days, first_id)  # Stats forgets them too
     return int(row[0]) if row else 0

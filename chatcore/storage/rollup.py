@@ -18,7 +18,9 @@ reads only that day's runs (they are stored in time order, so DuckDB skips the o
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import date, timedelta
 
 import duckdb
@@ -126,7 +128,67 @@ TABLES = [
     """,
 ]
 
+# Migration 16: what the rest of the page needs, so that no query of a page load reads the runs.
+TABLES_16 = [
+    # Which conversations had finished runs, per quarter hour and key: the distinct conversations
+    # of any filter, exact (a set, not a count, so that quarters can be added up).
+    """
+    CREATE TABLE run_conversations (
+        utc_day INTEGER NOT NULL,
+        bucket TIMESTAMPTZ NOT NULL,
+        model VARCHAR NOT NULL,
+        backend VARCHAR NOT NULL,
+        host VARCHAR NOT NULL,
+        client VARCHAR NOT NULL,
+        conversation_id VARCHAR NOT NULL
+    )
+    """,
+    # How many finished runs had each reply length (completion tokens), per UTC day and key: the
+    # reply-length histogram of whole days; the runs of a filter's partial first and last UTC
+    # day are read from the runs themselves, so the histogram stays exact in any time zone.
+    """
+    CREATE TABLE run_lengths (
+        utc_day INTEGER NOT NULL,
+        model VARCHAR NOT NULL,
+        backend VARCHAR NOT NULL,
+        host VARCHAR NOT NULL,
+        client VARCHAR NOT NULL,
+        tokens BIGINT NOT NULL,
+        n BIGINT NOT NULL
+    )
+    """,
+    # The same counts per UTC month (as run_digest_month), so a long span reads far fewer rows.
+    """
+    CREATE TABLE run_lengths_month (
+        month INTEGER NOT NULL,
+        model VARCHAR NOT NULL,
+        backend VARCHAR NOT NULL,
+        host VARCHAR NOT NULL,
+        client VARCHAR NOT NULL,
+        tokens BIGINT NOT NULL,
+        n BIGINT NOT NULL
+    )
+    """,
+    # The finished runs whose host had last served another model (a "switch"): the run the app
+    # started just before on the same host (by run id, whatever its status) had another model.
+    # A host's first run is not a switch. Columns as the runs name them, for StatsFilter.where.
+    """
+    CREATE TABLE run_switches (
+        utc_day INTEGER NOT NULL,
+        id BIGINT NOT NULL,
+        started_at TIMESTAMPTZ NOT NULL,
+        model VARCHAR NOT NULL,
+        backend VARCHAR NOT NULL,
+        host VARCHAR NOT NULL,
+        client VARCHAR,
+        status VARCHAR NOT NULL,
+        load_duration_ns BIGINT
+    )
+    """,
+]
+
 UTC_DAY = f"(epoch_ms(started_at) // {DAY_MS})::INTEGER"
+BUCKET = f"to_timestamp(epoch_ms(started_at) // {QUARTER_MS} * {QUARTER_MS // 1000})"
 KEYS = f"model, backend, host, coalesce(client, '{DASHBOARD}')"
 
 
@@ -134,7 +196,7 @@ def rollup_rows(days_where: str) -> str:
     """SELECT of the rollup rows of the finished runs matching `days_where`."""
     return f"""
         SELECT {UTC_DAY} AS utc_day,
-            to_timestamp(epoch_ms(started_at) // {QUARTER_MS} * {QUARTER_MS // 1000}) AS bucket,
+            {BUCKET} AS bucket,
             {KEYS} AS client,
             count(*) AS runs,
             count(*) FILTER (WHERE status = {ERROR}) AS errors,
@@ -202,11 +264,33 @@ def context_hit_rows(days_where: str) -> str:
     """
 
 
-DERIVED = {
+def conversation_rows(days_where: str) -> str:
+    """SELECT of the (quarter hour, key, conversation) rows of the finished runs matching."""
+    return f"""
+        SELECT DISTINCT {UTC_DAY} AS utc_day, {BUCKET} AS bucket, {KEYS} AS client,
+            conversation_id
+        FROM runs WHERE status <> {STREAMING} AND {days_where}
+    """
+
+
+def length_rows(days_where: str) -> str:
+    """SELECT of the (UTC day, key, reply length) counts of the finished runs matching."""
+    return f"""
+        SELECT {UTC_DAY} AS utc_day, {KEYS} AS client, completion_tokens AS tokens,
+            count(*) AS n
+        FROM runs
+        WHERE status <> {STREAMING} AND completion_tokens IS NOT NULL AND {days_where}
+        GROUP BY ALL
+    """
+
+
+DERIVED_13 = {
     "run_rollup": rollup_rows,
     "run_digest": digest_rows,
     "run_context_hits": context_hit_rows,
 }
+DERIVED_16 = {"run_conversations": conversation_rows, "run_lengths": length_rows}
+DERIVED = DERIVED_13 | DERIVED_16
 
 
 MONTH_OF_DAY = (
@@ -214,13 +298,19 @@ MONTH_OF_DAY = (
 )
 
 
-def month_rows(days_where: str) -> str:
-    """SELECT of the monthly digest rows from the daily ones matching (whole months of them)."""
+def month_rows(days_where: str, table: str = "run_digest") -> str:
+    """SELECT of the monthly rows from the daily ones of `table` matching (whole months)."""
     return f"""
-        SELECT {MONTH_OF_DAY} AS month, model, backend, host, client, metric, bin, sum(n)
-        FROM run_digest WHERE {days_where}
+        SELECT {MONTH_OF_DAY} AS month, * EXCLUDE (utc_day, n), sum(n)
+        FROM {table} WHERE {days_where}
         GROUP BY ALL
     """
+
+
+# monthly table: the daily one it sums
+MONTHLY_13 = {"run_digest_month": "run_digest"}
+MONTHLY_16 = {"run_lengths_month": "run_lengths"}
+MONTHLY = MONTHLY_13 | MONTHLY_16
 
 
 def bin_of(value: str) -> str:
@@ -242,19 +332,37 @@ def backfill() -> list[str]:
     return [
         *TABLES,
         # in time order, so that rebuilding a day skips the other days' row groups
-        *(f"INSERT INTO {table} {rows('true')} ORDER BY 1" for table, rows in DERIVED.items()),
-        f"INSERT INTO run_digest_month {month_rows('true')} ORDER BY 1",
+        *(f"INSERT INTO {table} {rows('true')} ORDER BY 1" for table, rows in DERIVED_13.items()),
+        *(
+            f"INSERT INTO {monthly} {month_rows('true', daily)} ORDER BY 1"
+            for monthly, daily in MONTHLY_13.items()
+        ),
+    ]
+
+
+def backfill_16() -> list[str]:
+    """Migration 16's statements: the conversations, reply lengths and switches, backfilled."""
+    return [
+        *TABLES_16,
+        *(f"INSERT INTO {table} {rows('true')} ORDER BY 1" for table, rows in DERIVED_16.items()),
+        *(
+            f"INSERT INTO {monthly} {month_rows('true', daily)} ORDER BY 1"
+            for monthly, daily in MONTHLY_16.items()
+        ),
+        f"INSERT INTO run_switches {switch_rows()} ORDER BY id",
     ]
 
 
 def rebuild_all(cur: duckdb.DuckDBPyConnection) -> None:
-    """Recompute both tables from every run: for runs written behind the app's back (bulk
+    """Recompute every table from every run: for runs written behind the app's back (bulk
     loads of test and benchmark data)."""
     for table, rows in DERIVED.items():
         cur.execute(f"DELETE FROM {table}")
         cur.execute(f"INSERT INTO {table} {rows('true')}")
-    cur.execute("DELETE FROM run_digest_month")
-    cur.execute(f"INSERT INTO run_digest_month {month_rows('true')}")
+    for monthly, daily in MONTHLY.items():
+        cur.execute(f"DELETE FROM {monthly}")
+        cur.execute(f"INSERT INTO {monthly} {month_rows('true', daily)}")
+    rebuild_switches(cur, 0)
 
 
 def days_of_runs(cur: duckdb.DuckDBPyConnection, where: str, params: object) -> list[int]:
@@ -263,11 +371,27 @@ def days_of_runs(cur: duckdb.DuckDBPyConnection, where: str, params: object) -> 
     return [int(row[0]) for row in rows]
 
 
-def rebuild_days(cur: duckdb.DuckDBPyConnection, days: Iterable[int]) -> None:
-    """Recompute both tables for these UTC days from the runs as they are now."""
+def first_id_of_runs(cur: duckdb.DuckDBPyConnection, where: str, params: object) -> int | None:
+    """The lowest id of the runs matching `where`: the switches after it are the ones a change
+    to these runs can move (run before they change or go)."""
+    row = cur.execute(f"SELECT min(id) FROM runs WHERE {where}", params).fetchone()
+    return None if row is None or row[0] is None else int(row[0])
+
+
+def rebuild_days(
+    cur: duckdb.DuckDBPyConnection, days: Iterable[int], first_id: int | None = 0
+) -> None:
+    """Recompute the tables for these UTC days from the runs as they are now, and the switches
+    from run `first_id` on (the lowest id of the runs that changed; 0: all of them; None: none
+    changed)."""
     days = sorted(set(days))
-    if not days:
-        return
+    if days:
+        rebuild_utc_days(cur, days)
+    if days and first_id is not None:
+        rebuild_switches(cur, first_id)
+
+
+def rebuild_utc_days(cur: duckdb.DuckDBPyConnection, days: list[int]) -> None:
     # the range lets DuckDB skip the row groups of other days; the list keeps only these days
     in_days = (
         f"started_at >= to_timestamp({days[0] * DAY_MS // 1000}) "
@@ -280,11 +404,12 @@ def rebuild_days(cur: duckdb.DuckDBPyConnection, days: Iterable[int]) -> None:
         cur.execute(f"INSERT INTO {table} {rows(in_days)}", params)
     for month in sorted({month_of(day) for day in days}):
         first, last = days_of_month(month)
-        cur.execute("DELETE FROM run_digest_month WHERE month = ?", [month])
-        cur.execute(
-            f"INSERT INTO run_digest_month {month_rows('utc_day BETWEEN $first AND $last')}",
-            {"first": first, "last": last},
-        )
+        for monthly, daily in MONTHLY.items():
+            cur.execute(f"DELETE FROM {monthly} WHERE month = ?", [month])
+            cur.execute(
+                f"INSERT INTO {monthly} {month_rows('utc_day BETWEEN $first AND $last', daily)}",
+                {"first": first, "last": last},
+            )
 
 
 def month_of(utc_day: int) -> int:
@@ -302,4 +427,221 @@ def days_of_month(month: int) -> tuple[int, int]:
 
 def rebuild_runs(cur: duckdb.DuckDBPyConnection, where: str, params: object) -> None:
     """Recompute the days of the runs matching `where` (after they were added or changed)."""
-    rebuild_days(cur, days_of_runs(cur, where, params))
+    rebuild_days(cur, days_of_runs(cur, where, params), first_id_of_runs(cur, where, params))
+
+
+# --- switches ---
+
+SWITCH_COLUMNS = "utc_day, id, started_at, model, backend, host, client, status, load_duration_ns"
+
+
+def switch_rows(first_id: int = 0) -> str:
+    """SELECT of the finished switches among the runs from id `first_id` on (parameter
+    $first_id when it is not 0): each run's previous run on its host, by id, is looked up in
+    the runs before `first_id` when none of the later ones precedes it."""
+    if not first_id:
+        before, since = "SELECT NULL::VARCHAR AS host, NULL::VARCHAR AS model LIMIT 0", "true"
+    else:
+        before = (
+            "SELECT host, arg_max(model, id) AS model FROM runs WHERE id < $first_id GROUP BY host"
+        )
+        since = "id >= $first_id"
+    return f"""
+        WITH earlier AS ({before}),
+        ordered AS (
+            SELECT {UTC_DAY} AS utc_day, id, started_at, model, backend, host, client, status,
+                load_duration_ns, lag(model) OVER (PARTITION BY host ORDER BY id) AS previous
+            FROM runs WHERE {since}
+        )
+        SELECT {", ".join(f"o.{c}" for c in SWITCH_COLUMNS.split(", "))}
+        FROM ordered o LEFT JOIN earlier e ON e.host = o.host
+        WHERE o.status <> {STREAMING} AND coalesce(o.previous, e.model) <> o.model
+    """
+
+
+def rebuild_switches(cur: duckdb.DuckDBPyConnection, first_id: int) -> None:
+    """Recompute the switches among the runs from id `first_id` on."""
+    params = {"first_id": first_id} if first_id else None
+    cur.execute("DELETE FROM run_switches WHERE id >= ?", [first_id])
+    cur.execute(f"INSERT INTO run_switches {switch_rows(first_id)}", params)
+
+
+NEARBY_RUNS = 10_000  # a run's previous one on its host is nearly always among these ids
+
+
+def previous_model(cur: duckdb.DuckDBPyConnection, run_id: int, host: str) -> str | None:
+    """The model of the run started just before `run_id` on `host` (None: the host's first).
+    The ids just below it are looked at first: DuckDB skips the other row groups."""
+    nearby = cur.execute(
+        "SELECT arg_max(model, id) FROM runs WHERE host = ? AND id < ? AND id >= ?",
+        [host, run_id, run_id - NEARBY_RUNS],
+    ).fetchone()
+    if nearby is not None and nearby[0] is not None:
+        return str(nearby[0])
+    anywhere = cur.execute(
+        "SELECT arg_max(model, id) FROM runs WHERE host = ? AND id < ?", [host, run_id]
+    ).fetchone()
+    return None if anywhere is None or anywhere[0] is None else str(anywhere[0])
+
+
+# --- a run finishing ---
+
+
+def streaming_host(cur: duckdb.DuckDBPyConnection, run_id: int) -> str | None:
+    """The host of a run still streaming (None: it is not), read just before it finishes."""
+    row = cur.execute(
+        f"SELECT host FROM runs WHERE id = ? AND status = {STREAMING}", [run_id]
+    ).fetchone()
+    return None if row is None else str(row[0])
+
+
+def run_finished(cur: duckdb.DuckDBPyConnection, run_id: int, streamed_on: str | None) -> None:
+    """Add a run that just finished to every table. `streamed_on` is `streaming_host` before
+    it finished: a run that was not streaming, or moved to another host, is recomputed the slow
+    and general way instead (its days, and the switches from it on).
+
+    Its quarter hour's rollup rows are recomputed (the few runs of that quarter: sums of
+    doubles stay exactly as a fresh recompute adds them), its other rows are added to or
+    inserted by their keys: a few milliseconds, whatever the size of the day or the history.
+    A run still streaming is in no table, so there is nothing of it to take out first."""
+    run = finished_run(cur, run_id)
+    if run is None:
+        return
+    if streamed_on != run.host:
+        rebuild_runs(cur, "id = $run_id", {"run_id": run_id})
+        return
+    in_quarter = (
+        f"started_at >= to_timestamp({run.quarter}) "
+        f"AND started_at < to_timestamp({run.quarter + QUARTER_MS // 1000})"
+    )
+    cur.execute("DELETE FROM run_rollup WHERE bucket = to_timestamp(?)", [run.quarter])
+    cur.execute(f"INSERT INTO run_rollup {rollup_rows(in_quarter)}")
+    cur.execute(
+        """
+        INSERT INTO run_conversations
+        SELECT $utc_day, to_timestamp($quarter), $model, $backend, $host, $client, $conversation
+        WHERE NOT EXISTS (
+            SELECT 1 FROM run_conversations
+            WHERE utc_day = $utc_day AND bucket = to_timestamp($quarter) AND model = $model
+                AND backend = $backend AND host = $host AND client = $client
+                AND conversation_id = $conversation
+        )
+        """,
+        {
+            **run.keys,
+            "utc_day": run.utc_day,
+            "quarter": run.quarter,
+            "conversation": run.conversation,
+        },
+    )
+    cur.execute(f"INSERT INTO run_context_hits {context_hit_rows(f'id = {int(run_id)}')}")
+    if run.bins:
+        add_one(cur, "run_digest", {"utc_day": run.utc_day, **run.keys}, run.bins)
+        add_one(cur, "run_digest_month", {"month": month_of(run.utc_day), **run.keys}, run.bins)
+    if run.completion_tokens is not None:
+        length = {**run.keys, "tokens": run.completion_tokens}
+        add_one(cur, "run_lengths", {"utc_day": run.utc_day, **length})
+        add_one(cur, "run_lengths_month", {"month": month_of(run.utc_day), **length})
+    if previous_model(cur, run_id, run.host) not in (None, run.model):
+        cur.execute(
+            f"INSERT INTO run_switches SELECT {UTC_DAY}, {SWITCH_COLUMNS.split(', ', 1)[1]} "
+            "FROM runs WHERE id = ?",
+            [run_id],
+        )
+
+
+@dataclass(frozen=True)
+class FinishedRun:
+    """What the tables need of one run, read once."""
+
+    quarter: int  # the start of its quarter hour, seconds since 1970
+    utc_day: int
+    keys: dict[str, str]  # model, backend, host, client (the dashboard's when it has none)
+    conversation: str
+    completion_tokens: int | None
+    bins: list[tuple[int, int]]  # (metric, bin) of each metric it reported
+
+    @property
+    def host(self) -> str:
+        return self.keys["host"]
+
+    @property
+    def model(self) -> str:
+        return self.keys["model"]
+
+
+def finished_run(cur: duckdb.DuckDBPyConnection, run_id: int) -> FinishedRun | None:
+    """The run's keys and figures; its metrics' bins are worked out here (as `bin_of` does in
+    SQL): the same expressions in SQL cost DuckDB more to plan than the rest of the finish."""
+    row = cur.execute(
+        f"""
+        SELECT epoch_ms(started_at) // {QUARTER_MS} * {QUARTER_MS // 1000}, {UTC_DAY},
+            {KEYS}, conversation_id, completion_tokens, eval_duration_ns, ttft_ms,
+            load_duration_ns, prompt_tokens, prompt_eval_duration_ns, answer_ms
+        FROM runs WHERE id = ?
+        """,
+        [run_id],
+    ).fetchone()
+    if row is None:
+        return None
+    quarter, utc_day, model, backend, host, client, conversation, tokens, *figures = row
+    eval_ns, ttft_ms, load_ns, prompt_tokens, prompt_eval_ns, answer_ms = figures
+    values = {
+        TOKENS_PER_SECOND: rate(tokens, eval_ns),
+        TTFT_MS: ttft_ms,
+        LOAD_MS: None if load_ns is None else load_ns / 1e6,
+        PROMPT_TOKENS_PER_SECOND: rate(prompt_tokens, prompt_eval_ns),
+        ANSWER_MS: answer_ms,
+    }
+    return FinishedRun(
+        quarter=int(quarter),
+        utc_day=int(utc_day),
+        keys={"model": model, "backend": backend, "host": host, "client": client},
+        conversation=str(conversation),
+        completion_tokens=None if tokens is None else int(tokens),
+        bins=[(metric, bin_number(v)) for metric, v in values.items() if v is not None],
+    )
+
+
+def rate(tokens: int | None, ns: int | None) -> float | None:
+    """Tokens per second, as METRICS has it: None unless both were reported."""
+    return tokens * 1e9 / ns if tokens and ns and tokens > 0 and ns > 0 else None
+
+
+def bin_number(value: float) -> int:
+    """`bin_of` in Python: the same double arithmetic, so the same bin."""
+    if value <= 0:
+        return ZERO_BIN
+    return max(math.floor(math.log(value) / math.log(BIN_RATIO)), ZERO_BIN + 1)
+
+
+def add_one(
+    cur: duckdb.DuckDBPyConnection,
+    table: str,
+    keys: dict[str, object],
+    rows: list[tuple[int, int]] | None = None,
+) -> None:
+    """Count one more run in the table's row of `keys`, or with `rows` in its rows of `keys`
+    and each (metric, bin): the rows it already has are added to, the others inserted."""
+    where = " AND ".join(f"{column} = ${column}" for column in keys)
+    if rows is None:
+        if not cur.execute(
+            f"UPDATE {table} SET n = n + 1 WHERE {where} RETURNING 1", keys
+        ).fetchall():
+            cur.execute(
+                f"INSERT INTO {table} VALUES ({', '.join('?' * len(keys))}, 1)", [*keys.values()]
+            )
+        return
+    pairs = ", ".join(f"({metric}, {number})" for metric, number in rows)
+    updated = cur.execute(
+        f"UPDATE {table} SET n = n + 1 WHERE {where} AND (metric, bin) IN ({pairs}) "
+        "RETURNING metric, bin",
+        keys,
+    ).fetchall()
+    missing = [row for row in rows if row not in {tuple(u) for u in updated}]
+    if missing:
+        one = f"({', '.join('?' * len(keys))}, ?, ?, 1)"
+        cur.execute(
+            f"INSERT INTO {table} VALUES {', '.join([one] * len(missing))}",
+            [value for row in missing for value in (*keys.values(), *row)],
+        )

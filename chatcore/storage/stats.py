@@ -12,8 +12,7 @@ local second with integer arithmetic.
 
 from __future__ import annotations
 
-import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 
 import duckdb
@@ -43,6 +42,18 @@ class StatsFilter:
     backends: tuple[str, ...] = ()
     hosts: tuple[str, ...] = ()
     clients: tuple[str, ...] = ()  # who sent the request: DASHBOARD, or a proxy's client
+
+    def within(self, first_day: date | None, last_day: date | None) -> StatsFilter:
+        """The same runs, with a date bound dropped when every finished run (first_day to
+        last_day) lies on its side of it: the page's every-day range reads the summaries'
+        whole months then, not the days at their edges."""
+        start = (
+            None
+            if self.start is None or first_day is None or self.start <= first_day
+            else self.start
+        )
+        end = None if self.end is None or last_day is None or self.end >= last_day else self.end
+        return replace(self, start=start, end=end)
 
     @property
     def narrows_runs(self) -> bool:
@@ -197,15 +208,15 @@ class LocalClock:
 
 
 def local_clock(cur: duckdb.DuckDBPyConnection) -> LocalClock:
-    """The zone's offsets over the runs' span: sampled daily, then every quarter hour through
-    each day whose offset changed (every real-world zone changes its offset on a quarter hour,
-    at most once a day)."""
+    """The zone's offsets over the finished runs' span: sampled daily, then every quarter hour
+    through each day whose offset changed (every real-world zone changes its offset on a quarter
+    hour, at most once a day)."""
     rows = cur.execute(
         """
         WITH span AS (
-            SELECT time_bucket(INTERVAL 1 DAY, min(started_at)) - INTERVAL 1 DAY AS first,
-                max(started_at) + INTERVAL 2 DAY AS last
-            FROM runs
+            SELECT time_bucket(INTERVAL 1 DAY, min(bucket)) - INTERVAL 1 DAY AS first,
+                max(bucket) + INTERVAL 2 DAY AS last
+            FROM run_rollup
         ),
         daily AS (
             SELECT d.ts, epoch(d.ts::TIMESTAMP)::BIGINT - epoch(d.ts)::BIGINT AS offset_s
@@ -241,24 +252,36 @@ def local_clock(cur: duckdb.DuckDBPyConnection) -> LocalClock:
 # --- the figures ---
 
 
-def totals(cur: duckdb.DuckDBPyConnection, f: StatsFilter) -> pd.DataFrame:
+def run_days(cur: duckdb.DuckDBPyConnection) -> tuple[date | None, date | None]:
+    """The local days of the first and last finished run (a quarter hour never straddles a
+    local midnight)."""
+    row = cur.execute("SELECT min(bucket)::DATE, max(bucket)::DATE FROM run_rollup").fetchone()
+    assert row is not None
+    return row[0], row[1]
+
+
+def totals(
+    cur: duckdb.DuckDBPyConnection, f: StatsFilter, messages: StatsFilter | None = None
+) -> pd.DataFrame:
     """One row: conversations with a matching run, and messages.
 
     Messages are the messages you sent within the dates (with a model, backend or host filter:
-    only in conversations that a matching run answered) plus the matching replies."""
-    where, params = f.where()
-    message_where, message_params = dates_where(f, "m.created_at")
+    only in conversations that a matching run answered) plus the matching replies. The
+    conversations and replies come from the rollup's quarter hours (chatcore/storage/rollup.py).
+    `messages` is the filter whose dates your messages are counted within (default: `f`)."""
+    where, params = f.rollup_where()
+    message_where, message_params = dates_where(messages or f, "m.created_at")
     in_conversations = "AND m.conversation_id IN (SELECT conversation_id FROM f)"
     return cur.execute(
         f"""
-        WITH f AS (SELECT conversation_id FROM runs r WHERE {where})
-        SELECT (SELECT count(DISTINCT conversation_id) FROM f) AS conversations,
+        WITH f AS (SELECT DISTINCT conversation_id FROM run_conversations r WHERE {where})
+        SELECT (SELECT count(*) FROM f) AS conversations,
             (SELECT count(*) FROM messages m WHERE m.role = 'user' AND m.forked_from IS NULL
                 AND {message_where}
                 {in_conversations if f.narrows_runs else ""})
-            + (SELECT count(*) FROM f) AS messages
+            + (SELECT coalesce(sum(runs), 0) FROM run_rollup r WHERE {where}) AS messages
         """,
-        [*params, *message_params],
+        [*params, *message_params, *params],
     ).df()
 
 
@@ -456,21 +479,103 @@ def binned_quantile(values: np.ndarray, counts: np.ndarray, q: float) -> float |
 
 def reply_lengths(cur: duckdb.DuckDBPyConnection, f: StatsFilter) -> pd.DataFrame:
     """A histogram of completion tokens: equal bins from 0 past the longest, empty ones left out."""
-    where, params = f.where()
+    parts, params = length_counts(cur, f)
     return cur.execute(
         f"""
-        WITH lengths AS (
-            SELECT completion_tokens AS n FROM runs r
-            WHERE {where} AND completion_tokens IS NOT NULL
-        ),
-        width AS (SELECT greatest(1, ceil((max(n) + 1) / {REPLY_LENGTH_BINS}))::BIGINT AS w
+        WITH lengths AS ({" UNION ALL ".join(parts)}),
+        width AS (SELECT greatest(1, ceil((max(tokens) + 1) / {REPLY_LENGTH_BINS}))::BIGINT AS w
                   FROM lengths)
-        SELECT (n // w) * w AS bin_start, (n // w) * w + w AS bin_end, count(*) AS replies
+        SELECT (tokens // w) * w AS bin_start, (tokens // w) * w + w AS bin_end,
+            sum(n)::BIGINT AS replies
         FROM lengths, width
         GROUP BY ALL ORDER BY bin_start
         """,
         params,
     ).df()
+
+
+def length_counts(cur: duckdb.DuckDBPyConnection, f: StatsFilter) -> tuple[list[str], list[object]]:
+    """SELECTs of (tokens, n) whose union counts the matching replies by length, and their
+    parameters. The whole UTC months and days within the filter's dates come from
+    `run_lengths_month` and `run_lengths`; the runs of the part-days at either end (a local day
+    straddles two UTC days) from the runs, so the counts are exact in any time zone."""
+    where, params = f.where()
+    runs = (
+        "SELECT completion_tokens AS tokens, 1 AS n FROM runs r "
+        "WHERE {} AND completion_tokens IS NOT NULL AND {}"
+    )
+    first, last = whole_utc_days(cur, f)
+    if first is not None and last is not None and first > last:
+        return [runs.format(where, "true")], list(params)  # not one whole UTC day in it
+    keys, key_params = f.key_where("r")
+    months, days = month_and_day_spans(first, last)
+    parts: list[str] = []
+    values: list[object] = []
+    if months is not None:
+        parts.append(
+            f"SELECT tokens, n FROM run_lengths_month r WHERE month BETWEEN ? AND ? AND {keys}"
+        )
+        values += [*months, *key_params]
+    for span in days:
+        parts.append(
+            f"SELECT tokens, n FROM run_lengths r WHERE utc_day BETWEEN ? AND ? AND {keys}"
+        )
+        values += [*span, *key_params]
+    if first is not None:
+        parts.append(runs.format(where, f"r.started_at < to_timestamp({first * DAY_SECONDS})"))
+        values += params
+    if last is not None:
+        parts.append(
+            runs.format(where, f"r.started_at >= to_timestamp({(last + 1) * DAY_SECONDS})")
+        )
+        values += params
+    return parts, values
+
+
+DAY_SECONDS = 86400
+
+
+def whole_utc_days(cur: duckdb.DuckDBPyConnection, f: StatsFilter) -> tuple[int | None, int | None]:
+    """The first and last UTC day (days since 1970-01-01) lying wholly within the filter's
+    local dates (None: no bound); first > last when there is none."""
+    first = last = None
+    if f.start is not None:
+        row = cur.execute("SELECT epoch_ms(CAST(? AS DATE)::TIMESTAMPTZ)", [f.start]).fetchone()
+        assert row is not None
+        first = -(-int(row[0]) // (DAY_SECONDS * 1000))  # rounded up
+    if f.end is not None:
+        row = cur.execute(
+            "SELECT epoch_ms((CAST(? AS DATE) + INTERVAL 1 DAY)::TIMESTAMPTZ)", [f.end]
+        ).fetchone()
+        assert row is not None
+        last = int(row[0]) // (DAY_SECONDS * 1000) - 1
+    return first, last
+
+
+def month_and_day_spans(
+    first: int | None, last: int | None
+) -> tuple[tuple[int, int] | None, list[tuple[int, int]]]:
+    """Whole UTC days first..last (None: unbounded) as the whole months within them (first and
+    last month number, None: no whole month) and the day spans around those."""
+    lowest, highest = -(2**31), 2**31 - 1
+    first_month, last_month = lowest, highest
+    if first is not None:
+        first_month = rollup.month_of(first)
+        if rollup.days_of_month(first_month)[0] < first:
+            first_month += 1
+    if last is not None:
+        last_month = rollup.month_of(last)
+        if rollup.days_of_month(last_month)[1] > last:
+            last_month -= 1
+    if first_month > last_month:
+        assert first is not None and last is not None
+        return None, [(first, last)]
+    days = []
+    if first is not None and first < rollup.days_of_month(first_month)[0]:
+        days.append((first, rollup.days_of_month(first_month)[0] - 1))
+    if last is not None and last > rollup.days_of_month(last_month)[1]:
+        days.append((rollup.days_of_month(last_month)[1] + 1, last))
+    return (first_month, last_month), days
 
 
 def context_hits(
@@ -496,69 +601,20 @@ def context_hits(
     ).df()
 
 
-class SwitchLog:
-    """The runs whose host had last served another model ("switches"), found incrementally.
-
-    Which run came before another on a host never changes, so each report only looks at the runs
-    added since the last one; a window over every run would be the page's slowest query.
-    The previous run is the one the app started just before on the same host (by run id),
-    whatever its status or the filter. A host's first run ever is not a switch.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._seen_up_to = 0
-        self._last_model: dict[str, str] = {}
-        self._switch_ids = np.empty(0, dtype=np.int64)
-
-    def switch_ids(self, cur: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-        """The ids of every switch so far, as a one-column frame `id`."""
-        with self._lock:
-            hosts, models = list(self._last_model), list(self._last_model.values())
-            new = cur.execute(
-                """
-                WITH new AS (
-                    SELECT id, host, model,
-                        lag(model) OVER (PARTITION BY host ORDER BY id) AS previous
-                    FROM runs WHERE id > ?
-                ),
-                known AS (SELECT unnest(?::VARCHAR[]) AS host, unnest(?::VARCHAR[]) AS model)
-                SELECT n.id FROM new n LEFT JOIN known k ON k.host = n.host
-                WHERE coalesce(n.previous, k.model) <> n.model ORDER BY n.id
-                """,
-                [self._seen_up_to, hosts, models],
-            ).fetchnumpy()["id"]
-            latest = cur.execute(
-                "SELECT host, arg_max(model, id), max(id) FROM runs WHERE id > ? GROUP BY host",
-                [self._seen_up_to],
-            ).fetchall()
-            for host, model, last_id in latest:
-                self._last_model[host] = model
-                self._seen_up_to = max(self._seen_up_to, int(last_id))
-            if len(new):
-                self._switch_ids = np.concatenate([self._switch_ids, np.asarray(new, np.int64)])
-            return pd.DataFrame({"id": self._switch_ids})
-
-
-def model_switches(
-    cur: duckdb.DuckDBPyConnection, f: StatsFilter, switch_ids: pd.DataFrame
-) -> pd.DataFrame:
-    """Per model switched to: how often, and the load time those switches cost."""
+def model_switches(cur: duckdb.DuckDBPyConnection, f: StatsFilter) -> pd.DataFrame:
+    """Per model switched to: how often, and the load time those switches cost. A switch is a
+    run whose host had last served another model (kept as runs finish: rollup.run_switches)."""
     where, params = f.where()
-    cur.register("switch_runs", switch_ids)
-    try:
-        return cur.execute(
-            f"""
-            SELECT model, count(*) AS switches,
-                coalesce(sum(load_duration_ns), 0) / 1e9 AS load_seconds,
-                median(load_duration_ns / 1e6) AS median_load_ms
-            FROM runs r WHERE {where} AND r.id IN (SELECT id FROM switch_runs)
-            GROUP BY model ORDER BY load_seconds DESC, model
-            """,
-            params,
-        ).df()
-    finally:
-        cur.unregister("switch_runs")
+    return cur.execute(
+        f"""
+        SELECT model, count(*) AS switches,
+            coalesce(sum(load_duration_ns), 0) / 1e9 AS load_seconds,
+            median(load_duration_ns / 1e6) AS median_load_ms
+        FROM run_switches r WHERE {where}
+        GROUP BY model ORDER BY load_seconds DESC, model
+        """,
+        params,
+    ).df()
 
 
 # --- the download ---

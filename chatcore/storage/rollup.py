@@ -129,7 +129,40 @@ TABLES = [
 ]
 
 # Migration 16: what the rest of the page needs, so that no query of a page load reads the runs.
+SUMS = [
+    "runs", "errors", "stopped", "prompt_tokens", "completion_tokens", "generation_ns",
+    "speed_tokens", "speed_ns", "max_load_ms", "thinking_tokens", "thinking_tokens_answered",
+    "completion_tokens_thought", "thinking_ms_timed", "total_ms_thought",
+]  # fmt: skip
+# run_rollup's columns after its keys, with their types
+SUM_COLUMNS = TABLES[0].split("client VARCHAR NOT NULL,", 1)[1].rsplit(")", 1)[0]
+
 TABLES_16 = [
+    # run_rollup summed per UTC hour: a zone whose offsets are whole hours (nearly all) charts
+    # its local hours and days from a third of the rows.
+    f"""
+    CREATE TABLE run_rollup_hour (
+        utc_day INTEGER NOT NULL,
+        bucket TIMESTAMPTZ NOT NULL,
+        model VARCHAR NOT NULL,
+        backend VARCHAR NOT NULL,
+        host VARCHAR NOT NULL,
+        client VARCHAR NOT NULL,
+        {SUM_COLUMNS}
+    )
+    """,
+    # ... and per UTC day: the sums of the whole days within a filter's dates (the part-days at
+    # its ends come from the quarter hours), a seventieth of the rows.
+    f"""
+    CREATE TABLE run_rollup_day (
+        utc_day INTEGER NOT NULL,
+        model VARCHAR NOT NULL,
+        backend VARCHAR NOT NULL,
+        host VARCHAR NOT NULL,
+        client VARCHAR NOT NULL,
+        {SUM_COLUMNS}
+    )
+    """,
     # Which conversations had finished runs, per quarter hour and key: the distinct conversations
     # of any filter, exact (a set, not a count, so that quarters can be added up).
     """
@@ -284,6 +317,30 @@ def length_rows(days_where: str) -> str:
     """
 
 
+HOUR_OF_BUCKET = "to_timestamp(epoch(bucket)::BIGINT // 3600 * 3600)"
+
+
+def coarser_rollup(source: str, where: str, hourly: bool) -> str:
+    """SELECT of `source`'s rollup rows matching `where`, summed per UTC hour or day."""
+    figures = ", ".join(f"{'max' if c == 'max_load_ms' else 'sum'}({c})" for c in SUMS)
+    period = f"utc_day, {HOUR_OF_BUCKET} AS bucket" if hourly else "utc_day"
+    return f"""
+        SELECT {period}, model, backend, host, client, {figures}
+        FROM {source} WHERE {where} GROUP BY ALL
+    """
+
+
+# coarser table: (its source, hourly)
+COARSER = {"run_rollup_hour": ("run_rollup", True), "run_rollup_day": ("run_rollup_hour", False)}
+
+
+def rebuild_coarser(cur: duckdb.DuckDBPyConnection, where: str, params: object = None) -> None:
+    """Recompute the hourly and daily rollup rows whose UTC days match `where` (on utc_day)."""
+    for table, (source, hourly) in COARSER.items():
+        cur.execute(f"DELETE FROM {table} WHERE {where}", params)
+        cur.execute(f"INSERT INTO {table} {coarser_rollup(source, where, hourly)}", params)
+
+
 DERIVED_13 = {
     "run_rollup": rollup_rows,
     "run_digest": digest_rows,
@@ -350,6 +407,10 @@ def backfill_16() -> list[str]:
             for monthly, daily in MONTHLY_16.items()
         ),
         f"INSERT INTO run_switches {switch_rows()} ORDER BY id",
+        *(
+            f"INSERT INTO {table} {coarser_rollup(source, 'true', hourly)} ORDER BY 1"
+            for table, (source, hourly) in COARSER.items()
+        ),
     ]
 
 
@@ -362,6 +423,7 @@ def rebuild_all(cur: duckdb.DuckDBPyConnection) -> None:
     for monthly, daily in MONTHLY.items():
         cur.execute(f"DELETE FROM {monthly}")
         cur.execute(f"INSERT INTO {monthly} {month_rows('true', daily)}")
+    rebuild_coarser(cur, "true")
     rebuild_switches(cur, 0)
 
 
@@ -402,6 +464,7 @@ def rebuild_utc_days(cur: duckdb.DuckDBPyConnection, days: list[int]) -> None:
     for table, rows in DERIVED.items():
         cur.execute(f"DELETE FROM {table} WHERE utc_day IN (SELECT unnest($days))", params)
         cur.execute(f"INSERT INTO {table} {rows(in_days)}", params)
+    rebuild_coarser(cur, "utc_day IN (SELECT unnest($days))", params)
     for month in sorted({month_of(day) for day in days}):
         first, last = days_of_month(month)
         for monthly, daily in MONTHLY.items():
@@ -516,6 +579,13 @@ def run_finished(cur: duckdb.DuckDBPyConnection, run_id: int, streamed_on: str |
     )
     cur.execute("DELETE FROM run_rollup WHERE bucket = to_timestamp(?)", [run.quarter])
     cur.execute(f"INSERT INTO run_rollup {rollup_rows(in_quarter)}")
+    hour = run.quarter // 3600 * 3600
+    cur.execute("DELETE FROM run_rollup_hour WHERE bucket = to_timestamp(?)", [hour])
+    in_hour = f"bucket >= to_timestamp({hour}) AND bucket < to_timestamp({hour + 3600})"
+    cur.execute(f"INSERT INTO run_rollup_hour {coarser_rollup('run_rollup', in_hour, True)}")
+    cur.execute("DELETE FROM run_rollup_day WHERE utc_day = ?", [run.utc_day])
+    on_day = f"utc_day = {run.utc_day}"
+    cur.execute(f"INSERT INTO run_rollup_day {coarser_rollup('run_rollup_hour', on_day, False)}")
     cur.execute(
         """
         INSERT INTO run_conversations

@@ -158,17 +158,17 @@ class FilterChoices:
 
 
 def filter_choices(cur: duckdb.DuckDBPyConnection) -> FilterChoices:
-    """From the rollup: the same values as the finished runs, a thousand times fewer rows."""
+    """From the daily rollup: the same values as the finished runs, far fewer rows."""
     row = cur.execute(
         """
         SELECT list(DISTINCT model ORDER BY model), list(DISTINCT backend ORDER BY backend),
-            list(DISTINCT host ORDER BY host), min(bucket)::DATE, max(bucket)::DATE,
-            list(DISTINCT client ORDER BY client)
-        FROM run_rollup
+            list(DISTINCT host ORDER BY host), list(DISTINCT client ORDER BY client)
+        FROM run_rollup_day
         """
     ).fetchone()
     assert row is not None
-    models, backends, hosts, first_day, last_day, clients = row
+    models, backends, hosts, clients = row
+    first_day, last_day = run_days(cur)
     return FilterChoices(
         models or [], backends or [], hosts or [], first_day, last_day, clients or []
     )
@@ -179,7 +179,7 @@ def data_version(cur: duckdb.DuckDBPyConnection) -> tuple[object, ...]:
     cached. A finished run changes the rollup, which is far smaller than the runs."""
     row = cur.execute(
         "SELECT * FROM (SELECT count(*), max(id) FROM runs), "
-        "(SELECT count(*), sum(runs), sum(completion_tokens) FROM run_rollup)"
+        "(SELECT count(*), sum(runs), sum(completion_tokens) FROM run_rollup_day)"
     ).fetchone()
     assert row is not None
     return tuple(row)
@@ -193,6 +193,11 @@ class LocalClock:
     """The session zone's UTC offsets over a span: [(from UTC second, offset in seconds), ...]."""
 
     offsets: tuple[tuple[int, int], ...] = ((0, 0),)
+
+    @property
+    def whole_hours(self) -> bool:
+        """True when every offset is a whole number of hours (a UTC hour is a local hour)."""
+        return all(offset % 3600 == 0 for _, offset in self.offsets)
 
     def seconds(self, column: str = "started_at") -> str:
         """SQL for `column`'s local time as seconds since 1970-01-01 00:00 local."""
@@ -252,6 +257,34 @@ def local_clock(cur: duckdb.DuckDBPyConnection) -> LocalClock:
 # --- the figures ---
 
 
+ROLLUP_COLUMNS = ", ".join(["model", "backend", "host", "client", *rollup.SUMS])
+
+
+def rollup_rows(cur: duckdb.DuckDBPyConnection, f: StatsFilter) -> tuple[str, list[object]]:
+    """A subquery of rollup rows whose sums are those of the runs `f` matches, and its
+    parameters: the whole UTC days within its dates from `run_rollup_day`, the part-days at
+    either end (a local day straddles two UTC days) from the quarter hours of `run_rollup`."""
+    where, params = f.rollup_where()
+    quarters = f"SELECT {ROLLUP_COLUMNS} FROM run_rollup r WHERE {where} AND {{}}"
+    first, last = whole_utc_days(cur, f)
+    if first is not None and last is not None and first > last:  # not one whole UTC day
+        return f"({quarters.format('true')})", list(params)
+    keys, key_params = f.key_where("r")
+    lowest, highest = UTC_DAYS
+    parts = [
+        f"SELECT {ROLLUP_COLUMNS} FROM run_rollup_day r WHERE utc_day BETWEEN ? AND ? AND {keys}"
+    ]
+    values: list[object] = [lowest if first is None else first, highest if last is None else last]
+    values += key_params
+    if first is not None:
+        parts.append(quarters.format(f"r.bucket < to_timestamp({first * DAY_SECONDS})"))
+        values += params
+    if last is not None:
+        parts.append(quarters.format(f"r.bucket >= to_timestamp({(last + 1) * DAY_SECONDS})"))
+        values += params
+    return f"({' UNION ALL '.join(parts)})", values
+
+
 def run_days(cur: duckdb.DuckDBPyConnection) -> tuple[date | None, date | None]:
     """The local days of the first and last finished run (a quarter hour never straddles a
     local midnight)."""
@@ -270,6 +303,7 @@ def totals(
     conversations and replies come from the rollup's quarter hours (chatcore/storage/rollup.py).
     `messages` is the filter whose dates your messages are counted within (default: `f`)."""
     where, params = f.rollup_where()
+    summed, summed_params = rollup_rows(cur, f)
     message_where, message_params = dates_where(messages or f, "m.created_at")
     in_conversations = "AND m.conversation_id IN (SELECT conversation_id FROM f)"
     return cur.execute(
@@ -279,9 +313,9 @@ def totals(
             (SELECT count(*) FROM messages m WHERE m.role = 'user' AND m.forked_from IS NULL
                 AND {message_where}
                 {in_conversations if f.narrows_runs else ""})
-            + (SELECT coalesce(sum(runs), 0) FROM run_rollup r WHERE {where}) AS messages
+            + (SELECT coalesce(sum(runs), 0) FROM {summed}) AS messages
         """,
-        [*params, *message_params, *params],
+        [*params, *message_params, *summed_params],
     ).df()
 
 
@@ -301,7 +335,9 @@ def usage(
     seconds = SECONDS[grain]
     where, params = f.rollup_where()
     # From the rollup: a quarter hour lies within one local hour, so its local start places
-    # all of its runs (see chatcore/storage/rollup.py).
+    # all of its runs (see chatcore/storage/rollup.py); so does a UTC hour in a zone whose
+    # offsets are all whole hours.
+    table = "run_rollup_hour" if clock.whole_hours else "run_rollup"
     both = cur.execute(
         f"""
         SELECT grouping(period_bucket, model) = 0 AS over_time,
@@ -317,7 +353,7 @@ def usage(
                 (local_s // 86400 + 3) % 7 + 1 AS weekday, local_s // 3600 % 24 AS hour,
                 runs, errors, stopped, prompt_tokens, completion_tokens, generation_ns,
                 speed_tokens, speed_ns
-            FROM (SELECT {clock.seconds("bucket")} AS local_s, * FROM run_rollup r WHERE {where})
+            FROM (SELECT {clock.seconds("bucket")} AS local_s, * FROM {table} r WHERE {where})
         )
         GROUP BY GROUPING SETS ((period_bucket, model), (weekday, hour))
         """,
@@ -386,7 +422,7 @@ def per_model(
 
 
 def per_model_sums(cur: duckdb.DuckDBPyConnection, f: StatsFilter) -> pd.DataFrame:
-    where, params = f.rollup_where()
+    summed, params = rollup_rows(cur, f)
     return cur.execute(
         f"""
         SELECT model, sum(runs) AS runs, coalesce(sum(errors), 0) AS errors,
@@ -400,7 +436,7 @@ def per_model_sums(cur: duckdb.DuckDBPyConnection, f: StatsFilter) -> pd.DataFra
                 AS thinking_token_share,
             sum(thinking_ms_timed) / nullif(sum(total_ms_thought), 0) AS thinking_time_share,
             sum(thinking_tokens) AS thinking_tokens
-        FROM run_rollup r WHERE {where}
+        FROM {summed}
         GROUP BY model
         """,
         params,
@@ -533,6 +569,7 @@ def length_counts(cur: duckdb.DuckDBPyConnection, f: StatsFilter) -> tuple[list[
 
 
 DAY_SECONDS = 86400
+UTC_DAYS = (-(2**31), 2**31 - 1)  # every UTC day the summaries can hold
 
 
 def whole_utc_days(cur: duckdb.DuckDBPyConnection, f: StatsFilter) -> tuple[int | None, int | None]:

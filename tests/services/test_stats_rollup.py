@@ -25,7 +25,14 @@ from chatcore.types import Metrics, RunStatus
 from testkit.stats_data import GEMMA, LLAMA, LOCAL, QWEN, Run
 
 DERIVED_13 = ["run_rollup", "run_digest", "run_digest_month", "run_context_hits"]
-DERIVED_16 = ["run_conversations", "run_lengths", "run_lengths_month", "run_switches"]
+DERIVED_16 = [
+    "run_conversations",
+    "run_lengths",
+    "run_lengths_month",
+    "run_switches",
+    "run_rollup_hour",
+    "run_rollup_day",
+]
 DERIVED = DERIVED_13 + DERIVED_16
 
 
@@ -385,6 +392,31 @@ def test_summaries_answer_as_the_runs_do_in_any_zone(
             """,
             params,
         ).df()
+        sums = queries.per_model_sums(cur, f).set_index("model").sort_index()
+        expected_sums = cur.execute(
+            f"""
+            SELECT model, count(*) AS runs, sum(prompt_tokens) AS prompt_tokens,
+                max(load_duration_ns / 1e6) AS max_load_ms
+            FROM runs r WHERE {where} GROUP BY model ORDER BY model
+            """,
+            params,
+        ).df()
+        clock = queries.local_clock(cur)
+        over_time, _ = queries.usage(cur, f, clock, "day")
+        expected_days = cur.execute(
+            f"""
+            SELECT date_trunc('day', started_at)::TIMESTAMP AS period, model, count(*) AS runs
+            FROM runs r WHERE {where} GROUP BY ALL ORDER BY period, model
+            """,
+            params,
+        ).df()
+    assert clock.whole_hours == (zone in ("UTC", "America/New_York"))
+    assert list(sums.index) == list(expected_sums["model"])
+    for column in ["runs", "prompt_tokens", "max_load_ms"]:
+        assert sums[column].tolist() == expected_sums[column].tolist(), column
+    pd.testing.assert_frame_equal(
+        over_time[["period", "model", "runs"]], expected_days, check_dtype=False
+    )
     assert int(lengths["replies"].sum()) > 0 or f.start == f.end
     pd.testing.assert_frame_equal(lengths, expected_lengths, check_dtype=False)
     assert expected_conversations is not None and conversations == expected_conversations[0]

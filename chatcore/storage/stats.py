@@ -12,6 +12,7 @@ local second with integer arithmetic.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field, replace
 from datetime import date
 
@@ -159,19 +160,11 @@ class FilterChoices:
 
 def filter_choices(cur: duckdb.DuckDBPyConnection) -> FilterChoices:
     """From the daily rollup: the same values as the finished runs, far fewer rows."""
-    row = cur.execute(
-        """
-        SELECT list(DISTINCT model ORDER BY model), list(DISTINCT backend ORDER BY backend),
-            list(DISTINCT host ORDER BY host), list(DISTINCT client ORDER BY client)
-        FROM run_rollup_day
-        """
-    ).fetchone()
-    assert row is not None
-    models, backends, hosts, clients = row
+    keys = cur.execute("SELECT DISTINCT model, backend, host, client FROM run_rollup_day")
+    rows = keys.fetchall()
+    models, backends, hosts, clients = (sorted({row[i] for row in rows}) for i in range(4))
     first_day, last_day = run_days(cur)
-    return FilterChoices(
-        models or [], backends or [], hosts or [], first_day, last_day, clients or []
-    )
+    return FilterChoices(models, backends, hosts, first_day, last_day, clients)
 
 
 def data_version(cur: duckdb.DuckDBPyConnection) -> tuple[object, ...]:
@@ -212,16 +205,44 @@ class LocalClock:
         return f"({utc} + CASE {cases} ELSE {self.offsets[-1][1]} END)"
 
 
+CLOCKS: dict[tuple[object, ...], LocalClock] = {}  # by zone and span: a zone's past is fixed
+CLOCKS_KEPT = 8
+clocks_lock = threading.Lock()
+
+
 def local_clock(cur: duckdb.DuckDBPyConnection) -> LocalClock:
-    """The zone's offsets over the finished runs' span: sampled daily, then every quarter hour
-    through each day whose offset changed (every real-world zone changes its offset on a quarter
-    hour, at most once a day)."""
+    """The zone's offsets over the finished runs' span (remembered: the same zone and span
+    always give the same offsets)."""
+    row = cur.execute(
+        "SELECT current_setting('TimeZone'), min(utc_day), max(utc_day) FROM run_rollup_day"
+    ).fetchone()
+    assert row is not None
+    key = tuple(row)
+    with clocks_lock:
+        if (known := CLOCKS.get(key)) is not None:
+            return known
+    clock = zone_offsets(cur, row[1], row[2])
+    with clocks_lock:
+        if len(CLOCKS) >= CLOCKS_KEPT:
+            CLOCKS.pop(next(iter(CLOCKS)))
+        CLOCKS[key] = clock
+    return clock
+
+
+def zone_offsets(cur: duckdb.DuckDBPyConnection, first: int | None, last: int | None) -> LocalClock:
+    """The zone's offsets from the day before UTC day `first` to two days after `last`: sampled
+    daily, then every quarter hour through each day whose offset changed (every real-world zone
+    changes its offset on a quarter hour, at most once a day)."""
+    if first is None or last is None:  # no runs: the offset now
+        row = cur.execute(
+            "SELECT epoch(now()::TIMESTAMP)::BIGINT - epoch(now())::BIGINT"
+        ).fetchone()
+        return LocalClock(((0, int(row[0]) if row else 0),))
     rows = cur.execute(
-        """
+        f"""
         WITH span AS (
-            SELECT time_bucket(INTERVAL 1 DAY, min(bucket)) - INTERVAL 1 DAY AS first,
-                max(bucket) + INTERVAL 2 DAY AS last
-            FROM run_rollup
+            SELECT to_timestamp({(int(first) - 1) * DAY_SECONDS}) AS first,
+                to_timestamp({(int(last) + 3) * DAY_SECONDS}) AS last
         ),
         daily AS (
             SELECT d.ts, epoch(d.ts::TIMESTAMP)::BIGINT - epoch(d.ts)::BIGINT AS offset_s
@@ -246,11 +267,6 @@ def local_clock(cur: duckdb.DuckDBPyConnection) -> LocalClock:
         WHERE previous IS NULL OR previous <> offset_s ORDER BY ts
         """
     ).fetchall()
-    if not rows:  # no runs: the offset now
-        row = cur.execute(
-            "SELECT epoch(now()::TIMESTAMP)::BIGINT - epoch(now())::BIGINT"
-        ).fetchone()
-        return LocalClock(((0, int(row[0]) if row else 0),))
     return LocalClock(tuple((int(since), int(offset)) for since, offset in rows))
 
 
@@ -488,15 +504,19 @@ def digest_quantiles(cur: duckdb.DuckDBPyConnection, f: StatsFilter) -> pd.DataF
         GROUP BY model, metric, bin ORDER BY model, metric, bin
         """,
         params,
-    ).df()
+    ).fetchnumpy()
+    models, metrics = np.asarray(bins["model"], dtype=object), np.asarray(bins["metric"])
+    values, counts = np.asarray(bins["value"]), np.asarray(bins["n"])
     rows = []
-    for model, of_model in bins.groupby("model", sort=False):
-        row: dict[str, object] = {"model": model}
+    # the rows come sorted by model, then metric: each model's and metric's rows are a slice
+    starts = np.flatnonzero(np.r_[True, models[1:] != models[:-1]]) if len(models) else []
+    for start, end in zip(starts, [*starts[1:], len(models)], strict=True):
+        row: dict[str, object] = {"model": models[start]}
+        of_model = metrics[start:end]
         for column, (metric, q) in QUANTILE_COLUMNS.items():
-            of_metric = of_model[of_model["metric"] == metric]
-            row[column] = binned_quantile(
-                of_metric["value"].to_numpy(), of_metric["n"].to_numpy(), q
-            )
+            first = start + int(np.searchsorted(of_model, metric, side="left"))
+            last = start + int(np.searchsorted(of_model, metric, side="right"))
+            row[column] = binned_quantile(values[first:last], counts[first:last], q)
         rows.append(row)
     return pd.DataFrame(rows, columns=["model", *QUANTILE_COLUMNS])
 
@@ -627,15 +647,20 @@ def context_hits(
     """
     where, params = f.where()
     # the hits are found as runs finish (chatcore/storage/rollup.py): here they are only listed
-    return cur.execute(
+    # (and counted apart: a count over every hit beside each listed row costs more)
+    total = cur.execute(f"SELECT count(*) FROM run_context_hits r WHERE {where}", params)
+    row = total.fetchone()
+    listed = cur.execute(
         f"""
         SELECT id, conversation_id, started_at, model, backend, host, prompt_tokens, num_ctx,
-            estimated_tokens, reason, count(*) OVER () AS total
+            estimated_tokens, reason
         FROM run_context_hits r WHERE {where}
         ORDER BY started_at DESC, id DESC LIMIT ?
         """,
         [*params, limit],
     ).df()
+    listed["total"] = int(row[0]) if row else 0
+    return listed
 
 
 def model_switches(cur: duckdb.DuckDBPyConnection, f: StatsFilter) -> pd.DataFrame:

@@ -604,7 +604,8 @@ def run_finished(cur: duckdb.DuckDBPyConnection, run_id: int, streamed_on: str |
             "conversation": run.conversation,
         },
     )
-    cur.execute(f"INSERT INTO run_context_hits {context_hit_rows(f'id = {int(run_id)}')}")
+    if run.may_hit_the_window:
+        cur.execute(f"INSERT INTO run_context_hits {context_hit_rows(f'id = {int(run_id)}')}")
     if run.bins:
         add_one(cur, "run_digest", {"utc_day": run.utc_day, **run.keys}, run.bins)
         add_one(cur, "run_digest_month", {"month": month_of(run.utc_day), **run.keys}, run.bins)
@@ -630,6 +631,7 @@ class FinishedRun:
     conversation: str
     completion_tokens: int | None
     bins: list[tuple[int, int]]  # (metric, bin) of each metric it reported
+    may_hit_the_window: bool  # False only when context_hit_rows would surely not list it
 
     @property
     def host(self) -> str:
@@ -647,7 +649,8 @@ def finished_run(cur: duckdb.DuckDBPyConnection, run_id: int) -> FinishedRun | N
         f"""
         SELECT epoch_ms(started_at) // {QUARTER_MS} * {QUARTER_MS // 1000}, {UTC_DAY},
             {KEYS}, conversation_id, completion_tokens, eval_duration_ns, ttft_ms,
-            load_duration_ns, prompt_tokens, prompt_eval_duration_ns, answer_ms
+            load_duration_ns, prompt_tokens, prompt_eval_duration_ns, answer_ms, num_ctx,
+            prompt_chars, contains(CAST(options AS VARCHAR), 'num_ctx')
         FROM runs WHERE id = ?
         """,
         [run_id],
@@ -655,7 +658,7 @@ def finished_run(cur: duckdb.DuckDBPyConnection, run_id: int) -> FinishedRun | N
     if row is None:
         return None
     quarter, utc_day, model, backend, host, client, conversation, tokens, *figures = row
-    eval_ns, ttft_ms, load_ns, prompt_tokens, prompt_eval_ns, answer_ms = figures
+    eval_ns, ttft_ms, load_ns, prompt_tokens, prompt_eval_ns, answer_ms, *window = figures
     values = {
         TOKENS_PER_SECOND: rate(tokens, eval_ns),
         TTFT_MS: ttft_ms,
@@ -670,6 +673,25 @@ def finished_run(cur: duckdb.DuckDBPyConnection, run_id: int) -> FinishedRun | N
         conversation=str(conversation),
         completion_tokens=None if tokens is None else int(tokens),
         bins=[(metric, bin_number(v)) for metric, v in values.items() if v is not None],
+        may_hit_the_window=may_hit_the_window(prompt_tokens, *window),
+    )
+
+
+def may_hit_the_window(
+    prompt_tokens: int | None, num_ctx: int | None, prompt_chars: int | None, in_options: bool
+) -> bool:
+    """context_hit_rows' test, loosened by a token either way (its decimals are SQL's): False
+    only for a run it surely leaves out, so the SQL runs just for the few that may be hits."""
+    if prompt_tokens is None:
+        return False
+    if num_ctx is None and in_options:
+        return True  # the window is in the options' JSON: let SQL read it
+    window = OLLAMA_DEFAULT_NUM_CTX if num_ctx is None else num_ctx
+    if prompt_tokens >= window * FULL_WINDOW_SHARE - 1:
+        return True
+    estimated = (prompt_chars or 0) / CHARS_PER_TOKEN
+    return estimated >= MIN_ESTIMATED_TOKENS - 1 and (
+        prompt_tokens < estimated * FAR_BELOW_ESTIMATE_SHARE + 1
     )
 
 

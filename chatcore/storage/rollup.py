@@ -558,18 +558,25 @@ def streaming_host(cur: duckdb.DuckDBPyConnection, run_id: int) -> str | None:
     return None if row is None else str(row[0])
 
 
-def run_finished(cur: duckdb.DuckDBPyConnection, run_id: int, streamed_on: str | None) -> None:
+def run_finished(
+    cur: duckdb.DuckDBPyConnection,
+    run_id: int,
+    streamed_on: str | None,
+    finished: tuple[object, ...] | None = None,
+) -> None:
     """Add a run that just finished to every table. `streamed_on` is `streaming_host` before
     it finished: a run that was not streaming, or moved to another host, is recomputed the slow
-    and general way instead (its days, and the switches from it on).
+    and general way instead (its days, and the switches from it on). `finished`: its
+    FINISHED_RUN columns when the caller has them.
 
     Its quarter hour's rollup rows are recomputed (the few runs of that quarter: sums of
     doubles stay exactly as a fresh recompute adds them), its other rows are added to or
     inserted by their keys: a few milliseconds, whatever the size of the day or the history.
     A run still streaming is in no table, so there is nothing of it to take out first."""
-    run = finished_run(cur, run_id)
-    if run is None:
+    row = finished or finished_run(cur, run_id)
+    if row is None:
         return
+    run = read_finished(row)
     if streamed_on != run.host:
         rebuild_runs(cur, "id = $run_id", {"run_id": run_id})
         return
@@ -642,21 +649,24 @@ class FinishedRun:
         return self.keys["model"]
 
 
-def finished_run(cur: duckdb.DuckDBPyConnection, run_id: int) -> FinishedRun | None:
-    """The run's keys and figures; its metrics' bins are worked out here (as `bin_of` does in
-    SQL): the same expressions in SQL cost DuckDB more to plan than the rest of the finish."""
-    row = cur.execute(
-        f"""
-        SELECT epoch_ms(started_at) // {QUARTER_MS} * {QUARTER_MS // 1000}, {UTC_DAY},
-            {KEYS}, conversation_id, completion_tokens, eval_duration_ns, ttft_ms,
-            load_duration_ns, prompt_tokens, prompt_eval_duration_ns, answer_ms, num_ctx,
-            prompt_chars, contains(CAST(options AS VARCHAR), 'num_ctx')
-        FROM runs WHERE id = ?
-        """,
-        [run_id],
-    ).fetchone()
-    if row is None:
-        return None
+# What run_finished reads of the run (finish_run has its UPDATE return it).
+FINISHED_RUN = f"""
+    epoch_ms(started_at) // {QUARTER_MS} * {QUARTER_MS // 1000}, {UTC_DAY}, {KEYS},
+    conversation_id, completion_tokens, eval_duration_ns, ttft_ms, load_duration_ns,
+    prompt_tokens, prompt_eval_duration_ns, answer_ms, num_ctx, prompt_chars,
+    contains(CAST(options AS VARCHAR), 'num_ctx')
+"""
+
+
+def finished_run(cur: duckdb.DuckDBPyConnection, run_id: int) -> tuple[object, ...] | None:
+    """The run's FINISHED_RUN columns."""
+    return cur.execute(f"SELECT {FINISHED_RUN} FROM runs WHERE id = ?", [run_id]).fetchone()
+
+
+def read_finished(row: tuple[object, ...]) -> FinishedRun:
+    """The run's keys and figures from its FINISHED_RUN columns; its metrics' bins are worked
+    out here (as `bin_of` does in SQL): the same expressions in SQL cost DuckDB more to plan
+    than the rest of the finish."""
     quarter, utc_day, model, backend, host, client, conversation, tokens, *figures = row
     eval_ns, ttft_ms, load_ns, prompt_tokens, prompt_eval_ns, answer_ms, *window = figures
     values = {

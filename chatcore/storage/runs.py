@@ -153,11 +153,12 @@ def finish_run(
     values |= metrics.as_dict()
     assignments = ", ".join(f"{column} = ${column}" for column in values)
     streamed_on = rollup.streaming_host(cur, run_id)
-    cur.execute(
-        f"UPDATE runs SET {assignments}, finished_at = now() WHERE id = $run_id",
+    finished = cur.execute(
+        f"UPDATE runs SET {assignments}, finished_at = now() WHERE id = $run_id "
+        f"RETURNING {rollup.FINISHED_RUN}",
         {**values, "run_id": run_id},
-    )
-    rollup.run_finished(cur, run_id, streamed_on)  # Stats counts it at once
+    ).fetchone()
+    rollup.run_finished(cur, run_id, streamed_on, finished)  # Stats counts it at once
 
 
 def mark_interrupted_runs(cur: duckdb.DuckDBPyConnection) -> None:

@@ -6,12 +6,15 @@ The SQL lives in chatcore/storage/stats.py; this module decides which queries ma
 from __future__ import annotations
 
 import io
+import logging
 import threading
 from dataclasses import dataclass
 
 import pandas as pd
 
 from chatcore.storage.db import Database
+from chatcore.storage.rollup import queued
+from chatcore.storage.runs import summarise_finished
 from chatcore.storage.stats import (
     HOURLY_UP_TO_DAYS,
     FilterChoices,
@@ -29,7 +32,43 @@ from chatcore.storage.stats import (
     usage,
 )
 
-__all__ = ["FilterChoices", "StatsFilter", "StatsReport", "StatsService"]
+__all__ = [
+    "FilterChoices",
+    "StatsFilter",
+    "StatsReport",
+    "StatsService",
+    "summarise_in_background",
+    "summarise_now",
+]
+
+log = logging.getLogger(__name__)
+
+
+def summarise_now(db: Database, look_first: bool = True) -> None:
+    """Add the runs finished since the last time to the Stats summaries (finish_run only queues
+    them): called before Stats reads, so its figures always count every finished run.
+    `look_first`: see whether any run waits before taking the write lock."""
+    if look_first:
+        with db.cursor() as cur:
+            if not queued(cur):
+                return
+    with db.transaction() as cur:
+        summarise_finished(cur)
+
+
+def summarise_in_background(db: Database) -> None:
+    """summarise_now on a thread of its own: a reply's end never waits for the summaries. A
+    failure leaves the runs queued for the next time (Stats' next read, or the next start)."""
+
+    def summarise() -> None:
+        try:
+            summarise_now(db, look_first=False)  # all under the write lock: close waits
+        except Exception:  # the database closing under it, say: the queue keeps the runs
+            if not db.closed:
+                log.warning("Stats summaries not updated yet", exc_info=True)
+
+    threading.Thread(target=summarise, name="stats-summaries", daemon=True).start()
+
 
 KEPT_REPORTS = 8  # reports remembered per data version (a few filters the user goes between)
 
@@ -88,7 +127,7 @@ class StatsService:
         self._reports: dict[tuple[str, str, tuple[object, ...]], StatsReport] = {}
 
     def choices(self) -> FilterChoices:
-        version = self.version()
+        version = self.version()  # (the finished runs are in the summaries from here on)
         with self._lock:
             if self._choices is not None and self._choices[0] == version:
                 return self._choices[1]
@@ -99,6 +138,7 @@ class StatsService:
         return choices
 
     def version(self) -> tuple[object, ...]:
+        summarise_now(self.db)
         with self.db.cursor() as cur:
             return data_version(cur)
 

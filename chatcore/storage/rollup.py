@@ -202,6 +202,15 @@ TABLES_16 = [
         n BIGINT NOT NULL
     )
     """,
+    # Runs finished but not yet added to the tables: finish_run only queues them (its
+    # transaction stays short), summarise_queued adds them just after, and at the latest before
+    # Stats reads or the next start. streamed_on: the host the run streamed on.
+    """
+    CREATE TABLE run_summary_queue (
+        run_id BIGINT NOT NULL,
+        streamed_on VARCHAR
+    )
+    """,
     # The finished runs whose host had last served another model (a "switch"): the run the app
     # started just before on the same host (by run id, whatever its status) had another model.
     # A host's first run is not a switch. Columns as the runs name them, for StatsFilter.where.
@@ -417,6 +426,7 @@ def backfill_16() -> list[str]:
 def rebuild_all(cur: duckdb.DuckDBPyConnection) -> None:
     """Recompute every table from every run: for runs written behind the app's back (bulk
     loads of test and benchmark data)."""
+    cur.execute("DELETE FROM run_summary_queue")  # every run is counted afresh
     for table, rows in DERIVED.items():
         cur.execute(f"DELETE FROM {table}")
         cur.execute(f"INSERT INTO {table} {rows('true')}")
@@ -446,6 +456,7 @@ def rebuild_days(
     """Recompute the tables for these UTC days from the runs as they are now, and the switches
     from run `first_id` on (the lowest id of the runs that changed; 0: all of them; None: none
     changed)."""
+    summarise_queued(cur)  # the queued runs of other days are added, these days' recomputed
     days = sorted(set(days))
     if days:
         rebuild_utc_days(cur, days)
@@ -548,6 +559,30 @@ def previous_model(cur: duckdb.DuckDBPyConnection, run_id: int, host: str) -> st
 
 
 # --- a run finishing ---
+
+
+def queue_finished(cur: duckdb.DuckDBPyConnection, run_id: int, streamed_on: str | None) -> None:
+    """Note a run that just finished, for summarise_queued to add to the tables."""
+    cur.execute("INSERT INTO run_summary_queue VALUES (?, ?)", [run_id, streamed_on])
+
+
+def queued(cur: duckdb.DuckDBPyConnection) -> bool:
+    """True when finished runs wait to be added to the tables."""
+    row = cur.execute("SELECT EXISTS (SELECT 1 FROM run_summary_queue)").fetchone()
+    return bool(row and row[0])
+
+
+def summarise_queued(cur: duckdb.DuckDBPyConnection) -> int:
+    """Add the queued finished runs to the tables (in the order they started); how many."""
+    waiting = cur.execute(
+        "SELECT run_id, streamed_on FROM run_summary_queue ORDER BY run_id"
+    ).fetchall()
+    if not waiting:
+        return 0
+    cur.execute("DELETE FROM run_summary_queue")
+    for run_id, streamed_on in waiting:
+        run_finished(cur, int(run_id), streamed_on)
+    return len(waiting)
 
 
 def streaming_host(cur: duckdb.DuckDBPyConnection, run_id: int) -> str | None:

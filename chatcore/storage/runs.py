@@ -153,12 +153,19 @@ def finish_run(
     values |= metrics.as_dict()
     assignments = ", ".join(f"{column} = ${column}" for column in values)
     streamed_on = rollup.streaming_host(cur, run_id)
-    finished = cur.execute(
-        f"UPDATE runs SET {assignments}, finished_at = now() WHERE id = $run_id "
-        f"RETURNING {rollup.FINISHED_RUN}",
+    cur.execute(
+        f"UPDATE runs SET {assignments}, finished_at = now() WHERE id = $run_id",
         {**values, "run_id": run_id},
-    ).fetchone()
-    rollup.run_finished(cur, run_id, streamed_on, finished)  # Stats counts it at once
+    )
+    # Stats adds it just after this transaction (summarise_finished), or before it next reads
+    rollup.queue_finished(cur, run_id, streamed_on)
+
+
+def summarise_finished(cur: duckdb.DuckDBPyConnection) -> int:
+    """Add the runs finished since the last call to the Stats summaries (chatcore/storage/
+    rollup.py): run in its own transaction after finish_run's, so that storing a reply's outcome
+    never waits for it. Returns how many runs were added."""
+    return rollup.summarise_queued(cur)
 
 
 def mark_interrupted_runs(cur: duckdb.DuckDBPyConnection) -> None:
@@ -174,4 +181,4 @@ def mark_interrupted_runs(cur: duckdb.DuckDBPyConnection) -> None:
         """,
         {"error": RunStatus.ERROR.value, "streaming": RunStatus.STREAMING.value},
     )
-    rollup.rebuild_days(cur, days, first_id)
+    rollup.rebuild_days(cur, days, first_id)  # also adds the runs a crash left queued

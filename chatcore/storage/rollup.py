@@ -164,7 +164,8 @@ TABLES_16 = [
     )
     """,
     # Which conversations had finished runs, per quarter hour and key: the distinct conversations
-    # of any filter, exact (a set, not a count, so that quarters can be added up).
+    # of any filter, exact (a set, not a count, so that quarters can be added up). Conversations
+    # by number (run_conversation_numbers): counting distinct numbers is twice as fast.
     """
     CREATE TABLE run_conversations (
         utc_day INTEGER NOT NULL,
@@ -173,7 +174,17 @@ TABLES_16 = [
         backend VARCHAR NOT NULL,
         host VARCHAR NOT NULL,
         client VARCHAR NOT NULL,
-        conversation_id VARCHAR NOT NULL
+        conversation BIGINT NOT NULL
+    )
+    """,
+    # A number for every conversation id that ever had a finished run; never renumbered (a
+    # recompute finds the same numbers), never pruned (a number of a deleted conversation is
+    # only unused).
+    "CREATE SEQUENCE run_conversation_numbers_seq",
+    """
+    CREATE TABLE run_conversation_numbers (
+        conversation_id VARCHAR NOT NULL,
+        number BIGINT NOT NULL
     )
     """,
     # How many finished runs had each reply length (completion tokens), per UTC day and key: the
@@ -307,12 +318,41 @@ def context_hit_rows(days_where: str) -> str:
 
 
 def conversation_rows(days_where: str) -> str:
-    """SELECT of the (quarter hour, key, conversation) rows of the finished runs matching."""
+    """SELECT of the (quarter hour, key, conversation) rows of the finished runs matching (their
+    conversations numbered first: number_conversations)."""
     return f"""
-        SELECT DISTINCT {UTC_DAY} AS utc_day, {BUCKET} AS bucket, {KEYS} AS client,
-            conversation_id
-        FROM runs WHERE status <> {STREAMING} AND {days_where}
+        SELECT DISTINCT {UTC_DAY} AS utc_day, {BUCKET} AS bucket, {KEYS} AS client, n.number
+        FROM runs JOIN run_conversation_numbers n USING (conversation_id)
+        WHERE status <> {STREAMING} AND {days_where}
     """
+
+
+def number_conversations(days_where: str) -> str:
+    """INSERT numbering the conversations of the finished runs matching that have none yet."""
+    return f"""
+        INSERT INTO run_conversation_numbers
+        SELECT conversation_id, nextval('run_conversation_numbers_seq') FROM (
+            SELECT DISTINCT conversation_id FROM runs
+            WHERE status <> {STREAMING} AND {days_where}
+                AND conversation_id NOT IN (SELECT conversation_id FROM run_conversation_numbers)
+            ORDER BY conversation_id
+        )
+    """
+
+
+def conversation_number(cur: duckdb.DuckDBPyConnection, conversation_id: str) -> int:
+    """The conversation's number, given it now if it has none."""
+    row = cur.execute(
+        "SELECT number FROM run_conversation_numbers WHERE conversation_id = ?", [conversation_id]
+    ).fetchone()
+    if row is None:
+        row = cur.execute(
+            "INSERT INTO run_conversation_numbers "
+            "VALUES (?, nextval('run_conversation_numbers_seq')) RETURNING number",
+            [conversation_id],
+        ).fetchone()
+    assert row is not None
+    return int(row[0])
 
 
 def length_rows(days_where: str) -> str:
@@ -410,6 +450,7 @@ def backfill_16() -> list[str]:
     """Migration 16's statements: the conversations, reply lengths and switches, backfilled."""
     return [
         *TABLES_16,
+        number_conversations("true"),
         *(f"INSERT INTO {table} {rows('true')} ORDER BY 1" for table, rows in DERIVED_16.items()),
         *(
             f"INSERT INTO {monthly} {month_rows('true', daily)} ORDER BY 1"
@@ -427,6 +468,7 @@ def rebuild_all(cur: duckdb.DuckDBPyConnection) -> None:
     """Recompute every table from every run: for runs written behind the app's back (bulk
     loads of test and benchmark data)."""
     cur.execute("DELETE FROM run_summary_queue")  # every run is counted afresh
+    cur.execute(number_conversations("true"))
     for table, rows in DERIVED.items():
         cur.execute(f"DELETE FROM {table}")
         cur.execute(f"INSERT INTO {table} {rows('true')}")
@@ -472,6 +514,7 @@ def rebuild_utc_days(cur: duckdb.DuckDBPyConnection, days: list[int]) -> None:
         f"AND {UTC_DAY} IN (SELECT unnest($days))"
     )
     params = {"days": days}
+    cur.execute(number_conversations(in_days), params)
     for table, rows in DERIVED.items():
         cur.execute(f"DELETE FROM {table} WHERE utc_day IN (SELECT unnest($days))", params)
         cur.execute(f"INSERT INTO {table} {rows(in_days)}", params)
@@ -636,14 +679,14 @@ def run_finished(
             SELECT 1 FROM run_conversations
             WHERE utc_day = $utc_day AND bucket = to_timestamp($quarter) AND model = $model
                 AND backend = $backend AND host = $host AND client = $client
-                AND conversation_id = $conversation
+                AND conversation = $conversation
         )
         """,
         {
             **run.keys,
             "utc_day": run.utc_day,
             "quarter": run.quarter,
-            "conversation": run.conversation,
+            "conversation": conversation_number(cur, run.conversation),
         },
     )
     if run.may_hit_the_window:

@@ -321,10 +321,12 @@ def totals(
     where, params = f.rollup_where()
     summed, summed_params = rollup_rows(cur, f)
     message_where, message_params = dates_where(messages or f, "m.created_at")
-    in_conversations = "AND m.conversation_id IN (SELECT conversation_id FROM f)"
+    in_conversations = """AND m.conversation_id IN (
+        SELECT n.conversation_id FROM run_conversation_numbers n
+        WHERE n.number IN (SELECT conversation FROM f))"""
     return cur.execute(
         f"""
-        WITH f AS (SELECT DISTINCT conversation_id FROM run_conversations r WHERE {where})
+        WITH f AS (SELECT DISTINCT conversation FROM run_conversations r WHERE {where})
         SELECT (SELECT count(*) FROM f) AS conversations,
             (SELECT count(*) FROM messages m WHERE m.role = 'user' AND m.forked_from IS NULL
                 AND {message_where}
@@ -372,17 +374,17 @@ def usage(
             FROM (SELECT {clock.seconds("bucket")} AS local_s, * FROM {table} r WHERE {where})
         )
         GROUP BY GROUPING SETS ((period_bucket, model), (weekday, hour))
+        ORDER BY over_time DESC, period, model, weekday, hour
         """,
         params,
     ).df()
-    over_time = both[both["over_time"]].drop(columns=["over_time", "weekday", "hour"])
+    periods = int(both["over_time"].sum())  # the rows over time come first, each part in order
+    over_time = both.iloc[:periods].drop(columns=["over_time", "weekday", "hour"])
     over_time["tokens"] = over_time["prompt_tokens"] + over_time["completion_tokens"]
-    activity = both.loc[~both["over_time"], ["weekday", "hour", "runs", "completion_tokens"]]
+    activity = both.iloc[periods:][["weekday", "hour", "runs", "completion_tokens"]]
     return (
-        over_time.sort_values(["period", "model"], ignore_index=True),
-        activity.astype({"weekday": "int64", "hour": "int64"}).sort_values(
-            ["weekday", "hour"], ignore_index=True
-        ),
+        over_time.reset_index(drop=True),
+        activity.astype({"weekday": "int64", "hour": "int64"}).reset_index(drop=True),
     )
 
 

@@ -141,8 +141,9 @@ def test_migration_16_backfills_the_summaries_of_existing_runs(db_path: Path) ->
     expected = contents(db)
     assert expected["run_switches"] and expected["run_lengths_month"]
     with db.cursor() as cur:  # as a database made before migration 16
-        for table in DERIVED_16:
+        for table in [*DERIVED_16, "run_conversation_numbers"]:
             cur.execute(f"DROP TABLE {table}")
+        cur.execute("DROP SEQUENCE run_conversation_numbers_seq")
         cur.execute("DELETE FROM schema_version WHERE version = 16")
     db.close()
     reopened = Database(db_path)

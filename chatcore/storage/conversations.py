@@ -301,6 +301,8 @@ CONVERSATION_CLEANUP: list[str] = [
     "DELETE FROM messages WHERE conversation_id IN (SELECT unnest($ids))",
     "DELETE FROM open_branches WHERE conversation_id IN (SELECT unnest($ids))",
     "DELETE FROM conversation_summaries WHERE conversation_id IN (SELECT unnest($ids))",
+    # Stats' numbers of conversations (the rollup is rebuilt after these statements)
+    "DELETE FROM run_conversation_numbers WHERE conversation_id IN (SELECT unnest($ids))",
     "DELETE FROM message_search WHERE conversation_id IN (SELECT unnest($ids))",
     "DELETE FROM conversations WHERE id IN (SELECT unnest($ids))",
     """

@@ -11,9 +11,19 @@ the last). Stats reads quantiles from it only when the filter matches more runs 
 exactly in time (chatcore/storage/stats.py); those are approximate: within 1% of the value, and
 with runs near a filter's first and last day counted by their UTC day.
 
-Both tables are rebuilt per UTC day from the runs: at the end of every run, for the days of
-deleted or imported runs, and for every day by migration 13 (the backfill). Rebuilding a day
-reads only that day's runs (they are stored in time order, so DuckDB skips the others).
+Migration 16 adds what the rest of a Stats page load needs, so that none of its queries reads
+the runs (but for the part-days at a date filter's ends): the rollup summed per UTC hour and per
+UTC day, the conversations per quarter hour (a set, for exact distinct counts), reply lengths
+per UTC day and month, and the model switches.
+
+A finishing run is only queued (`queue_finished`, in finish_run's transaction); just after, on
+a thread of its own, `summarise_queued` adds it to every table: its quarter hour, hour and day of
+rollup recomputed (a few runs), its digest and length counts added to, its conversation, context
+hit and switch looked up. Stats adds what is queued before it reads, and so does the next start
+after a crash. Deleted or imported runs and crash recovery recompute their whole UTC days (and
+the switches after the first changed run); migrations 13 and 16 backfill every day. Rebuilding a
+day reads only that day's runs (they are stored in time order, so DuckDB skips the others).
+Every table equals a fresh recompute from the runs (tests/services/test_stats_rollup.py).
 """
 
 from __future__ import annotations
@@ -177,9 +187,8 @@ TABLES_16 = [
         conversation BIGINT NOT NULL
     )
     """,
-    # A number for every conversation id that ever had a finished run; never renumbered (a
-    # recompute finds the same numbers), never pruned (a number of a deleted conversation is
-    # only unused).
+    # A number for every conversation id with finished runs; never renumbered (a recompute
+    # finds the same numbers), gone with its conversation (conversations.CONVERSATION_CLEANUP).
     "CREATE SEQUENCE run_conversation_numbers_seq",
     """
     CREATE TABLE run_conversation_numbers (

@@ -645,22 +645,17 @@ def streaming_host(cur: duckdb.DuckDBPyConnection, run_id: int) -> str | None:
     return None if row is None else str(row[0])
 
 
-def run_finished(
-    cur: duckdb.DuckDBPyConnection,
-    run_id: int,
-    streamed_on: str | None,
-    finished: tuple[object, ...] | None = None,
-) -> None:
+def run_finished(cur: duckdb.DuckDBPyConnection, run_id: int, streamed_on: str | None) -> None:
     """Add a run that just finished to every table. `streamed_on` is `streaming_host` before
     it finished: a run that was not streaming, or moved to another host, is recomputed the slow
-    and general way instead (its days, and the switches from it on). `finished`: its
-    FINISHED_RUN columns when the caller has them.
+    and general way instead (its days, and the switches from it on).
 
     Its quarter hour's rollup rows are recomputed (the few runs of that quarter: sums of
     doubles stay exactly as a fresh recompute adds them), its other rows are added to or
-    inserted by their keys: a few milliseconds, whatever the size of the day or the history.
+    inserted by their keys: about 20 small statements, whatever the size of the day or the
+    history (run after finish_run's transaction: summarise_queued).
     A run still streaming is in no table, so there is nothing of it to take out first."""
-    row = finished or finished_run(cur, run_id)
+    row = finished_run(cur, run_id)
     if row is None:
         return
     run = read_finished(row)
@@ -736,7 +731,7 @@ class FinishedRun:
         return self.keys["model"]
 
 
-# What run_finished reads of the run (finish_run has its UPDATE return it).
+# What run_finished reads of the run.
 FINISHED_RUN = f"""
     epoch_ms(started_at) // {QUARTER_MS} * {QUARTER_MS // 1000}, {UTC_DAY}, {KEYS},
     conversation_id, completion_tokens, eval_duration_ns, ttft_ms, load_duration_ns,

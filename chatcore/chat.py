@@ -28,6 +28,7 @@ from chatcore.knowledge import NO_GROUNDING, Grounding, KnowledgeService
 from chatcore.logs import current_request_id, event
 from chatcore.opening import Opening
 from chatcore.params import GenerationParams
+from chatcore.stats import summarise_in_background
 from chatcore.storage import conversations as store
 from chatcore.storage import images as image_store
 from chatcore.storage import runs, trees
@@ -248,6 +249,7 @@ class ReplyStream:
             store.touch_conversation(cur, reply.conversation_id)
         self._log_run()
         self._finished.set()
+        summarise_in_background(self._db)  # Stats counts the run: after, never in the way
 
     def _log_run(self) -> None:
         """The run's line in the log: who, where, how it ended and how long it took."""

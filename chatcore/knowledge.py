@@ -24,6 +24,7 @@ from chatcore.backends.registry import Registry, stream_ended
 from chatcore.documents import Converted
 from chatcore.errors import DashboardError, InvalidInput, NotFound
 from chatcore.params import GenerationParams
+from chatcore.stats import summarise_now
 from chatcore.storage import knowledge as store
 from chatcore.storage.db import Database
 from chatcore.storage.stats import StatsFilter
@@ -461,6 +462,7 @@ class KnowledgeService:
 
     def usage(self, f: StatsFilter | None = None) -> dict[str, Any]:
         """Replies, how many searched the knowledge base, retrieval time (median, p95 ms)."""
+        summarise_now(self.db)  # every finished reply counted
         with self.db.cursor() as cur:
             return store.retrieval_totals(cur, f or StatsFilter())
 

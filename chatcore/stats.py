@@ -6,17 +6,19 @@ The SQL lives in chatcore/storage/stats.py; this module decides which queries ma
 from __future__ import annotations
 
 import io
+import logging
 import threading
 from dataclasses import dataclass
 
 import pandas as pd
 
 from chatcore.storage.db import Database
+from chatcore.storage.rollup import queued
+from chatcore.storage.runs import summarise_finished
 from chatcore.storage.stats import (
     HOURLY_UP_TO_DAYS,
     FilterChoices,
     StatsFilter,
-    SwitchLog,
     context_hits,
     data_version,
     filter_choices,
@@ -25,11 +27,48 @@ from chatcore.storage.stats import (
     model_switches,
     per_model,
     reply_lengths,
+    run_days,
     totals,
     usage,
 )
 
-__all__ = ["FilterChoices", "StatsFilter", "StatsReport", "StatsService"]
+__all__ = [
+    "FilterChoices",
+    "StatsFilter",
+    "StatsReport",
+    "StatsService",
+    "summarise_in_background",
+    "summarise_now",
+]
+
+log = logging.getLogger(__name__)
+
+
+def summarise_now(db: Database, look_first: bool = True) -> None:
+    """Add the runs finished since the last time to the Stats summaries (finish_run only queues
+    them): called before Stats reads, so its figures always count every finished run.
+    `look_first`: see whether any run waits before taking the write lock."""
+    if look_first:
+        with db.cursor() as cur:
+            if not queued(cur):
+                return
+    with db.transaction() as cur:
+        summarise_finished(cur)
+
+
+def summarise_in_background(db: Database) -> None:
+    """summarise_now on a thread of its own: a reply's end never waits for the summaries. A
+    failure leaves the runs queued for the next time (Stats' next read, or the next start)."""
+
+    def summarise() -> None:
+        try:
+            summarise_now(db, look_first=False)  # all under the write lock: close waits
+        except Exception:  # the database closing under it, say: the queue keeps the runs
+            if not db.closed:
+                log.warning("Stats summaries not updated yet", exc_info=True)
+
+    threading.Thread(target=summarise, name="stats-summaries", daemon=True).start()
+
 
 KEPT_REPORTS = 8  # reports remembered per data version (a few filters the user goes between)
 
@@ -83,13 +122,12 @@ class StatsService:
 
     def __init__(self, db: Database) -> None:
         self.db = db
-        self.switches = SwitchLog()
         self._lock = threading.Lock()
         self._choices: tuple[tuple[object, ...], FilterChoices] | None = None
         self._reports: dict[tuple[str, str, tuple[object, ...]], StatsReport] = {}
 
     def choices(self) -> FilterChoices:
-        version = self.version()
+        version = self.version()  # (the finished runs are in the summaries from here on)
         with self._lock:
             if self._choices is not None and self._choices[0] == version:
                 return self._choices[1]
@@ -100,6 +138,7 @@ class StatsService:
         return choices
 
     def version(self) -> tuple[object, ...]:
+        summarise_now(self.db)
         with self.db.cursor() as cur:
             return data_version(cur)
 
@@ -131,15 +170,16 @@ class StatsService:
         grain = time_grain(f, choices)
         with self.db.transaction() as cur:
             clock = local_clock(cur)
-            over_time, by_hour = usage(cur, f, clock, grain)
+            runs = f.within(*run_days(cur))  # the same runs, read from fewer summary rows
+            over_time, by_hour = usage(cur, runs, clock, grain)
             return StatsReport(
-                headline=headline(totals(cur, f), over_time),
-                per_model=per_model(cur, f),
+                headline=headline(totals(cur, runs, messages=f), over_time),
+                per_model=per_model(cur, runs),
                 usage_over_time=over_time,
                 activity=by_hour,
-                reply_lengths=reply_lengths(cur, f),
-                context_hits=context_hits(cur, f),
-                model_switches=model_switches(cur, f, self.switches.switch_ids(cur)),
+                reply_lengths=reply_lengths(cur, runs),
+                context_hits=context_hits(cur, runs),
+                model_switches=model_switches(cur, runs),
                 grain=grain,
             )
 

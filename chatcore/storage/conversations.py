@@ -354,6 +354,8 @@ CONVERSATION_CLEANUP: list[str] = [
     "DELETE FROM messages WHERE conversation_id IN (SELECT unnest($ids))",
     "DELETE FROM open_branches WHERE conversation_id IN (SELECT unnest($ids))",
     "DELETE FROM conversation_summaries WHERE conversation_id IN (SELECT unnest($ids))",
+    # Stats' numbers of conversations (the rollup is rebuilt after these statements)
+    "DELETE FROM run_conversation_numbers WHERE conversation_id IN (SELECT unnest($ids))",
     "DELETE FROM message_search WHERE conversation_id IN (SELECT unnest($ids))",
     "DELETE FROM conversations WHERE id IN (SELECT unnest($ids))",
     """
@@ -372,8 +374,10 @@ def delete_conversations(cur: duckdb.DuckDBPyConnection, conversation_ids: list[
     row = cur.execute(
         "SELECT count(*) FROM conversations WHERE id IN (SELECT unnest($ids))", ids
     ).fetchone()
-    days = rollup.days_of_runs(cur, "conversation_id IN (SELECT unnest($ids))", ids)
+    of_these = "conversation_id IN (SELECT unnest($ids))"
+    days = rollup.days_of_runs(cur, of_these, ids)
+    first_id = rollup.first_id_of_runs(cur, of_these, ids)
     for statement in CONVERSATION_CLEANUP:
         cur.execute(statement, ids if "$ids" in statement else None)
-    rollup.rebuild_days(cur, days)  # Stats forgets them too
+    rollup.rebuild_days(cur, days, first_id)  # Stats forgets them too
     return int(row[0]) if row else 0

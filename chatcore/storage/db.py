@@ -30,6 +30,7 @@ class Database:
         # creating one conversation, two replies touching it) would fail to commit in DuckDB.
         self._write_lock = threading.Lock()
         self._connection = open_checked(self.path)
+        self.closed = False
 
     @contextmanager
     def cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -53,7 +54,10 @@ class Database:
             cur.execute("COMMIT")
 
     def close(self) -> None:
-        self._connection.close()
+        # after any transaction or cursor being opened on another thread (Stats' summaries)
+        with self._write_lock, self._lock:
+            self.closed = True
+            self._connection.close()
 
     def replace_with(self, source: Path) -> Path:
         """Swap this database's file for a copy of `source` (a backup), while the app runs.

@@ -16,7 +16,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from chatcore.storage.stats import StatsFilter
+from chatcore.storage.stats import StatsFilter, rollup_rows
 from chatcore.types import Chunk, Citation, Collection, Document, DocumentStatus
 
 BM25_K1 = 1.2
@@ -504,19 +504,22 @@ def retrieval_totals(cur: duckdb.DuckDBPyConnection, f: StatsFilter) -> dict[str
     the knowledge base and were given passages, the retrieval time's median and 95th
     percentile (ms), and the passages per searching reply."""
     where, params = f.where("r")
+    summed, summed_params = rollup_rows(cur, f)
+    # the replies from the Stats rollup, the rest from the few runs that searched: the runs are
+    # only probed for the ids run_retrievals holds, never scanned for the count
     rows = named(
         cur.execute(
             f"""
-            SELECT count(*) AS replies,
+            SELECT (SELECT coalesce(sum(runs), 0) FROM {summed}) AS replies,
                    count(k.run_id) AS with_knowledge,
                    count(k.run_id) FILTER (WHERE k.chunks_used > 0) AS used_passages,
                    quantile_cont(k.retrieval_ms, 0.5) AS median_ms,
                    quantile_cont(k.retrieval_ms, 0.95) AS p95_ms,
                    avg(k.chunks_used) AS mean_chunks
-            FROM runs r LEFT JOIN run_retrievals k ON k.run_id = r.id
+            FROM run_retrievals k JOIN runs r ON r.id = k.run_id
             WHERE {where}
             """,
-            params,
+            [*summed_params, *params],
         )
     )
     return rows[0]

@@ -497,6 +497,9 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             """,
         ],
     ),
+    # Stats under load: the rest of a page load's figures kept as runs finish (the
+    # conversations, reply lengths and model switches; chatcore/storage/rollup.py), backfilled.
+    (16, "Stats summaries of conversations, reply lengths and switches", rollup.backfill_16()),
     (
         18,
         "how many of a run's left-out messages a summary note stood for",

@@ -152,16 +152,27 @@ def finish_run(
         values["backend"], values["host"] = answered_by
     values |= metrics.as_dict()
     assignments = ", ".join(f"{column} = ${column}" for column in values)
+    streamed_on = rollup.streaming_host(cur, run_id)
     cur.execute(
         f"UPDATE runs SET {assignments}, finished_at = now() WHERE id = $run_id",
         {**values, "run_id": run_id},
     )
-    rollup.rebuild_runs(cur, "id = $run_id", {"run_id": run_id})
+    # Stats adds it just after this transaction (summarise_finished), or before it next reads
+    rollup.queue_finished(cur, run_id, streamed_on)
+
+
+def summarise_finished(cur: duckdb.DuckDBPyConnection) -> int:
+    """Add the runs finished since the last call to the Stats summaries (chatcore/storage/
+    rollup.py): run in its own transaction after finish_run's, so that storing a reply's outcome
+    never waits for it. Returns how many runs were added."""
+    return rollup.summarise_queued(cur)
 
 
 def mark_interrupted_runs(cur: duckdb.DuckDBPyConnection) -> None:
     """Runs still 'streaming' at open belong to a process that died: keep their text, mark them."""
-    days = rollup.days_of_runs(cur, "status = $streaming", {"streaming": RunStatus.STREAMING.value})
+    streaming = {"streaming": RunStatus.STREAMING.value}
+    days = rollup.days_of_runs(cur, "status = $streaming", streaming)
+    first_id = rollup.first_id_of_runs(cur, "status = $streaming", streaming)
     cur.execute(
         """
         UPDATE runs SET status = $error, finished_at = now(),
@@ -170,4 +181,4 @@ def mark_interrupted_runs(cur: duckdb.DuckDBPyConnection) -> None:
         """,
         {"error": RunStatus.ERROR.value, "streaming": RunStatus.STREAMING.value},
     )
-    rollup.rebuild_days(cur, days)
+    rollup.rebuild_days(cur, days, first_id)  # also adds the runs a crash left queued

@@ -13,7 +13,7 @@ local second with integer arithmetic.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 
 import duckdb
@@ -43,6 +43,18 @@ class StatsFilter:
     backends: tuple[str, ...] = ()
     hosts: tuple[str, ...] = ()
     clients: tuple[str, ...] = ()  # who sent the request: DASHBOARD, or a proxy's client
+
+    def within(self, first_day: date | None, last_day: date | None) -> StatsFilter:
+        """The same runs, with a date bound dropped when every finished run (first_day to
+        last_day) lies on its side of it: the page's every-day range reads the summaries'
+        whole months then, not the days at their edges."""
+        start = (
+            None
+            if self.start is None or first_day is None or self.start <= first_day
+            else self.start
+        )
+        end = None if self.end is None or last_day is None or self.end >= last_day else self.end
+        return replace(self, start=start, end=end)
 
     @property
     def narrows_runs(self) -> bool:
@@ -147,20 +159,12 @@ class FilterChoices:
 
 
 def filter_choices(cur: duckdb.DuckDBPyConnection) -> FilterChoices:
-    """From the rollup: the same values as the finished runs, a thousand times fewer rows."""
-    row = cur.execute(
-        """
-        SELECT list(DISTINCT model ORDER BY model), list(DISTINCT backend ORDER BY backend),
-            list(DISTINCT host ORDER BY host), min(bucket)::DATE, max(bucket)::DATE,
-            list(DISTINCT client ORDER BY client)
-        FROM run_rollup
-        """
-    ).fetchone()
-    assert row is not None
-    models, backends, hosts, first_day, last_day, clients = row
-    return FilterChoices(
-        models or [], backends or [], hosts or [], first_day, last_day, clients or []
-    )
+    """From the daily rollup: the same values as the finished runs, far fewer rows."""
+    keys = cur.execute("SELECT DISTINCT model, backend, host, client FROM run_rollup_day")
+    rows = keys.fetchall()
+    models, backends, hosts, clients = (sorted({row[i] for row in rows}) for i in range(4))
+    first_day, last_day = run_days(cur)
+    return FilterChoices(models, backends, hosts, first_day, last_day, clients)
 
 
 def data_version(cur: duckdb.DuckDBPyConnection) -> tuple[object, ...]:
@@ -168,7 +172,7 @@ def data_version(cur: duckdb.DuckDBPyConnection) -> tuple[object, ...]:
     cached. A finished run changes the rollup, which is far smaller than the runs."""
     row = cur.execute(
         "SELECT * FROM (SELECT count(*), max(id) FROM runs), "
-        "(SELECT count(*), sum(runs), sum(completion_tokens) FROM run_rollup)"
+        "(SELECT count(*), sum(runs), sum(completion_tokens) FROM run_rollup_day)"
     ).fetchone()
     assert row is not None
     return tuple(row)
@@ -183,6 +187,11 @@ class LocalClock:
 
     offsets: tuple[tuple[int, int], ...] = ((0, 0),)
 
+    @property
+    def whole_hours(self) -> bool:
+        """True when every offset is a whole number of hours (a UTC hour is a local hour)."""
+        return all(offset % 3600 == 0 for _, offset in self.offsets)
+
     def seconds(self, column: str = "started_at") -> str:
         """SQL for `column`'s local time as seconds since 1970-01-01 00:00 local."""
         utc = f"(epoch_ms({column}) // 1000)"
@@ -196,16 +205,44 @@ class LocalClock:
         return f"({utc} + CASE {cases} ELSE {self.offsets[-1][1]} END)"
 
 
+CLOCKS: dict[tuple[object, ...], LocalClock] = {}  # by zone and span: a zone's past is fixed
+CLOCKS_KEPT = 8
+clocks_lock = threading.Lock()
+
+
 def local_clock(cur: duckdb.DuckDBPyConnection) -> LocalClock:
-    """The zone's offsets over the runs' span: sampled daily, then every quarter hour through
-    each day whose offset changed (every real-world zone changes its offset on a quarter hour,
-    at most once a day)."""
+    """The zone's offsets over the finished runs' span (remembered: the same zone and span
+    always give the same offsets)."""
+    row = cur.execute(
+        "SELECT current_setting('TimeZone'), min(utc_day), max(utc_day) FROM run_rollup_day"
+    ).fetchone()
+    assert row is not None
+    key = tuple(row)
+    with clocks_lock:
+        if (known := CLOCKS.get(key)) is not None:
+            return known
+    clock = zone_offsets(cur, row[1], row[2])
+    with clocks_lock:
+        if len(CLOCKS) >= CLOCKS_KEPT:
+            CLOCKS.pop(next(iter(CLOCKS)))
+        CLOCKS[key] = clock
+    return clock
+
+
+def zone_offsets(cur: duckdb.DuckDBPyConnection, first: int | None, last: int | None) -> LocalClock:
+    """The zone's offsets from the day before UTC day `first` to two days after `last`: sampled
+    daily, then every quarter hour through each day whose offset changed (every real-world zone
+    changes its offset on a quarter hour, at most once a day)."""
+    if first is None or last is None:  # no runs: the offset now
+        row = cur.execute(
+            "SELECT epoch(now()::TIMESTAMP)::BIGINT - epoch(now())::BIGINT"
+        ).fetchone()
+        return LocalClock(((0, int(row[0]) if row else 0),))
     rows = cur.execute(
-        """
+        f"""
         WITH span AS (
-            SELECT time_bucket(INTERVAL 1 DAY, min(started_at)) - INTERVAL 1 DAY AS first,
-                max(started_at) + INTERVAL 2 DAY AS last
-            FROM runs
+            SELECT to_timestamp({(int(first) - 1) * DAY_SECONDS}) AS first,
+                to_timestamp({(int(last) + 3) * DAY_SECONDS}) AS last
         ),
         daily AS (
             SELECT d.ts, epoch(d.ts::TIMESTAMP)::BIGINT - epoch(d.ts)::BIGINT AS offset_s
@@ -230,35 +267,73 @@ def local_clock(cur: duckdb.DuckDBPyConnection) -> LocalClock:
         WHERE previous IS NULL OR previous <> offset_s ORDER BY ts
         """
     ).fetchall()
-    if not rows:  # no runs: the offset now
-        row = cur.execute(
-            "SELECT epoch(now()::TIMESTAMP)::BIGINT - epoch(now())::BIGINT"
-        ).fetchone()
-        return LocalClock(((0, int(row[0]) if row else 0),))
     return LocalClock(tuple((int(since), int(offset)) for since, offset in rows))
 
 
 # --- the figures ---
 
 
-def totals(cur: duckdb.DuckDBPyConnection, f: StatsFilter) -> pd.DataFrame:
+ROLLUP_COLUMNS = ", ".join(["model", "backend", "host", "client", *rollup.SUMS])
+
+
+def rollup_rows(cur: duckdb.DuckDBPyConnection, f: StatsFilter) -> tuple[str, list[object]]:
+    """A subquery of rollup rows whose sums are those of the runs `f` matches, and its
+    parameters: the whole UTC days within its dates from `run_rollup_day`, the part-days at
+    either end (a local day straddles two UTC days) from the quarter hours of `run_rollup`."""
+    where, params = f.rollup_where()
+    quarters = f"SELECT {ROLLUP_COLUMNS} FROM run_rollup r WHERE {where} AND {{}}"
+    first, last = whole_utc_days(cur, f)
+    if first is not None and last is not None and first > last:  # not one whole UTC day
+        return f"({quarters.format('true')})", list(params)
+    keys, key_params = f.key_where("r")
+    lowest, highest = UTC_DAYS
+    parts = [
+        f"SELECT {ROLLUP_COLUMNS} FROM run_rollup_day r WHERE utc_day BETWEEN ? AND ? AND {keys}"
+    ]
+    values: list[object] = [lowest if first is None else first, highest if last is None else last]
+    values += key_params
+    if first is not None:
+        parts.append(quarters.format(f"r.bucket < to_timestamp({first * DAY_SECONDS})"))
+        values += params
+    if last is not None:
+        parts.append(quarters.format(f"r.bucket >= to_timestamp({(last + 1) * DAY_SECONDS})"))
+        values += params
+    return f"({' UNION ALL '.join(parts)})", values
+
+
+def run_days(cur: duckdb.DuckDBPyConnection) -> tuple[date | None, date | None]:
+    """The local days of the first and last finished run (a quarter hour never straddles a
+    local midnight)."""
+    row = cur.execute("SELECT min(bucket)::DATE, max(bucket)::DATE FROM run_rollup").fetchone()
+    assert row is not None
+    return row[0], row[1]
+
+
+def totals(
+    cur: duckdb.DuckDBPyConnection, f: StatsFilter, messages: StatsFilter | None = None
+) -> pd.DataFrame:
     """One row: conversations with a matching run, and messages.
 
     Messages are the messages you sent within the dates (with a model, backend or host filter:
-    only in conversations that a matching run answered) plus the matching replies."""
-    where, params = f.where()
-    message_where, message_params = dates_where(f, "m.created_at")
-    in_conversations = "AND m.conversation_id IN (SELECT conversation_id FROM f)"
+    only in conversations that a matching run answered) plus the matching replies. The
+    conversations and replies come from the rollup's quarter hours (chatcore/storage/rollup.py).
+    `messages` is the filter whose dates your messages are counted within (default: `f`)."""
+    where, params = f.rollup_where()
+    summed, summed_params = rollup_rows(cur, f)
+    message_where, message_params = dates_where(messages or f, "m.created_at")
+    in_conversations = """AND m.conversation_id IN (
+        SELECT n.conversation_id FROM run_conversation_numbers n
+        WHERE n.number IN (SELECT conversation FROM f))"""
     return cur.execute(
         f"""
-        WITH f AS (SELECT conversation_id FROM runs r WHERE {where})
-        SELECT (SELECT count(DISTINCT conversation_id) FROM f) AS conversations,
+        WITH f AS (SELECT DISTINCT conversation FROM run_conversations r WHERE {where})
+        SELECT (SELECT count(*) FROM f) AS conversations,
             (SELECT count(*) FROM messages m WHERE m.role = 'user' AND m.forked_from IS NULL
                 AND {message_where}
                 {in_conversations if f.narrows_runs else ""})
-            + (SELECT count(*) FROM f) AS messages
+            + (SELECT coalesce(sum(runs), 0) FROM {summed}) AS messages
         """,
-        [*params, *message_params],
+        [*params, *message_params, *summed_params],
     ).df()
 
 
@@ -278,7 +353,9 @@ def usage(
     seconds = SECONDS[grain]
     where, params = f.rollup_where()
     # From the rollup: a quarter hour lies within one local hour, so its local start places
-    # all of its runs (see chatcore/storage/rollup.py).
+    # all of its runs (see chatcore/storage/rollup.py); so does a UTC hour in a zone whose
+    # offsets are all whole hours.
+    table = "run_rollup_hour" if clock.whole_hours else "run_rollup"
     both = cur.execute(
         f"""
         SELECT grouping(period_bucket, model) = 0 AS over_time,
@@ -294,20 +371,20 @@ def usage(
                 (local_s // 86400 + 3) % 7 + 1 AS weekday, local_s // 3600 % 24 AS hour,
                 runs, errors, stopped, prompt_tokens, completion_tokens, generation_ns,
                 speed_tokens, speed_ns
-            FROM (SELECT {clock.seconds("bucket")} AS local_s, * FROM run_rollup r WHERE {where})
+            FROM (SELECT {clock.seconds("bucket")} AS local_s, * FROM {table} r WHERE {where})
         )
         GROUP BY GROUPING SETS ((period_bucket, model), (weekday, hour))
+        ORDER BY over_time DESC, period, model, weekday, hour
         """,
         params,
     ).df()
-    over_time = both[both["over_time"]].drop(columns=["over_time", "weekday", "hour"])
+    periods = int(both["over_time"].sum())  # the rows over time come first, each part in order
+    over_time = both.iloc[:periods].drop(columns=["over_time", "weekday", "hour"])
     over_time["tokens"] = over_time["prompt_tokens"] + over_time["completion_tokens"]
-    activity = both.loc[~both["over_time"], ["weekday", "hour", "runs", "completion_tokens"]]
+    activity = both.iloc[periods:][["weekday", "hour", "runs", "completion_tokens"]]
     return (
-        over_time.sort_values(["period", "model"], ignore_index=True),
-        activity.astype({"weekday": "int64", "hour": "int64"}).sort_values(
-            ["weekday", "hour"], ignore_index=True
-        ),
+        over_time.reset_index(drop=True),
+        activity.astype({"weekday": "int64", "hour": "int64"}).reset_index(drop=True),
     )
 
 
@@ -363,7 +440,7 @@ def per_model(
 
 
 def per_model_sums(cur: duckdb.DuckDBPyConnection, f: StatsFilter) -> pd.DataFrame:
-    where, params = f.rollup_where()
+    summed, params = rollup_rows(cur, f)
     return cur.execute(
         f"""
         SELECT model, sum(runs) AS runs, coalesce(sum(errors), 0) AS errors,
@@ -377,7 +454,7 @@ def per_model_sums(cur: duckdb.DuckDBPyConnection, f: StatsFilter) -> pd.DataFra
                 AS thinking_token_share,
             sum(thinking_ms_timed) / nullif(sum(total_ms_thought), 0) AS thinking_time_share,
             sum(thinking_tokens) AS thinking_tokens
-        FROM run_rollup r WHERE {where}
+        FROM {summed}
         GROUP BY model
         """,
         params,
@@ -429,15 +506,19 @@ def digest_quantiles(cur: duckdb.DuckDBPyConnection, f: StatsFilter) -> pd.DataF
         GROUP BY model, metric, bin ORDER BY model, metric, bin
         """,
         params,
-    ).df()
+    ).fetchnumpy()
+    models, metrics = np.asarray(bins["model"], dtype=object), np.asarray(bins["metric"])
+    values, counts = np.asarray(bins["value"]), np.asarray(bins["n"])
     rows = []
-    for model, of_model in bins.groupby("model", sort=False):
-        row: dict[str, object] = {"model": model}
+    # the rows come sorted by model, then metric: each model's and metric's rows are a slice
+    starts = np.flatnonzero(np.r_[True, models[1:] != models[:-1]]) if len(models) else []
+    for start, end in zip(starts, [*starts[1:], len(models)], strict=True):
+        row: dict[str, object] = {"model": models[start]}
+        of_model = metrics[start:end]
         for column, (metric, q) in QUANTILE_COLUMNS.items():
-            of_metric = of_model[of_model["metric"] == metric]
-            row[column] = binned_quantile(
-                of_metric["value"].to_numpy(), of_metric["n"].to_numpy(), q
-            )
+            first = start + int(np.searchsorted(of_model, metric, side="left"))
+            last = start + int(np.searchsorted(of_model, metric, side="right"))
+            row[column] = binned_quantile(values[first:last], counts[first:last], q)
         rows.append(row)
     return pd.DataFrame(rows, columns=["model", *QUANTILE_COLUMNS])
 
@@ -456,21 +537,104 @@ def binned_quantile(values: np.ndarray, counts: np.ndarray, q: float) -> float |
 
 def reply_lengths(cur: duckdb.DuckDBPyConnection, f: StatsFilter) -> pd.DataFrame:
     """A histogram of completion tokens: equal bins from 0 past the longest, empty ones left out."""
-    where, params = f.where()
+    parts, params = length_counts(cur, f)
     return cur.execute(
         f"""
-        WITH lengths AS (
-            SELECT completion_tokens AS n FROM runs r
-            WHERE {where} AND completion_tokens IS NOT NULL
-        ),
-        width AS (SELECT greatest(1, ceil((max(n) + 1) / {REPLY_LENGTH_BINS}))::BIGINT AS w
+        WITH lengths AS ({" UNION ALL ".join(parts)}),
+        width AS (SELECT greatest(1, ceil((max(tokens) + 1) / {REPLY_LENGTH_BINS}))::BIGINT AS w
                   FROM lengths)
-        SELECT (n // w) * w AS bin_start, (n // w) * w + w AS bin_end, count(*) AS replies
+        SELECT (tokens // w) * w AS bin_start, (tokens // w) * w + w AS bin_end,
+            sum(n)::BIGINT AS replies
         FROM lengths, width
         GROUP BY ALL ORDER BY bin_start
         """,
         params,
     ).df()
+
+
+def length_counts(cur: duckdb.DuckDBPyConnection, f: StatsFilter) -> tuple[list[str], list[object]]:
+    """SELECTs of (tokens, n) whose union counts the matching replies by length, and their
+    parameters. The whole UTC months and days within the filter's dates come from
+    `run_lengths_month` and `run_lengths`; the runs of the part-days at either end (a local day
+    straddles two UTC days) from the runs, so the counts are exact in any time zone."""
+    where, params = f.where()
+    runs = (
+        "SELECT completion_tokens AS tokens, 1 AS n FROM runs r "
+        "WHERE {} AND completion_tokens IS NOT NULL AND {}"
+    )
+    first, last = whole_utc_days(cur, f)
+    if first is not None and last is not None and first > last:
+        return [runs.format(where, "true")], list(params)  # not one whole UTC day in it
+    keys, key_params = f.key_where("r")
+    months, days = month_and_day_spans(first, last)
+    parts: list[str] = []
+    values: list[object] = []
+    if months is not None:
+        parts.append(
+            f"SELECT tokens, n FROM run_lengths_month r WHERE month BETWEEN ? AND ? AND {keys}"
+        )
+        values += [*months, *key_params]
+    for span in days:
+        parts.append(
+            f"SELECT tokens, n FROM run_lengths r WHERE utc_day BETWEEN ? AND ? AND {keys}"
+        )
+        values += [*span, *key_params]
+    if first is not None:
+        parts.append(runs.format(where, f"r.started_at < to_timestamp({first * DAY_SECONDS})"))
+        values += params
+    if last is not None:
+        parts.append(
+            runs.format(where, f"r.started_at >= to_timestamp({(last + 1) * DAY_SECONDS})")
+        )
+        values += params
+    return parts, values
+
+
+DAY_SECONDS = 86400
+UTC_DAYS = (-(2**31), 2**31 - 1)  # every UTC day the summaries can hold
+
+
+def whole_utc_days(cur: duckdb.DuckDBPyConnection, f: StatsFilter) -> tuple[int | None, int | None]:
+    """The first and last UTC day (days since 1970-01-01) lying wholly within the filter's
+    local dates (None: no bound); first > last when there is none."""
+    first = last = None
+    if f.start is not None:
+        row = cur.execute("SELECT epoch_ms(CAST(? AS DATE)::TIMESTAMPTZ)", [f.start]).fetchone()
+        assert row is not None
+        first = -(-int(row[0]) // (DAY_SECONDS * 1000))  # rounded up
+    if f.end is not None:
+        row = cur.execute(
+            "SELECT epoch_ms((CAST(? AS DATE) + INTERVAL 1 DAY)::TIMESTAMPTZ)", [f.end]
+        ).fetchone()
+        assert row is not None
+        last = int(row[0]) // (DAY_SECONDS * 1000) - 1
+    return first, last
+
+
+def month_and_day_spans(
+    first: int | None, last: int | None
+) -> tuple[tuple[int, int] | None, list[tuple[int, int]]]:
+    """Whole UTC days first..last (None: unbounded) as the whole months within them (first and
+    last month number, None: no whole month) and the day spans around those."""
+    lowest, highest = -(2**31), 2**31 - 1
+    first_month, last_month = lowest, highest
+    if first is not None:
+        first_month = rollup.month_of(first)
+        if rollup.days_of_month(first_month)[0] < first:
+            first_month += 1
+    if last is not None:
+        last_month = rollup.month_of(last)
+        if rollup.days_of_month(last_month)[1] > last:
+            last_month -= 1
+    if first_month > last_month:
+        assert first is not None and last is not None
+        return None, [(first, last)]
+    days = []
+    if first is not None and first < rollup.days_of_month(first_month)[0]:
+        days.append((first, rollup.days_of_month(first_month)[0] - 1))
+    if last is not None and last > rollup.days_of_month(last_month)[1]:
+        days.append((rollup.days_of_month(last_month)[1] + 1, last))
+    return (first_month, last_month), days
 
 
 def context_hits(
@@ -485,80 +649,36 @@ def context_hits(
     """
     where, params = f.where()
     # the hits are found as runs finish (chatcore/storage/rollup.py): here they are only listed
-    return cur.execute(
+    # (and counted apart: a count over every hit beside each listed row costs more)
+    total = cur.execute(f"SELECT count(*) FROM run_context_hits r WHERE {where}", params)
+    row = total.fetchone()
+    listed = cur.execute(
         f"""
         SELECT id, conversation_id, started_at, model, backend, host, prompt_tokens, num_ctx,
-            estimated_tokens, reason, count(*) OVER () AS total
+            estimated_tokens, reason
         FROM run_context_hits r WHERE {where}
         ORDER BY started_at DESC, id DESC LIMIT ?
         """,
         [*params, limit],
     ).df()
+    listed["total"] = int(row[0]) if row else 0
+    return listed
 
 
-class SwitchLog:
-    """The runs whose host had last served another model ("switches"), found incrementally.
-
-    Which run came before another on a host never changes, so each report only looks at the runs
-    added since the last one; a window over every run would be the page's slowest query.
-    The previous run is the one the app started just before on the same host (by run id),
-    whatever its status or the filter. A host's first run ever is not a switch.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._seen_up_to = 0
-        self._last_model: dict[str, str] = {}
-        self._switch_ids = np.empty(0, dtype=np.int64)
-
-    def switch_ids(self, cur: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-        """The ids of every switch so far, as a one-column frame `id`."""
-        with self._lock:
-            hosts, models = list(self._last_model), list(self._last_model.values())
-            new = cur.execute(
-                """
-                WITH new AS (
-                    SELECT id, host, model,
-                        lag(model) OVER (PARTITION BY host ORDER BY id) AS previous
-                    FROM runs WHERE id > ?
-                ),
-                known AS (SELECT unnest(?::VARCHAR[]) AS host, unnest(?::VARCHAR[]) AS model)
-                SELECT n.id FROM new n LEFT JOIN known k ON k.host = n.host
-                WHERE coalesce(n.previous, k.model) <> n.model ORDER BY n.id
-                """,
-                [self._seen_up_to, hosts, models],
-            ).fetchnumpy()["id"]
-            latest = cur.execute(
-                "SELECT host, arg_max(model, id), max(id) FROM runs WHERE id > ? GROUP BY host",
-                [self._seen_up_to],
-            ).fetchall()
-            for host, model, last_id in latest:
-                self._last_model[host] = model
-                self._seen_up_to = max(self._seen_up_to, int(last_id))
-            if len(new):
-                self._switch_ids = np.concatenate([self._switch_ids, np.asarray(new, np.int64)])
-            return pd.DataFrame({"id": self._switch_ids})
-
-
-def model_switches(
-    cur: duckdb.DuckDBPyConnection, f: StatsFilter, switch_ids: pd.DataFrame
-) -> pd.DataFrame:
-    """Per model switched to: how often, and the load time those switches cost."""
+def model_switches(cur: duckdb.DuckDBPyConnection, f: StatsFilter) -> pd.DataFrame:
+    """Per model switched to: how often, and the load time those switches cost. A switch is a
+    run whose host had last served another model (kept as runs finish: rollup.run_switches)."""
     where, params = f.where()
-    cur.register("switch_runs", switch_ids)
-    try:
-        return cur.execute(
-            f"""
-            SELECT model, count(*) AS switches,
-                coalesce(sum(load_duration_ns), 0) / 1e9 AS load_seconds,
-                median(load_duration_ns / 1e6) AS median_load_ms
-            FROM runs r WHERE {where} AND r.id IN (SELECT id FROM switch_runs)
-            GROUP BY model ORDER BY load_seconds DESC, model
-            """,
-            params,
-        ).df()
-    finally:
-        cur.unregister("switch_runs")
+    return cur.execute(
+        f"""
+        SELECT model, count(*) AS switches,
+            coalesce(sum(load_duration_ns), 0) / 1e9 AS load_seconds,
+            median(load_duration_ns / 1e6) AS median_load_ms
+        FROM run_switches r WHERE {where}
+        GROUP BY model ORDER BY load_seconds DESC, model
+        """,
+        params,
+    ).df()
 
 
 # --- the download ---

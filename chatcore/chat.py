@@ -12,6 +12,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Collection, Iterator, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 
 from chatcore.backends.base import Backend
@@ -28,6 +29,7 @@ from chatcore.knowledge import NO_GROUNDING, Grounding, KnowledgeService
 from chatcore.logs import current_request_id, event
 from chatcore.opening import Opening
 from chatcore.params import GenerationParams
+from chatcore.reply_rows import RowWriter
 from chatcore.storage import conversations as store
 from chatcore.storage import images as image_store
 from chatcore.storage import runs, trees
@@ -57,11 +59,12 @@ TITLE_CHARS = 60
 
 @dataclass
 class Reply:
-    """A reply as stored: its text so far, its status and, when done, its metrics."""
+    """A reply as stored: its text so far, its status and, when done, its metrics.
+
+    Its message and run rows are written just after the user's turn commits, off the first
+    token's path (chatcore/reply_rows.py): reading `message_id` or `run_id` waits for them."""
 
     conversation_id: str
-    message_id: int
-    run_id: int
     model: str
     backend: str
     host: str
@@ -77,6 +80,15 @@ class Reply:
     citations: list[Citation] = field(default_factory=list)  # knowledge-base passages it was given
     context_dropped: int = 0  # history messages the context fitting left out
     window: int | None = None  # the context window it was sent with
+    rows: Future[tuple[int, int]] = field(default_factory=Future, repr=False, compare=False)
+
+    @property
+    def message_id(self) -> int:
+        return self.rows.result()[0]
+
+    @property
+    def run_id(self) -> int:
+        return self.rows.result()[1]
 
 
 class Checkpoints:
@@ -230,6 +242,9 @@ class ReplyStream:
 
     def _store_outcome(self) -> None:
         reply = self.reply
+        if (lost := reply.rows.exception()) is not None:  # waits for the reply's rows
+            self._lost_rows(lost)
+            return
         with self._db.transaction() as cur:
             store.checkpoint_text(cur, reply.message_id, reply.text, reply.thinking)
             runs.finish_run(
@@ -244,6 +259,20 @@ class ReplyStream:
             )
             store.touch_conversation(cur, reply.conversation_id)
         self._log_run()
+        self._finished.set()
+
+    def _lost_rows(self, error: BaseException) -> None:
+        """The reply's rows could not be written: nothing of it can be stored."""
+        reply = self.reply
+        reply.status = RunStatus.ERROR
+        reply.error = str(error) if isinstance(error, DashboardError) else UNEXPECTED
+        event(
+            "run.unstored",
+            logging.ERROR,
+            request_id=reply.request_id,
+            conversation=reply.conversation_id,
+            cause=described(error),
+        )
         self._finished.set()
 
     def _log_run(self) -> None:
@@ -317,6 +346,11 @@ class ChatService:
         self.knowledge = knowledge
         self.context = context or ContextFitter()
         self.branches = BranchService(db)  # switch, fork and read the tree
+        self._rows = RowWriter(db)  # each reply's own rows, beside its first token
+
+    def close(self) -> None:
+        """Wait for the reply rows still being written."""
+        self._rows.close()
 
     def send(
         self,
@@ -377,14 +411,16 @@ class ChatService:
                     store.create_conversation(cur, conversation_id, title_from(text))
                 message_id = store.add_message(cur, conversation_id, "user", text, parent)
                 self._attach(cur, message_id, attached)
-                reply = self._start_reply(
-                    cur, conversation_id, backend, model, params, history, client, message_id
-                )
-                self._record_fit(cur, reply, fitted)
-                reply.citations = grounding.store(cur, reply.run_id)
         except BaseException:
             abandon(opening, backend)
             raise
+        # The turn is committed: the reply's own rows are written beside its first token.
+        reply = self._reply_later(
+            conversation_id, backend, model, params, history, client, message_id, fitted
+        )
+        self._rows.write(
+            reply.rows, self._reply_rows(reply, params, history, message_id, fitted, grounding)
+        )
         stream = ReplyStream(self.db, opening, reply, started)
         self.context.follow_up(self.db, self.registry, stream, fitted)
         return stream
@@ -411,17 +447,19 @@ class ChatService:
         opening: Opening | None = Opening(backend, model, history, params, self._another_host)
         try:
             with self.db.transaction() as cur:
-                if not store.conversation_exists(cur, conversation_id):  # faster than ON CONFLICT
+                exists, branch = trees.existing_open_branch(cur, conversation_id)
+                if not exists:
                     first = next(m["content"] for m in history if m["role"] == "user")
                     store.create_conversation(cur, conversation_id, title_from(first))
-                parent = parent_for(cur, conversation_id, None)
+                parent = branch[-1] if branch else None
                 message_id = store.add_message(cur, conversation_id, "user", text, parent)
-                reply = self._start_reply(
-                    cur, conversation_id, backend, model, params, history, client, message_id
-                )
         except BaseException:
             abandon(opening, backend)
             raise
+        reply = self._reply_later(
+            conversation_id, backend, model, params, history, client, message_id, None
+        )
+        self._rows.write(reply.rows, self._reply_rows(reply, params, history, message_id))
         return ReplyStream(self.db, opening, reply, started)
 
     def regenerate(self, conversation_id: str, model: str, params: GenerationParams) -> ReplyStream:
@@ -449,24 +487,17 @@ class ChatService:
                 fitted = self.context.fit(cur, conversation_id, model, history, params, limit)
                 history, params = fitted.messages, fitted.params
                 opening = Opening(backend, model, history, params, self._another_host)
-                reply = self._start_reply(
-                    cur, conversation_id, backend, model, params, history, None, question
+                reply = self._reply_later(
+                    conversation_id, backend, model, params, history, None, question, fitted
                 )
-                self._record_fit(cur, reply, fitted)
-                reply.citations = grounding.store(cur, reply.run_id)
+                write = self._reply_rows(reply, params, history, question, fitted, grounding)
+                reply.rows.set_result(write(cur))  # no turn of the user's to commit first
         except BaseException:
             abandon(opening, backend)
             raise
         stream = ReplyStream(self.db, opening, reply, started)
         self.context.follow_up(self.db, self.registry, stream, fitted)
         return stream
-
-    @staticmethod
-    def _record_fit(
-        cur: store.duckdb.DuckDBPyConnection, reply: Reply, fitted: FittedPrompt
-    ) -> None:
-        fitted.record(cur, reply.run_id, reply.conversation_id, reply.model)
-        reply.context_dropped, reply.window = fitted.dropped, fitted.window
 
     @staticmethod
     def _question_of_last_reply(cur: store.duckdb.DuckDBPyConnection, conversation_id: str) -> int:
@@ -523,8 +554,7 @@ class ChatService:
         if fresh:
             return False, None, []
         if parent_id is None:
-            path = trees.open_branch(cur, conversation_id)
-            exists = bool(path) or store.conversation_exists(cur, conversation_id)
+            exists, path = trees.existing_open_branch(cur, conversation_id)
             return exists, (path[-1] if path else None), path
         parent = parent_for(cur, conversation_id, parent_id)
         path = trees.tree_of(cur, conversation_id).path_to(parent) if parent else []
@@ -603,41 +633,64 @@ class ChatService:
             return store.conversation_exists(cur, as_stored_id(conversation_id))
 
     @staticmethod
-    def _start_reply(
-        cur: store.duckdb.DuckDBPyConnection,
+    def _reply_later(
         conversation_id: str,
         backend: Backend,
         model: str,
         params: GenerationParams,
         history: list[ChatMessage],
-        client: str | None = None,
-        question: int | None = None,
+        client: str | None,
+        question: int,
+        fitted: FittedPrompt | None,
     ) -> Reply:
-        """The reply's message (after `question`, and now the open branch's end) and its run."""
-        message_id = store.add_message(cur, conversation_id, "assistant", "", question)
-        trees.set_open_message(cur, conversation_id, message_id)
-        run_id = runs.start_run(
-            cur,
-            conversation_id=conversation_id,
-            message_id=message_id,
-            model=model,
-            backend=backend.name,
-            host=backend.host,
-            options=params.recorded(),
-            prompt_chars=sum(len(m["content"]) for m in history),
-            request_id=current_request_id(),
-            client=client,
-        )
-        return Reply(
+        """The reply to `question`, its rows not yet written (`_reply_rows` writes them)."""
+        reply = Reply(
             conversation_id,
-            message_id,
-            run_id,
             model,
             backend.name,
             backend.host,
             request_id=current_request_id(),
             client=client,
         )
+        if fitted is not None:
+            reply.context_dropped, reply.window = fitted.dropped, fitted.window
+        return reply
+
+    @staticmethod
+    def _reply_rows(
+        reply: Reply,
+        params: GenerationParams,
+        history: list[ChatMessage],
+        question: int,
+        fitted: FittedPrompt | None = None,
+        grounding: Grounding = NO_GROUNDING,
+    ) -> Callable[[store.duckdb.DuckDBPyConnection], tuple[int, int]]:
+        """What writes the reply's message (after `question`, and now the open branch's end),
+        its run, its prompt's fit and its citations; gives (message id, run id)."""
+        options, prompt_chars = params.recorded(), sum(len(m["content"]) for m in history)
+
+        def write(cur: store.duckdb.DuckDBPyConnection) -> tuple[int, int]:
+            conversation_id = reply.conversation_id
+            message_id = store.add_message(cur, conversation_id, "assistant", "", question)
+            trees.set_open_message(cur, conversation_id, message_id)
+            run_id = runs.start_run(
+                cur,
+                conversation_id=conversation_id,
+                message_id=message_id,
+                model=reply.model,
+                backend=reply.backend,
+                host=reply.host,
+                options=options,
+                prompt_chars=prompt_chars,
+                request_id=reply.request_id,
+                client=reply.client,
+            )
+            if fitted is not None:
+                fitted.record(cur, run_id, conversation_id, reply.model)
+            reply.citations = grounding.store(cur, run_id)
+            return message_id, run_id
+
+        return write
 
 
 UNEXPECTED = "Something went wrong while answering; the details are in the log."

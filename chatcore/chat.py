@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import json
 import logging
 import threading
 import time
@@ -46,6 +47,8 @@ from chatcore.types import (
     RunStatus,
     SidebarEntry,
     Thinking,
+    ToolCall,
+    ToolCalls,
     Waiting,
     as_stored_id,
     canonical_model,
@@ -80,6 +83,7 @@ class Reply:
     citations: list[Citation] = field(default_factory=list)  # knowledge-base passages it was given
     context_dropped: int = 0  # history messages the context fitting left out
     window: int | None = None  # the context window it was sent with
+    tool_calls: list[ToolCall] = field(default_factory=list)  # functions it asked to call
     rows: Future[tuple[int, int]] = field(default_factory=Future, repr=False, compare=False)
 
     @property
@@ -201,6 +205,8 @@ class ReplyStream:
                         checkpoints.start()
                     think(piece)
                     yield piece
+                elif piece.__class__ is ToolCalls:  # given back with the reply's end
+                    reply.tool_calls.extend(piece)  # type: ignore[arg-type]
                 else:
                     reply.metrics = piece
             reply.status = RunStatus.COMPLETE
@@ -223,6 +229,8 @@ class ReplyStream:
             reply.ttft_ms = clock.first_ms()
             reply.metrics = clock.measured(reply.metrics, len(thoughts), len(parts))
             reply.metrics = with_fitting(reply.metrics, reply.context_dropped, reply.window)
+            if reply.tool_calls:
+                reply.metrics = replace(reply.metrics, tool_calls=calls_json(reply.tool_calls))
             self._store_outcome()
 
     def _first_piece(self) -> tuple[Iterator[Piece], Piece | None]:
@@ -702,6 +710,13 @@ def abandon(opening: Opening | None, backend: Backend) -> None:
     if opening is not None:
         opening.cancel()
     stream_ended(backend)
+
+
+def calls_json(calls: Sequence[ToolCall]) -> str:
+    """A reply's tool calls as stored with its run."""
+    return json.dumps(
+        [{"id": c.id, "name": c.name, "arguments": c.arguments} for c in calls], ensure_ascii=False
+    )
 
 
 def described(error: BaseException | None) -> str | None:

@@ -100,6 +100,7 @@ class Metrics:
     thinking_ms: float | None = None  # from the first thinking piece to the answer (or the end)
     thinking_tokens: int | None = None  # streamed thinking pieces (one per token from Ollama)
     answer_tokens: int | None = None  # completion tokens that were not thinking
+    tool_calls: str | None = None  # the reply's tool calls as JSON (ToolCall fields), if any
 
     @property
     def tokens_per_second(self) -> float | None:
@@ -132,11 +133,30 @@ class Thinking(str):
     __slots__ = ()
 
 
+@dataclass(frozen=True)
+class ToolCall:
+    """A function the model asks the client to call: OpenAI's id, the name, and the arguments
+    as JSON text (OpenAI sends text; Ollama's object is dumped, and loaded again for it)."""
+
+    id: str
+    name: str
+    arguments: str
+    # The call as an Ollama host sent it, for Ollama clients unchanged (None: from elsewhere).
+    sent: dict[str, Any] | None = field(default=None, compare=False, repr=False)
+
+
+class ToolCalls(tuple[ToolCall, ...]):
+    """A piece: the tool calls a model made (with `tools` in the request), given back to the
+    client with the reply's end (chatcore/tool_calls.py)."""
+
+    __slots__ = ()
+
+
 # What a backend streams: text pieces as they arrive (answer text as plain `str`, reasoning as
 # `Thinking`), then exactly one Metrics when the reply ends; Waiting pieces may come before the
 # first text while the reply is queued at a busy model. Plain strings rather than a wrapper object
 # for the answer: one piece is handled per token, and `piece.__class__ is str` is cheap.
-Piece = str | Thinking | Metrics | Waiting
+Piece = str | Thinking | Metrics | Waiting | ToolCalls
 
 
 @dataclass(frozen=True)

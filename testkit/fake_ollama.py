@@ -401,6 +401,9 @@ class OllamaHandler(BaseHTTPRequestHandler):
         limit = int(options.get("num_predict", -1))
         thoughts = model.thinking_tokens(body.get("think", model.think_default))
         tokens = model.tokens(body.get("messages"))
+        calls = tool_calls_for(body.get("tools"))
+        if calls:  # a model given tools calls the first one instead of answering in text
+            tokens = []
         done_reason = "stop"
         if 0 <= limit < len(thoughts) + len(tokens):  # thinking counts against num_predict
             thoughts = thoughts[:limit]
@@ -425,6 +428,10 @@ class OllamaHandler(BaseHTTPRequestHandler):
                 time.sleep(model.token_delay)
             write(piece_frame(name, token, ""))
             flush()
+        if calls:  # as Ollama sends them: whole, in a line of their own before the last
+            line = chunk(name, "")
+            line["message"]["tool_calls"] = calls
+            self._line(line)
         finished = time.perf_counter_ns()
         prompt_tokens = self._fitted_prompt_tokens(model, body)
         final = chunk(name, "", done=True)
@@ -515,6 +522,23 @@ def chunk(model: str, content: str, done: bool = False, thinking: str = "") -> d
         "message": message,
         "done": done,
     }
+
+
+def tool_calls_for(tools: Any) -> list[dict[str, Any]]:
+    """Ollama's `message.tool_calls` of a fake model given `tools`: a call of the first one,
+    each of its parameters filled with an example of its type (none when no tools)."""
+    if not isinstance(tools, list) or not tools:
+        return []
+    function = tools[0].get("function") or {}
+    return [
+        {"function": {"name": function.get("name", ""), "arguments": example_arguments(function)}}
+    ]
+
+
+def example_arguments(function: dict[str, Any]) -> dict[str, Any]:
+    examples = {"string": "Paris", "integer": 3, "number": 2.5, "boolean": True}
+    properties = (function.get("parameters") or {}).get("properties") or {}
+    return {name: examples.get(str(spec.get("type")), "Paris") for name, spec in properties.items()}
 
 
 def refused_request(model: FakeModel, body: dict[str, Any]) -> str | None:

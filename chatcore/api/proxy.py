@@ -10,7 +10,8 @@ AccessGuard (loopback, or the Bearer token; a labelled token is accepted too), C
 What is forwarded of a request: its messages, and every other field its client sent, as it came
 (chatcore/api/passthrough.py: options, format, keep_alive, penalties, response_format...);
 temperature, top p, max tokens, seed and stop are also stored clamped to the dashboard's ranges,
-for Stats. Not yet: tools and images.
+for Stats; `tools` too, and the model's tool calls come back in the client's protocol
+(chatcore/api/tool_calls.py). Not yet: images, and tool results in a request's messages.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
+from chatcore.api import tool_calls
 from chatcore.api.errors import status_for
 from chatcore.api.passthrough import relayed
 from chatcore.api.security import AccessGuard, token_matches
@@ -326,15 +328,27 @@ def create_ollama_proxy(
                 "message": {"role": "assistant", "content": content},
             }
 
+        def with_calls(answer: dict[str, Any], reply: Reply) -> dict[str, Any]:
+            if reply.tool_calls:
+                answer["message"]["tool_calls"] = tool_calls.for_ollama(reply.tool_calls)
+            return answer
+
+        def tail(reply: Reply) -> bytes:
+            calls = b""
+            if reply.tool_calls and reply.status != RunStatus.ERROR:  # as Ollama: before done
+                calls = line({**with_calls(message(""), reply), "done": False})
+            return calls + ollama_tail(reply, {**message(""), "done": True})
+
         if body.get("stream", True) is False:
             reply = await proxy.in_thread(stream.consume)
-            return ollama_whole(reply, {**message(reply.text), "done": True, **ollama_final(reply)})
+            whole = with_calls({**message(reply.text), "done": True, **ollama_final(reply)}, reply)
+            return ollama_whole(reply, whole)
         return proxy.streamed(
             stream,
             "application/x-ndjson",
             head=lambda: b"",
             pieces=ollama_lines(model, "message"),
-            tail=lambda reply: ollama_tail(reply, {**message(""), "done": True}),
+            tail=tail,
         )
 
     @api.post("/api/generate")
@@ -430,7 +444,21 @@ def openai_usage(reply: Reply) -> dict[str, int] | None:
 
 
 def finish_reason(reply: Reply) -> str:
+    if reply.tool_calls:
+        return "tool_calls"
     return "length" if reply.metrics.done_reason == "length" else "stop"
+
+
+def openai_message(reply: Reply) -> dict[str, Any]:
+    """A whole reply's message: its text, and its tool calls when it made any (content is
+    then null when there is no text, as OpenAI has it)."""
+    if not reply.tool_calls:
+        return {"role": "assistant", "content": reply.text}
+    return {
+        "role": "assistant",
+        "content": reply.text or None,
+        "tool_calls": tool_calls.for_openai(reply.tool_calls, False),
+    }
 
 
 def event(payload: dict[str, Any]) -> bytes:
@@ -537,7 +565,7 @@ def create_openai_proxy(
                 "choices": [
                     {
                         "index": 0,
-                        "message": {"role": "assistant", "content": reply.text},
+                        "message": openai_message(reply),
                         "finish_reason": finish_reason(reply),
                     }
                 ],
@@ -551,7 +579,10 @@ def create_openai_proxy(
         def tail(reply: Reply) -> bytes:
             if reply.status == RunStatus.ERROR:
                 return event(openai_error(reply.error or "failed")) + b"data: [DONE]\n\n"
-            out = event(chunk({}, finish_reason(reply)))
+            out = b""
+            if reply.tool_calls:
+                out = event(chunk({"tool_calls": tool_calls.for_openai(reply.tool_calls, True)}))
+            out += event(chunk({}, finish_reason(reply)))
             if include_usage:
                 out += event({**chunk({}), "choices": [], "usage": openai_usage(reply)})
             return out + b"data: [DONE]\n\n"

@@ -497,6 +497,11 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             """,
         ],
     ),
+    (
+        17,
+        "a run's tool calls: what a proxied model asked its client to call, as JSON",
+        ["ALTER TABLE runs ADD COLUMN tool_calls VARCHAR"],
+    ),
 ]
 
 

@@ -14,6 +14,7 @@ import time
 import uuid
 from collections.abc import Callable, Collection, Iterator, Sequence
 from concurrent.futures import Future
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 
 from chatcore.backends.base import Backend
@@ -30,7 +31,7 @@ from chatcore.knowledge import NO_GROUNDING, Grounding, KnowledgeService
 from chatcore.logs import current_request_id, event
 from chatcore.opening import Opening
 from chatcore.params import GenerationParams
-from chatcore.reply_rows import RowWriter
+from chatcore.reply_rows import RowWriter, TurnLocks
 from chatcore.storage import conversations as store
 from chatcore.storage import images as image_store
 from chatcore.storage import runs, trees
@@ -355,6 +356,15 @@ class ChatService:
         self.context = context or ContextFitter()
         self.branches = BranchService(db)  # switch, fork and read the tree
         self._rows = RowWriter(db)  # each reply's own rows, beside its first token
+        self._turns = TurnLocks()  # one send at a time per conversation, until its rows are in
+
+    @contextmanager
+    def _turn(self, conversation_id: str) -> Iterator[None]:
+        self._turns.acquire(conversation_id)
+        try:
+            yield
+        finally:
+            self._turns.release(conversation_id)
 
     def close(self) -> None:
         """Wait for the reply rows still being written."""
@@ -395,6 +405,7 @@ class ChatService:
             raise
         event("send.text", logging.DEBUG, conversation=conversation_id, message=text)
         opening: Opening | None = None
+        self._turns.acquire(conversation_id)  # until the reply's rows are written
         try:
             limit = self.context.limit(backend, model, params)  # asks the host: no transaction
             sees = self._sees_images(backend, model, conversation_id, attached, fresh)
@@ -420,15 +431,15 @@ class ChatService:
                 message_id = store.add_message(cur, conversation_id, "user", text, parent)
                 self._attach(cur, message_id, attached)
         except BaseException:
+            self._turns.release(conversation_id)
             abandon(opening, backend)
             raise
         # The turn is committed: the reply's own rows are written beside its first token.
         reply = self._reply_later(
             conversation_id, backend, model, params, history, client, message_id, fitted
         )
-        self._rows.write(
-            reply.rows, self._reply_rows(reply, params, history, message_id, fitted, grounding)
-        )
+        write = self._reply_rows(reply, params, history, message_id, fitted, grounding)
+        self._rows.write(reply.rows, write, then=lambda: self._turns.release(conversation_id))
         stream = ReplyStream(self.db, opening, reply, started)
         self.context.follow_up(self.db, self.registry, stream, fitted)
         return stream
@@ -453,6 +464,7 @@ class ChatService:
         backend, model = self._resolve(model)
         # The model is asked at once: the turn is written and committed meanwhile.
         opening: Opening | None = Opening(backend, model, history, params, self._another_host)
+        self._turns.acquire(conversation_id)  # until the reply's rows are written
         try:
             with self.db.transaction() as cur:
                 exists, branch = trees.existing_open_branch(cur, conversation_id)
@@ -462,12 +474,14 @@ class ChatService:
                 parent = branch[-1] if branch else None
                 message_id = store.add_message(cur, conversation_id, "user", text, parent)
         except BaseException:
+            self._turns.release(conversation_id)
             abandon(opening, backend)
             raise
         reply = self._reply_later(
             conversation_id, backend, model, params, history, client, message_id, None
         )
-        self._rows.write(reply.rows, self._reply_rows(reply, params, history, message_id))
+        write = self._reply_rows(reply, params, history, message_id)
+        self._rows.write(reply.rows, write, then=lambda: self._turns.release(conversation_id))
         return ReplyStream(self.db, opening, reply, started)
 
     def regenerate(self, conversation_id: str, model: str, params: GenerationParams) -> ReplyStream:
@@ -485,7 +499,7 @@ class ChatService:
         try:
             limit = self.context.limit(backend, model, params)
             sees = self._sees_images(backend, model, conversation_id, [])
-            with self.db.transaction() as cur:
+            with self._turn(conversation_id), self.db.transaction() as cur:
                 question = self._question_of_last_reply(cur, conversation_id)
                 path = trees.tree_of(cur, conversation_id).path_to(question)
                 history = with_system_prompt(

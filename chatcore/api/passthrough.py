@@ -38,8 +38,13 @@ def relayed(params: GenerationParams, body: dict[str, Any], protocol: str) -> Re
 
 
 def present(fields: dict[str, Any]) -> dict[str, Any]:
-    """Fields sent as null are as good as absent."""
-    return {name: value for name, value in fields.items() if value is not None}
+    """Fields sent as null are as good as absent; so is an empty `tools` (the ollama client
+    sends `[]` with every chat)."""
+    return {
+        name: value
+        for name, value in fields.items()
+        if value is not None and not (name == "tools" and not value)
+    }
 
 
 def openai_from_ollama(fields: dict[str, Any]) -> dict[str, Any]:

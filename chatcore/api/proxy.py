@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -150,11 +151,24 @@ class ProxyApp:
     async def relay(
         self, request: Request, model: Any, messages: list[ChatMessage], params: GenerationParams
     ) -> ReplyStream:
+        return await self.in_thread(self._sender(request, model, messages, params))
+
+    async def relay_batches(
+        self, request: Request, model: Any, messages: list[ChatMessage], params: GenerationParams
+    ) -> PieceBatches:
+        """A streamed relay: sent and read on one worker thread (PieceBatches.opened)."""
+        return await PieceBatches.opened(
+            self._sender(request, model, messages, params), self.in_thread
+        )
+
+    def _sender(
+        self, request: Request, model: Any, messages: list[ChatMessage], params: GenerationParams
+    ) -> Callable[[], ReplyStream]:
         if not isinstance(model, str) or not model:
             raise InvalidInput("`model` names the model to answer with.")
         client = self.client_of(request)
         chat = self.services().chat
-        return await self.in_thread(lambda: chat.relay(messages, model, params, client))
+        return lambda: chat.relay(messages, model, params, client)
 
     def client_of(self, request: Request) -> str:
         """The label of the client's token (CHAT_API_TOKENS), else its User-Agent's product."""
@@ -166,13 +180,13 @@ class ProxyApp:
 
     def streamed(
         self,
-        stream: ReplyStream,
+        batches: PieceBatches,
         media_type: str,
         head: Callable[[], bytes],
         pieces: Callable[[list[str]], bytes],
         tail: Callable[[Reply], bytes],
     ) -> StreamingResponse:
-        return RelayedResponse(stream, self.in_thread, media_type, head, pieces, tail)
+        return RelayedResponse(batches, media_type, head, pieces, tail)
 
 
 class RelayedResponse(StreamingResponse):
@@ -183,14 +197,13 @@ class RelayedResponse(StreamingResponse):
 
     def __init__(
         self,
-        stream: ReplyStream,
-        in_thread: Callable[[Callable[[], Any]], Any],
+        batches: PieceBatches,
         media_type: str,
         head: Callable[[], bytes],
         pieces: Callable[[list[str]], bytes],
         tail: Callable[[Reply], bytes],
     ) -> None:
-        self.batches = PieceBatches(stream, in_thread)
+        self.batches = batches
         self.head, self.pieces, self.tail = head, pieces, tail
         super().__init__(self.chunks(), media_type=media_type)
 
@@ -317,9 +330,7 @@ def create_ollama_proxy(
     async def chat(request: Request) -> Any:
         body = await proxy.body(request)
         model = body.get("model")
-        stream = await proxy.relay(
-            request, model, messages_of(body.get("messages")), ollama_params(body)
-        )
+        messages, params = messages_of(body.get("messages")), ollama_params(body)
 
         def message(content: str) -> dict[str, Any]:
             return {
@@ -340,11 +351,12 @@ def create_ollama_proxy(
             return calls + ollama_tail(reply, {**message(""), "done": True})
 
         if body.get("stream", True) is False:
+            stream = await proxy.relay(request, model, messages, params)
             reply = await proxy.in_thread(stream.consume)
             whole = with_calls({**message(reply.text), "done": True, **ollama_final(reply)}, reply)
             return ollama_whole(reply, whole)
         return proxy.streamed(
-            stream,
+            await proxy.relay_batches(request, model, messages, params),
             "application/x-ndjson",
             head=lambda: b"",
             pieces=ollama_lines(model, "message"),
@@ -361,18 +373,19 @@ def create_ollama_proxy(
         messages = [ChatMessage(role="user", content=prompt)]
         if isinstance(system := body.get("system"), str) and system:
             messages.insert(0, ChatMessage(role="system", content=system))
-        stream = await proxy.relay(request, model, messages, ollama_params(body))
+        params = ollama_params(body)
 
         def response(text: str) -> dict[str, Any]:
             return {"model": model, "created_at": now_iso(), "response": text}
 
         if body.get("stream", True) is False:
+            stream = await proxy.relay(request, model, messages, params)
             reply = await proxy.in_thread(stream.consume)
             return ollama_whole(
                 reply, {**response(reply.text), "done": True, **ollama_final(reply)}
             )
         return proxy.streamed(
-            stream,
+            await proxy.relay_batches(request, model, messages, params),
             "application/x-ndjson",
             head=lambda: b"",
             pieces=ollama_lines(model, "response"),
@@ -541,8 +554,9 @@ def create_openai_proxy(
             body.get("stop"),
         )
         params = relayed(own, body, "openai")  # and the client's other fields, passed on
-        stream = await proxy.relay(request, model, messages_of(body.get("messages")), params)
-        ident, created = f"chatcmpl-{stream.reply.run_id}", int(time.time())
+        messages = messages_of(body.get("messages"))
+        # Not the run's id: that is written beside the first token, not before it.
+        ident, created = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time())
 
         def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
             return {
@@ -554,6 +568,7 @@ def create_openai_proxy(
             }
 
         if not body.get("stream"):
+            stream = await proxy.relay(request, model, messages, params)
             reply = await proxy.in_thread(stream.consume)
             if reply.status == RunStatus.ERROR:
                 return JSONResponse(openai_error(reply.error or "failed"), status_code=502)
@@ -588,7 +603,7 @@ def create_openai_proxy(
             return out + b"data: [DONE]\n\n"
 
         return proxy.streamed(
-            stream,
+            await proxy.relay_batches(request, model, messages, params),
             "text/event-stream",
             head=lambda: event(chunk({"role": "assistant", "content": ""})),
             pieces=openai_events(chunk),

@@ -472,7 +472,8 @@ class ChatService:
                     first = next(m["content"] for m in history if m["role"] == "user")
                     store.create_conversation(cur, conversation_id, title_from(first))
                 parent = branch[-1] if branch else None
-                message_id = store.add_message(cur, conversation_id, "user", text, parent)
+                role = history[-1]["role"]  # the user's, or a tool's result
+                message_id = store.add_message(cur, conversation_id, role, text, parent)
         except BaseException:
             self._turns.release(conversation_id)
             abandon(opening, backend)
@@ -715,6 +716,7 @@ class ChatService:
         return write
 
 
+RELAYED_ROLES = ("system", "user", "assistant", "tool")
 UNEXPECTED = "Something went wrong while answering; the details are in the log."
 
 
@@ -773,20 +775,29 @@ def valid_message(text: str) -> str:
 
 
 def valid_messages(messages: Sequence[ChatMessage]) -> list[ChatMessage]:
-    """A relayed chat: roles system, user or assistant, text content, a user's message last."""
+    """A relayed chat: roles system, user, assistant or tool (a tool's result), text content,
+    a user's message or a tool's result last (that is the turn stored). An assistant message
+    may carry tool calls instead of text."""
     if not isinstance(messages, Sequence) or not messages:
         raise InvalidInput("The request has no messages: send at least one user message.")
     history: list[ChatMessage] = []
     for index, message in enumerate(messages):
         role, content = message.get("role"), message.get("content") or ""
-        if role not in ("system", "user", "assistant") or not isinstance(content, str):
+        if role not in RELAYED_ROLES or not isinstance(content, str):
             raise InvalidInput(
-                f"messages[{index}]: a message is a role (system, user or assistant) and text."
+                f"messages[{index}]: a message is a role (system, user, assistant or tool) "
+                "and text."
             )
         history.append(ChatMessage(role=role, content=content))
-    if history[-1]["role"] != "user":
+        for key in ("tool_calls", "tool_call_id", "tool_name"):
+            if key in message:
+                history[-1][key] = message[key]  # type: ignore[literal-required]
+    if history[-1]["role"] not in ("user", "tool"):
         raise InvalidInput("The last message must be the user's: there is nothing to answer.")
-    valid_message(history[-1]["content"])
+    if not any(m["role"] == "user" for m in history):
+        raise InvalidInput("The request has no user message: send at least one.")
+    if history[-1]["role"] == "user":
+        valid_message(history[-1]["content"])
     return history
 
 

@@ -38,7 +38,7 @@ MAX_IMPORT_BYTES = 32 * 1024 * 1024
 MAX_ERRORS_SHOWN = 5
 
 ConversationId = Annotated[str, AfterValidator(checked_conversation_id)]
-Role = Literal["system", "user", "assistant"]
+Role = Literal["system", "user", "assistant", "tool"]  # tool: a tool's result, relayed
 
 
 class ImportRefused(InvalidInput):

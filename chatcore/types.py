@@ -5,6 +5,7 @@ Everything else in chatcore speaks in these types; this module imports nothing o
 
 from __future__ import annotations
 
+import json
 import unicodedata
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -34,11 +35,16 @@ def model_spellings(names: tuple[str, ...] | list[str]) -> list[str]:
 
 
 class ChatMessage(TypedDict, total=False):
-    role: Required[str]  # system | user | assistant
+    role: Required[str]  # system | user | assistant | tool (a tool's result, relayed)
     content: Required[str]
     # The image files of a user message, for a vision model. Bytes, not base64: the ollama client
     # encodes bytes itself, while a str it first tries as a file path to read.
     images: list[bytes]
+    # A relayed chat's tool use: an assistant message's calls; a tool message's answer to one
+    # (OpenAI names the call's id, Ollama the function's name).
+    tool_calls: list[ToolCall]
+    tool_call_id: str
+    tool_name: str
 
 
 def checked_conversation_id(value: object) -> str:
@@ -143,6 +149,28 @@ class ToolCall:
     arguments: str
     # The call as an Ollama host sent it, for Ollama clients unchanged (None: from elsewhere).
     sent: dict[str, Any] | None = field(default=None, compare=False, repr=False)
+
+    def arguments_object(self) -> dict[str, Any]:
+        """The arguments as Ollama takes them, an object; text that is not one gives {}."""
+        try:
+            value = json.loads(self.arguments)
+        except ValueError:
+            return {}
+        return value if isinstance(value, dict) else {}
+
+    def as_ollama(self) -> dict[str, Any]:
+        """Ollama's shape: a call an Ollama host made exactly as it came."""
+        if self.sent is not None:
+            return self.sent
+        return {"function": {"name": self.name, "arguments": self.arguments_object()}}
+
+    def as_openai(self) -> dict[str, Any]:
+        """OpenAI's shape: the id, and the arguments as JSON text."""
+        return {
+            "id": self.id,
+            "type": "function",
+            "function": {"name": self.name, "arguments": self.arguments},
+        }
 
 
 class ToolCalls(tuple[ToolCall, ...]):

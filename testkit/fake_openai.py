@@ -14,7 +14,13 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from testkit.fake_ollama import FakeModel, QuietServer, embedding, example_arguments
+from testkit.fake_ollama import (
+    FakeModel,
+    QuietServer,
+    answers_a_tool,
+    embedding,
+    example_arguments,
+)
 
 
 @dataclass
@@ -259,6 +265,8 @@ def tool_call_for(body: dict[str, Any]) -> dict[str, Any] | None:
     """A call of the request's first tool, unless it has none or says tool_choice "none"."""
     tools = body.get("tools")
     if not isinstance(tools, list) or not tools or body.get("tool_choice") == "none":
+        return None
+    if answers_a_tool(body.get("messages")):  # a tool's result is answered in text
         return None
     function = tools[0].get("function") or {}
     arguments = json.dumps(example_arguments(function))

@@ -94,12 +94,18 @@ def text_of(content: Any) -> str:
 def messages_of(raw: Any) -> list[ChatMessage]:
     if not isinstance(raw, list):
         raise InvalidInput("`messages` is a list of {role, content}.")
-    return [
-        ChatMessage(role=str(m.get("role", "")), content=text_of(m.get("content")))
-        if isinstance(m, dict)
-        else ChatMessage(role="", content="")
-        for m in raw
-    ]
+    return [message_of(m) if isinstance(m, dict) else ChatMessage(role="", content="") for m in raw]
+
+
+def message_of(raw: dict[str, Any]) -> ChatMessage:
+    """A message of either protocol; an assistant's tool calls and a tool's result kept."""
+    message = ChatMessage(role=str(raw.get("role", "")), content=text_of(raw.get("content")))
+    if calls := tool_calls.calls_in_request(raw.get("tool_calls")):
+        message["tool_calls"] = calls
+    for key in ("tool_call_id", "tool_name"):
+        if isinstance(raw.get(key), str) and raw[key]:
+            message[key] = raw[key]  # type: ignore[literal-required]
+    return message
 
 
 def now_iso() -> str:

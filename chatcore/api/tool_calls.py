@@ -16,31 +16,30 @@ from chatcore.types import ToolCall
 
 
 def for_ollama(calls: Sequence[ToolCall]) -> list[dict[str, Any]]:
-    return [
-        call.sent
-        if call.sent is not None
-        else {"function": {"name": call.name, "arguments": arguments_object(call.arguments)}}
-        for call in calls
-    ]
+    return [call.as_ollama() for call in calls]
 
 
 def for_openai(calls: Sequence[ToolCall], streamed: bool) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    for index, call in enumerate(calls):
-        entry: dict[str, Any] = {"index": index} if streamed else {}
-        entry |= {
-            "id": call.id,
-            "type": "function",
-            "function": {"name": call.name, "arguments": call.arguments},
-        }
-        out.append(entry)
-    return out
+    if streamed:  # each call whole in one delta, at its index
+        return [{"index": i, **call.as_openai()} for i, call in enumerate(calls)]
+    return [call.as_openai() for call in calls]
 
 
-def arguments_object(text: str) -> dict[str, Any]:
-    """Ollama's clients take the arguments as an object; text that is not one becomes {}."""
-    try:
-        value = json.loads(text)
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
+def calls_in_request(raw: Any) -> list[ToolCall]:
+    """An assistant message's `tool_calls` as a client sends them back, in either protocol:
+    OpenAI's arguments as JSON text with an id, Ollama's as an object (kept as it came)."""
+    calls: list[ToolCall] = []
+    for index, call in enumerate(raw if isinstance(raw, list) else ()):
+        function = call.get("function") if isinstance(call, dict) else None
+        if not isinstance(function, dict) or not function.get("name"):
+            continue
+        arguments = function.get("arguments")
+        if isinstance(arguments, str):
+            calls.append(
+                ToolCall(str(call.get("id") or f"call_{index}"), function["name"], arguments)
+            )
+        else:
+            text = json.dumps(arguments or {}, ensure_ascii=False)
+            ident = str(call.get("id") or f"call_{index}")
+            calls.append(ToolCall(ident, function["name"], text, sent=call))
+    return calls

@@ -235,6 +235,10 @@ def wire_message(message: ChatMessage) -> dict[str, Any]:
     wired: dict[str, Any] = {"role": message["role"], "content": message["content"]}
     if images := message.get("images"):
         wired["images"] = [base64.b64encode(image).decode() for image in images]
+    if calls := message.get("tool_calls"):  # a relayed chat's tool use
+        wired["tool_calls"] = [call.as_ollama() for call in calls]
+    if name := message.get("tool_name"):
+        wired["tool_name"] = name
     return wired
 
 

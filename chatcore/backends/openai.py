@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from chatcore.backends.tool_calls import OpenAIToolDeltas
+from chatcore.backends.tool_calls import OpenAIToolDeltas, openai_messages
 from chatcore.errors import BackendFailed, BackendUnavailable, Busy, DashboardError, ModelNotFound
 from chatcore.params import GenerationParams
 from chatcore.types import ChatMessage, Metrics, ModelInfo, Piece, Thinking
@@ -196,7 +196,7 @@ def chat_body(
     """The chat-completions request: the sidebar's parameters under OpenAI's names."""
     body: dict[str, Any] = {
         "model": model,
-        "messages": [dict(m) for m in messages],
+        "messages": openai_messages(messages),
         "stream": True,
         "stream_options": {"include_usage": True},
         "temperature": params.temperature,

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
-from chatcore.types import ToolCall, ToolCalls
+from chatcore.types import ChatMessage, ToolCall, ToolCalls
 
 
 def new_call_id() -> str:
@@ -31,6 +32,27 @@ def from_ollama(calls: Any) -> ToolCalls:
         name = str(function["name"])
         read.append(ToolCall(str(ident) if ident else new_call_id(), name, text, sent=call))
     return ToolCalls(read)
+
+
+def openai_messages(messages: Sequence[ChatMessage]) -> list[dict[str, Any]]:
+    """Messages in OpenAI's shape: an assistant's calls with their ids and arguments as text,
+    each tool result with the id of its call (an Ollama client names none: the results after
+    an assistant message answer its calls in order, as Ollama pairs them)."""
+    wired: list[dict[str, Any]] = []
+    pending: list[str] = []  # ids of the last assistant message's calls not yet answered
+    for message in messages:
+        out: dict[str, Any] = {
+            k: v for k, v in message.items() if k not in ("tool_calls", "tool_name")
+        }
+        if calls := message.get("tool_calls"):
+            out["tool_calls"] = [call.as_openai() for call in calls]
+            pending = [c.id for c in calls]
+        if message["role"] == "tool" and "tool_call_id" not in out:
+            out["tool_call_id"] = pending.pop(0) if pending else new_call_id()
+        elif message["role"] == "tool" and out["tool_call_id"] in pending:
+            pending.remove(out["tool_call_id"])
+        wired.append(out)
+    return wired
 
 
 class OpenAIToolDeltas:

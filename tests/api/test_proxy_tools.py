@@ -177,3 +177,91 @@ def test_tool_choice_none_sends_an_ollama_host_no_tools(
     assert whole.choices[0].message.content == "Hello there, I am a small model."
     assert whole.choices[0].message.tool_calls is None
     assert stored_calls(services, "OpenAI/Python") == []
+
+
+# --- the round trip: the client runs the tool and sends its result back ---
+
+
+@pytest.mark.parametrize("model", ["llama3.2", "qwen3-32b"])  # an Ollama host, then vLLM
+def test_the_ollama_client_sends_the_result_back(
+    services: Services,
+    proxy: str,
+    fake_ollama: FakeOllama,
+    vllm: FakeOpenAI,
+    model: str,
+) -> None:
+    client = ollama.Client(host=f"{proxy}/ollama")
+    asked = client.chat(model, ASKED, tools=[WEATHER])
+    chat: list[Any] = [*ASKED, asked.message, {"role": "tool", "content": "18 C, sunny"}]
+    if model == "qwen3-32b":  # newer Ollama clients name the function the result is for
+        chat[-1]["tool_name"] = "get_weather"
+    answered = client.chat(model, chat, tools=[WEATHER])
+    assert answered.message.content == "The tool said: 18 C, sunny"
+    assert not answered.message.tool_calls
+
+    if model == "llama3.2":  # the call goes back to Ollama as it came from it
+        sent = fake_ollama.chat_requests()[-1]["body"]["messages"]
+        assert sent[1]["tool_calls"] == [{"function": {"name": "get_weather", "arguments": CALLED}}]
+        assert sent[2] == {"role": "tool", "content": "18 C, sunny"}
+    else:  # to an OpenAI-compatible host: the result answers its call by id
+        sent = chat_requests_of(vllm)[-1]["messages"]
+        call = sent[1]["tool_calls"][0]
+        assert call["type"] == "function" and call["function"]["name"] == "get_weather"
+        assert json.loads(call["function"]["arguments"]) == CALLED
+        assert sent[2]["role"] == "tool" and sent[2]["tool_call_id"] == call["id"]
+
+    conversation = relayed_conversation_id("ollama-python", ASKED)  # type: ignore[arg-type]
+    stored = [(m.role, m.content) for m in services.chat.messages(conversation)]
+    assert stored == [
+        ("user", ASKED[0]["content"]),
+        ("assistant", ""),  # the tool calls, stored with its run
+        ("tool", "18 C, sunny"),
+        ("assistant", "The tool said: 18 C, sunny"),
+    ]
+
+
+@pytest.mark.parametrize("model", ["qwen3-32b", "llama3.2"])  # vLLM, then an Ollama host
+def test_the_openai_client_sends_the_result_back(
+    services: Services, proxy: str, fake_ollama: FakeOllama, vllm: FakeOpenAI, model: str
+) -> None:
+    client = openai.OpenAI(base_url=f"{proxy}/v1", api_key="unused", max_retries=0)
+    first = client.chat.completions.create(
+        model=model,
+        messages=ASKED,  # type: ignore[arg-type]
+        tools=[WEATHER],  # type: ignore[list-item]
+    )
+    call = (first.choices[0].message.tool_calls or [])[0]
+    chat: list[Any] = [
+        *ASKED,
+        first.choices[0].message.model_dump(exclude_none=True),
+        {"role": "tool", "tool_call_id": call.id, "content": "18 C, sunny"},
+    ]
+    answered = client.chat.completions.create(
+        model=model,
+        messages=chat,
+        tools=[WEATHER],  # type: ignore[list-item]
+    )
+    assert answered.choices[0].message.content == "The tool said: 18 C, sunny"
+    assert answered.choices[0].finish_reason == "stop"
+    if model == "qwen3-32b":
+        sent = chat_requests_of(vllm)[-1]["messages"]
+        assert sent[1]["tool_calls"][0]["id"] == call.id == "call_fake_1"
+        assert sent[2] == {"role": "tool", "tool_call_id": call.id, "content": "18 C, sunny"}
+    else:  # Ollama takes the arguments as an object
+        sent = fake_ollama.chat_requests()[-1]["body"]["messages"]
+        assert sent[1]["tool_calls"][0]["function"] == {"name": "get_weather", "arguments": CALLED}
+        assert sent[2]["role"] == "tool" and sent[2]["content"] == "18 C, sunny"
+
+
+def test_a_chat_that_ends_in_an_assistant_message_is_still_refused(proxy: str) -> None:
+    client = openai.OpenAI(base_url=f"{proxy}/v1", api_key="unused", max_retries=0)
+    with pytest.raises(openai.UnprocessableEntityError):
+        client.chat.completions.create(
+            model="llama3.2",
+            messages=[*ASKED, {"role": "assistant", "content": "Sunny."}],  # type: ignore[list-item]
+        )
+    with pytest.raises(openai.UnprocessableEntityError):  # a tool's result needs a question
+        client.chat.completions.create(
+            model="llama3.2",
+            messages=[{"role": "tool", "tool_call_id": "x", "content": "18 C"}],  # type: ignore[list-item]
+        )

@@ -112,6 +112,7 @@ class RunV2(RunV1):
     thinking_ms: float | None = None
     thinking_tokens: int | None = None
     answer_tokens: int | None = None
+    tool_calls: str | None = None  # a proxied reply's tool calls, as JSON (absent before)
 
 
 class MessageV2(MessageV1):

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, replace
 from chatcore.backends.base import Backend
 from chatcore.backends.registry import Registry, stream_ended
 from chatcore.branches import BranchService, parent_for
+from chatcore.checkpoints import Checkpoints
 from chatcore.errors import (
     DashboardError,
     InvalidInput,
@@ -96,39 +97,6 @@ class Reply:
         return self.rows.result()[1]
 
 
-class Checkpoints:
-    """Saves a streaming reply's answer and reasoning every CHECKPOINT_SECONDS from a thread of
-    its own: the token loop reads no clock, and a stream that stalls mid-reply is saved all the
-    same."""
-
-    def __init__(
-        self, parts: list[str], thoughts: list[str], save: Callable[[str, str], None]
-    ) -> None:
-        self._parts = parts
-        self._thoughts = thoughts
-        self._save = save
-        self._done = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="reply-checkpoints", daemon=True)
-
-    def start(self) -> None:
-        if self._thread.ident is None:  # the first piece of either kind starts it, once
-            self._thread.start()
-
-    def stop(self) -> None:
-        self._done.set()
-        if self._thread.is_alive():
-            self._thread.join()
-
-    def _run(self) -> None:
-        saved = (0, 0)
-        while not self._done.wait(CHECKPOINT_SECONDS):
-            # appends from the streaming thread only ever add
-            counts = (len(self._parts), len(self._thoughts))
-            if counts != saved:
-                self._save("".join(self._parts[: counts[0]]), "".join(self._thoughts[: counts[1]]))
-                saved = counts
-
-
 class ReplyStream:
     """Iterate for the reply as it arrives: answer text as `str`, reasoning as `Thinking` (a str
     subclass: tell them apart by class); `.reply` holds the stored outcome.
@@ -182,7 +150,7 @@ class ReplyStream:
         clock = Clock(self._started)
         failure: BaseException | None = None
         source: Iterator[Piece] | None = None
-        checkpoints = Checkpoints(parts, thoughts, self._checkpoint)
+        checkpoints = Checkpoints(parts, thoughts, self._checkpoint, CHECKPOINT_SECONDS)
         try:
             source, first = self._first_piece()
             while first.__class__ is Waiting:  # queued at a busy model: hand control back

@@ -384,9 +384,15 @@ class ReplyStreamResponse(StreamingResponse):
 
     media_type = "application/x-ndjson"
 
-    def __init__(self, batches: PieceBatches) -> None:
-        self.stream = batches.stream
-        self.batches = batches
+    def __init__(
+        self, stream: ReplyStream | PieceBatches, in_thread: InThread | None = None
+    ) -> None:
+        """A stream to read in `in_thread`, or batches already being read (PieceBatches.opened)."""
+        if isinstance(stream, ReplyStream):
+            assert in_thread is not None
+            stream = PieceBatches(stream, in_thread)
+        self.batches = stream
+        self.stream = stream.stream
         super().__init__(self.lines())
 
     async def lines(self) -> AsyncIterator[bytes]:

@@ -326,6 +326,16 @@ class ChatService:
         self._rows = RowWriter(db)  # each reply's own rows, beside its first token
         self._turns = TurnLocks()  # one send at a time per conversation, until its rows are in
 
+    def _begin_turn(self, conversation_id: str) -> None:
+        """A send's turn, from before its user's message until its reply's rows are written:
+        one at a time per conversation, and no backup taken in between."""
+        self._turns.acquire(conversation_id)
+        self.db.turns.enter()
+
+    def _end_turn(self, conversation_id: str) -> None:
+        self.db.turns.leave()
+        self._turns.release(conversation_id)
+
     @contextmanager
     def _turn(self, conversation_id: str) -> Iterator[None]:
         self._turns.acquire(conversation_id)
@@ -373,7 +383,7 @@ class ChatService:
             raise
         event("send.text", logging.DEBUG, conversation=conversation_id, message=text)
         opening: Opening | None = None
-        self._turns.acquire(conversation_id)  # until the reply's rows are written
+        self._begin_turn(conversation_id)  # until the reply's rows are written
         try:
             limit = self.context.limit(backend, model, params)  # asks the host: no transaction
             sees = self._sees_images(backend, model, conversation_id, attached, fresh)
@@ -399,7 +409,7 @@ class ChatService:
                 message_id = store.add_message(cur, conversation_id, "user", text, parent)
                 self._attach(cur, message_id, attached)
         except BaseException:
-            self._turns.release(conversation_id)
+            self._end_turn(conversation_id)
             abandon(opening, backend)
             raise
         # The turn is committed: the reply's own rows are written beside its first token.
@@ -407,7 +417,7 @@ class ChatService:
             conversation_id, backend, model, params, history, client, message_id, fitted
         )
         write = self._reply_rows(reply, params, history, message_id, fitted, grounding)
-        self._rows.write(reply.rows, write, then=lambda: self._turns.release(conversation_id))
+        self._rows.write(reply.rows, write, then=lambda: self._end_turn(conversation_id))
         stream = ReplyStream(self.db, opening, reply, started)
         self.context.follow_up(self.db, self.registry, stream, fitted)
         return stream
@@ -432,7 +442,7 @@ class ChatService:
         backend, model = self._resolve(model)
         # The model is asked at once: the turn is written and committed meanwhile.
         opening: Opening | None = Opening(backend, model, history, params, self._another_host)
-        self._turns.acquire(conversation_id)  # until the reply's rows are written
+        self._begin_turn(conversation_id)  # until the reply's rows are written
         try:
             with self.db.transaction() as cur:
                 exists, branch = trees.existing_open_branch(cur, conversation_id)
@@ -443,14 +453,14 @@ class ChatService:
                 role = history[-1]["role"]  # the user's, or a tool's result
                 message_id = store.add_message(cur, conversation_id, role, text, parent)
         except BaseException:
-            self._turns.release(conversation_id)
+            self._end_turn(conversation_id)
             abandon(opening, backend)
             raise
         reply = self._reply_later(
             conversation_id, backend, model, params, history, client, message_id, None
         )
         write = self._reply_rows(reply, params, history, message_id)
-        self._rows.write(reply.rows, write, then=lambda: self._turns.release(conversation_id))
+        self._rows.write(reply.rows, write, then=lambda: self._end_turn(conversation_id))
         return ReplyStream(self.db, opening, reply, started)
 
     def regenerate(self, conversation_id: str, model: str, params: GenerationParams) -> ReplyStream:

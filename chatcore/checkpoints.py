@@ -85,7 +85,9 @@ class Ticker:
             try:
                 checkpoints.save_if_changed()  # outside the lock: others are added meanwhile
             except Exception as error:  # one failed save must not stop the other replies'
-                event("checkpoint.failed", logging.WARNING, cause=f"{type(error).__name__}: {error}")
+                event(
+                    "checkpoint.failed", logging.WARNING, cause=f"{type(error).__name__}: {error}"
+                )
 
 
 TICKER = Ticker()

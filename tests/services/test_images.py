@@ -165,7 +165,13 @@ def test_a_version_1_file_still_imports(vision: Services, tmp_path: Path) -> Non
             del message["thinking"], message["images"], message["parent_id"], message["forked_from"]
             message["superseded"] = False
             for run in message["runs"]:
-                for name in ("answer_ms", "thinking_ms", "thinking_tokens", "answer_tokens"):
+                for name in (
+                    "answer_ms",
+                    "thinking_ms",
+                    "thinking_tokens",
+                    "answer_tokens",
+                    "tool_calls",
+                ):
                     del run[name]
     other = open_services(
         Settings(ollama_host="http://127.0.0.1:9", db_path=tmp_path / "v1.duckdb", port=8501)

@@ -87,13 +87,17 @@ class Reply:
     window: int | None = None  # the context window it was sent with
     tool_calls: list[ToolCall] = field(default_factory=list)  # functions it asked to call
     rows: Future[tuple[int, int]] = field(default_factory=Future, repr=False, compare=False)
+    # Set once its first piece went out (or it ended): its rows wait for that, briefly.
+    shown: threading.Event = field(default_factory=threading.Event, repr=False, compare=False)
 
     @property
     def message_id(self) -> int:
+        self.shown.set()  # wanted now: no reason left to wait for the first piece
         return self.rows.result()[0]
 
     @property
     def run_id(self) -> int:
+        self.shown.set()
         return self.rows.result()[1]
 
 
@@ -123,6 +127,7 @@ class ReplyStream:
     def close(self) -> None:
         self._chunks.close()
         if self.reply.status == RunStatus.STREAMING:  # closed before it ever started
+            self.reply.shown.set()
             self._opening.cancel()  # the request already sent is closed once it opens
             self.reply.status = RunStatus.STOPPED
             self._store_outcome()
@@ -154,6 +159,7 @@ class ReplyStream:
         try:
             source, first = self._first_piece()
             while first.__class__ is Waiting:  # queued at a busy model: hand control back
+                reply.shown.set()  # its first piece is not coming soon: write its rows now
                 self.waiting_ahead = first.ahead  # type: ignore[union-attr]
                 yield ""
                 first = next(source, None)
@@ -166,12 +172,20 @@ class ReplyStream:
                     if not parts:
                         clock.answer = time.perf_counter()
                         checkpoints.start()
+                        append(piece)
+                        yield piece
+                        reply.shown.set()  # its rows are written now, not on its way
+                        continue
                     append(piece)
                     yield piece
                 elif piece.__class__ is Thinking:
                     if not thoughts:
                         clock.thinking = time.perf_counter()
                         checkpoints.start()
+                        think(piece)
+                        yield piece
+                        reply.shown.set()
+                        continue
                     think(piece)
                     yield piece
                 elif piece.__class__ is ToolCalls:  # given back with the reply's end
@@ -190,6 +204,7 @@ class ReplyStream:
             reply.status, reply.error = RunStatus.ERROR, UNEXPECTED
             self.failure_cause = error
         finally:
+            reply.shown.set()
             checkpoints.stop()
             if source is not None:
                 source.close()  # type: ignore[attr-defined]  # ends generation when stopped early
@@ -417,7 +432,9 @@ class ChatService:
             conversation_id, backend, model, params, history, client, message_id, fitted
         )
         write = self._reply_rows(reply, params, history, message_id, fitted, grounding)
-        self._rows.write(reply.rows, write, then=lambda: self._end_turn(conversation_id))
+        self._rows.write(
+            reply.rows, write, then=lambda: self._end_turn(conversation_id), after=reply.shown
+        )
         stream = ReplyStream(self.db, opening, reply, started)
         self.context.follow_up(self.db, self.registry, stream, fitted)
         return stream
@@ -460,7 +477,9 @@ class ChatService:
             conversation_id, backend, model, params, history, client, message_id, None
         )
         write = self._reply_rows(reply, params, history, message_id)
-        self._rows.write(reply.rows, write, then=lambda: self._end_turn(conversation_id))
+        self._rows.write(
+            reply.rows, write, then=lambda: self._end_turn(conversation_id), after=reply.shown
+        )
         return ReplyStream(self.db, opening, reply, started)
 
     def regenerate(self, conversation_id: str, model: str, params: GenerationParams) -> ReplyStream:

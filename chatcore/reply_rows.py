@@ -24,6 +24,9 @@ import duckdb
 from chatcore.storage.db import Database
 
 T = TypeVar("T")
+# The longest the rows wait for their reply's first piece (a reply queued at a busy model has
+# none for a while; the rows of the sends behind it wait in line).
+AFTER_WAIT_SECONDS = 0.05
 Work = Callable[[duckdb.DuckDBPyConnection], T]
 
 
@@ -32,13 +35,28 @@ class RowWriter:
         self._db = db
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="reply-rows")
 
-    def write(self, done: Future[T], work: Work[T], then: Callable[[], None]) -> None:
-        """Run `work` in a transaction of its own; its result (or what it raised) goes to
-        `done`, then `then` runs (the turn's release). Nothing is rolled back elsewhere when it
-        fails: the reply then ends in error."""
-        self._pool.submit(self._run, done, work, then)
+    def write(
+        self,
+        done: Future[T],
+        work: Work[T],
+        then: Callable[[], None],
+        after: threading.Event | None = None,
+    ) -> None:
+        """Run `work` in a transaction of its own, once `after` is set (the reply's first piece
+        went out) or AFTER_WAIT_SECONDS passed; its result (or what it raised) goes to `done`,
+        then `then` runs (the turn's release). Nothing is rolled back elsewhere when it fails:
+        the reply then ends in error."""
+        self._pool.submit(self._run, done, work, then, after)
 
-    def _run(self, done: Future[T], work: Work[T], then: Callable[[], None]) -> None:
+    def _run(
+        self,
+        done: Future[T],
+        work: Work[T],
+        then: Callable[[], None],
+        after: threading.Event | None,
+    ) -> None:
+        if after is not None:  # not while the first piece is on its way: they share the GIL
+            after.wait(AFTER_WAIT_SECONDS)
         try:
             with self._db.transaction() as cur:
                 result = work(cur)

@@ -12,6 +12,7 @@ from bench import (
     memory,
     proxy,
     routing,
+    send_floor,
     stats,
     streaming,
     suites,
@@ -20,6 +21,7 @@ from bench import (
 
 if __name__ == "__main__":
     streaming.main()
+    send_floor.main()
     api.main()
     proxy.main()
     compare.main()

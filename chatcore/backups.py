@@ -106,7 +106,7 @@ class BackupService:
             target = directory / f"{self.db.path.stem}-{stamp}.duckdb"
             started = time.perf_counter()
             with self.db.cursor() as cur:
-                files.copy_database(cur, target)
+                files.copy_database(cur, target, hold=self.db.turns.quiet())
             backup = find_backup(self.db.path, target.name)
             event(
                 "backup.created",

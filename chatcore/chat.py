@@ -7,16 +7,20 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import json
 import logging
 import threading
 import time
 import uuid
 from collections.abc import Callable, Collection, Iterator, Sequence
+from concurrent.futures import Future
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 
 from chatcore.backends.base import Backend
 from chatcore.backends.registry import Registry, stream_ended
 from chatcore.branches import BranchService, parent_for
+from chatcore.checkpoints import Checkpoints
 from chatcore.errors import (
     DashboardError,
     InvalidInput,
@@ -28,6 +32,7 @@ from chatcore.knowledge import NO_GROUNDING, Grounding, KnowledgeService
 from chatcore.logs import current_request_id, event
 from chatcore.opening import Opening
 from chatcore.params import GenerationParams
+from chatcore.reply_rows import RowWriter, TurnLocks
 from chatcore.stats import summarise_in_background
 from chatcore.storage import conversations as store
 from chatcore.storage import images as image_store
@@ -45,6 +50,8 @@ from chatcore.types import (
     RunStatus,
     SidebarEntry,
     Thinking,
+    ToolCall,
+    ToolCalls,
     Waiting,
     as_stored_id,
     canonical_model,
@@ -58,11 +65,12 @@ TITLE_CHARS = 60
 
 @dataclass
 class Reply:
-    """A reply as stored: its text so far, its status and, when done, its metrics."""
+    """A reply as stored: its text so far, its status and, when done, its metrics.
+
+    Its message and run rows are written just after the user's turn commits, off the first
+    token's path (chatcore/reply_rows.py): reading `message_id` or `run_id` waits for them."""
 
     conversation_id: str
-    message_id: int
-    run_id: int
     model: str
     backend: str
     host: str
@@ -79,39 +87,20 @@ class Reply:
     context_dropped: int = 0  # history messages the context fitting left out
     context_summarised: int = 0  # of those, the ones a summary note stood for
     window: int | None = None  # the context window it was sent with
+    tool_calls: list[ToolCall] = field(default_factory=list)  # functions it asked to call
+    rows: Future[tuple[int, int]] = field(default_factory=Future, repr=False, compare=False)
+    # Set once its first piece went out (or it ended): its rows wait for that, briefly.
+    shown: threading.Event = field(default_factory=threading.Event, repr=False, compare=False)
 
+    @property
+    def message_id(self) -> int:
+        self.shown.set()  # wanted now: no reason left to wait for the first piece
+        return self.rows.result()[0]
 
-class Checkpoints:
-    """Saves a streaming reply's answer and reasoning every CHECKPOINT_SECONDS from a thread of
-    its own: the token loop reads no clock, and a stream that stalls mid-reply is saved all the
-    same."""
-
-    def __init__(
-        self, parts: list[str], thoughts: list[str], save: Callable[[str, str], None]
-    ) -> None:
-        self._parts = parts
-        self._thoughts = thoughts
-        self._save = save
-        self._done = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="reply-checkpoints", daemon=True)
-
-    def start(self) -> None:
-        if self._thread.ident is None:  # the first piece of either kind starts it, once
-            self._thread.start()
-
-    def stop(self) -> None:
-        self._done.set()
-        if self._thread.is_alive():
-            self._thread.join()
-
-    def _run(self) -> None:
-        saved = (0, 0)
-        while not self._done.wait(CHECKPOINT_SECONDS):
-            # appends from the streaming thread only ever add
-            counts = (len(self._parts), len(self._thoughts))
-            if counts != saved:
-                self._save("".join(self._parts[: counts[0]]), "".join(self._thoughts[: counts[1]]))
-                saved = counts
+    @property
+    def run_id(self) -> int:
+        self.shown.set()
+        return self.rows.result()[1]
 
 
 class ReplyStream:
@@ -140,6 +129,7 @@ class ReplyStream:
     def close(self) -> None:
         self._chunks.close()
         if self.reply.status == RunStatus.STREAMING:  # closed before it ever started
+            self.reply.shown.set()
             self._opening.cancel()  # the request already sent is closed once it opens
             self.reply.status = RunStatus.STOPPED
             self._store_outcome()
@@ -167,10 +157,11 @@ class ReplyStream:
         clock = Clock(self._started)
         failure: BaseException | None = None
         source: Iterator[Piece] | None = None
-        checkpoints = Checkpoints(parts, thoughts, self._checkpoint)
+        checkpoints = Checkpoints(parts, thoughts, self._checkpoint, CHECKPOINT_SECONDS)
         try:
             source, first = self._first_piece()
             while first.__class__ is Waiting:  # queued at a busy model: hand control back
+                reply.shown.set()  # its first piece is not coming soon: write its rows now
                 self.waiting_ahead = first.ahead  # type: ignore[union-attr]
                 yield ""
                 first = next(source, None)
@@ -183,14 +174,24 @@ class ReplyStream:
                     if not parts:
                         clock.answer = time.perf_counter()
                         checkpoints.start()
+                        append(piece)
+                        yield piece
+                        reply.shown.set()  # its rows are written now, not on its way
+                        continue
                     append(piece)
                     yield piece
                 elif piece.__class__ is Thinking:
                     if not thoughts:
                         clock.thinking = time.perf_counter()
                         checkpoints.start()
+                        think(piece)
+                        yield piece
+                        reply.shown.set()
+                        continue
                     think(piece)
                     yield piece
+                elif piece.__class__ is ToolCalls:  # given back with the reply's end
+                    reply.tool_calls.extend(piece)  # type: ignore[arg-type]
                 else:
                     reply.metrics = piece
             reply.status = RunStatus.COMPLETE
@@ -205,6 +206,7 @@ class ReplyStream:
             reply.status, reply.error = RunStatus.ERROR, UNEXPECTED
             self.failure_cause = error
         finally:
+            reply.shown.set()
             checkpoints.stop()
             if source is not None:
                 source.close()  # type: ignore[attr-defined]  # ends generation when stopped early
@@ -215,6 +217,8 @@ class ReplyStream:
             reply.metrics = with_fitting(
                 reply.metrics, reply.context_dropped, reply.window, reply.context_summarised
             )
+            if reply.tool_calls:
+                reply.metrics = replace(reply.metrics, tool_calls=calls_json(reply.tool_calls))
             self._store_outcome()
 
     def _first_piece(self) -> tuple[Iterator[Piece], Piece | None]:
@@ -234,6 +238,9 @@ class ReplyStream:
 
     def _store_outcome(self) -> None:
         reply = self.reply
+        if (lost := reply.rows.exception()) is not None:  # waits for the reply's rows
+            self._lost_rows(lost)
+            return
         with self._db.transaction() as cur:
             store.checkpoint_text(cur, reply.message_id, reply.text, reply.thinking)
             runs.finish_run(
@@ -250,6 +257,20 @@ class ReplyStream:
         self._log_run()
         self._finished.set()
         summarise_in_background(self._db)  # Stats counts the run: after, never in the way
+
+    def _lost_rows(self, error: BaseException) -> None:
+        """The reply's rows could not be written: nothing of it can be stored."""
+        reply = self.reply
+        reply.status = RunStatus.ERROR
+        reply.error = str(error) if isinstance(error, DashboardError) else UNEXPECTED
+        event(
+            "run.unstored",
+            logging.ERROR,
+            request_id=reply.request_id,
+            conversation=reply.conversation_id,
+            cause=described(error),
+        )
+        self._finished.set()
 
     def _log_run(self) -> None:
         """The run's line in the log: who, where, how it ended and how long it took."""
@@ -324,6 +345,30 @@ class ChatService:
         self.branches = BranchService(db)  # switch, fork and read the tree
         # the sidebar's last entries and the fingerprint of what they were folded from
         self._sidebar: tuple[tuple[object, ...], list[SidebarEntry]] | None = None
+        self._rows = RowWriter(db)  # each reply's own rows, beside its first token
+        self._turns = TurnLocks()  # one send at a time per conversation, until its rows are in
+
+    def _begin_turn(self, conversation_id: str) -> None:
+        """A send's turn, from before its user's message until its reply's rows are written:
+        one at a time per conversation, and no backup taken in between."""
+        self._turns.acquire(conversation_id)
+        self.db.turns.enter()
+
+    def _end_turn(self, conversation_id: str) -> None:
+        self.db.turns.leave()
+        self._turns.release(conversation_id)
+
+    @contextmanager
+    def _turn(self, conversation_id: str) -> Iterator[None]:
+        self._turns.acquire(conversation_id)
+        try:
+            yield
+        finally:
+            self._turns.release(conversation_id)
+
+    def close(self) -> None:
+        """Wait for the reply rows still being written."""
+        self._rows.close()
 
     def send(
         self,
@@ -360,6 +405,7 @@ class ChatService:
             raise
         event("send.text", logging.DEBUG, conversation=conversation_id, message=text)
         opening: Opening | None = None
+        self._begin_turn(conversation_id)  # until the reply's rows are written
         try:
             limit = self.context.limit(backend, model, params)  # asks the host: no transaction
             sees = self._sees_images(backend, model, conversation_id, attached, fresh)
@@ -384,14 +430,18 @@ class ChatService:
                     store.create_conversation(cur, conversation_id, title_from(text))
                 message_id = store.add_message(cur, conversation_id, "user", text, parent)
                 self._attach(cur, message_id, attached)
-                reply = self._start_reply(
-                    cur, conversation_id, backend, model, params, history, client, message_id
-                )
-                self._record_fit(cur, reply, fitted)
-                reply.citations = grounding.store(cur, reply.run_id)
         except BaseException:
+            self._end_turn(conversation_id)
             abandon(opening, backend)
             raise
+        # The turn is committed: the reply's own rows are written beside its first token.
+        reply = self._reply_later(
+            conversation_id, backend, model, params, history, client, message_id, fitted
+        )
+        write = self._reply_rows(reply, params, history, message_id, fitted, grounding)
+        self._rows.write(
+            reply.rows, write, then=lambda: self._end_turn(conversation_id), after=reply.shown
+        )
         stream = ReplyStream(self.db, opening, reply, started)
         self.context.follow_up(self.db, self.registry, stream, fitted)
         return stream
@@ -416,19 +466,27 @@ class ChatService:
         backend, model = self._resolve(model)
         # The model is asked at once: the turn is written and committed meanwhile.
         opening: Opening | None = Opening(backend, model, history, params, self._another_host)
+        self._begin_turn(conversation_id)  # until the reply's rows are written
         try:
             with self.db.transaction() as cur:
-                if not store.conversation_exists(cur, conversation_id):  # faster than ON CONFLICT
+                exists, branch = trees.existing_open_branch(cur, conversation_id)
+                if not exists:
                     first = next(m["content"] for m in history if m["role"] == "user")
                     store.create_conversation(cur, conversation_id, title_from(first))
-                parent = parent_for(cur, conversation_id, None)
-                message_id = store.add_message(cur, conversation_id, "user", text, parent)
-                reply = self._start_reply(
-                    cur, conversation_id, backend, model, params, history, client, message_id
-                )
+                parent = branch[-1] if branch else None
+                role = history[-1]["role"]  # the user's, or a tool's result
+                message_id = store.add_message(cur, conversation_id, role, text, parent)
         except BaseException:
+            self._end_turn(conversation_id)
             abandon(opening, backend)
             raise
+        reply = self._reply_later(
+            conversation_id, backend, model, params, history, client, message_id, None
+        )
+        write = self._reply_rows(reply, params, history, message_id)
+        self._rows.write(
+            reply.rows, write, then=lambda: self._end_turn(conversation_id), after=reply.shown
+        )
         return ReplyStream(self.db, opening, reply, started)
 
     def regenerate(self, conversation_id: str, model: str, params: GenerationParams) -> ReplyStream:
@@ -446,7 +504,7 @@ class ChatService:
         try:
             limit = self.context.limit(backend, model, params)
             sees = self._sees_images(backend, model, conversation_id, [])
-            with self.db.transaction() as cur:
+            with self._turn(conversation_id), self.db.transaction() as cur:
                 question = self._question_of_last_reply(cur, conversation_id)
                 path = trees.tree_of(cur, conversation_id).path_to(question)
                 history = with_system_prompt(
@@ -456,25 +514,17 @@ class ChatService:
                 fitted = self.context.fit(cur, conversation_id, model, history, params, limit)
                 history, params = fitted.messages, fitted.params
                 opening = Opening(backend, model, history, params, self._another_host)
-                reply = self._start_reply(
-                    cur, conversation_id, backend, model, params, history, None, question
+                reply = self._reply_later(
+                    conversation_id, backend, model, params, history, None, question, fitted
                 )
-                self._record_fit(cur, reply, fitted)
-                reply.citations = grounding.store(cur, reply.run_id)
+                write = self._reply_rows(reply, params, history, question, fitted, grounding)
+                reply.rows.set_result(write(cur))  # no turn of the user's to commit first
         except BaseException:
             abandon(opening, backend)
             raise
         stream = ReplyStream(self.db, opening, reply, started)
         self.context.follow_up(self.db, self.registry, stream, fitted)
         return stream
-
-    @staticmethod
-    def _record_fit(
-        cur: store.duckdb.DuckDBPyConnection, reply: Reply, fitted: FittedPrompt
-    ) -> None:
-        fitted.record(cur, reply.run_id, reply.conversation_id, reply.model)
-        reply.context_dropped, reply.window = fitted.dropped, fitted.window
-        reply.context_summarised = fitted.summarised
 
     @staticmethod
     def _question_of_last_reply(cur: store.duckdb.DuckDBPyConnection, conversation_id: str) -> int:
@@ -531,8 +581,7 @@ class ChatService:
         if fresh:
             return False, None, []
         if parent_id is None:
-            path = trees.open_branch(cur, conversation_id)
-            exists = bool(path) or store.conversation_exists(cur, conversation_id)
+            exists, path = trees.existing_open_branch(cur, conversation_id)
             return exists, (path[-1] if path else None), path
         parent = parent_for(cur, conversation_id, parent_id)
         path = trees.tree_of(cur, conversation_id).path_to(parent) if parent else []
@@ -621,43 +670,68 @@ class ChatService:
             return store.conversation_exists(cur, as_stored_id(conversation_id))
 
     @staticmethod
-    def _start_reply(
-        cur: store.duckdb.DuckDBPyConnection,
+    def _reply_later(
         conversation_id: str,
         backend: Backend,
         model: str,
         params: GenerationParams,
         history: list[ChatMessage],
-        client: str | None = None,
-        question: int | None = None,
+        client: str | None,
+        question: int,
+        fitted: FittedPrompt | None,
     ) -> Reply:
-        """The reply's message (after `question`, and now the open branch's end) and its run."""
-        message_id = store.add_message(cur, conversation_id, "assistant", "", question)
-        trees.set_open_message(cur, conversation_id, message_id)
-        run_id = runs.start_run(
-            cur,
-            conversation_id=conversation_id,
-            message_id=message_id,
-            model=model,
-            backend=backend.name,
-            host=backend.host,
-            options=params.recorded(),
-            prompt_chars=sum(len(m["content"]) for m in history),
-            request_id=current_request_id(),
-            client=client,
-        )
-        return Reply(
+        """The reply to `question`, its rows not yet written (`_reply_rows` writes them)."""
+        reply = Reply(
             conversation_id,
-            message_id,
-            run_id,
             model,
             backend.name,
             backend.host,
             request_id=current_request_id(),
             client=client,
         )
+        if fitted is not None:
+            reply.context_dropped, reply.window = fitted.dropped, fitted.window
+            reply.context_summarised = fitted.summarised
+        return reply
+
+    @staticmethod
+    def _reply_rows(
+        reply: Reply,
+        params: GenerationParams,
+        history: list[ChatMessage],
+        question: int,
+        fitted: FittedPrompt | None = None,
+        grounding: Grounding = NO_GROUNDING,
+    ) -> Callable[[store.duckdb.DuckDBPyConnection], tuple[int, int]]:
+        """What writes the reply's message (after `question`, and now the open branch's end),
+        its run, its prompt's fit and its citations; gives (message id, run id)."""
+        options, prompt_chars = params.recorded(), sum(len(m["content"]) for m in history)
+
+        def write(cur: store.duckdb.DuckDBPyConnection) -> tuple[int, int]:
+            conversation_id = reply.conversation_id
+            message_id = store.add_message(cur, conversation_id, "assistant", "", question)
+            trees.set_open_message(cur, conversation_id, message_id)
+            run_id = runs.start_run(
+                cur,
+                conversation_id=conversation_id,
+                message_id=message_id,
+                model=reply.model,
+                backend=reply.backend,
+                host=reply.host,
+                options=options,
+                prompt_chars=prompt_chars,
+                request_id=reply.request_id,
+                client=reply.client,
+            )
+            if fitted is not None:
+                fitted.record(cur, run_id, conversation_id, reply.model)
+            reply.citations = grounding.store(cur, run_id)
+            return message_id, run_id
+
+        return write
 
 
+RELAYED_ROLES = ("system", "user", "assistant", "tool")
 UNEXPECTED = "Something went wrong while answering; the details are in the log."
 
 
@@ -667,6 +741,13 @@ def abandon(opening: Opening | None, backend: Backend) -> None:
     if opening is not None:
         opening.cancel()
     stream_ended(backend)
+
+
+def calls_json(calls: Sequence[ToolCall]) -> str:
+    """A reply's tool calls as stored with its run."""
+    return json.dumps(
+        [{"id": c.id, "name": c.name, "arguments": c.arguments} for c in calls], ensure_ascii=False
+    )
 
 
 def described(error: BaseException | None) -> str | None:
@@ -709,20 +790,29 @@ def valid_message(text: str) -> str:
 
 
 def valid_messages(messages: Sequence[ChatMessage]) -> list[ChatMessage]:
-    """A relayed chat: roles system, user or assistant, text content, a user's message last."""
+    """A relayed chat: roles system, user, assistant or tool (a tool's result), text content,
+    a user's message or a tool's result last (that is the turn stored). An assistant message
+    may carry tool calls instead of text."""
     if not isinstance(messages, Sequence) or not messages:
         raise InvalidInput("The request has no messages: send at least one user message.")
     history: list[ChatMessage] = []
     for index, message in enumerate(messages):
         role, content = message.get("role"), message.get("content") or ""
-        if role not in ("system", "user", "assistant") or not isinstance(content, str):
+        if role not in RELAYED_ROLES or not isinstance(content, str):
             raise InvalidInput(
-                f"messages[{index}]: a message is a role (system, user or assistant) and text."
+                f"messages[{index}]: a message is a role (system, user, assistant or tool) "
+                "and text."
             )
         history.append(ChatMessage(role=role, content=content))
-    if history[-1]["role"] != "user":
+        for key in ("tool_calls", "tool_call_id", "tool_name"):
+            if key in message:
+                history[-1][key] = message[key]  # type: ignore[literal-required]
+    if history[-1]["role"] not in ("user", "tool"):
         raise InvalidInput("The last message must be the user's: there is nothing to answer.")
-    valid_message(history[-1]["content"])
+    if not any(m["role"] == "user" for m in history):
+        raise InvalidInput("The request has no user message: send at least one.")
+    if history[-1]["role"] == "user":
+        valid_message(history[-1]["content"])
     return history
 
 

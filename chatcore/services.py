@@ -55,6 +55,7 @@ class Services:
         self.backups.stop_daily()
         self.knowledge.close()
         self.chat.context.wait_for_summaries(5.0)  # a summary being written is stored first
+        self.chat.close()  # reply rows being written are stored first
         self.registry.close()
         self.db.close()
         stop_logging_to(self.settings.data_dir)

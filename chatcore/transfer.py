@@ -38,7 +38,7 @@ MAX_IMPORT_BYTES = 32 * 1024 * 1024
 MAX_ERRORS_SHOWN = 5
 
 ConversationId = Annotated[str, AfterValidator(checked_conversation_id)]
-Role = Literal["system", "user", "assistant"]
+Role = Literal["system", "user", "assistant", "tool"]  # tool: a tool's result, relayed
 
 
 class ImportRefused(InvalidInput):
@@ -113,6 +113,7 @@ class RunV2(RunV1):
     thinking_tokens: int | None = None
     answer_tokens: int | None = None
     context_summarised: int = 0  # added after version 4 shipped: older files lack it
+    tool_calls: str | None = None  # a proxied reply's tool calls, as JSON (absent before)
 
 
 class MessageV2(MessageV1):

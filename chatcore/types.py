@@ -5,6 +5,7 @@ Everything else in chatcore speaks in these types; this module imports nothing o
 
 from __future__ import annotations
 
+import json
 import unicodedata
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -34,11 +35,16 @@ def model_spellings(names: tuple[str, ...] | list[str]) -> list[str]:
 
 
 class ChatMessage(TypedDict, total=False):
-    role: Required[str]  # system | user | assistant
+    role: Required[str]  # system | user | assistant | tool (a tool's result, relayed)
     content: Required[str]
     # The image files of a user message, for a vision model. Bytes, not base64: the ollama client
     # encodes bytes itself, while a str it first tries as a file path to read.
     images: list[bytes]
+    # A relayed chat's tool use: an assistant message's calls; a tool message's answer to one
+    # (OpenAI names the call's id, Ollama the function's name).
+    tool_calls: list[ToolCall]
+    tool_call_id: str
+    tool_name: str
 
 
 def checked_conversation_id(value: object) -> str:
@@ -102,6 +108,7 @@ class Metrics:
     answer_tokens: int | None = None  # completion tokens that were not thinking
     # Of context_dropped, the messages a summary note stood for (CONTEXT_OVERFLOW=summarise).
     context_summarised: int = 0
+    tool_calls: str | None = None  # the reply's tool calls as JSON (ToolCall fields), if any
 
     @property
     def tokens_per_second(self) -> float | None:
@@ -134,11 +141,52 @@ class Thinking(str):
     __slots__ = ()
 
 
+@dataclass(frozen=True)
+class ToolCall:
+    """A function the model asks the client to call: OpenAI's id, the name, and the arguments
+    as JSON text (OpenAI sends text; Ollama's object is dumped, and loaded again for it)."""
+
+    id: str
+    name: str
+    arguments: str
+    # The call as an Ollama host sent it, for Ollama clients unchanged (None: from elsewhere).
+    sent: dict[str, Any] | None = field(default=None, compare=False, repr=False)
+
+    def arguments_object(self) -> dict[str, Any]:
+        """The arguments as Ollama takes them, an object; text that is not one gives {}."""
+        try:
+            value = json.loads(self.arguments)
+        except ValueError:
+            return {}
+        return value if isinstance(value, dict) else {}
+
+    def as_ollama(self) -> dict[str, Any]:
+        """Ollama's shape: a call an Ollama host made exactly as it came."""
+        if self.sent is not None:
+            return self.sent
+        return {"function": {"name": self.name, "arguments": self.arguments_object()}}
+
+    def as_openai(self) -> dict[str, Any]:
+        """OpenAI's shape: the id, and the arguments as JSON text."""
+        return {
+            "id": self.id,
+            "type": "function",
+            "function": {"name": self.name, "arguments": self.arguments},
+        }
+
+
+class ToolCalls(tuple[ToolCall, ...]):
+    """A piece: the tool calls a model made (with `tools` in the request), given back to the
+    client with the reply's end (chatcore/tool_calls.py)."""
+
+    __slots__ = ()
+
+
 # What a backend streams: text pieces as they arrive (answer text as plain `str`, reasoning as
 # `Thinking`), then exactly one Metrics when the reply ends; Waiting pieces may come before the
 # first text while the reply is queued at a busy model. Plain strings rather than a wrapper object
 # for the answer: one piece is handled per token, and `piece.__class__ is str` is cheap.
-Piece = str | Thinking | Metrics | Waiting
+Piece = str | Thinking | Metrics | Waiting | ToolCalls
 
 
 @dataclass(frozen=True)

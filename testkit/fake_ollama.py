@@ -61,7 +61,9 @@ class FakeModel:
 
     def tokens(self, messages: list[dict[str, Any]] | None = None) -> list[str]:
         text = self.reply
-        if self.echo and messages:
+        if messages and messages[-1].get("role") == "tool":  # a tool's result: answer from it
+            text = f"The tool said: {messages[-1].get('content', '')}"
+        elif self.echo and messages:
             asked = [m.get("content", "") for m in messages if m.get("role") == "user"]
             text = f"You said: {asked[-1] if asked else ''}"
         words = text.split(" ")
@@ -401,6 +403,9 @@ class OllamaHandler(BaseHTTPRequestHandler):
         limit = int(options.get("num_predict", -1))
         thoughts = model.thinking_tokens(body.get("think", model.think_default))
         tokens = model.tokens(body.get("messages"))
+        calls = tool_calls_for(body.get("tools"), body.get("messages"))
+        if calls:  # a model given tools calls the first one instead of answering in text
+            tokens = []
         done_reason = "stop"
         if 0 <= limit < len(thoughts) + len(tokens):  # thinking counts against num_predict
             thoughts = thoughts[:limit]
@@ -425,6 +430,10 @@ class OllamaHandler(BaseHTTPRequestHandler):
                 time.sleep(model.token_delay)
             write(piece_frame(name, token, ""))
             flush()
+        if calls:  # as Ollama sends them: whole, in a line of their own before the last
+            line = chunk(name, "")
+            line["message"]["tool_calls"] = calls
+            self._line(line)
         finished = time.perf_counter_ns()
         prompt_tokens = self._fitted_prompt_tokens(model, body)
         final = chunk(name, "", done=True)
@@ -515,6 +524,28 @@ def chunk(model: str, content: str, done: bool = False, thinking: str = "") -> d
         "message": message,
         "done": done,
     }
+
+
+def tool_calls_for(tools: Any, messages: Any) -> list[dict[str, Any]]:
+    """Ollama's `message.tool_calls` of a fake model given `tools`: a call of the first one,
+    each of its parameters filled with an example of its type (none when no tools, or when the
+    last message is a tool's result: that is answered in text)."""
+    if not isinstance(tools, list) or not tools or answers_a_tool(messages):
+        return []
+    function = tools[0].get("function") or {}
+    return [
+        {"function": {"name": function.get("name", ""), "arguments": example_arguments(function)}}
+    ]
+
+
+def answers_a_tool(messages: Any) -> bool:
+    return bool(messages) and isinstance(messages, list) and messages[-1].get("role") == "tool"
+
+
+def example_arguments(function: dict[str, Any]) -> dict[str, Any]:
+    examples = {"string": "Paris", "integer": 3, "number": 2.5, "boolean": True}
+    properties = (function.get("parameters") or {}).get("properties") or {}
+    return {name: examples.get(str(spec.get("type")), "Paris") for name, spec in properties.items()}
 
 
 def refused_request(model: FakeModel, body: dict[str, Any]) -> str | None:

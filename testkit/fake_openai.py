@@ -14,7 +14,13 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from testkit.fake_ollama import FakeModel, QuietServer, embedding
+from testkit.fake_ollama import (
+    FakeModel,
+    QuietServer,
+    answers_a_tool,
+    embedding,
+    example_arguments,
+)
 
 
 @dataclass
@@ -135,6 +141,9 @@ class OpenAIHandler(BaseHTTPRequestHandler):
         tokens = model.tokens(body.get("messages"))
         limit = body.get("max_tokens")
         finish = "stop"
+        if (call := tool_call_for(body)) is not None:
+            self._tool_call(model, body, call)
+            return
         if isinstance(limit, int) and 0 <= limit < len(tokens):
             tokens, finish = tokens[:limit], "length"
         try:
@@ -204,6 +213,32 @@ class OpenAIHandler(BaseHTTPRequestHandler):
         self._data(b"[DONE]")
         self._end()
 
+    def _tool_call(self, model: FakeModel, body: dict[str, Any], call: dict[str, Any]) -> None:
+        """A call of the first tool instead of text: whole in `message`, or streamed as vLLM
+        does: the id and name first, then the arguments' JSON text in fragments."""
+        if not body.get("stream"):
+            message = {"role": "assistant", "content": None, "tool_calls": [call]}
+            choice = {"index": 0, "message": message, "finish_reason": "tool_calls"}
+            self._json({"id": "chatcmpl-fake", "object": "chat.completion", "choices": [choice]})
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        self._event(delta_chunk(model.name, {"role": "assistant"}))
+        function, text = call["function"], call["function"]["arguments"]
+        start = {**call, "index": 0, "function": {"name": function["name"], "arguments": ""}}
+        self._event(delta_chunk(model.name, {"tool_calls": [start]}))
+        middle = len(text) // 2
+        for part in (text[:middle], text[middle:]):
+            fragment = {"index": 0, "function": {"arguments": part}}
+            self._event(delta_chunk(model.name, {"tool_calls": [fragment]}))
+        self._event(delta_chunk(model.name, {}, "tool_calls"))
+        if (body.get("stream_options") or {}).get("include_usage"):
+            self._event({"id": "chatcmpl-fake", "choices": [], "usage": usage(body, ["call"])})
+        self._data(b"[DONE]")
+        self._end()
+
     def _event(self, payload: dict[str, Any]) -> None:
         self._data(json.dumps(payload).encode())
 
@@ -223,6 +258,22 @@ def delta_chunk(model: str, delta: dict[str, Any], finish: str | None = None) ->
         "object": "chat.completion.chunk",
         "model": model,
         "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+    }
+
+
+def tool_call_for(body: dict[str, Any]) -> dict[str, Any] | None:
+    """A call of the request's first tool, unless it has none or says tool_choice "none"."""
+    tools = body.get("tools")
+    if not isinstance(tools, list) or not tools or body.get("tool_choice") == "none":
+        return None
+    if answers_a_tool(body.get("messages")):  # a tool's result is answered in text
+        return None
+    function = tools[0].get("function") or {}
+    arguments = json.dumps(example_arguments(function))
+    return {
+        "id": "call_fake_1",
+        "type": "function",
+        "function": {"name": function.get("name", ""), "arguments": arguments},
     }
 
 

@@ -2,8 +2,10 @@
 as it came, for a host of the same protocol, and the fields both protocols share translated for
 a host of the other one (any model on any host: an Ollama client may be answered by vLLM).
 
-Not relayed yet: tools (a model's tool calls would not come back through the send path), and
-OpenAI's `n` (one reply a request).
+Tools: `tools` goes to either kind of host (both protocols describe a function alike);
+OpenAI's `tool_choice` and `parallel_tool_calls` to OpenAI-compatible hosts only (Ollama has
+neither; `tool_choice: "none"` sends an Ollama host no tools at all). The calls come back
+through chatcore/api/tool_calls.py. Not relayed: OpenAI's `n` (one reply a request).
 """
 
 from __future__ import annotations
@@ -14,12 +16,11 @@ from chatcore.params import GenerationParams, RelayedParams
 
 # The fields the proxy sets itself, or does not relay.
 OLLAMA_OWN = frozenset(
-    {"model", "messages", "stream", "tools", "prompt", "system", "images", "raw", "template"}
+    {"model", "messages", "stream", "prompt", "system", "images", "raw", "template"}
     | {"context", "suffix"}
 )
 OPENAI_OWN = frozenset(
-    {"model", "messages", "stream", "stream_options", "n", "tools", "tool_choice"}
-    | {"parallel_tool_calls", "functions", "function_call"}
+    {"model", "messages", "stream", "stream_options", "n", "functions", "function_call"}
 )
 SHARED_SAMPLING = ("temperature", "top_p", "presence_penalty", "frequency_penalty", "seed")
 
@@ -37,8 +38,13 @@ def relayed(params: GenerationParams, body: dict[str, Any], protocol: str) -> Re
 
 
 def present(fields: dict[str, Any]) -> dict[str, Any]:
-    """Fields sent as null are as good as absent."""
-    return {name: value for name, value in fields.items() if value is not None}
+    """Fields sent as null are as good as absent; so is an empty `tools` (the ollama client
+    sends `[]` with every chat)."""
+    return {
+        name: value
+        for name, value in fields.items()
+        if value is not None and not (name == "tools" and not value)
+    }
 
 
 def openai_from_ollama(fields: dict[str, Any]) -> dict[str, Any]:
@@ -48,6 +54,8 @@ def openai_from_ollama(fields: dict[str, Any]) -> dict[str, Any]:
         out["max_tokens"] = tokens
     if options.get("stop"):
         out["stop"] = options["stop"]
+    if fields.get("tools"):
+        out["tools"] = fields["tools"]
     match fields.get("format"):
         case "json":
             out["response_format"] = {"type": "json_object"}
@@ -67,6 +75,8 @@ def ollama_from_openai(fields: dict[str, Any]) -> dict[str, Any]:
     if stop := fields.get("stop"):
         options["stop"] = [stop] if isinstance(stop, str) else stop
     out: dict[str, Any] = {"options": options} if options else {}
+    if fields.get("tools") and fields.get("tool_choice") != "none":
+        out["tools"] = fields["tools"]
     response_format = fields.get("response_format")
     if isinstance(response_format, dict):
         if response_format.get("type") == "json_object":

@@ -10,13 +10,15 @@ AccessGuard (loopback, or the Bearer token; a labelled token is accepted too), C
 What is forwarded of a request: its messages, and every other field its client sent, as it came
 (chatcore/api/passthrough.py: options, format, keep_alive, penalties, response_format...);
 temperature, top p, max tokens, seed and stop are also stored clamped to the dashboard's ranges,
-for Stats. Not yet: tools and images.
+for Stats; `tools` too, and the model's tool calls come back in the client's protocol
+(chatcore/api/tool_calls.py). Not yet: images, and tool results in a request's messages.
 """
 
 from __future__ import annotations
 
 import json
 import time
+import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -27,6 +29,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
+from chatcore.api import tool_calls
 from chatcore.api.errors import status_for
 from chatcore.api.passthrough import relayed
 from chatcore.api.security import AccessGuard, token_matches
@@ -91,12 +94,18 @@ def text_of(content: Any) -> str:
 def messages_of(raw: Any) -> list[ChatMessage]:
     if not isinstance(raw, list):
         raise InvalidInput("`messages` is a list of {role, content}.")
-    return [
-        ChatMessage(role=str(m.get("role", "")), content=text_of(m.get("content")))
-        if isinstance(m, dict)
-        else ChatMessage(role="", content="")
-        for m in raw
-    ]
+    return [message_of(m) if isinstance(m, dict) else ChatMessage(role="", content="") for m in raw]
+
+
+def message_of(raw: dict[str, Any]) -> ChatMessage:
+    """A message of either protocol; an assistant's tool calls and a tool's result kept."""
+    message = ChatMessage(role=str(raw.get("role", "")), content=text_of(raw.get("content")))
+    if calls := tool_calls.calls_in_request(raw.get("tool_calls")):
+        message["tool_calls"] = calls
+    for key in ("tool_call_id", "tool_name"):
+        if isinstance(raw.get(key), str) and raw[key]:
+            message[key] = raw[key]  # type: ignore[literal-required]
+    return message
 
 
 def now_iso() -> str:
@@ -148,11 +157,24 @@ class ProxyApp:
     async def relay(
         self, request: Request, model: Any, messages: list[ChatMessage], params: GenerationParams
     ) -> ReplyStream:
+        return await self.in_thread(self._sender(request, model, messages, params))
+
+    async def relay_batches(
+        self, request: Request, model: Any, messages: list[ChatMessage], params: GenerationParams
+    ) -> PieceBatches:
+        """A streamed relay: sent and read on one worker thread (PieceBatches.opened)."""
+        return await PieceBatches.opened(
+            self._sender(request, model, messages, params), self.in_thread
+        )
+
+    def _sender(
+        self, request: Request, model: Any, messages: list[ChatMessage], params: GenerationParams
+    ) -> Callable[[], ReplyStream]:
         if not isinstance(model, str) or not model:
             raise InvalidInput("`model` names the model to answer with.")
         client = self.client_of(request)
         chat = self.services().chat
-        return await self.in_thread(lambda: chat.relay(messages, model, params, client))
+        return lambda: chat.relay(messages, model, params, client)
 
     def client_of(self, request: Request) -> str:
         """The label of the client's token (CHAT_API_TOKENS), else its User-Agent's product."""
@@ -164,13 +186,13 @@ class ProxyApp:
 
     def streamed(
         self,
-        stream: ReplyStream,
+        batches: PieceBatches,
         media_type: str,
         head: Callable[[], bytes],
         pieces: Callable[[list[str]], bytes],
         tail: Callable[[Reply], bytes],
     ) -> StreamingResponse:
-        return RelayedResponse(stream, self.in_thread, media_type, head, pieces, tail)
+        return RelayedResponse(batches, media_type, head, pieces, tail)
 
 
 class RelayedResponse(StreamingResponse):
@@ -181,14 +203,13 @@ class RelayedResponse(StreamingResponse):
 
     def __init__(
         self,
-        stream: ReplyStream,
-        in_thread: Callable[[Callable[[], Any]], Any],
+        batches: PieceBatches,
         media_type: str,
         head: Callable[[], bytes],
         pieces: Callable[[list[str]], bytes],
         tail: Callable[[Reply], bytes],
     ) -> None:
-        self.batches = PieceBatches(stream, in_thread)
+        self.batches = batches
         self.head, self.pieces, self.tail = head, pieces, tail
         super().__init__(self.chunks(), media_type=media_type)
 
@@ -315,9 +336,7 @@ def create_ollama_proxy(
     async def chat(request: Request) -> Any:
         body = await proxy.body(request)
         model = body.get("model")
-        stream = await proxy.relay(
-            request, model, messages_of(body.get("messages")), ollama_params(body)
-        )
+        messages, params = messages_of(body.get("messages")), ollama_params(body)
 
         def message(content: str) -> dict[str, Any]:
             return {
@@ -326,15 +345,28 @@ def create_ollama_proxy(
                 "message": {"role": "assistant", "content": content},
             }
 
+        def with_calls(answer: dict[str, Any], reply: Reply) -> dict[str, Any]:
+            if reply.tool_calls:
+                answer["message"]["tool_calls"] = tool_calls.for_ollama(reply.tool_calls)
+            return answer
+
+        def tail(reply: Reply) -> bytes:
+            calls = b""
+            if reply.tool_calls and reply.status != RunStatus.ERROR:  # as Ollama: before done
+                calls = line({**with_calls(message(""), reply), "done": False})
+            return calls + ollama_tail(reply, {**message(""), "done": True})
+
         if body.get("stream", True) is False:
+            stream = await proxy.relay(request, model, messages, params)
             reply = await proxy.in_thread(stream.consume)
-            return ollama_whole(reply, {**message(reply.text), "done": True, **ollama_final(reply)})
+            whole = with_calls({**message(reply.text), "done": True, **ollama_final(reply)}, reply)
+            return ollama_whole(reply, whole)
         return proxy.streamed(
-            stream,
+            await proxy.relay_batches(request, model, messages, params),
             "application/x-ndjson",
             head=lambda: b"",
             pieces=ollama_lines(model, "message"),
-            tail=lambda reply: ollama_tail(reply, {**message(""), "done": True}),
+            tail=tail,
         )
 
     @api.post("/api/generate")
@@ -347,18 +379,19 @@ def create_ollama_proxy(
         messages = [ChatMessage(role="user", content=prompt)]
         if isinstance(system := body.get("system"), str) and system:
             messages.insert(0, ChatMessage(role="system", content=system))
-        stream = await proxy.relay(request, model, messages, ollama_params(body))
+        params = ollama_params(body)
 
         def response(text: str) -> dict[str, Any]:
             return {"model": model, "created_at": now_iso(), "response": text}
 
         if body.get("stream", True) is False:
+            stream = await proxy.relay(request, model, messages, params)
             reply = await proxy.in_thread(stream.consume)
             return ollama_whole(
                 reply, {**response(reply.text), "done": True, **ollama_final(reply)}
             )
         return proxy.streamed(
-            stream,
+            await proxy.relay_batches(request, model, messages, params),
             "application/x-ndjson",
             head=lambda: b"",
             pieces=ollama_lines(model, "response"),
@@ -430,7 +463,21 @@ def openai_usage(reply: Reply) -> dict[str, int] | None:
 
 
 def finish_reason(reply: Reply) -> str:
+    if reply.tool_calls:
+        return "tool_calls"
     return "length" if reply.metrics.done_reason == "length" else "stop"
+
+
+def openai_message(reply: Reply) -> dict[str, Any]:
+    """A whole reply's message: its text, and its tool calls when it made any (content is
+    then null when there is no text, as OpenAI has it)."""
+    if not reply.tool_calls:
+        return {"role": "assistant", "content": reply.text}
+    return {
+        "role": "assistant",
+        "content": reply.text or None,
+        "tool_calls": tool_calls.for_openai(reply.tool_calls, False),
+    }
 
 
 def event(payload: dict[str, Any]) -> bytes:
@@ -513,8 +560,9 @@ def create_openai_proxy(
             body.get("stop"),
         )
         params = relayed(own, body, "openai")  # and the client's other fields, passed on
-        stream = await proxy.relay(request, model, messages_of(body.get("messages")), params)
-        ident, created = f"chatcmpl-{stream.reply.run_id}", int(time.time())
+        messages = messages_of(body.get("messages"))
+        # Not the run's id: that is written beside the first token, not before it.
+        ident, created = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time())
 
         def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
             return {
@@ -526,6 +574,7 @@ def create_openai_proxy(
             }
 
         if not body.get("stream"):
+            stream = await proxy.relay(request, model, messages, params)
             reply = await proxy.in_thread(stream.consume)
             if reply.status == RunStatus.ERROR:
                 return JSONResponse(openai_error(reply.error or "failed"), status_code=502)
@@ -537,7 +586,7 @@ def create_openai_proxy(
                 "choices": [
                     {
                         "index": 0,
-                        "message": {"role": "assistant", "content": reply.text},
+                        "message": openai_message(reply),
                         "finish_reason": finish_reason(reply),
                     }
                 ],
@@ -551,13 +600,16 @@ def create_openai_proxy(
         def tail(reply: Reply) -> bytes:
             if reply.status == RunStatus.ERROR:
                 return event(openai_error(reply.error or "failed")) + b"data: [DONE]\n\n"
-            out = event(chunk({}, finish_reason(reply)))
+            out = b""
+            if reply.tool_calls:
+                out = event(chunk({"tool_calls": tool_calls.for_openai(reply.tool_calls, True)}))
+            out += event(chunk({}, finish_reason(reply)))
             if include_usage:
                 out += event({**chunk({}), "choices": [], "usage": openai_usage(reply)})
             return out + b"data: [DONE]\n\n"
 
         return proxy.streamed(
-            stream,
+            await proxy.relay_batches(request, model, messages, params),
             "text/event-stream",
             head=lambda: event(chunk({"role": "assistant", "content": ""})),
             pieces=openai_events(chunk),

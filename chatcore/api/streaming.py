@@ -26,8 +26,8 @@ InThread = Callable[[Callable[[], Any]], Awaitable[Any]]
 
 
 class PieceBatches:
-    def __init__(self, stream: ReplyStream, in_thread: InThread) -> None:
-        self.stream = stream
+    def __init__(self, stream: ReplyStream | None, in_thread: InThread) -> None:
+        self.stream: ReplyStream = stream  # type: ignore[assignment]  # set by opened() if None
         self._in_thread = in_thread
         self._pending: list[str] = []
         self._lock = threading.Lock()
@@ -35,11 +35,48 @@ class PieceBatches:
         self._taken = threading.Event()  # the loop wrote a token (the first one matters)
         self._finished = False
         self._worker: asyncio.Future[Any] | None = None
+        self._wake = asyncio.Event()
+
+    @classmethod
+    async def opened(cls, send: Callable[[], ReplyStream], in_thread: InThread) -> PieceBatches:
+        """The batches of the reply `send` starts, sent and read by one worker thread: the
+        loop waits for the send (its errors are raised here, before any response), and the
+        first piece is read meanwhile instead of after another hop to a thread."""
+        loop = asyncio.get_running_loop()
+        batches = cls(None, in_thread)
+        sent: asyncio.Future[ReplyStream] = loop.create_future()
+
+        def deliver(result: ReplyStream | BaseException) -> None:
+            if sent.done():
+                return
+            if isinstance(result, BaseException):
+                sent.set_exception(result)
+            else:
+                sent.set_result(result)
+
+        def work() -> None:
+            try:
+                batches.stream = send()
+            except BaseException as error:  # raised by the loop, in the request's handler
+                loop.call_soon_threadsafe(deliver, error)
+                return
+            loop.call_soon_threadsafe(deliver, batches.stream)
+            batches._pump(loop, batches._wake)
+
+        batches._worker = asyncio.ensure_future(in_thread(work))
+        try:
+            await sent
+        except asyncio.CancelledError:  # the client left before the reply began: stop it
+            batches._stop.set()
+            batches._taken.set()
+            raise
+        return batches
 
     async def __aiter__(self) -> AsyncIterator[list[str]]:
         loop = asyncio.get_running_loop()
-        wake = asyncio.Event()
-        self._worker = asyncio.ensure_future(self._in_thread(lambda: self._pump(loop, wake)))
+        wake = self._wake
+        if self._worker is None:
+            self._worker = asyncio.ensure_future(self._in_thread(lambda: self._pump(loop, wake)))
         try:
             while True:
                 await wake.wait()

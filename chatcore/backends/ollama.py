@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import ollama
 
+from chatcore.backends.tool_calls import from_ollama
 from chatcore.errors import BackendFailed, BackendUnavailable, Busy, DashboardError, ModelNotFound
 from chatcore.params import GenerationParams
 from chatcore.types import Abilities, ChatMessage, Metrics, ModelInfo, Piece, Thinking
@@ -135,6 +136,8 @@ class OllamaBackend:
                         yield Thinking(thinking)
                     if text := message.get("content"):
                         yield text  # the final chunk may carry text too
+                    if calls := message.get("tool_calls"):  # a request with `tools`
+                        yield from_ollama(calls)
                     if part.get("done"):
                         yield metrics_of(part)
         finally:
@@ -232,6 +235,10 @@ def wire_message(message: ChatMessage) -> dict[str, Any]:
     wired: dict[str, Any] = {"role": message["role"], "content": message["content"]}
     if images := message.get("images"):
         wired["images"] = [base64.b64encode(image).decode() for image in images]
+    if calls := message.get("tool_calls"):  # a relayed chat's tool use
+        wired["tool_calls"] = [call.as_ollama() for call in calls]
+    if name := message.get("tool_name"):
+        wired["tool_name"] = name
     return wired
 
 

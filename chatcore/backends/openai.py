@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from chatcore.backends.tool_calls import OpenAIToolDeltas, openai_messages
 from chatcore.errors import BackendFailed, BackendUnavailable, Busy, DashboardError, ModelNotFound
 from chatcore.params import GenerationParams
 from chatcore.types import ChatMessage, Metrics, ModelInfo, Piece, Thinking
@@ -119,6 +120,7 @@ class OpenAIBackend:
         finish: str | None = None
         usage: dict[str, Any] = {}
         timings: dict[str, Any] = {}
+        tools = OpenAIToolDeltas()
         for line in lines:
             if not line.startswith(DATA):
                 continue  # blank separators, comments (": ping"), event names
@@ -136,9 +138,13 @@ class OpenAIBackend:
                     yield Thinking(reasoning)
                 if text := delta.get("content"):
                     yield text
+                if calls := delta.get("tool_calls"):  # a request with `tools`
+                    tools.add(calls)
                 finish = choice.get("finish_reason") or finish
             usage = event.get("usage") or usage
             timings = event.get("timings") or timings
+        if (called := tools.calls()) is not None:
+            yield called
         yield metrics_from(usage, timings, finish)
 
     def _model_info(self, entry: dict[str, Any]) -> ModelInfo:
@@ -190,7 +196,7 @@ def chat_body(
     """The chat-completions request: the sidebar's parameters under OpenAI's names."""
     body: dict[str, Any] = {
         "model": model,
-        "messages": [dict(m) for m in messages],
+        "messages": openai_messages(messages),
         "stream": True,
         "stream_options": {"include_usage": True},
         "temperature": params.temperature,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
 import duckdb
@@ -22,8 +23,14 @@ def quoted_path(path: Path) -> str:
     return "'" + str(path).replace("'", "''") + "'"
 
 
-def copy_database(cur: duckdb.DuckDBPyConnection, target: Path) -> None:
-    """Write a copy of the open database to `target` (which must not exist)."""
+def copy_database(
+    cur: duckdb.DuckDBPyConnection,
+    target: Path,
+    hold: AbstractContextManager[object] | None = None,
+) -> None:
+    """Write a copy of the open database to `target` (which must not exist). `hold` is held
+    only while the copy's snapshot is taken (Database.turns.quiet(): no turn half-written in
+    it); what commits after that is not in the copy."""
     partial = target.with_name(target.name + ".partial")
     partial.unlink(missing_ok=True)
     alias = f"backup_{secrets.token_hex(4)}"
@@ -31,7 +38,15 @@ def copy_database(cur: duckdb.DuckDBPyConnection, target: Path) -> None:
     try:
         cur.execute(f"ATTACH {quoted_path(partial)} AS {alias}")
         try:
-            cur.execute(f'COPY FROM DATABASE "{source}" TO {alias}')
+            cur.execute("BEGIN TRANSACTION")
+            try:
+                with hold or nullcontext():
+                    cur.execute("SELECT count(*) FROM schema_version").fetchone()  # the snapshot
+                cur.execute(f'COPY FROM DATABASE "{source}" TO {alias}')
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+            cur.execute("COMMIT")
         finally:
             cur.execute(f"DETACH {alias}")
         os.replace(partial, target)

@@ -29,6 +29,7 @@ class Database:
         # One writing transaction at a time: concurrent ones touching the same row (two chats
         # creating one conversation, two replies touching it) would fail to commit in DuckDB.
         self._write_lock = threading.Lock()
+        self.turns = TurnGate()  # sends between their two commits; copies wait for none
         self._connection = open_checked(self.path)
         self.closed = False
 
@@ -79,6 +80,41 @@ class Database:
                 self._connection = open_checked(self.path)
                 raise
         return aside
+
+
+class TurnGate:
+    """A send commits its user's message, then its reply's rows in a second transaction
+    (chatcore/reply_rows.py). A copy of the database (a backup) must not see a turn between the
+    two: `quiet()` waits until none is in flight and lets none start while it is held."""
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._in_flight = 0
+        self._quiet = 0  # copies holding the gate shut
+
+    def enter(self) -> None:
+        with self._changed:
+            while self._quiet:
+                self._changed.wait()
+            self._in_flight += 1
+
+    def leave(self) -> None:
+        with self._changed:
+            self._in_flight -= 1
+            self._changed.notify_all()
+
+    @contextmanager
+    def quiet(self) -> Iterator[None]:
+        with self._changed:
+            self._quiet += 1
+            while self._in_flight:
+                self._changed.wait()
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._quiet -= 1
+                self._changed.notify_all()
 
 
 def open_checked(path: Path) -> duckdb.DuckDBPyConnection:

@@ -501,6 +501,11 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
     # conversations, reply lengths and model switches; chatcore/storage/rollup.py), backfilled.
     (16, "Stats summaries of conversations, reply lengths and switches", rollup.backfill_16()),
     (
+        17,
+        "a run's tool calls: what a proxied model asked its client to call, as JSON",
+        ["ALTER TABLE runs ADD COLUMN tool_calls VARCHAR"],
+    ),
+    (
         18,
         "how many of a run's left-out messages a summary note stood for",
         [

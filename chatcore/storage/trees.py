@@ -13,7 +13,12 @@ from dataclasses import dataclass, field, replace
 
 import duckdb
 
-from chatcore.storage.conversations import RUN_OF, conversation_messages, create_conversation
+from chatcore.storage.conversations import (
+    RUN_OF,
+    conversation_exists,
+    conversation_messages,
+    create_conversation,
+)
 from chatcore.storage.runs import column_positions, run_reader, run_select
 from chatcore.storage.transfer import reserve_ids
 from chatcore.types import RunRecord, StoredMessage
@@ -85,6 +90,21 @@ def set_open_message(cur: duckdb.DuckDBPyConnection, conversation_id: str, messa
         "INSERT OR REPLACE INTO open_branches (conversation_id, message_id) VALUES (?, ?)",
         [conversation_id, message_id],
     )
+
+
+def existing_open_branch(
+    cur: duckdb.DuckDBPyConnection, conversation_id: str
+) -> tuple[bool, list[int]]:
+    """Whether the conversation exists, and its open branch: one query when it has messages."""
+    rows = cur.execute(
+        "SELECT id, parent_id, (SELECT message_id FROM open_branches WHERE conversation_id = $c) "
+        "FROM messages WHERE conversation_id = $c ORDER BY id",
+        {"c": conversation_id},
+    ).fetchall()
+    if not rows:
+        return conversation_exists(cur, conversation_id), []
+    chosen = rows[0][2]
+    return True, Tree.of((row[0], row[1]) for row in rows).branch(chosen)
 
 
 def open_branch(cur: duckdb.DuckDBPyConnection, conversation_id: str) -> list[int]:

@@ -171,6 +171,7 @@ def test_a_version_1_file_still_imports(vision: Services, tmp_path: Path) -> Non
                     "thinking_tokens",
                     "answer_tokens",
                     "context_summarised",
+                    "tool_calls",
                 ):
                     del run[name]
     other = open_services(

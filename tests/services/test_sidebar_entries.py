@@ -56,7 +56,8 @@ def test_the_kept_entries_follow_every_change_they_show(compare_services: Servic
     assert chat.sidebar_entries(20) == blind  # nothing changed: the kept fold
 
     compare_services.compare.vote(round_id, BEST, "A")  # the vote names the blind round's models
-    assert chat.sidebar_entries(20)[0].compared_models == ("mid:latest", "fast:latest")
+    named = chat.sidebar_entries(20)[0].compared_models  # in its columns' (shuffled) order
+    assert sorted(named) == ["fast:latest", "mid:latest"]
     compare_services.history.rename("plain", "Renamed")  # a title, without new activity
     assert [e.title for e in chat.sidebar_entries(20)][-1] == "Renamed"
     chat.send("plain", "more words", "mid:latest", PARAMS).consume()  # new activity: on top

@@ -53,6 +53,112 @@ def conversation_rows(
     return conversations, messages, runs
 
 
+def conversation_order(
+    cur: duckdb.DuckDBPyConnection, conversation_ids: list[str] | None
+) -> list[str]:
+    """The ids of these conversations (all when None) in export order: oldest first."""
+    chosen = "true" if conversation_ids is None else "id IN (SELECT unnest($ids))"
+    params = {} if conversation_ids is None else {"ids": list(conversation_ids)}
+    rows = cur.execute(
+        f"SELECT id FROM conversations WHERE {chosen} ORDER BY created_at, id", params
+    ).fetchall()
+    return [conversation_id for (conversation_id,) in rows]
+
+
+def message_counts(
+    cur: duckdb.DuckDBPyConnection, conversation_ids: list[str] | None
+) -> list[tuple[str, int]]:
+    """(conversation id, its number of messages) for these conversations (all when None)."""
+    chosen = "true" if conversation_ids is None else "conversation_id IN (SELECT unnest($ids))"
+    params = {} if conversation_ids is None else {"ids": list(conversation_ids)}
+    rows = cur.execute(
+        f"SELECT conversation_id, count(*) FROM messages WHERE {chosen} GROUP BY ALL", params
+    ).fetchall()
+    return [(conversation_id, int(count)) for conversation_id, count in rows]
+
+
+def run_extras(cur: duckdb.DuckDBPyConnection, run_ids: list[int]) -> tuple[Rows, Rows, Rows]:
+    """What the app keeps beside these runs: how each prompt was fitted into its window
+    (run_context), what the knowledge base gave it (run_retrievals) and cited (run_citations).
+    Every row carries `run_id`; in order of run id."""
+    params = {"ids": run_ids}
+    fits = named_rows(
+        cur.execute(
+            "SELECT run_id, model, estimated_tokens, window_tokens, dropped, summarised "
+            "FROM run_context WHERE run_id IN (SELECT unnest($ids)) ORDER BY run_id",
+            params,
+        )
+    )
+    retrievals = named_rows(
+        cur.execute(
+            "SELECT run_id, collections, retrieval_ms, chunks_used FROM run_retrievals "
+            "WHERE run_id IN (SELECT unnest($ids)) ORDER BY run_id",
+            params,
+        )
+    )
+    citations = named_rows(
+        cur.execute(
+            "SELECT * FROM run_citations WHERE run_id IN (SELECT unnest($ids)) "
+            "ORDER BY run_id, number",
+            params,
+        )
+    )
+    return fits, retrievals, citations
+
+
+def context_summary_rows(cur: duckdb.DuckDBPyConnection, conversation_ids: list[str]) -> Rows:
+    """The context summaries kept in these conversations (each with `conversation_id`)."""
+    return named_rows(
+        cur.execute(
+            "SELECT conversation_id, covered, covered_hash, model, summary, created_at "
+            "FROM context_summaries WHERE conversation_id IN (SELECT unnest($ids)) "
+            "ORDER BY conversation_id, covered, covered_hash",
+            {"ids": conversation_ids},
+        )
+    )
+
+
+def attached_image_hashes(
+    cur: duckdb.DuckDBPyConnection, conversation_ids: list[str] | None
+) -> list[str]:
+    """The hashes of the images these conversations' messages carry (all when None), sorted."""
+    chosen = "true" if conversation_ids is None else "m.conversation_id IN (SELECT unnest($ids))"
+    params = {} if conversation_ids is None else {"ids": list(conversation_ids)}
+    rows = cur.execute(
+        "SELECT DISTINCT mi.sha256 FROM message_images mi JOIN messages m ON m.id = mi.message_id "
+        f"WHERE {chosen} ORDER BY 1",
+        params,
+    ).fetchall()
+    return [sha256 for (sha256,) in rows]
+
+
+def id_offset(
+    cur: duckdb.DuckDBPyConnection, table: str, sequence: str, lowest: int, highest: int
+) -> int:
+    """What to add to a file's ids lowest..highest so they are fresh in `table`, keeping their
+    order (and gaps): 0 when no stored row has an id from `lowest` up (an import into an empty
+    database keeps the file's ids, so exporting it again gives the same file), else the
+    distance to a block taken from the sequence. Either way the sequence ends up past the
+    block, so rows added later never collide. Runs inside the import's write transaction
+    (the only writer), so the block is contiguous."""
+    [(stored,)] = cur.execute(f"SELECT count(*) FROM {table} WHERE id >= ?", [lowest]).fetchall()
+    if not stored:
+        advance_sequence(cur, sequence, highest)
+        return 0
+    [(start,)] = cur.execute(f"SELECT nextval('{sequence}')").fetchall()
+    advance_sequence(cur, sequence, start + highest - lowest)
+    return int(start) - lowest
+
+
+def advance_sequence(cur: duckdb.DuckDBPyConnection, sequence: str, at_least: int) -> None:
+    """Draw from the sequence until it has handed out `at_least` (DuckDB has no setval)."""
+    [(current,)] = cur.execute(f"SELECT nextval('{sequence}')").fetchall()
+    if current < at_least:
+        cur.execute(
+            f"SELECT max(nextval('{sequence}')) FROM range(?)", [at_least - current]
+        ).fetchall()
+
+
 def existing_ids(cur: duckdb.DuckDBPyConnection, conversation_ids: list[str]) -> set[str]:
     rows = cur.execute(
         "SELECT id FROM conversations WHERE id IN (SELECT unnest(?))", [conversation_ids]

@@ -99,12 +99,15 @@ class TransferService:
         return export_markdown(self._db, conversation_ids)
 
     def export_stream(
-        self, conversation_ids: list[str] | None = None, kind: Kind = "json"
+        self,
+        conversation_ids: list[str] | None = None,
+        kind: Kind = "json",
+        version: int = VERSION,
     ) -> Iterator[bytes]:
         """The export as byte chunks, read from the database as they are sent."""
         if kind == "markdown":
             return markdown_chunks(self._db, conversation_ids)
-        return export_chunks(self._db, conversation_ids)
+        return export_chunks(self._db, conversation_ids, version=version)
 
     def import_json(self, data: bytes | IO[bytes]) -> ImportReport:
         return import_json(self._db, data)

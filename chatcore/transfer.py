@@ -37,6 +37,7 @@ __all__ = [
     "VERSION",
     "ImportRefused",
     "ImportReport",
+    "Kind",
     "TransferService",
     "export_json",
     "export_markdown",

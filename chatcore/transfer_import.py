@@ -16,9 +16,11 @@ from __future__ import annotations
 import base64
 import bisect
 import json
+import tempfile
 from array import array
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import IO, Any
 
 import duckdb
@@ -46,7 +48,7 @@ from chatcore.transfer_format import (
 )
 from chatcore.types import Image
 
-BATCH_MESSAGES = 20_000  # messages inserted at a time (one Arrow table per table)
+BATCH_MESSAGES = 20_000  # messages spooled at a time (one Arrow table per table)
 UNKNOWN = " problem"  # where read_head notes a top-level part no version has, or a wrong one
 HEAD_KEYS = {"format", "version", "exported_at", "presets", "evaluation"}
 BULK_KEYS = {"conversations": "start_array", "images": "start_map"}
@@ -340,16 +342,19 @@ def apply_plan(cur: duckdb.DuckDBPyConnection, file: IO[bytes], plan: Plan) -> I
         *imported(cur, plan.message_ids, plan.message_owner, skipped, "messages")
     )
     run_ids = MovedIds(*imported(cur, plan.run_ids, plan.run_owner, skipped, "runs"))
-    batch = Batch(message_ids, run_ids)
-    wanted_images: set[str] = set()
-    for conversation in conversations_in(file, plan.header.version):
-        if conversation.id in present:
-            continue
-        batch.add(conversation)
-        wanted_images.update(h for m in conversation.messages for h in m.images)
-        if batch.messages >= BATCH_MESSAGES:
-            batch.flush(cur)
-    batch.flush(cur)
+    with tempfile.TemporaryDirectory(prefix="chat-import-") as folder:
+        spool = queries.Spool(cur, Path(folder))
+        batch = Batch(message_ids, run_ids)
+        wanted_images: set[str] = set()
+        for conversation in conversations_in(file, plan.header.version):
+            if conversation.id in present:
+                continue
+            batch.add(conversation)
+            wanted_images.update(h for m in conversation.messages for h in m.images)
+            if batch.messages >= BATCH_MESSAGES:
+                batch.flush(spool)
+        batch.flush(spool)
+        spool.insert_all()
     for sha256, stored in images_in(file, plan.header.version):
         if sha256 in wanted_images:
             image_store.save_images(cur, [check_image(sha256, stored)])
@@ -382,7 +387,7 @@ def imported(
 
 
 class Batch:
-    """Rows of a few conversations, gathered and then inserted through Arrow in bulk."""
+    """Rows of a few conversations, gathered and then spooled to Parquet in bulk."""
 
     def __init__(self, message_ids: MovedIds, run_ids: MovedIds) -> None:
         self.message_ids, self.run_ids = message_ids, run_ids
@@ -444,7 +449,7 @@ class Batch:
         for citation in r.citations:
             self.rows("run_citations").append({"run_id": run_id, **citation.model_dump()})
 
-    def flush(self, cur: duckdb.DuckDBPyConnection) -> None:
+    def flush(self, spool: queries.Spool) -> None:
         for table, rows in self.tables.items():
-            queries.insert_rows(cur, table, rows)
+            spool.write(table, rows)
         self.tables, self.messages = {}, 0

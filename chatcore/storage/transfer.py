@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from chatcore.errors import InvalidInput
 from chatcore.storage import rollup
@@ -178,27 +181,64 @@ def value_does_not_fit(table: str, error: Exception) -> InvalidInput:
     return InvalidInput(f"A value in the file does not fit the {table} table: {error}")
 
 
-def insert_rows(cur: duckdb.DuckDBPyConnection, table: str, rows: Rows) -> None:
-    """Bulk-insert rows (dicts by column name) through Arrow, typed as the table's own columns."""
-    if not rows:
-        return
-    table_schema = cur.sql(f"SELECT * FROM {table} LIMIT 0").to_arrow_table().schema
-    schema = pa.schema([table_schema.field(name) for name in rows[0]])
-    try:  # a value the column can't hold (an INTEGER past 2^31, say) is the file's fault
-        incoming = pa.Table.from_pylist(rows, schema=schema)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as error:
-        raise InvalidInput(
-            f"A value in the file does not fit the {table} table: {error}"
-        ) from error
-    columns = ", ".join(schema.names)
-    cur.register("incoming", incoming)
+# --- a big import: rows spooled to Parquet files, then inserted one statement per table ---
+
+# DuckDB keeps a transaction's many small appends in memory until it commits; one INSERT from
+# a Parquet file per table is written out as it goes, within this much memory.
+IMPORT_MEMORY = "192MB"
+
+
+class Spool:
+    """Rows gathered per table into Parquet files in `folder`, typed as the tables' columns."""
+
+    def __init__(self, cur: duckdb.DuckDBPyConnection, folder: Path) -> None:
+        self.cur, self.folder = cur, folder
+        self.writers: dict[str, pq.ParquetWriter] = {}
+
+    def write(self, table: str, rows: Rows) -> None:
+        if not rows:
+            return
+        writer = self.writers.get(table)
+        schema = writer.schema if writer else self.schema_of(table, list(rows[0]))
+        try:  # a value the column can't hold (an INTEGER past 2^31, say) is the file's fault
+            batch = pa.Table.from_pylist(rows, schema=schema)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as error:
+            raise value_does_not_fit(table, error) from error
+        if writer is None:
+            writer = pq.ParquetWriter(self.folder / f"{table}.parquet", schema)
+            self.writers[table] = writer
+        writer.write_table(batch)
+
+    def schema_of(self, table: str, names: list[str]) -> pa.Schema:
+        table_schema = self.cur.sql(f"SELECT * FROM {table} LIMIT 0").to_arrow_table().schema
+        return pa.schema([table_schema.field(name) for name in names])
+
+    def insert_all(self) -> None:
+        """Every spooled table into the database, within IMPORT_MEMORY."""
+        for writer in self.writers.values():
+            writer.close()
+        with memory_limited(self.cur, IMPORT_MEMORY):
+            for table in self.writers:
+                insert_file(self.cur, table, str(self.folder / f"{table}.parquet"))
+
+
+def insert_file(cur: duckdb.DuckDBPyConnection, table: str, path: str) -> None:
     try:
-        cur.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM incoming")
+        cur.execute(
+            f"INSERT INTO {table} BY NAME SELECT * FROM read_parquet($path)", {"path": path}
+        ).fetchall()
     except (duckdb.ConversionException, duckdb.OutOfRangeException) as error:
-        raise InvalidInput(
-            f"A value in the file does not fit the {table} table: {error}"
-        ) from error
-    finally:
-        cur.unregister("incoming")
+        raise value_does_not_fit(table, error) from error
     if table == "runs":  # imported runs count in Stats at once
-        rollup.rebuild_runs(cur, "id IN (SELECT unnest($ids))", {"ids": [r["id"] for r in rows]})
+        rollup.rebuild_runs(cur, "id IN (SELECT id FROM read_parquet($path))", {"path": path})
+
+
+@contextmanager
+def memory_limited(cur: duckdb.DuckDBPyConnection, limit: str) -> Iterator[None]:
+    """DuckDB's memory limit lowered for a while (it holds for the whole database)."""
+    [(before,)] = cur.execute("SELECT current_setting('memory_limit')").fetchall()
+    cur.execute(f"SET memory_limit = '{limit}'")
+    try:
+        yield
+    finally:
+        cur.execute(f"SET memory_limit = '{before}'")

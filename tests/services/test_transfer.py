@@ -197,13 +197,13 @@ def test_a_failure_while_writing_rolls_everything_back(
     data = transfer.export_json(services.db)
     before = table_rows(other)
 
-    def broken_runs_insert(cur, table, rows):  # type: ignore[no-untyped-def]
+    def broken_runs_insert(cur, table, path):  # type: ignore[no-untyped-def]
         if table == "runs":
             raise RuntimeError("disk full")
-        original_insert(cur, table, rows)
+        original_insert(cur, table, path)
 
-    original_insert = transfer_queries.insert_rows
-    monkeypatch.setattr(transfer_queries, "insert_rows", broken_runs_insert)
+    original_insert = transfer_queries.insert_file
+    monkeypatch.setattr(transfer_queries, "insert_file", broken_runs_insert)
     with pytest.raises(RuntimeError):
         transfer.import_json(other.db, data)
     assert table_rows(other) == before

@@ -42,15 +42,15 @@ def export_chunks(
     conversation_ids: list[str] | None = None,
     exported_at: datetime | None = None,
     version: int = VERSION,
+    size_hint: int = CHUNK_BYTES,
 ) -> Iterator[bytes]:
     """These conversations (all when None) as a JSON document, in pieces of about CHUNK_BYTES.
     A whole export carries the presets and the evaluation too. `version` 4 writes the previous
     format (for another install of the app that reads no newer one)."""
     if version not in (4, VERSION):
         raise InvalidInput(f"The export is written in format version 4 or {VERSION}.")
-    yield from coalesced(
-        export_pieces(db, conversation_ids, exported_at or datetime.now(UTC), version)
-    )
+    pieces = export_pieces(db, conversation_ids, exported_at or datetime.now(UTC), version)
+    yield from coalesced(pieces, size_hint)
 
 
 def export_pieces(
@@ -218,9 +218,11 @@ def iso(value: Any) -> Any:
 # --- Markdown ---
 
 
-def markdown_chunks(db: Database, conversation_ids: list[str] | None = None) -> Iterator[bytes]:
+def markdown_chunks(
+    db: Database, conversation_ids: list[str] | None = None, size_hint: int = CHUNK_BYTES
+) -> Iterator[bytes]:
     """The open branch of each of these conversations, for reading; other branches left out."""
-    yield from coalesced(markdown_pieces(db, conversation_ids))
+    yield from coalesced(markdown_pieces(db, conversation_ids), size_hint)
 
 
 def markdown_pieces(db: Database, conversation_ids: list[str] | None) -> Iterator[str]:

@@ -42,13 +42,27 @@ def export_chunks(
     conversation_ids: list[str] | None = None,
     exported_at: datetime | None = None,
     version: int = VERSION,
-    size_hint: int = CHUNK_BYTES,
+    size_hint: int | None = None,
 ) -> Iterator[bytes]:
     """These conversations (all when None) as a JSON document, in pieces of about CHUNK_BYTES.
     A whole export carries the presets and the evaluation too. `version` 4 writes the previous
     format (for another install of the app that reads no newer one)."""
+    check_version(version)
+    return export_bytes(db, conversation_ids, exported_at, version, size_hint or CHUNK_BYTES)
+
+
+def check_version(version: int) -> None:
     if version not in (4, VERSION):
         raise InvalidInput(f"The export is written in format version 4 or {VERSION}.")
+
+
+def export_bytes(
+    db: Database,
+    conversation_ids: list[str] | None,
+    exported_at: datetime | None,
+    version: int,
+    size_hint: int,
+) -> Iterator[bytes]:
     pieces = export_pieces(db, conversation_ids, exported_at or datetime.now(UTC), version)
     yield from coalesced(pieces, size_hint)
 
@@ -93,7 +107,7 @@ def as_version_4(conversation: Document) -> Document:
     return conversation
 
 
-def coalesced(pieces: Iterator[str], size: int = CHUNK_BYTES) -> Iterator[bytes]:
+def coalesced(pieces: Iterator[str], size: int) -> Iterator[bytes]:
     """Pieces of text gathered into chunks of bytes of about `size`."""
     buffered: list[bytes] = []
     length = 0
@@ -219,10 +233,10 @@ def iso(value: Any) -> Any:
 
 
 def markdown_chunks(
-    db: Database, conversation_ids: list[str] | None = None, size_hint: int = CHUNK_BYTES
+    db: Database, conversation_ids: list[str] | None = None, size_hint: int | None = None
 ) -> Iterator[bytes]:
     """The open branch of each of these conversations, for reading; other branches left out."""
-    yield from coalesced(markdown_pieces(db, conversation_ids), size_hint)
+    yield from coalesced(markdown_pieces(db, conversation_ids), size_hint or CHUNK_BYTES)
 
 
 def markdown_pieces(db: Database, conversation_ids: list[str] | None) -> Iterator[str]:

@@ -63,7 +63,7 @@ def transfer_routes(services: Callable[[], Services]) -> APIRouter:
     def export(
         format: Literal["json", "markdown"] = "json",
         conversation_id: Annotated[list[str] | None, Query(description=ONLY_THESE)] = None,
-        version: Annotated[Literal[4, 5], Query(description="The JSON format version")] = VERSION,
+        version: Annotated[int, Query(description="The JSON format version: 4 or 5")] = VERSION,
     ) -> StreamingResponse:
         """Every conversation (or those named), streamed: the JSON export (format version 5,
         with presets and the evaluation when whole) or the Markdown of each open branch."""

@@ -29,6 +29,11 @@ TIMEOUT = httpx.Timeout(30.0, read=3600.0)  # an import answers once all of it i
 
 
 def peak_mb() -> float:
+    """This process's peak resident memory: VmHWM, which starts afresh at exec (ru_maxrss would
+    carry the parent's peak over, and the parent may have just generated the history)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
 
 

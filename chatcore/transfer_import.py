@@ -129,13 +129,13 @@ def checked_plan(file: IO[bytes]) -> Plan:
         if tree_problem is None:
             tree_problem = tree_problem_of(conversation)
         plan.conversations.append((conversation.id, conversation.title))
-        for message in conversation.messages:
-            plan.message_ids.append(message.id)
-            plan.message_owner.append(place)
-            wanted_images.update(message.images)
-            for run in message.runs:
-                plan.run_ids.append(run.id)
-                plan.run_owner.append(place)
+        try:  # ids are 64-bit integers in the database
+            note_ids(plan, conversation, place)
+        except OverflowError as error:
+            raise ImportRefused(
+                f"Conversation '{conversation.id}' holds an id too large for the database."
+            ) from error
+        wanted_images.update(h for m in conversation.messages for h in m.images)
     for kind, ids in (("message", plan.message_ids), ("run", plan.run_ids)):
         if repeated := SortedIds(ids).repeated():
             shown = ", ".join(map(str, repeated[:MAX_ERRORS_SHOWN]))
@@ -148,6 +148,15 @@ def checked_plan(file: IO[bytes]) -> Plan:
     if missing := sorted(wanted_images - plan.images):
         raise ImportRefused(f"A message names an image the file does not hold: {missing[0][:12]}.")
     return plan
+
+
+def note_ids(plan: Plan, conversation: ConversationV5, place: int) -> None:
+    for message in conversation.messages:
+        plan.message_ids.append(message.id)
+        plan.message_owner.append(place)
+        for run in message.runs:
+            plan.run_ids.append(run.id)
+            plan.run_owner.append(place)
 
 
 def read_header(file: IO[bytes]) -> HeaderV5:

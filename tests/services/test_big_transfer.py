@@ -233,3 +233,16 @@ def test_a_file_that_is_not_an_export_is_told_so(empty: Services) -> None:
     for data in (b'{"messages": []}', b"[]", b'"hello"', b"x" * 100):
         with pytest.raises(transfer.ImportRefused, match=r"not a conversation export|not valid"):
             empty.transfer.import_json(data)
+
+
+def test_an_id_beyond_64_bits_is_refused_and_writes_nothing(
+    empty: Services, tmp_path: Path
+) -> None:
+    path = tmp_path / "ids.json"
+    synthetic_export(path, conversations=2, messages=2)
+    document = json.loads(path.read_text())
+    document["conversations"][1]["messages"][0]["id"] = 2**70
+    document["conversations"][1]["messages"][1]["parent_id"] = 2**70
+    with pytest.raises(transfer.ImportRefused, match="too large|integer overflow"):
+        empty.transfer.import_json(json.dumps(document).encode())
+    assert row_counts(empty)["conversations"] == 0

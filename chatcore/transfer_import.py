@@ -48,7 +48,7 @@ from chatcore.transfer_format import (
 )
 from chatcore.types import Image
 
-BATCH_MESSAGES = 20_000  # messages spooled at a time (one Arrow table per table)
+BATCH_MESSAGES = 10_000  # messages spooled at a time (one Arrow table per table)
 UNKNOWN = " problem"  # where read_head notes a top-level part no version has, or a wrong one
 HEAD_KEYS = {"format", "version", "exported_at", "presets", "evaluation"}
 BULK_KEYS = {"conversations": "start_array", "images": "start_map"}

@@ -185,7 +185,7 @@ def value_does_not_fit(table: str, error: Exception) -> InvalidInput:
 
 # DuckDB keeps a transaction's many small appends in memory until it commits; one INSERT from
 # a Parquet file per table is written out as it goes, within this much memory.
-IMPORT_MEMORY = "192MB"
+IMPORT_MEMORY = "128MB"
 
 
 class Spool:

@@ -243,6 +243,6 @@ def test_an_id_beyond_64_bits_is_refused_and_writes_nothing(
     document = json.loads(path.read_text())
     document["conversations"][1]["messages"][0]["id"] = 2**70
     document["conversations"][1]["messages"][1]["parent_id"] = 2**70
-    with pytest.raises(transfer.ImportRefused, match="too large|integer overflow"):
+    with pytest.raises(transfer.ImportRefused, match=r"too large|integer overflow"):
         empty.transfer.import_json(json.dumps(document).encode())
     assert row_counts(empty)["conversations"] == 0

@@ -2,6 +2,7 @@
 
 from bench import (
     api,
+    bigio,
     browser,
     compare,
     context_fit,
@@ -36,3 +37,4 @@ if __name__ == "__main__":
     engines.main()
     context_fit.main()
     memory.main()
+    bigio.main()

@@ -10,6 +10,7 @@ suite already here (same name and creation time) is not added twice.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -17,6 +18,7 @@ import duckdb
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from chatcore.storage import suites as store
+from chatcore.storage import transfer as transfer_store
 from chatcore.storage.db import Database
 
 
@@ -149,13 +151,18 @@ def evaluation_document(db: Database) -> dict[str, list[dict[str, Any]]]:
 
 
 def import_evaluation(
-    cur: duckdb.DuckDBPyConnection, evaluation: EvaluationV1, run_ids: dict[int, int]
+    cur: duckdb.DuckDBPyConnection, evaluation: EvaluationV1, run_ids: Mapping[int, int]
 ) -> int:
     """Add the file's evaluation rows whose runs were imported; returns how many rows."""
     added = 0
 
     def fresh(sequence: str, ids: list[int]) -> dict[int, int]:
-        return dict(zip(sorted(ids), store.next_ids(cur, sequence, len(ids)), strict=True))
+        """The file's ids kept when free, else moved to a fresh block in the same order."""
+        if not ids:
+            return {}
+        table = sequence.removesuffix("_id_seq")
+        offset = transfer_store.id_offset(cur, table, sequence, min(ids), max(ids))
+        return {file_id: file_id + offset for file_id in ids}
 
     def insert(table: str, rows: list[dict[str, Any]]) -> None:
         nonlocal added

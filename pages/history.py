@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import zlib
 from functools import partial
 
@@ -90,6 +91,30 @@ def download_buttons(ids: list[str] | None, stem: str, key: str) -> None:
         on_click="ignore",
         width="stretch",
     )
+
+
+def export_all_links() -> None:
+    """Everything, as links to the REST API's streamed export: the file goes from the database
+    to the browser a piece at a time, never whole in this process (a download button would
+    hold it all in memory). A ticket stands in for the API token, for a while."""
+    left, right = st.columns(2)
+    for column, kind, label, icon in (
+        (left, "json", _("Export JSON"), ":material/download:"),
+        (right, "markdown", _("Export Markdown"), ":material/description:"),
+    ):
+        column.link_button(label, download_url(kind), icon=icon, width="stretch")
+
+
+EXPORT_PATH = "api/export/download/"  # relative: the API is mounted beside the pages
+TICKET_REUSE_SECONDS = 300  # a ticket lasts ten minutes; a fresh one before it runs out
+
+
+def download_url(kind: transfer.Kind) -> str:
+    held = st.session_state.get(f"history-ticket-{kind}")
+    if held is None or time.monotonic() - held[1] > TICKET_REUSE_SECONDS:
+        held = (services.transfer.download_ticket(None, kind), time.monotonic())
+        st.session_state[f"history-ticket-{kind}"] = held
+    return EXPORT_PATH + held[0]
 
 
 def delete_button(ids: list[str], what: str, key: str) -> None:
@@ -299,23 +324,24 @@ def transfer_panel() -> None:
     with st.expander(_("Export and import")):
         st.caption(
             _(
-                "JSON keeps everything (every message, run and metric) and can be "
-                "imported; an import takes files up to {value} MB (roughly 40,000 "
-                "messages), so export a large history in parts by selecting rows."
-            ).format(value=transfer.MAX_IMPORT_BYTES // 2**20)
+                "JSON keeps everything (every message and its branches, runs and metrics, "
+                "compare rounds and votes, presets) and can be imported here; files up to "
+                "{value} MB. A bigger one imports through the API: `POST /api/import`."
+            ).format(value=MAX_IMPORT_MB)
         )
-        download_buttons(None, "all-conversations", "history-all")
+        export_all_links()
         upload = st.file_uploader(
             _("Import a JSON export"),
             type=["json"],
             key="history-upload",
-            max_upload_size=transfer.MAX_IMPORT_BYTES // 2**20,
+            max_upload_size=MAX_IMPORT_MB,
         )
         if upload is not None:
             st.button(_("Import"), key="history-import", on_click=import_upload)
         show_import_report()
 
 
+MAX_IMPORT_MB = 2048  # as server.maxUploadSize (.streamlit/config.toml): Streamlit caps uploads
 IMPORT_REPORT = "history-import-report"
 IMPORT_ERROR = "history-import-error"
 
@@ -327,7 +353,8 @@ def import_upload() -> None:
     if upload is None:
         return
     try:
-        st.session_state[IMPORT_REPORT] = services.transfer.import_json(upload.getvalue())
+        upload.seek(0)  # the importer reads the file twice, a conversation at a time
+        st.session_state[IMPORT_REPORT] = services.transfer.import_json(upload)
     except DashboardError as error:
         components.hold_error(IMPORT_ERROR, error)
 

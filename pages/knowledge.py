@@ -4,6 +4,7 @@ add or delete. Indexing runs in the background; the table follows its progress."
 import streamlit as st
 
 import ui
+from chatcore.documents import MAX_DOCUMENT_BYTES
 from ui.i18n import _
 from ui.knowledge import (
     PROGRESS_SECONDS,
@@ -49,6 +50,7 @@ if collections:
             _("PDF, Word, HTML, Markdown or text"),
             type=["pdf", "docx", "html", "htm", "md", "markdown", "txt"],
             accept_multiple_files=True,
+            max_upload_size=MAX_DOCUMENT_BYTES // 2**20,
         )
         if st.form_submit_button(_("Add")) and files:
             for upload in files:

@@ -47,6 +47,7 @@ def new_suite() -> None:
             _("…or import a CSV (a `prompt` column, optional `category` and `reference`) or JSONL"),
             type=["csv", "jsonl", "json", "txt"],
             key="suite_upload",
+            max_upload_size=200,  # Streamlit's default; the server's own is raised for imports
         )
         if st.form_submit_button(_("Create suite")):
             try:

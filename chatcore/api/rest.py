@@ -30,6 +30,7 @@ from chatcore.api.search import search_routes
 from chatcore.api.security import AccessGuard
 from chatcore.api.streaming import PieceBatches
 from chatcore.api.suites import suite_routes
+from chatcore.api.transfer import DOWNLOAD_PREFIX, transfer_routes
 from chatcore.backups import Backup
 from chatcore.chat import ChatService, Reply, ReplyStream, valid_conversation_id
 from chatcore.documents import MAX_DOCUMENT_BYTES
@@ -458,7 +459,13 @@ def create_api(
         allow_methods=["GET", "POST", "DELETE"],
         allow_headers=["Authorization", "Content-Type"],
     )
-    api.add_middleware(AccessGuard, origins=origins, token=token, open_paths=DOCS_PATHS)
+    api.add_middleware(
+        AccessGuard,
+        origins=origins,
+        token=token,
+        open_paths=DOCS_PATHS,
+        open_prefixes=(DOWNLOAD_PREFIX,),  # a History page's download link: its ticket is the key
+    )
     api.add_middleware(RequestLog)  # outermost: refusals by the guard are logged too
     add_error_handlers(api)
 
@@ -634,4 +641,5 @@ def create_api(
     api.include_router(preset_routes(services))
     api.include_router(search_routes(services))
     api.include_router(pull_routes(services))
+    api.include_router(transfer_routes(services))
     return api

@@ -80,11 +80,13 @@ class AccessGuard:
         token: str | None,
         open_paths: Collection[str] = (),
         more_tokens: Collection[str] = (),
+        open_prefixes: Collection[str] = (),
     ) -> None:
         self.app = app
         self.origins = set(origins)
         self.token = token
         self.open_paths = set(open_paths)
+        self.open_prefixes = tuple(open_prefixes)  # paths whose last part is their own key
         # Also accepted where a token is required: the proxies' per-client tokens.
         self.tokens = [t for t in (token, *more_tokens) if t]
 
@@ -121,7 +123,7 @@ class AccessGuard:
         root = scope.get("root_path", "")
         if root and path.startswith(root):  # mounted at /api: match paths inside the mount
             path = path[len(root) :]
-        return path in self.open_paths
+        return path in self.open_paths or path.startswith(self.open_prefixes)
 
 
 def is_preflight(scope: Scope, headers: Headers) -> bool:

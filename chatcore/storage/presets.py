@@ -44,3 +44,26 @@ def last_options(cur: duckdb.DuckDBPyConnection, model: str) -> dict[str, Any] |
         return None
     options = json.loads(row[0]) if isinstance(row[0], str) else row[0]
     return options if isinstance(options, dict) else None
+
+
+def preset_rows(cur: duckdb.DuckDBPyConnection) -> list[tuple[str, dict[str, Any], Any]]:
+    """(name, params, updated_at) of every preset, by name: what a whole export carries."""
+    rows = cur.execute("SELECT name, params, updated_at FROM presets ORDER BY name").fetchall()
+    return [(name, json.loads(params), updated_at) for name, params, updated_at in rows]
+
+
+def add_missing_presets(
+    cur: duckdb.DuckDBPyConnection, presets: list[tuple[str, dict[str, Any], Any]]
+) -> list[str]:
+    """Add the presets whose name is not taken (one already here is the user's: kept as it
+    is); returns the names added."""
+    added = []
+    for name, params, updated_at in presets:
+        row = cur.execute(
+            "INSERT INTO presets (name, params, updated_at) VALUES (?, ?, ?) "
+            "ON CONFLICT (name) DO NOTHING RETURNING name",
+            [name, json.dumps(params), updated_at],
+        ).fetchall()
+        if row:
+            added.append(name)
+    return added

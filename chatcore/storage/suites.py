@@ -517,13 +517,6 @@ def existing_suites(cur: duckdb.DuckDBPyConnection) -> set[tuple[str, datetime]]
     return {(name, created_at) for name, created_at in rows}
 
 
-def next_ids(cur: duckdb.DuckDBPyConnection, sequence: str, count: int) -> list[int]:
-    if not count:
-        return []
-    rows = cur.execute(f"SELECT nextval('{sequence}') FROM range(?)", [count]).fetchall()
-    return sorted(int(value) for (value,) in rows)
-
-
 def insert_evaluation_rows(
     cur: duckdb.DuckDBPyConnection, table: str, rows: list[dict[str, Any]]
 ) -> None:

@@ -388,6 +388,10 @@ def test_openapi_docs_are_served_at_api_docs(client: TestClient) -> None:
         # pulls in the background (chatcore/api/pulls.py)
         "/pulls",
         "/pulls/{pull_id}",
+        # export and import, streamed (chatcore/api/transfer.py)
+        "/export",
+        "/export/download/{ticket}",
+        "/import",
     }
 
 

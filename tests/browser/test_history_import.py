@@ -3,6 +3,9 @@ conversations at once, and what was already here is named by its title. A real b
 
 from __future__ import annotations
 
+from urllib.parse import urljoin
+
+import httpx
 import pytest
 
 from chatcore.config import Settings
@@ -52,3 +55,13 @@ def test_an_import_shows_at_once_and_names_what_it_skipped(
         expect(skipped).to_be_visible()
         expect(sidebar.get_by_role("button", name="Brought along")).to_be_visible()
         expect(main.get_by_text("Page (of 1, 2 conversations)")).to_be_visible()
+
+        # "Export JSON" under the same panel links to the streamed REST export
+        link = main.get_by_role("link", name="Export JSON")
+        href = link.get_attribute("href") or ""
+        assert "api/export/download/" in href
+        downloaded = httpx.get(urljoin(page.url, href), timeout=30)
+        assert downloaded.status_code == 200
+        assert "attachment" in downloaded.headers["content-disposition"]
+        exported = downloaded.json()
+        assert sorted(c["id"] for c in exported["conversations"]) == ["brought", "kept"]

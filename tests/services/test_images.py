@@ -131,7 +131,7 @@ def test_json_export_carries_images_and_thinking_losslessly(
     reply = vision.chat.send(None, "Look", "gemma3:4b", PARAMS, images=[picture]).consume()
     data = transfer.export_json(vision.db)
     document = json.loads(data)
-    assert document["version"] == transfer.VERSION == 4
+    assert document["version"] == transfer.VERSION == 5
     message = document["conversations"][0]["messages"][0]
     assert message["images"] and message["images"][0] in document["images"]
     assert "thinking" in document["conversations"][0]["messages"][1]
@@ -156,7 +156,7 @@ def test_markdown_export_shows_the_image(vision: Services) -> None:
 
 def test_a_version_1_file_still_imports(vision: Services, tmp_path: Path) -> None:
     vision.chat.send(None, "Plain", "llama3.2", PARAMS).consume()
-    document = json.loads(transfer.export_json(vision.db))
+    document = json.loads(transfer.export_json(vision.db, version=4))
     document["version"] = 1
     document.pop("images")
     for conversation in document["conversations"]:
@@ -190,4 +190,4 @@ def test_an_image_that_does_not_match_its_hash_is_refused(vision: Services) -> N
     (key,) = document["images"]
     document["images"][key]["data"] = base64.b64encode(jpeg()).decode()
     with pytest.raises(transfer.ImportRefused, match="does not match its hash"):
-        transfer.parse_export(json.dumps(document).encode())
+        transfer.import_json(vision.db, json.dumps(document).encode())

@@ -117,8 +117,8 @@ BAD_FILES = {
     "a foreign JSON file": (lambda data: b'{"chats": []}', "not a conversation export"),
     "a JSON list": (lambda data: b"[1, 2]", "not a conversation export"),
     "an unknown version": (
-        lambda data: mutated(data, set_path(["version"], 5)),
-        "version is 5",
+        lambda data: mutated(data, set_path(["version"], 6)),
+        "version is 6",
     ),
     "a string for a number": (
         lambda data: mutated(
@@ -160,9 +160,9 @@ BAD_FILES = {
         lambda data: mutated(data, duplicate_message),
         "same message id",
     ),
-    "a 50 MB file": (
-        lambda data: data[:-2] + b' , "padding": "' + b"x" * (50 * 2**20) + b'"}',
-        "too large",
+    "an unknown part": (
+        lambda data: json.dumps({"padding": "x" * 1000, **json.loads(data)}).encode(),
+        "padding: Extra inputs",
     ),
 }
 
@@ -197,13 +197,13 @@ def test_a_failure_while_writing_rolls_everything_back(
     data = transfer.export_json(services.db)
     before = table_rows(other)
 
-    def broken_runs_insert(cur, table, rows):  # type: ignore[no-untyped-def]
+    def broken_runs_insert(cur, table, path):  # type: ignore[no-untyped-def]
         if table == "runs":
             raise RuntimeError("disk full")
-        original_insert(cur, table, rows)
+        original_insert(cur, table, path)
 
-    original_insert = transfer_queries.insert_rows
-    monkeypatch.setattr(transfer_queries, "insert_rows", broken_runs_insert)
+    original_insert = transfer_queries.insert_file
+    monkeypatch.setattr(transfer_queries, "insert_file", broken_runs_insert)
     with pytest.raises(RuntimeError):
         transfer.import_json(other.db, data)
     assert table_rows(other) == before
@@ -242,7 +242,7 @@ def test_the_evaluation_bumped_the_version_and_version_2_files_still_import(
     """Version 3 added the evaluation section, which a version 2 reader (strict) refuses, and
     version 4 the message trees; files of either older shape still import."""
     varied_history(services, fake_ollama)
-    document = json.loads(transfer.export_json(services.db))
+    document = json.loads(transfer.export_json(services.db, version=4))
     assert document["version"] == 4 and "evaluation" in document
     before_trees = as_single_branch(document)
     before_trees["version"] = 3

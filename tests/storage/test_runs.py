@@ -9,7 +9,7 @@ from pathlib import Path
 from chatcore.storage import conversations, votes
 from chatcore.storage.db import Database
 from chatcore.storage.runs import METRIC_COLUMNS, RUN_COLUMNS, finish_run, start_run
-from chatcore.transfer import RunV2
+from chatcore.transfer_format import RunV2
 from chatcore.types import Metrics, RunStatus
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -21,6 +21,8 @@ RUN_FIELDS = [
     *("load_duration_ns", "prompt_eval_duration_ns", "eval_duration_ns", "done_reason"),
     *("context_dropped", "prompt_chars", "num_ctx", "request_id", "attempts", "client"),
     *("answer_ms", "thinking_ms", "thinking_tokens", "answer_tokens"),
+    # a run's fields added since (with defaults, so older files still import)
+    *("context_summarised", "tool_calls"),
 ]
 
 

@@ -4,7 +4,6 @@ Python clients; every chat is then found in the runs with its client."""
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -19,20 +18,6 @@ from chatcore.stats import StatsFilter
 from testkit.asgi import mounted, served
 from testkit.fake_ollama import FakeModel, FakeOllama
 from testkit.fake_openai import FakeOpenAI
-
-
-@pytest.fixture
-def vllm() -> Iterator[FakeOpenAI]:
-    server = FakeOpenAI([FakeModel("qwen3-32b", reply="Served by vLLM.")]).start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def proxy(services: Services, vllm: FakeOpenAI) -> Iterator[str]:
-    services.hosts.add(vllm.url, kind="openai")
-    with served(mounted(services)) as url:
-        yield url
 
 
 def runs_by_client(services: Services, client: str) -> list[tuple[str, str, str]]:

@@ -7,7 +7,6 @@ first one."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import ollama
@@ -16,8 +15,7 @@ import pytest
 
 from chatcore.chat import relayed_conversation_id
 from chatcore.services import Services
-from testkit.asgi import mounted, served
-from testkit.fake_ollama import FakeModel, FakeOllama
+from testkit.fake_ollama import FakeOllama
 from testkit.fake_openai import FakeOpenAI
 
 WEATHER = {
@@ -34,20 +32,6 @@ WEATHER = {
 }
 ASKED = [{"role": "user", "content": "What is the weather in Paris?"}]
 CALLED = {"city": "Paris", "days": 3}  # the fakes fill each parameter with an example
-
-
-@pytest.fixture
-def vllm() -> Iterator[FakeOpenAI]:
-    server = FakeOpenAI([FakeModel("qwen3-32b", reply="Served by vLLM.")]).start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def proxy(services: Services, vllm: FakeOpenAI) -> Iterator[str]:
-    services.hosts.add(vllm.url, kind="openai")
-    with served(mounted(services)) as url:
-        yield url
 
 
 def stored_calls(services: Services, client: str) -> list[dict[str, Any]]:

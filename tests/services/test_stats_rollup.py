@@ -3,6 +3,7 @@ digest's quantiles (used beyond EXACT_QUANTILES_UP_TO runs) stay within 1% of th
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -10,6 +11,8 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from chatcore.params import GenerationParams
@@ -20,7 +23,7 @@ from chatcore.storage import stats as queries
 from chatcore.storage.conversations import delete_conversations
 from chatcore.storage.db import Database
 from chatcore.storage.runs import finish_run, mark_interrupted_runs, start_run
-from chatcore.storage.transfer import insert_rows, reserve_ids
+from chatcore.storage.transfer import insert_file, reserve_ids
 from chatcore.types import Metrics, RunStatus
 from testkit.stats_data import GEMMA, LLAMA, LOCAL, QWEN, Run
 
@@ -253,7 +256,12 @@ def import_copies(cur: duckdb.DuckDBPyConnection, source: str, conversation: str
     rows = [dict(zip(names, row, strict=True)) for row in found.fetchall()]
     for row, new_id in zip(rows, reserve_ids(cur, "runs_id_seq", len(rows)), strict=True):
         row |= {"id": new_id, "conversation_id": conversation}
-    insert_rows(cur, "runs", rows)
+    if not rows:
+        return
+    with tempfile.TemporaryDirectory() as folder:  # spooled to Parquet, as the importer does
+        path = str(Path(folder) / "runs.parquet")
+        pq.write_table(pa.Table.from_pylist(rows), path)
+        insert_file(cur, "runs", path)
 
 
 def spread_runs(start: datetime, count: int, seed: int = 5) -> list[Run]:

@@ -135,6 +135,11 @@ class ReplyStream:
             self._store_outcome()
         stream_ended(self._backend)  # a stream that never ran is no longer in flight
 
+    def first_piece_within(self, seconds: float) -> bool:
+        """Whether the model's first piece (or its failure) comes within `seconds`: a page puts
+        off what can wait until after the first text only when that is soon."""
+        return self._opening.ready(seconds)
+
     def wait_finished(self, timeout: float) -> bool:
         """Wait up to `timeout` seconds for the outcome to be stored; True once it is."""
         return self._finished.wait(timeout)

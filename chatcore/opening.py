@@ -16,7 +16,7 @@ import contextvars
 import threading
 import time
 from collections.abc import Callable, Collection, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
 from chatcore.backends.base import Backend
@@ -78,6 +78,12 @@ class Opening:
         with self._lock:
             self._taken = True
         return self._future.result()
+
+    def ready(self, timeout: float) -> bool:
+        """Whether the first piece (or the failure that ends the reply) is in within `timeout`
+        seconds; takes nothing."""
+        wait([self._future], timeout=timeout)
+        return self._future.done()
 
     def cancel(self) -> None:
         """No reply after all (its turn did not commit, or it was closed before it ran): close

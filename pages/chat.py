@@ -9,7 +9,12 @@ from chatcore.chat import ReplyStream
 from chatcore.errors import DashboardError
 from ui.branches import message_tools, start_edit
 from ui.components import unavailable_model_notice, wait_for_the_last_stream
-from ui.conversation_view import dialogue_window, show_dialogue, showing_a_found_message
+from ui.conversation_view import (
+    DEFER_AT_MOST,
+    dialogue_window,
+    show_dialogue,
+    showing_a_found_message,
+)
 from ui.i18n import _
 from ui.messages import chat_prompt, show_refusal, show_user_turn, stream_reply
 
@@ -89,6 +94,9 @@ if pending is None and not changing:
 elif pending is not None:
     ui.open_conversation(pending.reply.conversation_id)  # before streaming: a stop ends the run
     later = None if changing else draw_dialogue
+    if later is not None and not pending.first_piece_within(DEFER_AT_MOST):
+        later()  # a model slow to start (loading, say): its dialogue now, not faded meanwhile
+        later = None
     stream_reply(pending, stop_button=regenerating, after_first_piece=later)
     st.rerun()  # the finished screen: the caption, Regenerate, the sidebar's list
 

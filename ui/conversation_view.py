@@ -24,6 +24,9 @@ WINDOW = 20  # messages drawn at first, and added by each "Show earlier"
 CONTEXT_BEFORE = 1  # messages shown above a message jumped to
 MessageTools = Callable[[StoredMessage], None]
 FOCUS_KEY = "chat-focus"  # (conversation id, message id) a search hit jumped to
+# How long a send puts off redrawing the stored dialogue, waiting for the reply's first text:
+# what a run has not redrawn yet, Streamlit fades after half a second.
+DEFER_AT_MOST = 0.3
 EMPTY = DialogueWindow([], 0, 0)
 
 

@@ -640,7 +640,7 @@ class ChatService:
         """The run of the conversation's newest visible reply: the model and parameters to
         carry it on with. Reads one run, not the branch's messages."""
         with self.db.cursor() as cur:
-            _tree, branch = trees.open_branch_with_tree(cur, as_stored_id(conversation_id))
+            branch = trees.open_branch(cur, as_stored_id(conversation_id))
             return trees.newest_run_on(cur, branch) if branch else None
 
     def conversation(self, conversation_id: str) -> store.ConversationSummary | None:

@@ -24,7 +24,6 @@ UNFOUND = "\x00warm-up\x00"
 def warm_up(services: Services) -> float:
     """Do the first visits' work now; returns the seconds it took."""
     started = time.perf_counter()
-    services.chat.recent_conversations()  # the sidebar
     services.history.refresh_summaries()
     services.history.list_conversations()
     services.history.model_names()

@@ -57,13 +57,12 @@ def showing_a_found_message(conversation_id: str | None) -> bool:
 def focused_message(conversation_id: str) -> int | None:
     """The message a search hit jumped to, while the user is still reading around it. Sending a
     message ends it: the reply belongs at the end, so the window returns to the latest."""
-    focus = st.session_state.get(FOCUS_KEY)
-    if focus is None or focus[0] != conversation_id:
+    if not showing_a_found_message(conversation_id):
         return None
     if st.session_state.get("chat_prompt"):
         back_to_latest(conversation_id)
         return None
-    return int(focus[1])
+    return int(st.session_state[FOCUS_KEY][1])
 
 
 def dialogue_window(conversation_id: str | None) -> DialogueWindow:

@@ -109,7 +109,7 @@ def existing_open_branch(
 
 def open_branch(cur: duckdb.DuckDBPyConnection, conversation_id: str) -> list[int]:
     """The ids of the open branch, first message first."""
-    return tree_of(cur, conversation_id).branch(open_message(cur, conversation_id))
+    return open_branch_with_tree(cur, conversation_id)[1]
 
 
 def open_branch_with_tree(

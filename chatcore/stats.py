@@ -33,11 +33,11 @@ from chatcore.storage.stats import (
 )
 
 __all__ = [
+    "BackgroundSummaries",
     "FilterChoices",
     "StatsFilter",
     "StatsReport",
     "StatsService",
-    "summarise_in_background",
     "summarise_now",
 ]
 
@@ -56,18 +56,64 @@ def summarise_now(db: Database, look_first: bool = True) -> None:
         summarise_finished(cur)
 
 
-def summarise_in_background(db: Database) -> None:
-    """summarise_now on a thread of its own: a reply's end never waits for the summaries. A
-    failure leaves the runs queued for the next time (Stats' next read, or the next start)."""
+# Summaries wait for a pause this long in the sends: a send during a burst (an agent through the
+# proxy, a suite) never waits on the write lock for them.
+PAUSE_SECONDS = 0.5
 
-    def summarise() -> None:
+
+class BackgroundSummaries:
+    """Adds each stored reply to the Stats summaries on a thread of its own, in the pauses
+    between sends, one run per transaction: a send commits its user's message without waiting
+    behind them. A failure leaves the runs queued for the next time (Stats' next read, which
+    adds what is queued first, or the next start)."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._due = threading.Event()
+        self._closed = False
+        self._thread: threading.Thread | None = None
+        self._start_lock = threading.Lock()
+
+    def reply_stored(self) -> None:
+        """A reply's outcome is stored: its run waits in the queue."""
+        self._due.set()
+        with self._start_lock:
+            if self._thread is None and not self._closed:
+                self._thread = threading.Thread(
+                    target=self._run, name="stats-summaries", daemon=True
+                )
+                self._thread.start()
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Stop (what is queued stays queued); waits for a run being added."""
+        with self._start_lock:
+            self._closed = True
+            thread = self._thread
+        self._due.set()
+        self._db.turns.poke()
+        if thread is not None:
+            thread.join(timeout)
+
+    def _run(self) -> None:
+        while True:
+            self._due.wait()
+            if self._closed:
+                return
+            self._due.clear()
+            self._add_queued_runs()
+
+    def _add_queued_runs(self) -> None:
         try:
-            summarise_now(db, look_first=False)  # all under the write lock: close waits
+            while True:
+                self._db.turns.wait_for_a_pause(PAUSE_SECONDS, lambda: self._closed)
+                if self._closed or self._db.closed:
+                    return
+                with self._db.transaction() as cur:
+                    if not summarise_finished(cur, at_most=1):
+                        return
         except Exception:  # the database closing under it, say: the queue keeps the runs
-            if not db.closed:
+            if not self._db.closed:
                 log.warning("Stats summaries not updated yet", exc_info=True)
-
-    threading.Thread(target=summarise, name="stats-summaries", daemon=True).start()
 
 
 KEPT_REPORTS = 8  # reports remembered per data version (a few filters the user goes between)

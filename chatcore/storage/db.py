@@ -6,7 +6,8 @@ import os
 import re
 import shutil
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -85,22 +86,44 @@ class Database:
 class TurnGate:
     """A send commits its user's message, then its reply's rows in a second transaction
     (chatcore/reply_rows.py). A copy of the database (a backup) must not see a turn between the
-    two: `quiet()` waits until none is in flight and lets none start while it is held."""
+    two: `quiet()` waits until none is in flight and lets none start while it is held. Work
+    that can wait (Stats' summaries) waits for a pause in the turns: `wait_for_a_pause`."""
 
     def __init__(self) -> None:
         self._changed = threading.Condition()
         self._in_flight = 0
         self._quiet = 0  # copies holding the gate shut
+        self._last_entered = float("-inf")  # time.monotonic() of the newest turn
 
     def enter(self) -> None:
         with self._changed:
             while self._quiet:
                 self._changed.wait()
             self._in_flight += 1
+            self._last_entered = time.monotonic()
+            self._changed.notify_all()
 
     def leave(self) -> None:
         with self._changed:
             self._in_flight -= 1
+            self._changed.notify_all()
+
+    def wait_for_a_pause(self, seconds: float, given_up: Callable[[], bool]) -> None:
+        """Return once no turn is in flight and none has begun for `seconds` (or `given_up()`
+        says so, checked whenever a turn begins or ends, and by `poke`)."""
+        with self._changed:
+            while not given_up():
+                if self._in_flight:
+                    self._changed.wait()
+                    continue
+                left = self._last_entered + seconds - time.monotonic()
+                if left <= 0:
+                    return
+                self._changed.wait(left)
+
+    def poke(self) -> None:
+        """Wake the waits for a pause (to check their `given_up`)."""
+        with self._changed:
             self._changed.notify_all()
 
     @contextmanager

@@ -44,28 +44,28 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
-def summarise_now(db: Database, look_first: bool = True) -> None:
+def summarise_now(db: Database) -> None:
     """Add the runs finished since the last time to the Stats summaries (finish_run only queues
-    them): called before Stats reads, so its figures always count every finished run.
-    `look_first`: see whether any run waits before taking the write lock."""
-    if look_first:
-        with db.cursor() as cur:
-            if not queued(cur):
-                return
-    with db.transaction() as cur:
+    them): called before Stats reads, so its figures always count every finished run."""
+    with db.cursor() as cur:
+        if not queued(cur):
+            return
+    with db.summaries_transaction() as cur:
         summarise_finished(cur)
 
 
-# Summaries wait for a pause this long in the sends: a send during a burst (an agent through the
-# proxy, a suite) never waits on the write lock for them.
+# Summaries wait for a pause this long in the sends (at most DELAY_SECONDS): their statements
+# would take turns with a send's at the interpreter's lock, in a burst of sends (an agent through
+# the proxy, a suite). They take no lock a send takes.
 PAUSE_SECONDS = 0.5
+DELAY_SECONDS = 5.0
 
 
 class BackgroundSummaries:
-    """Adds each stored reply to the Stats summaries on a thread of its own, in the pauses
-    between sends, one run per transaction: a send commits its user's message without waiting
-    behind them. A failure leaves the runs queued for the next time (Stats' next read, which
-    adds what is queued first, or the next start)."""
+    """Adds each stored reply to the Stats summaries on a thread of its own, in a pause between
+    sends, one run per transaction, beside the sends' transactions. A failure leaves the runs
+    queued for the next time (Stats' next read, which adds what is queued first, or the next
+    start)."""
 
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -94,6 +94,9 @@ class BackgroundSummaries:
         if thread is not None:
             thread.join(timeout)
 
+    def _is_closed(self) -> bool:
+        return self._closed
+
     def _run(self) -> None:
         while True:
             self._due.wait()
@@ -104,11 +107,9 @@ class BackgroundSummaries:
 
     def _add_queued_runs(self) -> None:
         try:
-            while True:
-                self._db.turns.wait_for_a_pause(PAUSE_SECONDS, lambda: self._closed)
-                if self._closed or self._db.closed:
-                    return
-                with self._db.transaction() as cur:
+            self._db.turns.wait_for_a_pause(PAUSE_SECONDS, DELAY_SECONDS, self._is_closed)
+            while not self._closed and not self._db.closed:
+                with self._db.summaries_transaction() as cur:  # one run: close waits for less
                     if not summarise_finished(cur, at_most=1):
                         return
         except Exception:  # the database closing under it, say: the queue keeps the runs

@@ -36,6 +36,7 @@ def warm_up(services: Services) -> float:
 # uses both cores, and the first page would otherwise wait for it instead of the other way round.
 FIRST_PAGE = threading.Event()
 FIRST_PAGE_WAIT = 10.0
+SENDS_PAUSE, SENDS_WAIT = 1.0, 60.0  # then a pause in the sends, for a minute at most
 
 
 def first_page_drawn() -> None:
@@ -58,7 +59,10 @@ def start_warm_up(
         if before is not None:
             before()
         try:
-            took = warm_up(open_services())
+            services = open_services()
+            # nor while tools send through the proxies: its queries would take turns with theirs
+            services.db.turns.wait_for_a_pause(SENDS_PAUSE, SENDS_WAIT, lambda: False)
+            took = warm_up(services)
         except DashboardError as error:
             event("warm_up_skipped", reason=type(error).__name__)
             return

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from chatcore.params import GenerationParams
 from chatcore.services import Services
-from chatcore.warmup import start_warm_up, warm_up
+from chatcore.storage.history import stale_conversations
+from chatcore.warmup import SENDS_PAUSE, start_warm_up, warm_up
 from testkit.fake_ollama import FakeOllama
 from testkit.history_data import varied_history
 
@@ -37,6 +38,21 @@ def test_a_finished_reply_makes_the_report_anew(services: Services, fake_ollama)
 def test_the_background_warm_up_finishes(services: Services, fake_ollama) -> None:
     varied_history(services, fake_ollama)
     thread = start_warm_up(lambda: services)
+    thread.join(60)
+    assert not thread.is_alive()
+    assert services.history.refresh_summaries() == 0
+
+
+def test_the_warm_up_waits_for_a_pause_in_the_sends(services: Services, fake_ollama) -> None:
+    varied_history(services, fake_ollama)
+    services.db.turns.enter()  # a send in flight (a tool's burst through the proxy, say)
+    try:
+        thread = start_warm_up(lambda: services)
+        thread.join(SENDS_PAUSE * 2)
+        with services.db.cursor() as cur:
+            assert stale_conversations(cur), "it waits while the sends go on"
+    finally:
+        services.db.turns.leave()
     thread.join(60)
     assert not thread.is_alive()
     assert services.history.refresh_summaries() == 0

@@ -479,8 +479,7 @@ class ChatService:
         text = history[-1]["content"]
         conversation_id = relayed_conversation_id(client, history)
         backend, model = self._resolve(model)
-        # The model is asked at once: the turn is written and committed meanwhile.
-        opening: Opening | None = Opening(backend, model, history, params, self._another_host)
+        opening: Opening | None = None
         self._begin_turn(conversation_id)  # until the reply's rows are written
         try:
             with self.db.transaction() as cur:
@@ -491,6 +490,9 @@ class ChatService:
                 parent = branch[-1] if branch else None
                 role = history[-1]["role"]  # the user's, or a tool's result
                 message_id = store.add_message(cur, conversation_id, role, text, parent)
+                # The model is asked now, while the turn is committed: asked before the lookup,
+                # its request's Python took turns with it (1-2 ms later through the proxy).
+                opening = Opening(backend, model, history, params, self._another_host)
         except BaseException:
             self._end_turn(conversation_id)
             abandon(opening, backend)

@@ -1,5 +1,6 @@
 """Chat: the dialogue of the open conversation, a reply streaming in, stop and regenerate."""
 
+from collections.abc import Callable
 from contextlib import nullcontext
 
 import streamlit as st
@@ -15,6 +16,7 @@ from ui.conversation_view import (
     show_dialogue,
     showing_a_found_message,
 )
+from ui.first_text import draw_what_waited
 from ui.i18n import _
 from ui.messages import chat_prompt, show_refusal, show_user_turn, stream_reply
 
@@ -93,11 +95,19 @@ if pending is None and not changing:
     draw_dialogue()
 elif pending is not None:
     ui.open_conversation(pending.reply.conversation_id)  # before streaming: a stop ends the run
-    later = None if changing else draw_dialogue
-    if later is not None and not pending.first_piece_within(DEFER_AT_MOST):
-        later()  # a model slow to start (loading, say): its dialogue now, not faded meanwhile
+
+    def after_the_first_text() -> None:
+        if not changing:
+            draw_dialogue()
+        draw_what_waited()  # the sidebar, on a send (streamlit_app.py)
+
+    later: Callable[[], None] | None = after_the_first_text
+    if not pending.first_piece_within(DEFER_AT_MOST):
+        later()  # a model slow to start (loading, say): all of it now, not faded meanwhile
         later = None
-    stream_reply(pending, stop_button=regenerating, after_first_piece=later)
+    # a plain send's reply comes below its new user turn: nothing drawn there before to clear
+    fresh = bool(prompt) and not changing
+    stream_reply(pending, stop_button=regenerating, after_first_piece=later, fresh_place=fresh)
     st.rerun()  # the finished screen: the caption, Regenerate, the sidebar's list
 
 if window.last is not None and window.last.role == "assistant":

@@ -16,7 +16,7 @@ from ui.conversation_view import (
     show_dialogue,
     showing_a_found_message,
 )
-from ui.first_text import draw_what_waited
+from ui.first_text import a_message_is_being_sent, draw_what_waited
 from ui.i18n import _
 from ui.messages import chat_prompt, show_refusal, show_user_turn, stream_reply
 
@@ -49,8 +49,10 @@ regenerating = pending is not None
 # a window that will change from the one on screen: a reply in place of another, or a search
 # hit's window that a send leaves for the latest
 changing = regenerating or showing_a_found_message(conversation_id)
-# bounded: the latest turns (earlier ones on demand), read and drawn alone however long the chat
-window = dialogue_window(conversation_id)
+# bounded: the latest turns (earlier ones on demand), read and drawn alone however long the chat;
+# a plain send redraws the window on screen, as the last run read it, after its first text
+plain_send = pending is None and not changing and a_message_is_being_sent()
+window = dialogue_window(conversation_id, as_drawn=plain_send)
 if pending is not None:  # its reply streams below, not from the stored dialogue
     window = window.without(pending.reply.message_id)
 

@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import streamlit as st
+from starlette.middleware import Middleware
 from starlette.routing import Mount
 from streamlit import config
 from streamlit.runtime.pages_manager import PagesManager
@@ -23,10 +24,13 @@ from streamlit.string_util import is_emoji
 from chatcore.api.proxy import create_ollama_proxy, create_openai_proxy
 from chatcore.api.rest import create_api
 from chatcore.api.security import exposure_problem, own_origins
+from chatcore.api.uncompressed import Uncompressed
 from chatcore.config import load_settings
 from chatcore.services import close_shared_services, shared_services
 from chatcore.warmup import after_the_first_page, start_warm_up
 from ui.page_icon import PAGE_ICON
+
+API_PATHS = ("/api", "/ollama", "/v1")
 
 
 def api_routes() -> list[Mount]:
@@ -79,4 +83,9 @@ async def lifespan(_app: Any) -> AsyncIterator[None]:
 # (say /compare) would run that page alone, without the router and its sidebar.
 PagesManager.uses_pages_directory = False
 
-app = st.App("streamlit_app.py", routes=api_routes(), lifespan=lifespan)
+app = st.App(
+    "streamlit_app.py",
+    routes=api_routes(),
+    lifespan=lifespan,
+    middleware=[Middleware(Uncompressed, prefixes=API_PATHS)],  # replies stream as they come
+)

@@ -33,7 +33,7 @@ from chatcore.logs import current_request_id, event
 from chatcore.opening import Opening
 from chatcore.params import GenerationParams
 from chatcore.reply_rows import RowWriter, TurnLocks
-from chatcore.stats import summarise_in_background
+from chatcore.stats import BackgroundSummaries
 from chatcore.storage import conversations as store
 from chatcore.storage import images as image_store
 from chatcore.storage import runs, trees
@@ -110,8 +110,16 @@ class ReplyStream:
     Closing the stream early (a stop button, a dropped client) stores the reply as 'stopped'.
     """
 
-    def __init__(self, db: Database, opening: Opening, reply: Reply, started: float) -> None:
+    def __init__(
+        self,
+        db: Database,
+        opening: Opening,
+        reply: Reply,
+        started: float,
+        stored: Callable[[], None] = lambda: None,
+    ) -> None:
         self.reply = reply
+        self._stored = stored  # told once the outcome is stored (Stats counts it later)
         self.failure: DashboardError | None = None  # what ended it in error, when one did
         self.failure_cause: BaseException | None = None  # its detail, for the log only
         # Replies ahead of this one at a busy model while it waits its turn (it yields "" then).
@@ -261,7 +269,7 @@ class ReplyStream:
             store.touch_conversation(cur, reply.conversation_id)
         self._log_run()
         self._finished.set()
-        summarise_in_background(self._db)  # Stats counts the run: after, never in the way
+        self._stored()
 
     def _lost_rows(self, error: BaseException) -> None:
         """The reply's rows could not be written: nothing of it can be stored."""
@@ -352,6 +360,7 @@ class ChatService:
         self._sidebar: tuple[tuple[object, ...], list[SidebarEntry]] | None = None
         self._rows = RowWriter(db)  # each reply's own rows, beside its first token
         self._turns = TurnLocks()  # one send at a time per conversation, until its rows are in
+        self._summaries = BackgroundSummaries(db)  # Stats counts each reply in a pause
 
     def _begin_turn(self, conversation_id: str) -> None:
         """A send's turn, from before its user's message until its reply's rows are written:
@@ -372,8 +381,9 @@ class ChatService:
             self._turns.release(conversation_id)
 
     def close(self) -> None:
-        """Wait for the reply rows still being written."""
+        """Wait for the reply rows still being written; stop adding replies to Stats."""
         self._rows.close()
+        self._summaries.close()
 
     def send(
         self,
@@ -447,7 +457,7 @@ class ChatService:
         self._rows.write(
             reply.rows, write, then=lambda: self._end_turn(conversation_id), after=reply.shown
         )
-        stream = ReplyStream(self.db, opening, reply, started)
+        stream = ReplyStream(self.db, opening, reply, started, self._summaries.reply_stored)
         self.context.follow_up(self.db, self.registry, stream, fitted)
         return stream
 
@@ -492,7 +502,7 @@ class ChatService:
         self._rows.write(
             reply.rows, write, then=lambda: self._end_turn(conversation_id), after=reply.shown
         )
-        return ReplyStream(self.db, opening, reply, started)
+        return ReplyStream(self.db, opening, reply, started, self._summaries.reply_stored)
 
     def regenerate(self, conversation_id: str, model: str, params: GenerationParams) -> ReplyStream:
         """Answer the open branch's last user message again: a sibling of the reply it had,
@@ -527,7 +537,7 @@ class ChatService:
         except BaseException:
             abandon(opening, backend)
             raise
-        stream = ReplyStream(self.db, opening, reply, started)
+        stream = ReplyStream(self.db, opening, reply, started, self._summaries.reply_stored)
         self.context.follow_up(self.db, self.registry, stream, fitted)
         return stream
 

@@ -171,7 +171,7 @@ class HistoryService:
         """Delete conversations with everything stored for them, in one transaction."""
         if not conversation_ids:
             return 0
-        with self.db.transaction() as cur:
+        with self.db.transaction(summaries=True) as cur:  # Stats forgets their runs
             return store.delete_conversations(cur, conversation_ids)
 
     # --- the summary ---

@@ -33,41 +33,88 @@ from chatcore.storage.stats import (
 )
 
 __all__ = [
+    "BackgroundSummaries",
     "FilterChoices",
     "StatsFilter",
     "StatsReport",
     "StatsService",
-    "summarise_in_background",
     "summarise_now",
 ]
 
 log = logging.getLogger(__name__)
 
 
-def summarise_now(db: Database, look_first: bool = True) -> None:
+def summarise_now(db: Database) -> None:
     """Add the runs finished since the last time to the Stats summaries (finish_run only queues
-    them): called before Stats reads, so its figures always count every finished run.
-    `look_first`: see whether any run waits before taking the write lock."""
-    if look_first:
-        with db.cursor() as cur:
-            if not queued(cur):
-                return
-    with db.transaction() as cur:
+    them): called before Stats reads, so its figures always count every finished run."""
+    with db.cursor() as cur:
+        if not queued(cur):
+            return
+    with db.summaries_transaction() as cur:
         summarise_finished(cur)
 
 
-def summarise_in_background(db: Database) -> None:
-    """summarise_now on a thread of its own: a reply's end never waits for the summaries. A
-    failure leaves the runs queued for the next time (Stats' next read, or the next start)."""
+# Summaries wait for a pause this long in the sends (at most DELAY_SECONDS): their statements
+# would take turns with a send's at the interpreter's lock, in a burst of sends (an agent through
+# the proxy, a suite). They take no lock a send takes.
+PAUSE_SECONDS = 0.5
+DELAY_SECONDS = 5.0
 
-    def summarise() -> None:
+
+class BackgroundSummaries:
+    """Adds each stored reply to the Stats summaries on a thread of its own, in a pause between
+    sends, one run per transaction, beside the sends' transactions. A failure leaves the runs
+    queued for the next time (Stats' next read, which adds what is queued first, or the next
+    start)."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._due = threading.Event()
+        self._closed = False
+        self._thread: threading.Thread | None = None
+        self._start_lock = threading.Lock()
+
+    def reply_stored(self) -> None:
+        """A reply's outcome is stored: its run waits in the queue."""
+        self._due.set()
+        with self._start_lock:
+            if self._thread is None and not self._closed:
+                self._thread = threading.Thread(
+                    target=self._run, name="stats-summaries", daemon=True
+                )
+                self._thread.start()
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Stop (what is queued stays queued); waits for a run being added."""
+        with self._start_lock:
+            self._closed = True
+            thread = self._thread
+        self._due.set()
+        self._db.turns.poke()
+        if thread is not None:
+            thread.join(timeout)
+
+    def _is_closed(self) -> bool:
+        return self._closed
+
+    def _run(self) -> None:
+        while True:
+            self._due.wait()
+            if self._closed:
+                return
+            self._due.clear()
+            self._add_queued_runs()
+
+    def _add_queued_runs(self) -> None:
         try:
-            summarise_now(db, look_first=False)  # all under the write lock: close waits
+            self._db.turns.wait_for_a_pause(PAUSE_SECONDS, DELAY_SECONDS, self._is_closed)
+            while not self._closed and not self._db.closed:
+                with self._db.summaries_transaction() as cur:  # one run: close waits for less
+                    if not summarise_finished(cur, at_most=1):
+                        return
         except Exception:  # the database closing under it, say: the queue keeps the runs
-            if not db.closed:
+            if not self._db.closed:
                 log.warning("Stats summaries not updated yet", exc_info=True)
-
-    threading.Thread(target=summarise, name="stats-summaries", daemon=True).start()
 
 
 KEPT_REPORTS = 8  # reports remembered per data version (a few filters the user goes between)

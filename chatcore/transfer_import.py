@@ -336,7 +336,7 @@ def import_file(db: Database, file: IO[bytes]) -> ImportReport:
     presets and evaluation) in one transaction."""
     plan = checked_plan(file)
     try:  # the transaction rolls back whole on any refusal
-        with db.transaction() as cur:
+        with db.transaction(summaries=True) as cur:  # Stats counts the imported runs
             return apply_plan(cur, file, plan)
     except InvalidInput as error:
         if isinstance(error, ImportRefused):

@@ -6,8 +6,9 @@ import os
 import re
 import shutil
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 from datetime import datetime
 from pathlib import Path
 
@@ -29,6 +30,9 @@ class Database:
         # One writing transaction at a time: concurrent ones touching the same row (two chats
         # creating one conversation, two replies touching it) would fail to commit in DuckDB.
         self._write_lock = threading.Lock()
+        # Stats' summaries are written beside the sends (their rows are theirs alone): one such
+        # transaction at a time, and none beside another change of the summaries.
+        self._summaries_lock = threading.Lock()
         self.turns = TurnGate()  # sends between their two commits; copies wait for none
         self._connection = open_checked(self.path)
         self.closed = False
@@ -44,8 +48,27 @@ class Database:
             cur.close()
 
     @contextmanager
-    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        with self._write_lock, self.cursor() as cur:
+    def transaction(self, summaries: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A writing transaction; `summaries`: it also changes Stats' summaries (deletes runs,
+        imports them), so none of summaries_transaction's runs beside it."""
+        with (
+            self._write_lock,
+            self._summaries_lock if summaries else nullcontext(),
+            self._begun() as cur,
+        ):
+            yield cur
+
+    @contextmanager
+    def summaries_transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A transaction that writes only Stats' summaries and their queue: beside the other
+        writers (no row of theirs is touched, so DuckDB sees no conflict), so that a send never
+        waits for the 20 statements of a finished run's summary."""
+        with self._summaries_lock, self._begun() as cur:
+            yield cur
+
+    @contextmanager
+    def _begun(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        with self.cursor() as cur:
             cur.execute("BEGIN TRANSACTION")
             try:
                 yield cur
@@ -56,7 +79,7 @@ class Database:
 
     def close(self) -> None:
         # after any transaction or cursor being opened on another thread (Stats' summaries)
-        with self._write_lock, self._lock:
+        with self._write_lock, self._summaries_lock, self._lock:
             self.closed = True
             self._connection.close()
 
@@ -66,7 +89,7 @@ class Database:
         The current file is kept beside it as `<name>.before-restore-<time>`, so a restore loses
         nothing; on any failure that file is put back and opened again. Returns its path.
         """
-        with self._write_lock, self._lock:
+        with self._write_lock, self._summaries_lock, self._lock:
             self._connection.close()
             try:
                 aside = replace_file(self.path, source)
@@ -85,22 +108,46 @@ class Database:
 class TurnGate:
     """A send commits its user's message, then its reply's rows in a second transaction
     (chatcore/reply_rows.py). A copy of the database (a backup) must not see a turn between the
-    two: `quiet()` waits until none is in flight and lets none start while it is held."""
+    two: `quiet()` waits until none is in flight and lets none start while it is held. Work
+    that can wait (Stats' summaries) waits for a pause in the turns: `wait_for_a_pause`."""
 
     def __init__(self) -> None:
         self._changed = threading.Condition()
         self._in_flight = 0
         self._quiet = 0  # copies holding the gate shut
+        self._last_entered = float("-inf")  # time.monotonic() of the newest turn
 
     def enter(self) -> None:
         with self._changed:
             while self._quiet:
                 self._changed.wait()
             self._in_flight += 1
+            self._last_entered = time.monotonic()
+            self._changed.notify_all()
 
     def leave(self) -> None:
         with self._changed:
             self._in_flight -= 1
+            self._changed.notify_all()
+
+    def wait_for_a_pause(
+        self, seconds: float, at_most: float, given_up: Callable[[], bool]
+    ) -> None:
+        """Return once no turn is in flight and none has begun for `seconds`, or after
+        `at_most` seconds of turns without such a pause, or when `given_up()` says so (checked
+        whenever a turn begins or ends, and on `poke`)."""
+        deadline = time.monotonic() + at_most
+        with self._changed:
+            while not given_up():
+                now = time.monotonic()
+                paused_at = self._last_entered + seconds if not self._in_flight else now + seconds
+                if paused_at <= now or deadline <= now:
+                    return
+                self._changed.wait(min(paused_at, deadline) - now)
+
+    def poke(self) -> None:
+        """Wake the waits for a pause (to check their `given_up`)."""
+        with self._changed:
             self._changed.notify_all()
 
     @contextmanager

@@ -624,14 +624,22 @@ def queued(cur: duckdb.DuckDBPyConnection) -> bool:
     return bool(row and row[0])
 
 
-def summarise_queued(cur: duckdb.DuckDBPyConnection) -> int:
-    """Add the queued finished runs to the tables (in the order they started); how many."""
+def summarise_queued(cur: duckdb.DuckDBPyConnection, at_most: int | None = None) -> int:
+    """Add the queued finished runs to the tables (in the order they started), `at_most` of
+    them (None: all); how many."""
+    limit = "" if at_most is None else f" LIMIT {int(at_most)}"
     waiting = cur.execute(
-        "SELECT run_id, streamed_on FROM run_summary_queue ORDER BY run_id"
+        f"SELECT run_id, streamed_on FROM run_summary_queue ORDER BY run_id{limit}"
     ).fetchall()
     if not waiting:
         return 0
-    cur.execute("DELETE FROM run_summary_queue")
+    if at_most is None:
+        cur.execute("DELETE FROM run_summary_queue")
+    else:
+        cur.execute(
+            "DELETE FROM run_summary_queue WHERE run_id IN (SELECT unnest($ids))",
+            {"ids": [int(run_id) for run_id, _ in waiting]},
+        )
     for run_id, streamed_on in waiting:
         run_finished(cur, int(run_id), streamed_on)
     return len(waiting)

@@ -161,11 +161,11 @@ def finish_run(
     rollup.queue_finished(cur, run_id, streamed_on)
 
 
-def summarise_finished(cur: duckdb.DuckDBPyConnection) -> int:
+def summarise_finished(cur: duckdb.DuckDBPyConnection, at_most: int | None = None) -> int:
     """Add the runs finished since the last call to the Stats summaries (chatcore/storage/
-    rollup.py): run in its own transaction after finish_run's, so that storing a reply's outcome
-    never waits for it. Returns how many runs were added."""
-    return rollup.summarise_queued(cur)
+    rollup.py), `at_most` of them (None: all): run in its own transaction after finish_run's,
+    so that storing a reply's outcome never waits for it. Returns how many runs were added."""
+    return rollup.summarise_queued(cur, at_most)
 
 
 def mark_interrupted_runs(cur: duckdb.DuckDBPyConnection) -> None:

@@ -15,7 +15,6 @@ import duckdb
 
 from chatcore.storage.conversations import (
     RUN_OF,
-    conversation_exists,
     conversation_messages,
     create_conversation,
 )
@@ -95,16 +94,21 @@ def set_open_message(cur: duckdb.DuckDBPyConnection, conversation_id: str, messa
 def existing_open_branch(
     cur: duckdb.DuckDBPyConnection, conversation_id: str
 ) -> tuple[bool, list[int]]:
-    """Whether the conversation exists, and its open branch: one query when it has messages."""
+    """Whether the conversation exists, and its open branch: one query, on a send's path to its
+    first token (each DuckDB statement costs about half a millisecond; the tree is sorted here,
+    cheaper than in SQL)."""
     rows = cur.execute(
-        "SELECT id, parent_id, (SELECT message_id FROM open_branches WHERE conversation_id = $c) "
-        "FROM messages WHERE conversation_id = $c ORDER BY id",
+        """
+        SELECT 0, id, parent_id FROM messages WHERE conversation_id = $c
+        UNION ALL SELECT 1, NULL, message_id FROM open_branches WHERE conversation_id = $c
+        UNION ALL SELECT 2, NULL, NULL FROM conversations WHERE id = $c
+        """,
         {"c": conversation_id},
     ).fetchall()
-    if not rows:
-        return conversation_exists(cur, conversation_id), []
-    chosen = rows[0][2]
-    return True, Tree.of((row[0], row[1]) for row in rows).branch(chosen)
+    links = sorted((row[1], row[2]) for row in rows if row[0] == 0)
+    chosen = next((row[2] for row in rows if row[0] == 1), None)
+    exists = any(row[0] == 2 for row in rows)
+    return exists, Tree.of(links).branch(chosen)
 
 
 def open_branch(cur: duckdb.DuckDBPyConnection, conversation_id: str) -> list[int]:

@@ -116,6 +116,26 @@ def test_hanging_up_mid_stream_stores_the_reply_as_stopped(server: str, ollama: 
     assert reply["content"].startswith("w0 w1 w2") and "w59" not in reply["content"]
 
 
+def test_replies_stream_uncompressed_though_the_client_accepts_gzip(server: str) -> None:
+    """Streamlit's server gzips what it serves; a relayed reply goes out as it comes."""
+    asks = [
+        ("/api/chat", {"message": "Hi", "model_params": {"model": "llama2"}, "stream": True}),
+        ("/ollama/api/chat", {"model": "llama2", "messages": [{"role": "user", "content": "Hi"}]}),
+        (
+            "/v1/chat/completions",
+            {"model": "llama2", "stream": True, "messages": [{"role": "user", "content": "Hi"}]},
+        ),
+    ]
+    gzip = {"Accept-Encoding": "gzip, deflate"}
+    for path, body in asks:
+        with httpx.stream("POST", server + path, json=body, headers=gzip, timeout=30) as answer:
+            assert answer.status_code == 200, path
+            assert "content-encoding" not in answer.headers, path
+            assert "Llama" in answer.read().decode(), path
+    page = httpx.get(server + "/", headers=gzip, timeout=10)  # the app itself is served as before
+    assert page.status_code == 200
+
+
 def test_a_foreign_origin_is_refused_by_the_real_server(server: str) -> None:
     answer = httpx.post(
         f"{server}/api/chat",

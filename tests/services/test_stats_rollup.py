@@ -4,6 +4,7 @@ digest's quantiles (used beyond EXACT_QUANTILES_UP_TO runs) stay within 1% of th
 from __future__ import annotations
 
 import tempfile
+import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -17,7 +18,7 @@ import pytest
 
 from chatcore.params import GenerationParams
 from chatcore.services import Services
-from chatcore.stats import StatsFilter, summarise_now
+from chatcore.stats import PAUSE_SECONDS, StatsFilter, summarise_now
 from chatcore.storage import rollup
 from chatcore.storage import stats as queries
 from chatcore.storage.conversations import delete_conversations
@@ -120,6 +121,26 @@ def test_stats_counts_a_reply_as_soon_as_it_is_stored(services: Services) -> Non
     assert report.headline.iloc[0]["replies"] == 1
     assert services.knowledge.usage()["replies"] == 1
     assert contents(services.db) == recomputed(services.db)
+
+
+def test_replies_are_added_to_the_summaries_in_a_pause_between_sends(services: Services) -> None:
+    services.db.turns.enter()  # another send's turn in flight: no pause yet
+    try:
+        services.chat.send(None, "Hi", "llama3.2", GenerationParams()).consume()
+        time.sleep(PAUSE_SECONDS * 3)
+        with services.db.cursor() as cur:
+            assert rollup.queued(cur), "a send in flight: the summaries wait"
+    finally:
+        services.db.turns.leave()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with services.db.cursor() as cur:
+            if not rollup.queued(cur):
+                break
+        time.sleep(0.05)
+    with services.db.cursor() as cur:
+        assert not rollup.queued(cur), "added once the sends paused"
+        assert cur.execute("SELECT sum(runs) FROM run_rollup").fetchone() == (1,)
 
 
 def test_migration_13_backfills_existing_runs(db_path: Path) -> None:

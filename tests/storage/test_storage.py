@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -149,3 +150,45 @@ def test_a_reply_without_a_run_still_reaches_the_model(db_path: Path) -> None:
         assert [m["role"] for m in seen] == ["user", "assistant"]
     finally:
         db.close()
+
+
+def test_work_that_can_wait_waits_for_a_pause_in_the_turns_but_not_for_ever(
+    db_path: Path,
+) -> None:
+    db = Database(db_path)
+    gate = db.turns
+    started = time.monotonic()
+    gate.wait_for_a_pause(0.3, 30, lambda: False)  # no turn yet: at once
+    assert time.monotonic() - started < 0.3
+    gate.enter()
+    try:
+        started = time.monotonic()
+        gate.wait_for_a_pause(0.1, 0.5, lambda: False)  # in flight throughout: the bound
+        assert 0.5 <= time.monotonic() - started < 5
+    finally:
+        gate.leave()
+    gate.enter()  # a send that just began (and ended: its rows are in)
+    gate.leave()
+    started = time.monotonic()
+    gate.wait_for_a_pause(0.3, 30, lambda: False)  # until nothing began for 0.3 s
+    assert 0.2 <= time.monotonic() - started < 5
+    db.close()
+
+
+def test_stats_summaries_are_written_beside_a_send_in_its_transaction(db_path: Path) -> None:
+    db = Database(db_path)
+    summarised = threading.Event()
+
+    def summarise() -> None:
+        with db.summaries_transaction() as cur:
+            cur.execute("DELETE FROM run_summary_queue")
+        summarised.set()
+
+    with db.transaction() as cur:  # a send's turn, still open
+        conversations.create_conversation(cur, "c1", "Hi")
+        threading.Thread(target=summarise, daemon=True).start()
+        assert summarised.wait(30), "the summaries waited for the send's transaction"
+        conversations.add_message(cur, "c1", "user", "Hi")
+    with db.cursor() as cur:
+        assert cur.execute("SELECT count(*) FROM messages").fetchone() == (1,)
+    db.close()

@@ -7,7 +7,6 @@ from chatcore.errors import DatabaseLocked, DatabaseUnreadable
 from chatcore.logs import begin_request
 from chatcore.warmup import first_page_drawn
 from ui import recovery
-from ui.first_text import a_message_is_being_sent, draw_what_waited, forget_what_waited
 from ui.i18n import _
 from ui.page_icon import PAGE_ICON
 
@@ -37,12 +36,8 @@ pages = st.navigation(
     ]
 )
 ui.follow_the_choice(pages, chat)
-forget_what_waited()
-# A message sent on Chat: its reply's first text before the sidebar (ui/first_text.py).
-sending = pages.url_path == chat.url_path and a_message_is_being_sent()
-ui.sidebar(st.sidebar.container(), later=sending)
+ui.sidebar()
 try:
     pages.run()
 finally:
-    draw_what_waited()  # the sidebar, when the page did not get to its first text
     first_page_drawn()  # the start-up's background work may begin (server.py)

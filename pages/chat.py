@@ -16,7 +16,6 @@ from ui.conversation_view import (
     show_dialogue,
     showing_a_found_message,
 )
-from ui.first_text import a_message_is_being_sent, draw_what_waited
 from ui.i18n import _
 from ui.messages import chat_prompt, show_refusal, show_user_turn, stream_reply
 
@@ -51,7 +50,7 @@ regenerating = pending is not None
 changing = regenerating or showing_a_found_message(conversation_id)
 # bounded: the latest turns (earlier ones on demand), read and drawn alone however long the chat;
 # a plain send redraws the window on screen, as the last run read it, after its first text
-plain_send = pending is None and not changing and a_message_is_being_sent()
+plain_send = pending is None and not changing and bool(st.session_state.get("chat_prompt"))
 window = dialogue_window(conversation_id, as_drawn=plain_send)
 if pending is not None:  # its reply streams below, not from the stored dialogue
     window = window.without(pending.reply.message_id)
@@ -97,15 +96,9 @@ if pending is None and not changing:
     draw_dialogue()
 elif pending is not None:
     ui.open_conversation(pending.reply.conversation_id)  # before streaming: a stop ends the run
-
-    def after_the_first_text() -> None:
-        if not changing:
-            draw_dialogue()
-        draw_what_waited()  # the sidebar, on a send (streamlit_app.py)
-
-    later: Callable[[], None] | None = after_the_first_text
-    if not pending.first_piece_within(DEFER_AT_MOST):
-        later()  # a model slow to start (loading, say): all of it now, not faded meanwhile
+    later: Callable[[], None] | None = None if changing else draw_dialogue
+    if later is not None and not pending.first_piece_within(DEFER_AT_MOST):
+        later()  # a model slow to start (loading, say): its dialogue now, not faded meanwhile
         later = None
     # a plain send's reply comes below its new user turn: nothing drawn there before to clear
     fresh = bool(prompt) and not changing

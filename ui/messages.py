@@ -23,8 +23,8 @@ from ui.session import model_abilities, services
 THUMBNAIL_PX = 240
 STOP_KEY = "stop-reply"
 # How long the first text has to reach the browser and be painted, alone, before what a send
-# put off is drawn (ui/first_text.py); well within the half second before Streamlit fades what
-# a run has not redrawn yet.
+# put off (the old dialogue, pages/chat.py) is drawn; well within the half second before
+# Streamlit fades what a run has not redrawn yet.
 FIRST_PAINT_SECONDS = 0.1
 
 

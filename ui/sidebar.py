@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import streamlit as st
-from streamlit.delta_generator import DeltaGenerator
 from streamlit.navigation.page import StreamlitPage
 
 from chatcore.params import MAX_TOKENS_DEFAULT, TEMPERATURE_DEFAULT, TOP_P_DEFAULT
 from chatcore.types import ModelInfo, SidebarEntry
 from ui import narrow
-from ui.first_text import draw_later
 from ui.formatting import model_label, picker_label, think_label, unreachable_text
 from ui.i18n import LANGUAGES, N_, _, choose_language, current_language, keep_language_in_address
 from ui.knowledge import collection_picker
@@ -36,20 +34,10 @@ PULL_HINT = N_(
 )
 
 
-def sidebar(place: DeltaGenerator, later: bool = False) -> None:
-    """The sidebar, drawn in `place` (the sidebar's first container, in every run, so a run that
-    draws it late finds the same structure and nothing shifts). `later`: after the reply's first
-    text (ui/first_text.py), on a send; the choice it shows is read from the session meanwhile."""
+def sidebar() -> None:
     follow_open_conversation()
     keep_language_in_address()
-    if later:
-        draw_later(lambda: sidebar_widgets(place))
-    else:
-        sidebar_widgets(place)
-
-
-def sidebar_widgets(place: DeltaGenerator) -> None:
-    with place:
+    with st.sidebar:
         language_switch()
         pull_indicator()  # a pull running in the background, from any page
         model_picker()
@@ -182,31 +170,31 @@ def generation_controls() -> None:
 
 
 def conversation_list() -> None:
-    """Drawn before the page runs (on a send, with its first text), so a stop, which ends the
-    run, leaves it in place."""
-    st.divider()
-    st.button(
-        _("New chat"),
-        key="new-chat",
-        icon=":material/add:",
-        width="stretch",
-        on_click=choose_conversation,
-        args=(None,),
-    )
-    current = current_conversation_id()
-    shown: int = st.session_state.setdefault(SHOWN_KEY, RECENT_CONVERSATIONS)
-    entries = services().chat.sidebar_entries(shown + 1)  # one more: is there more to show?
-    for entry in entries[:shown]:
+    """Drawn before the page runs, so a stop, which ends the run, leaves it in place."""
+    with st.sidebar:
+        st.divider()
         st.button(
-            sidebar_label(entry),
-            key=f"conv-{entry.conversation_id}",
-            type="primary" if entry.conversation_id == current else "tertiary",
+            _("New chat"),
+            key="new-chat",
+            icon=":material/add:",
             width="stretch",
             on_click=choose_conversation,
-            args=(entry.conversation_id,),
+            args=(None,),
         )
-    if len(entries) > shown:
-        st.button(_("More…"), key="sidebar-more", type="tertiary", on_click=show_more)
+        current = current_conversation_id()
+        shown: int = st.session_state.setdefault(SHOWN_KEY, RECENT_CONVERSATIONS)
+        entries = services().chat.sidebar_entries(shown + 1)  # one more: is there more to show?
+        for entry in entries[:shown]:
+            st.button(
+                sidebar_label(entry),
+                key=f"conv-{entry.conversation_id}",
+                type="primary" if entry.conversation_id == current else "tertiary",
+                width="stretch",
+                on_click=choose_conversation,
+                args=(entry.conversation_id,),
+            )
+        if len(entries) > shown:
+            st.button(_("More…"), key="sidebar-more", type="tertiary", on_click=show_more)
 
 
 def sidebar_label(entry: SidebarEntry) -> str:

@@ -1,10 +1,8 @@
-"""A send draws its reply's first text before the rest (issue 14): the sidebar and the stored
-dialogue come after it, drawn once, with the choice the sidebar showed. AppTest against a
-loopback Ollama, a real DuckDB."""
+"""A send draws its reply's first text before the old dialogue (issue 14), which comes after it
+as the last run read it, once; the reply's slots are made as needed; the sidebar is whole. AppTest
+against a loopback Ollama, a real DuckDB."""
 
 from __future__ import annotations
-
-from streamlit.testing.v1 import AppTest
 
 from chatcore.chat import MAX_MESSAGE_CHARS
 from chatcore.config import load_settings
@@ -15,34 +13,16 @@ from testkit.long_conversations import conversation_document
 from ui.conversation_view import WINDOW
 
 
-def drawn_later_script() -> None:
-    import streamlit as st
-
-    from ui.first_text import draw_later, draw_what_waited, forget_what_waited
-
-    forget_what_waited()
-    draw_later(lambda: st.markdown("the sidebar"))
-    st.markdown("the first text")
-    draw_what_waited()
-    draw_what_waited()  # the app's own call after the page: nothing is left to draw twice
-
-
-def test_what_is_put_off_is_drawn_once_after_what_came_first() -> None:
-    at = AppTest.from_function(drawn_later_script).run()
-    assert not at.exception, at.exception
-    assert [m.value for m in at.markdown] == ["the first text", "the sidebar"]
-
-
-def test_a_send_keeps_the_whole_sidebar_and_lists_its_conversation(app_env) -> None:
+def test_a_send_keeps_the_sidebar_choice_and_lists_its_conversation(app_env) -> None:
     at = new_app().run()
     at.slider(key="temperature").set_value(0.2)
-    at.chat_input[0].set_value("Sidebar after the reply").run()
+    at.chat_input[0].set_value("A plain send").run()
     assert not at.exception, at.exception  # a widget drawn twice would be an exception
     assert at.slider(key="temperature").value == 0.2
     assert at.selectbox(key="model").value == "llama3.2:latest"
-    assert sidebar_conversations(at) == ["Sidebar after the reply"]
+    assert sidebar_conversations(at) == ["A plain send"]
     assert [m.markdown[0].value for m in at.chat_message] == [
-        "Sidebar after the reply",
+        "A plain send",
         "Hello there, I am a small model.",
     ]
 
@@ -57,9 +37,7 @@ def test_a_refused_send_still_draws_the_sidebar(app_env) -> None:
     assert sidebar_conversations(at) == []  # nothing was written
 
 
-def test_a_model_slow_to_start_gets_its_sidebar_and_dialogue_at_once(
-    app_env, fake_ollama: FakeOllama
-) -> None:
+def test_a_model_slow_to_start_gets_its_dialogue_at_once(app_env, fake_ollama: FakeOllama) -> None:
     # its first piece comes after the page stops waiting for it (ui/conversation_view.py)
     fake_ollama.models.insert(0, FakeModel("slow:latest", reply="Late but here.", load_delay=0.5))
     at = new_app().run()

@@ -40,6 +40,7 @@ FIRST_PAGE_WAIT = 10.0
 # shows (some forty files, from this process) and draws them, 1-2 s here. A warm-up started at
 # the run's end took the cores (and the GIL) from both and made the first load 1-2 s longer.
 FIRST_PAGE_SETTLE = 3.0
+SENDS_PAUSE, SENDS_WAIT = 1.0, 60.0  # then a pause in the sends, for a minute at most
 
 
 def first_page_drawn() -> None:
@@ -64,7 +65,10 @@ def start_warm_up(
         if before is not None:
             before()
         try:
-            took = warm_up(open_services())
+            services = open_services()
+            # nor while tools send through the proxies: its queries would take turns with theirs
+            services.db.turns.wait_for_a_pause(SENDS_PAUSE, SENDS_WAIT, lambda: False)
+            took = warm_up(services)
         except DashboardError as error:
             event("warm_up_skipped", reason=type(error).__name__)
             return

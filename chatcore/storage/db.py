@@ -122,8 +122,7 @@ class TurnGate:
             while self._quiet:
                 self._changed.wait()
             self._in_flight += 1
-            self._last_entered = time.monotonic()
-            self._changed.notify_all()
+            self._last_entered = time.monotonic()  # a wait for a pause sees it when it wakes
 
     def leave(self) -> None:
         with self._changed:
@@ -135,7 +134,7 @@ class TurnGate:
     ) -> None:
         """Return once no turn is in flight and none has begun for `seconds`, or after
         `at_most` seconds of turns without such a pause, or when `given_up()` says so (checked
-        whenever a turn begins or ends, and on `poke`)."""
+        whenever a turn ends, and on `poke`)."""
         deadline = time.monotonic() + at_most
         with self._changed:
             while not given_up():

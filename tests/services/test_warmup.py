@@ -7,8 +7,10 @@ import time
 
 from chatcore.params import GenerationParams
 from chatcore.services import Services
+from chatcore.storage.history import stale_conversations
 from chatcore.warmup import (
     FIRST_PAGE,
+    SENDS_PAUSE,
     after_the_first_page,
     first_page_drawn,
     start_warm_up,
@@ -62,3 +64,18 @@ def test_the_warm_up_starts_once_the_first_page_has_settled_in_its_browser() -> 
         assert 0.3 <= time.perf_counter() - started < 2.0
     finally:
         FIRST_PAGE.clear()
+
+
+def test_the_warm_up_waits_for_a_pause_in_the_sends(services: Services, fake_ollama) -> None:
+    varied_history(services, fake_ollama)
+    services.db.turns.enter()  # a send in flight (a tool's burst through the proxy, say)
+    try:
+        thread = start_warm_up(lambda: services)
+        thread.join(SENDS_PAUSE * 2)
+        with services.db.cursor() as cur:
+            assert stale_conversations(cur), "it waits while the sends go on"
+    finally:
+        services.db.turns.leave()
+    thread.join(60)
+    assert not thread.is_alive()
+    assert services.history.refresh_summaries() == 0

@@ -177,18 +177,22 @@ def test_work_that_can_wait_waits_for_a_pause_in_the_turns_but_not_for_ever(
 
 def test_stats_summaries_are_written_beside_a_send_in_its_transaction(db_path: Path) -> None:
     db = Database(db_path)
+    with db.transaction() as cur:
+        cur.execute("INSERT INTO run_summary_queue VALUES (1, NULL)")  # a run finished before
     summarised = threading.Event()
 
-    def summarise() -> None:
+    def summarise() -> None:  # takes the queued run off, as summarise_queued does
         with db.summaries_transaction() as cur:
-            cur.execute("DELETE FROM run_summary_queue")
+            cur.execute("DELETE FROM run_summary_queue WHERE run_id = 1")
         summarised.set()
 
-    with db.transaction() as cur:  # a send's turn, still open
+    with db.transaction() as cur:  # a send's turn, and another run finishing, still open
         conversations.create_conversation(cur, "c1", "Hi")
+        cur.execute("INSERT INTO run_summary_queue VALUES (2, NULL)")
         threading.Thread(target=summarise, daemon=True).start()
         assert summarised.wait(30), "the summaries waited for the send's transaction"
         conversations.add_message(cur, "c1", "user", "Hi")
-    with db.cursor() as cur:
+    with db.cursor() as cur:  # both committed, neither lost the other's change
         assert cur.execute("SELECT count(*) FROM messages").fetchone() == (1,)
+        assert cur.execute("SELECT run_id FROM run_summary_queue").fetchall() == [(2,)]
     db.close()

@@ -26,7 +26,7 @@ from streamlit.string_util import is_emoji
 from chatcore.api.proxy import create_ollama_proxy, create_openai_proxy
 from chatcore.api.rest import create_api
 from chatcore.api.security import exposure_problem, own_origins
-from chatcore.api.uncompressed import Uncompressed
+from chatcore.api.transport import Uncompressed, accept_without_delay
 from chatcore.config import load_settings
 from chatcore.errors import DashboardError
 from chatcore.logs import event
@@ -121,6 +121,7 @@ def open_for_the_first_page() -> Services | None:
 
 @asynccontextmanager
 async def lifespan(_app: Any) -> AsyncIterator[None]:
+    accept_without_delay(int(config.get_option("server.port")))
     prepare_the_first_page()
     # History's and Stats' first visits find their work done (chatcore/warmup.py).
     start_warm_up(shared_services, before=after_the_first_page)

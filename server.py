@@ -94,10 +94,10 @@ def after_start(services: Services | None) -> None:
 
 
 def keep_out_of_collections() -> None:
-    """Streamlit collects all garbage after every run (runner.postScriptGC), walking every
-    object: with the imports' millions that took 0.3-0.4 s of each run here, holding the GIL,
-    so the run's last messages waited for it. What exists now lives as long as the process:
-    frozen, the collections walk only what the runs make."""
+    """A full collection walks every object, holding the GIL: with the imports' millions that
+    took 0.3-0.4 s (Streamlit's after every run, runner.postScriptGC, now off in
+    .streamlit/config.toml, or Python's own). What exists now lives as long as the process:
+    frozen, a collection walks only what the runs make."""
     gc.collect()
     gc.freeze()
 

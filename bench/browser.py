@@ -81,16 +81,18 @@ WATCH_JS = """(prompt) => {
 
 
 # Installed before an action: notes when a script run starts, so waiting for the page to be idle
-# can't pass on the screen the run is about to replace.
+# can't pass on the screen the run is about to replace. A run can be over before the observer's
+# callback looks (a fragment's takes tens of milliseconds): the attribute's old value tells.
 RUN_WATCH_JS = """() => {
   window.__ran = false;
-  const observer = new MutationObserver(() => {
-    if (document.querySelector("[data-test-script-state='running']")) {
+  const observer = new MutationObserver((records) => {
+    if (records.some(r => r.oldValue === 'running'
+        || r.target.getAttribute('data-test-script-state') === 'running')) {
       window.__ran = true;
       observer.disconnect();
     }
   });
-  observer.observe(document.body, {attributes: true, subtree: true,
+  observer.observe(document.body, {attributes: true, subtree: true, attributeOldValue: true,
     attributeFilter: ['data-test-script-state']});
 }"""
 

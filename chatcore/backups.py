@@ -26,6 +26,9 @@ from chatcore.storage.db import Database, replace_file
 BACKUP_DIR_NAME = "backups"
 DAILY_SECONDS = 24 * 3600
 CHECK_SECONDS = 3600.0  # how often the daily backup looks whether one is due
+# The server's first minutes are its busiest (the first pages, the background warm-up): the day's
+# backup, seconds of copying on a big history, waits this long after start.
+START_WAIT_SECONDS = 120.0
 NAME = re.compile(r"^(?P<stem>.+)-(?P<stamp>\d{8}-\d{6}-\d{6})\.duckdb$")
 
 
@@ -137,11 +140,15 @@ class BackupService:
             DAILY_SECONDS
         )
 
-    def start_daily(self, check_seconds: float = CHECK_SECONDS) -> None:
-        """Take a backup now if the newest is a day old (or there is none), then keep checking."""
+    def start_daily(self, check_seconds: float = CHECK_SECONDS, first_wait: float = 0.0) -> None:
+        """After `first_wait` seconds, take a backup if the newest is a day old (or there is
+        none), then keep checking."""
         if self._daily is None:
             self._daily = threading.Thread(
-                target=self._run_daily, args=(check_seconds,), name="daily-backup", daemon=True
+                target=self._run_daily,
+                args=(check_seconds, first_wait),
+                name="daily-backup",
+                daemon=True,
             )
             self._daily.start()
 
@@ -151,7 +158,9 @@ class BackupService:
             self._daily.join(timeout=30)
             self._daily = None
 
-    def _run_daily(self, check_seconds: float) -> None:
+    def _run_daily(self, check_seconds: float, first_wait: float) -> None:
+        if self._stop.wait(first_wait):
+            return
         while not self._stop.is_set():
             try:
                 if self.due():

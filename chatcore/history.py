@@ -117,11 +117,14 @@ class HistoryService:
             newest = queries.newest_activity(cur)
             if newest is None:
                 return SearchResult([], 0, complete=True)
-            for window in SEARCH_WINDOWS:
+            index = 0
+            while True:
+                window = SEARCH_WINDOWS[index]
                 since = None if window is None else newest - window
                 rows = queries.search_since(cur, needle, filters, since, SEARCH_LIMIT)
                 if since is None or len(rows) >= SEARCH_LIMIT:
                     break
+                index = next_window(index, len(rows))
             texts = queries.message_texts(cur, [row[3] for row in rows if row[3] is not None])
         hits = [
             SearchHit(id_, title, updated, snippet(texts.get(first, title), needle), count, first)
@@ -189,6 +192,21 @@ class HistoryService:
             if stale:
                 queries.write_summaries(cur, stale)
         return len(stale)
+
+
+def next_window(searched: int, found: int) -> int:
+    """The window to search after SEARCH_WINDOWS[searched] found `found` (< SEARCH_LIMIT).
+
+    Matches grow about as a window's length: a wider window likely to find fewer than
+    SEARCH_LIMIT as well is skipped for the whole history (a rare word then costs two scans,
+    not three)."""
+    last = len(SEARCH_WINDOWS) - 1
+    span = SEARCH_WINDOWS[searched]
+    for index in range(searched + 1, last):
+        wider = SEARCH_WINDOWS[index]
+        if span is not None and wider is not None and found * (wider / span) >= SEARCH_LIMIT:
+            return index
+    return last
 
 
 def snippet(content: str, needle: str, width: int = SNIPPET_CHARS) -> str:

@@ -11,7 +11,7 @@ from chatcore.backends.embeddings import LocalEmbeddings
 from chatcore.backends.embeddings import installed as embeddings_installed
 from chatcore.backends.ollama import OllamaBackend
 from chatcore.backends.registry import Registry
-from chatcore.backups import BackupService
+from chatcore.backups import START_WAIT_SECONDS, BackupService
 from chatcore.chat import ChatService
 from chatcore.compare import CompareService
 from chatcore.config import Settings, load_settings
@@ -115,7 +115,7 @@ def shared_services() -> Services:
     with _shared_lock:
         if _shared is None:
             _shared = open_services()
-            _shared.backups.start_daily()
+            _shared.backups.start_daily(first_wait=START_WAIT_SECONDS)
         return _shared
 
 

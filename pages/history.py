@@ -68,6 +68,19 @@ def open_in_history(conversation_id: str | None, through: int | None = None) -> 
     st.session_state.pop("history-confirm", None)
 
 
+def open_from_list(conversation_id: str, through: int | None = None) -> None:
+    """A callback of the list (a fragment): the conversation replaces the list, so the whole
+    page runs again, not only the list."""
+    open_in_history(conversation_id, through)
+    st.rerun()
+
+
+def jump_from_list(conversation_id: str, message_id: int) -> None:
+    """A callback of the list: the page's next run goes to Chat (follow_continue_in_chat)."""
+    open_at_message(conversation_id, message_id)
+    st.rerun()
+
+
 def download_buttons(ids: list[str] | None, stem: str, key: str) -> None:
     """JSON and Markdown downloads, made only when clicked (an export can be large)."""
     left, right = st.columns(2)
@@ -135,9 +148,12 @@ def delete_button(ids: list[str], what: str, key: str) -> None:
 
 
 def delete_conversations(ids: list[str]) -> None:
+    """A callback (of the list's fragment too): the sidebar lists the conversations, so the
+    whole page runs again."""
     gone = history.delete(ids)
     open_in_history(None)
     st.session_state["history-notice"] = _("Deleted {count} conversation(s).").format(count=gone)
+    st.rerun()
 
 
 # --- one conversation ---
@@ -225,7 +241,7 @@ def show_search(text: str, filters: Filters) -> None:
     for hit in result.hits[:shown_hits]:
         with st.container(border=True):
             st.button(safe_label(hit.title), key=f"hit-{hit.id}", type="tertiary",
-                      on_click=open_in_history, args=(hit.id, hit.message_id))  # fmt: skip
+                      on_click=open_from_list, args=(hit.id, hit.message_id))  # fmt: skip
             st.caption(
                 _("{when} · {count} matching message(s)").format(
                     when=when(hit.updated_at), count=hit.matching_messages
@@ -254,7 +270,7 @@ def new_search() -> None:
 
 def jump_button(conversation_id: str, message_id: int) -> None:
     st.button(_("Open in Chat at this message"), key=f"jump-{conversation_id}",
-              icon=":material/chat:", on_click=open_at_message,
+              icon=":material/chat:", on_click=jump_from_list,
               args=(conversation_id, message_id))  # fmt: skip
 
 
@@ -310,7 +326,7 @@ def selected_actions(chosen: list[str]) -> None:
     st.write(_("**{count_chosen} selected**").format(count_chosen=len(chosen)))
     if len(chosen) == 1:
         st.button(_("Open"), key="history-open-selected", icon=":material/open_in_new:",
-                  on_click=open_in_history, args=(chosen[0],))  # fmt: skip
+                  on_click=open_from_list, args=(chosen[0],))  # fmt: skip
     download_buttons(chosen, "conversations", "history-selected")
     what = (
         _("this conversation")
@@ -453,6 +469,24 @@ def keep_list_state() -> None:
             st.session_state[key] = st.session_state[key]
 
 
+@st.fragment
+def conversation_list() -> None:
+    """The search box, the filters and the results or the table. A fragment: a search, a filter
+    or a page of the table reruns only this, not the sidebar and the rest of the page; what
+    changes more than the list (opening a conversation, a delete) reruns the whole page."""
+    search = st.text_input(
+        _("Search conversations"),
+        key="history-search",
+        placeholder=_("Words in titles and messages"),
+        on_change=new_search,
+    )
+    filters = current_filters()
+    if search.strip():
+        show_search(search, filters)
+    else:
+        show_table(filters)
+
+
 # --- the screen ---
 
 components.follow_continue_in_chat()
@@ -468,16 +502,6 @@ else:
     if open_id:  # deleted meanwhile
         open_in_history(None)
     st.title(_("History"))
-    search = st.text_input(
-        _("Search conversations"),
-        key="history-search",
-        placeholder=_("Words in titles and messages"),
-        on_change=new_search,
-    )
-    filters = current_filters()
-    if search.strip():
-        show_search(search, filters)
-    else:
-        show_table(filters)
+    conversation_list()
     transfer_panel()
     backups_panel()

@@ -141,6 +141,25 @@ def test_the_daily_backup_is_taken_when_due_and_not_again(services: Services) ->
     assert len(services.backups.list()) == 1 and not services.backups.due()
 
 
+def test_the_daily_backup_waits_out_the_start(services: Services) -> None:
+    """The server's first minutes (first pages, the warm-up) don't share the disk and the cores
+    with the day's backup; stopping meanwhile takes none."""
+    services.backups.start_daily(check_seconds=0.05, first_wait=0.6)
+    time.sleep(0.3)
+    assert services.backups.list() == []
+    deadline = time.monotonic() + 10
+    while not services.backups.list() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    services.backups.stop_daily()
+    assert len(services.backups.list()) == 1
+
+    waiting = BackupService(services.db, keep=3)
+    waiting.start_daily(first_wait=60)
+    started = time.monotonic()
+    waiting.stop_daily()
+    assert time.monotonic() - started < 5 and len(waiting.list()) == 1
+
+
 DISK_FULL = textwrap.dedent(
     """
     import resource, signal, sys

@@ -154,6 +154,31 @@ def test_a_common_word_searches_recent_weeks_first(
     assert everything.complete and everything.total == 5
 
 
+def test_a_rare_word_skips_the_windows_it_would_not_fill(
+    services: Services, fake_ollama: FakeOllama, monkeypatch
+) -> None:
+    """A week that finds a tenth of SEARCH_LIMIT won't fill sixty days: the whole history next."""
+    monkeypatch.setattr(history_module, "SEARCH_LIMIT", 10)
+    services.chat.send("recent", "a rare wombat", "llama3.2", PARAMS).consume()
+    services.chat.send("older", "another wombat", "llama3.2", PARAMS).consume()
+    with services.db.transaction() as cur:
+        cur.execute("UPDATE conversations SET updated_at = updated_at - INTERVAL 30 DAY "
+                    "WHERE id = 'older'")  # fmt: skip
+    searched: list[object] = []
+    search_since = history_module.queries.search_since
+
+    def noting(cur, needle, filters, since, limit):  # type: ignore[no-untyped-def]
+        searched.append(since)
+        return search_since(cur, needle, filters, since, limit)
+
+    monkeypatch.setattr(history_module.queries, "search_since", noting)
+    rare = services.history.search("wombat")
+    assert [h.id for h in rare.hits] == ["recent", "older"] and rare.complete
+    assert len(searched) == 2 and searched[-1] is None  # the week, then everything
+    assert history_module.next_window(0, 2) == 1  # 2 a week: 60 days may fill ten
+    assert history_module.next_window(0, 1) == 2
+
+
 def test_snippet_is_a_window_around_the_match() -> None:
     text = "a " * 200 + "the NEEDLE here " + "b " * 200
     cut = snippet(text, "needle", width=40)

@@ -36,6 +36,10 @@ def warm_up(services: Services) -> float:
 # uses both cores, and the first page would otherwise wait for it instead of the other way round.
 FIRST_PAGE = threading.Event()
 FIRST_PAGE_WAIT = 10.0
+# The page's run ends before its browser is done: it still fetches the scripts of the widgets it
+# shows (some forty files, from this process) and draws them, 1-2 s here. A warm-up started at
+# the run's end took the cores (and the GIL) from both and made the first load 1-2 s longer.
+FIRST_PAGE_SETTLE = 3.0
 SENDS_PAUSE, SENDS_WAIT = 1.0, 60.0  # then a pause in the sends, for a minute at most
 
 
@@ -43,9 +47,11 @@ def first_page_drawn() -> None:
     FIRST_PAGE.set()
 
 
-def after_the_first_page(wait: float = FIRST_PAGE_WAIT) -> None:
-    """Return once a page has been drawn, or after `wait` seconds when none is asked for."""
-    FIRST_PAGE.wait(wait)
+def after_the_first_page(wait: float = FIRST_PAGE_WAIT, settle: float = FIRST_PAGE_SETTLE) -> None:
+    """Return `settle` seconds after a page has been drawn (its browser done with it), or after
+    `wait` seconds when none is asked for."""
+    if FIRST_PAGE.wait(wait):
+        time.sleep(settle)
 
 
 def start_warm_up(

@@ -1,5 +1,6 @@
 """Chat: the dialogue of the open conversation, a reply streaming in, stop and regenerate."""
 
+from collections.abc import Callable
 from contextlib import nullcontext
 
 import streamlit as st
@@ -47,8 +48,10 @@ regenerating = pending is not None
 # a window that will change from the one on screen: a reply in place of another, or a search
 # hit's window that a send leaves for the latest
 changing = regenerating or showing_a_found_message(conversation_id)
-# bounded: the latest turns (earlier ones on demand), read and drawn alone however long the chat
-window = dialogue_window(conversation_id)
+# bounded: the latest turns (earlier ones on demand), read and drawn alone however long the chat;
+# a plain send redraws the window on screen, as the last run read it, after its first text
+plain_send = pending is None and not changing and bool(st.session_state.get("chat_prompt"))
+window = dialogue_window(conversation_id, as_drawn=plain_send)
 if pending is not None:  # its reply streams below, not from the stored dialogue
     window = window.without(pending.reply.message_id)
 
@@ -93,11 +96,13 @@ if pending is None and not changing:
     draw_dialogue()
 elif pending is not None:
     ui.open_conversation(pending.reply.conversation_id)  # before streaming: a stop ends the run
-    later = None if changing else draw_dialogue
+    later: Callable[[], None] | None = None if changing else draw_dialogue
     if later is not None and not pending.first_piece_within(DEFER_AT_MOST):
         later()  # a model slow to start (loading, say): its dialogue now, not faded meanwhile
         later = None
-    stream_reply(pending, stop_button=regenerating, after_first_piece=later)
+    # a plain send's reply comes below its new user turn: nothing drawn there before to clear
+    fresh = bool(prompt) and not changing
+    stream_reply(pending, stop_button=regenerating, after_first_piece=later, fresh_place=fresh)
     st.rerun()  # the finished screen: the caption, Regenerate, the sidebar's list
 
 if window.last is not None and window.last.role == "assistant":

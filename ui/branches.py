@@ -39,48 +39,54 @@ def sibling_position(message: StoredMessage) -> str:
 
 
 def message_tools(conversation_id: str, message: StoredMessage) -> None:
-    """Under a stored message: switch between its siblings, edit it (a user's), fork from it."""
+    """Under a stored message: switch between its siblings, edit it (a user's), fork from it.
+
+    One row holding only the tools the message has: every element is rendered again in the
+    browser on each run, and a window of twenty messages drew five columns under each."""
     siblings = message.siblings
     place = siblings.index(message.id) if message.id in siblings else 0
-    back, shown, forward, edit, fork = st.columns([1, 2, 1, 3, 6], vertical_alignment="center")
-    if len(siblings) > 1:
-        earlier, later = siblings[max(place - 1, 0)], siblings[min(place + 1, len(siblings) - 1)]
-        back.button(
-            PREVIOUS,
-            key=f"branch-prev-{message.id}",
-            disabled=place == 0,
-            on_click=switch_to,
-            args=(conversation_id, earlier),
-        )
-        shown.caption(sibling_position(message))
-        forward.button(
-            NEXT,
-            key=f"branch-next-{message.id}",
-            disabled=place == len(siblings) - 1,
-            on_click=switch_to,
-            args=(conversation_id, later),
-        )
-    if message.role == "user":
-        with edit.popover(_(EDIT_LABEL), icon=":material/edit:"):
-            key = f"edit-text-{message.id}"
-            st.text_area(
-                _(EDIT_LABEL), value=message.content, key=key, label_visibility="collapsed"
+    with st.container(horizontal=True, vertical_alignment="center", gap="small"):
+        if len(siblings) > 1:
+            earlier, later = (
+                siblings[max(place - 1, 0)],
+                siblings[min(place + 1, len(siblings) - 1)],
             )
             st.button(
-                _(SEND_EDIT_LABEL),
-                key=f"edit-send-{message.id}",
-                on_click=ask_for_edit,
-                args=(message.parent_id, key),
-                type="primary",
+                PREVIOUS,
+                key=f"branch-prev-{message.id}",
+                disabled=place == 0,
+                on_click=switch_to,
+                args=(conversation_id, earlier),
             )
-    fork.button(
-        _(FORK_LABEL),
-        key=f"fork-{message.id}",
-        icon=":material/call_split:",
-        on_click=fork_from,
-        args=(conversation_id, message.id),
-        type="tertiary",
-    )
+            st.caption(sibling_position(message), width="content")
+            st.button(
+                NEXT,
+                key=f"branch-next-{message.id}",
+                disabled=place == len(siblings) - 1,
+                on_click=switch_to,
+                args=(conversation_id, later),
+            )
+        if message.role == "user":
+            with st.popover(_(EDIT_LABEL), icon=":material/edit:"):
+                key = f"edit-text-{message.id}"
+                st.text_area(
+                    _(EDIT_LABEL), value=message.content, key=key, label_visibility="collapsed"
+                )
+                st.button(
+                    _(SEND_EDIT_LABEL),
+                    key=f"edit-send-{message.id}",
+                    on_click=ask_for_edit,
+                    args=(message.parent_id, key),
+                    type="primary",
+                )
+        st.button(
+            _(FORK_LABEL),
+            key=f"fork-{message.id}",
+            icon=":material/call_split:",
+            on_click=fork_from,
+            args=(conversation_id, message.id),
+            type="tertiary",
+        )
 
 
 def switch_to(conversation_id: str, message_id: int) -> None:

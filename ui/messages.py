@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
 from chatcore.chat import Reply, ReplyStream
 from chatcore.errors import DashboardError
@@ -21,6 +22,10 @@ from ui.session import model_abilities, services
 
 THUMBNAIL_PX = 240
 STOP_KEY = "stop-reply"
+# How long the first text has to reach the browser and be painted, alone, before what a send
+# put off (the old dialogue, pages/chat.py) is drawn; well within the half second before
+# Streamlit fades what a run has not redrawn yet.
+FIRST_PAINT_SECONDS = 0.1
 
 
 def show_message(
@@ -96,23 +101,33 @@ class LiveReply:
     """A reply drawn as it streams: reasoning in a status block that is open while the model
     thinks and collapses, with how long it thought, once the answer starts."""
 
-    def __init__(self) -> None:
-        self._waiting_slot = st.empty()
+    def __init__(self, place: DeltaGenerator, fresh_place: bool = False) -> None:
+        """Drawn in `place` (the reply's chat message). Where an earlier run drew (a regenerated
+        reply), its three slots come at once and clear what was there; in a `fresh_place`, each
+        comes when first needed, so the reply's first element is its first text."""
+        self._place = place
+        self._waiting_slot = None if fresh_place else self._new_slot()
         self._waiting = False
-        self._thinking_slot = st.empty()
-        self._answer_slot = st.empty()
+        self._thinking_slot = None if fresh_place else self._new_slot()
+        self._answer_slot = None if fresh_place else self._new_slot()
         self._status: object = None
         self._thoughts: list[str] = []
         self._answer: list[str] = []
         self._thinking_since: float | None = None
         self._thought_for: float | None = None
 
+    def _new_slot(self) -> DeltaGenerator:
+        return self._place.empty()
+
     def waiting(self, ahead: int | None) -> None:
+        if self._waiting_slot is None:
+            self._waiting_slot = self._new_slot()
         self._waiting_slot.caption(waiting_status(ahead))
         self._waiting = True
 
     def add(self, piece: str) -> None:
         if self._waiting:
+            assert self._waiting_slot is not None
             self._waiting_slot.empty()
             self._waiting = False
         if piece.__class__ is Thinking:
@@ -120,12 +135,16 @@ class LiveReply:
         else:
             if self._answer == [] and self._status is not None:
                 self._close_thinking()
+            if self._answer_slot is None:
+                self._answer_slot = self._new_slot()
             self._answer.append(piece)
             safe_markdown("".join(self._answer), self._answer_slot)
 
     def _add_thinking(self, piece: str) -> None:
         if self._status is None:
             self._thinking_since = time.monotonic()
+            if self._thinking_slot is None:
+                self._thinking_slot = self._new_slot()
             self._status = self._thinking_slot.status(
                 thinking_label(None, live=True), expanded=True, state="running"
             )
@@ -153,19 +172,22 @@ def stream_reply(
     stream: ReplyStream,
     stop_button: bool = False,
     after_first_piece: Callable[[], None] | None = None,
+    fresh_place: bool = False,
 ) -> None:
     """Show a reply as it streams; a stop or rerun closes the stream, which stores it as stopped.
 
     What an earlier run drew in the same places (a caption, the Regenerate button) is cleared
     before the first token. `stop_button` draws a Stop button under the reply, for a stream the
     chat input's own stop button does not cover (Regenerate). `after_first_piece` runs once the
-    first piece (or the queue's line) is on screen: work the user need not wait for."""
+    first piece (or the queue's line) is on screen: work the user need not wait for.
+    `fresh_place`: nothing was drawn where the reply goes (a new message's), so nothing is
+    cleared and its first text is the first thing drawn in it."""
     finish_after_a_stop(stream)
-    with st.chat_message("assistant"):
-        live = LiveReply()
-        foot = st.empty()
-    below = st.empty()
-    if stop_button:
+    message = st.chat_message("assistant")
+    live = LiveReply(message, fresh_place)
+    foot = None if fresh_place else message.empty()
+    below = st.empty() if stop_button or not fresh_place else None
+    if stop_button and below is not None:
         below.button(_("Stop"), key=STOP_KEY, icon=":material/stop_circle:", type="primary")
     try:
         for piece in stream:
@@ -174,15 +196,19 @@ def stream_reply(
             else:  # queued at a busy model: drawing the line lets a stop end the wait
                 live.waiting(stream.waiting_ahead)
             if after_first_piece is not None:
+                # The browser applies what arrives together before it paints: a pause lets the
+                # first text be painted before the many elements drawn after it.
+                time.sleep(FIRST_PAINT_SECONDS)
                 after_first_piece()
                 after_first_piece = None
     finally:
         stream.close()
     if after_first_piece is not None:  # a reply that ended before any piece
         after_first_piece()
-    below.empty()
+    if below is not None:
+        below.empty()
     live.finish(stream.reply.metrics.thinking_ms)
-    with foot.container():
+    with foot.container() if foot is not None else message.container():
         reply_outcome(stream.reply)
         show_citations(stream.reply.citations)
 

@@ -3,10 +3,19 @@ kept until a run changes the data."""
 
 from __future__ import annotations
 
+import time
+
 from chatcore.params import GenerationParams
 from chatcore.services import Services
 from chatcore.storage.history import stale_conversations
-from chatcore.warmup import SENDS_PAUSE, start_warm_up, warm_up
+from chatcore.warmup import (
+    FIRST_PAGE,
+    SENDS_PAUSE,
+    after_the_first_page,
+    first_page_drawn,
+    start_warm_up,
+    warm_up,
+)
 from testkit.fake_ollama import FakeOllama
 from testkit.history_data import varied_history
 
@@ -41,6 +50,20 @@ def test_the_background_warm_up_finishes(services: Services, fake_ollama) -> Non
     thread.join(60)
     assert not thread.is_alive()
     assert services.history.refresh_summaries() == 0
+
+
+def test_the_warm_up_starts_once_the_first_page_has_settled_in_its_browser() -> None:
+    FIRST_PAGE.clear()
+    try:
+        started = time.perf_counter()
+        after_the_first_page(wait=0.05, settle=5.0)  # no page asked for: the wait alone
+        assert time.perf_counter() - started < 2.0
+        first_page_drawn()
+        started = time.perf_counter()
+        after_the_first_page(wait=5.0, settle=0.3)  # drawn: its browser's time, then at once
+        assert 0.3 <= time.perf_counter() - started < 2.0
+    finally:
+        FIRST_PAGE.clear()
 
 
 def test_the_warm_up_waits_for_a_pause_in_the_sends(services: Services, fake_ollama) -> None:

@@ -115,3 +115,18 @@ def language_switch(page):  # type: ignore[no-untyped-def]
         .locator(".st-key-language-switch")
         .get_by_test_id("stSelectbox")
     )
+
+
+def open_history(browser, url: str):  # type: ignore[no-untyped-def]
+    """A new page at the dashboard, gone to History from the sidebar once it is idle; returns
+    the page and its main area."""
+    from playwright.sync_api import expect
+
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(url)
+    wait_until_idle(page)
+    page.get_by_test_id("stSidebarNav").get_by_role("link", name="History").click()
+    main = page.get_by_test_id("stMain")
+    expect(main.get_by_role("heading", name="History")).to_be_visible()
+    wait_until_idle(page)
+    return page, main

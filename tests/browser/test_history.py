@@ -6,7 +6,7 @@ import pytest
 
 from chatcore.config import Settings
 from chatcore.services import open_services
-from testkit.browser import streamlit_server, wait_until_idle
+from testkit.browser import open_history, streamlit_server, wait_until_idle
 from testkit.fake_ollama import FakeOllama
 from testkit.history_data import varied_history
 
@@ -21,15 +21,9 @@ def test_search_open_rename_and_delete(browser, fake_ollama: FakeOllama, tmp_pat
 
     env = {"OLLAMA_HOST": fake_ollama.url, "CHAT_DB": str(db_path)}
     with streamlit_server(env, tmp_path / "streamlit.log") as url:
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        page.goto(url)
-        wait_until_idle(page)
         from playwright.sync_api import expect
 
-        page.get_by_test_id("stSidebarNav").get_by_role("link", name="History").click()
-        main = page.get_by_test_id("stMain")
-        expect(main.get_by_role("heading", name="History")).to_be_visible()
-        wait_until_idle(page)
+        page, main = open_history(browser, url)
 
         main.get_by_role("textbox", name="Search conversations").fill("quokka")
         main.get_by_role("textbox", name="Search conversations").press("Enter")

@@ -11,7 +11,7 @@ import pytest
 from chatcore.config import Settings
 from chatcore.params import GenerationParams
 from chatcore.services import open_services
-from testkit.browser import streamlit_server, wait_until_idle
+from testkit.browser import open_history, streamlit_server, wait_until_idle
 from testkit.fake_ollama import FakeOllama
 
 pytestmark = pytest.mark.browser
@@ -35,13 +35,7 @@ def test_an_import_shows_at_once_and_names_what_it_skipped(
     with streamlit_server(env, tmp_path / "streamlit.log") as url:
         from playwright.sync_api import expect
 
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        page.goto(url)
-        wait_until_idle(page)
-        page.get_by_test_id("stSidebarNav").get_by_role("link", name="History").click()
-        main = page.get_by_test_id("stMain")
-        expect(main.get_by_role("heading", name="History")).to_be_visible()
-        wait_until_idle(page)
+        page, main = open_history(browser, url)
         sidebar = page.get_by_test_id("stSidebar")
         expect(sidebar.get_by_role("button", name="Brought along")).to_have_count(0)
 

@@ -34,8 +34,6 @@ from chatcore.services import Services, close_shared_services, shared_services
 from chatcore.warmup import after_the_first_page, start_warm_up
 from ui.page_icon import PAGE_ICON
 
-API_PATHS = ("/api", "/ollama", "/v1")
-
 
 def api_routes() -> list[Mount]:
     """The API at /api and the proxies; refuses to serve a non-loopback address without
@@ -134,9 +132,11 @@ async def lifespan(_app: Any) -> AsyncIterator[None]:
 # (say /compare) would run that page alone, without the router and its sidebar.
 PagesManager.uses_pages_directory = False
 
+routes = api_routes()
 app = st.App(
     "streamlit_app.py",
-    routes=api_routes(),
+    routes=routes,
     lifespan=lifespan,
-    middleware=[Middleware(Uncompressed, prefixes=API_PATHS)],  # replies stream as they come
+    # the API's and the proxies' replies stream as they come
+    middleware=[Middleware(Uncompressed, prefixes=[mount.path for mount in routes])],
 )

@@ -8,8 +8,6 @@ from collections.abc import Callable, Sequence
 from typing import Protocol, TypeVar
 
 import streamlit as st
-from streamlit.runtime.scriptrunner import get_script_run_ctx
-from streamlit.runtime.scriptrunner_utils.script_run_context import ThreadState
 
 from chatcore.compare import Column, LiveRound, StoredEntry, StoredRound
 from chatcore.errors import (
@@ -112,16 +110,8 @@ def finish_after_a_stop(live: Finishing) -> None:
     streams, a small fragment asks for a new run once the stopped work is stored, which shows
     it finished (a "stopped" mark, Regenerate, the vote) with no other click."""
     st.session_state[LIVE_WORK] = live
-    if in_a_fragment():  # a fragment can't draw in the sidebar: here, it draws nothing anyway
-        _rerun_when_finished()
-        return
     with st.sidebar:
         _rerun_when_finished()
-
-
-def in_a_fragment() -> bool:
-    """Whether this code runs inside an st.fragment (the Chat page's input and its send)."""
-    return get_script_run_ctx() is not None and ThreadState.get().fragment_id is not None
 
 
 @st.fragment(run_every=STOP_POLL_SECONDS)

@@ -24,7 +24,11 @@ WINDOW = 20  # messages drawn at first, and added by each "Show earlier"
 CONTEXT_BEFORE = 1  # messages shown above a message jumped to
 MessageTools = Callable[[StoredMessage], None]
 FOCUS_KEY = "chat-focus"  # (conversation id, message id) a search hit jumped to
+# How long a send puts off redrawing the stored dialogue, waiting for the reply's first text:
+# what a run has not redrawn yet, Streamlit fades after half a second.
+DEFER_AT_MOST = 0.3
 EMPTY = DialogueWindow([], 0, 0)
+LAST_WINDOW_KEY = "chat-last-window"  # ((conversation id, size, focus), the window read)
 
 
 def jump_to(conversation_id: str, message_id: int) -> None:
@@ -62,17 +66,26 @@ def focused_message(conversation_id: str) -> int | None:
     return int(st.session_state[FOCUS_KEY][1])
 
 
-def dialogue_window(conversation_id: str | None) -> DialogueWindow:
-    """What the dialogue shows of the open branch: read from the database, only those messages."""
+def dialogue_window(conversation_id: str | None, as_drawn: bool = False) -> DialogueWindow:
+    """What the dialogue shows of the open branch: read from the database, only those messages.
+
+    `as_drawn`: the window the last run read, when it asked for the same one (a send redraws
+    what is on screen while its reply streams; the run after it reads the dialogue again)."""
     if not conversation_id:
         return EMPTY
     shown = st.session_state.get(shown_key(conversation_id), WINDOW)
     focus = focused_message(conversation_id)
+    asked = (conversation_id, shown, focus)
+    last = st.session_state.get(LAST_WINDOW_KEY)
+    if as_drawn and last is not None and last[0] == asked:
+        return last[1]
     if focus is None:
-        return services().chat.branches.window(conversation_id, shown)
-    # grown upwards: the earlier messages asked for come above the one jumped to
-    before = CONTEXT_BEFORE + shown - WINDOW
-    return services().chat.branches.window(conversation_id, shown, focus, before)
+        window = services().chat.branches.window(conversation_id, shown)
+    else:  # grown upwards: the earlier messages asked for come above the one jumped to
+        before = CONTEXT_BEFORE + shown - WINDOW
+        window = services().chat.branches.window(conversation_id, shown, focus, before)
+    st.session_state[LAST_WINDOW_KEY] = (asked, window)
+    return window
 
 
 def show_earlier(conversation_id: str) -> None:

@@ -22,6 +22,10 @@ from ui.session import model_abilities, services
 
 THUMBNAIL_PX = 240
 STOP_KEY = "stop-reply"
+# How long the first text has to reach the browser and be painted, alone, before what a send
+# put off (the old dialogue, pages/chat.py) is drawn; well within the half second before
+# Streamlit fades what a run has not redrawn yet.
+FIRST_PAINT_SECONDS = 0.1
 
 
 def show_message(
@@ -167,13 +171,15 @@ class LiveReply:
 def stream_reply(
     stream: ReplyStream,
     stop_button: bool = False,
+    after_first_piece: Callable[[], None] | None = None,
     fresh_place: bool = False,
 ) -> None:
     """Show a reply as it streams; a stop or rerun closes the stream, which stores it as stopped.
 
     What an earlier run drew in the same places (a caption, the Regenerate button) is cleared
     before the first token. `stop_button` draws a Stop button under the reply, for a stream the
-    chat input's own stop button does not cover (Regenerate).
+    chat input's own stop button does not cover (Regenerate). `after_first_piece` runs once the
+    first piece (or the queue's line) is on screen: work the user need not wait for.
     `fresh_place`: nothing was drawn where the reply goes (a new message's), so nothing is
     cleared and its first text is the first thing drawn in it."""
     finish_after_a_stop(stream)
@@ -189,8 +195,16 @@ def stream_reply(
                 live.add(piece)
             else:  # queued at a busy model: drawing the line lets a stop end the wait
                 live.waiting(stream.waiting_ahead)
+            if after_first_piece is not None:
+                # The browser applies what arrives together before it paints: a pause lets the
+                # first text be painted before the many elements drawn after it.
+                time.sleep(FIRST_PAINT_SECONDS)
+                after_first_piece()
+                after_first_piece = None
     finally:
         stream.close()
+    if after_first_piece is not None:  # a reply that ended before any piece
+        after_first_piece()
     if below is not None:
         below.empty()
     live.finish(stream.reply.metrics.thinking_ms)

@@ -60,7 +60,19 @@ class LinePoster:
         self._lock = threading.Lock()
 
     def post(self, path: str, body: dict[str, Any]) -> Iterator[dict[str, Any]]:
-        """The answer's non-empty lines, parsed; raises Unreachable, Lost or HttpStatusError."""
+        """The answer's non-empty lines, parsed (NDJSON); raises as `lines` does."""
+        loads = json.loads
+        lines = self.lines(path, body)
+        try:
+            for line in lines:
+                if line.strip():
+                    yield loads(line)
+        finally:
+            lines.close()
+
+    def lines(self, path: str, body: dict[str, Any]) -> Iterator[bytes]:
+        """The answer's lines as they come (server-sent events' blank ones too); raises
+        Unreachable, Lost or HttpStatusError."""
         payload = json.dumps(body).encode()
         connection, response = self._sent(self._prefix + path, payload)
         finished = False
@@ -69,8 +81,7 @@ class LinePoster:
                 raise HttpStatusError(response.status, read_text(response))
             readline = response.readline
             while line := readline():
-                if line.strip():
-                    yield json.loads(line)
+                yield line
             if not read_to_its_end(response):
                 raise Lost("The connection closed before the answer's end.")
             finished = True

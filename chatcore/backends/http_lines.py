@@ -28,11 +28,11 @@ KEPT_CONNECTIONS = 4  # idle connections kept per host (replies at once beyond t
 DROPPED_HEADERS = {"accept-encoding", "connection", "content-length", "host"}
 
 
-class Unreachable(ConnectionError):
+class HostUnreachableError(ConnectionError):
     """The host could not be reached: nothing was sent."""
 
 
-class Lost(Exception):
+class ConnectionLostError(Exception):
     """The connection failed after the request went out (mid-answer, or before its status)."""
 
 
@@ -72,7 +72,7 @@ class LinePoster:
 
     def lines(self, path: str, body: dict[str, Any]) -> Iterator[bytes]:
         """The answer's lines as they come (server-sent events' blank ones too); raises
-        Unreachable, Lost or HttpStatusError."""
+        HostUnreachableError, ConnectionLostError or HttpStatusError."""
         payload = json.dumps(body).encode()
         connection, response = self._sent(self._prefix + path, payload)
         finished = False
@@ -83,10 +83,10 @@ class LinePoster:
             while line := readline():
                 yield line
             if not read_to_its_end(response):
-                raise Lost("The connection closed before the answer's end.")
+                raise ConnectionLostError("The connection closed before the answer's end.")
             finished = True
         except (OSError, http.client.HTTPException) as error:
-            raise Lost(str(error) or type(error).__name__) from error
+            raise ConnectionLostError(str(error) or type(error).__name__) from error
         finally:
             self._done_with(connection, response, finished)
 
@@ -113,7 +113,7 @@ class LinePoster:
             return connection, request(connection, url, payload, headers)
         except (OSError, http.client.HTTPException) as error:
             connection.close()
-            raise Lost(str(error) or type(error).__name__) from error
+            raise ConnectionLostError(str(error) or type(error).__name__) from error
 
     def _kept(self) -> http.client.HTTPConnection | None:
         with self._lock:
@@ -136,7 +136,7 @@ class LinePoster:
             connection.connect()
         except OSError as error:
             connection.close()
-            raise Unreachable(str(error) or type(error).__name__) from error
+            raise HostUnreachableError(str(error) or type(error).__name__) from error
         assert connection.sock is not None
         connection.sock.settimeout(None)  # a first model load may take minutes to answer
         return connection

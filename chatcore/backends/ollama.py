@@ -12,7 +12,12 @@ from typing import Any
 import httpx
 import ollama
 
-from chatcore.backends.http_lines import HttpStatusError, LinePoster, Lost, Unreachable
+from chatcore.backends.http_lines import (
+    ConnectionLostError,
+    HostUnreachableError,
+    HttpStatusError,
+    LinePoster,
+)
 from chatcore.backends.tool_calls import from_ollama
 from chatcore.errors import BackendFailed, BackendUnavailable, Busy, DashboardError, ModelNotFound
 from chatcore.params import GenerationParams
@@ -175,12 +180,12 @@ class OllamaBackend:
                 error.text, error.status
             )  # its message, as the client reads it
             raise self._response_error(answer, model) from error
-        except Unreachable as error:
+        except HostUnreachableError as error:
             raise BackendUnavailable(start_hint(self.host)) from error
         # Streaming raises a raw httpx.ConnectError, non-streaming a built-in ConnectionError.
         except (httpx.ConnectError, httpx.ConnectTimeout, ConnectionError) as error:
             raise BackendUnavailable(start_hint(self.host)) from error
-        except (httpx.HTTPError, Lost) as error:
+        except (httpx.HTTPError, ConnectionLostError) as error:
             # Plain words for the page; the exception's class and text stay in the log (the cause).
             raise BackendFailed(
                 f"Lost the connection to Ollama at {self.host}: it stopped answering "

@@ -17,7 +17,12 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from chatcore.backends.http_lines import HttpStatusError, LinePoster, Lost, Unreachable
+from chatcore.backends.http_lines import (
+    ConnectionLostError,
+    HostUnreachableError,
+    HttpStatusError,
+    LinePoster,
+)
 from chatcore.backends.tool_calls import OpenAIToolDeltas, openai_messages
 from chatcore.errors import BackendFailed, BackendUnavailable, Busy, DashboardError, ModelNotFound
 from chatcore.params import GenerationParams
@@ -181,12 +186,12 @@ class OpenAIBackend:
         except HttpStatusError as error:
             text = error_text(json_or_text(error.text)) or f"HTTP {error.status}"
             self._raise_for(error.status, text, model)
-        except (httpx.ConnectError, httpx.ConnectTimeout, Unreachable) as error:
+        except (httpx.ConnectError, httpx.ConnectTimeout, HostUnreachableError) as error:
             raise BackendUnavailable(
                 f"The OpenAI-compatible server at {self.host} can't be reached. "
                 "Check that it is running, then try again."
             ) from error
-        except (httpx.HTTPError, Lost) as error:
+        except (httpx.HTTPError, ConnectionLostError) as error:
             raise BackendFailed(  # the exception's class stays in the log (the cause)
                 f"Lost the connection to {self.host}: it stopped answering "
                 "in the middle of the reply. Try again."

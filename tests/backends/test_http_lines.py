@@ -12,7 +12,12 @@ from collections.abc import Iterator
 
 import pytest
 
-from chatcore.backends.http_lines import HttpStatusError, LinePoster, Lost, Unreachable
+from chatcore.backends.http_lines import (
+    ConnectionLostError,
+    HostUnreachableError,
+    HttpStatusError,
+    LinePoster,
+)
 
 LINES = [{"n": 1}, {"n": 2}, {"done": True}]
 
@@ -106,7 +111,7 @@ def test_lines_come_parsed_and_the_connection_is_kept(server: Scripted) -> None:
 def test_an_answer_cut_mid_way_is_lost_not_ended(server: Scripted, answer: bytes) -> None:
     server.script = [(answer, True)]
     received: list[dict[str, object]] = []
-    with pytest.raises(Lost):
+    with pytest.raises(ConnectionLostError):
         for line in poster(server).post("/api/chat", {}):
             received.append(line)
     assert received[0] == {"n": 1}
@@ -132,7 +137,7 @@ def test_a_host_that_is_not_listening_is_unreachable() -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    with pytest.raises(Unreachable):
+    with pytest.raises(HostUnreachableError):
         list(LinePoster(f"http://127.0.0.1:{port}", {}, 2.0).post("/api/chat", {}))
 
 

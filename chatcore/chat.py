@@ -488,15 +488,17 @@ class ChatService:
         opening: Opening | None = None
         self._begin_turn(conversation_id)  # until the reply's rows are written
         try:
+            # The model is asked first, while the turn is written and committed (its first
+            # piece is taken only after the commit). With the conversation's end remembered
+            # (RelayTails) that write is one insert: 0.2-1.9 ms earlier through the proxy than
+            # asking after it; before, the end's lookup took turns with the request's Python.
+            opening = Opening(backend, model, history, params, self._another_host)
             with self.db.transaction() as cur:
                 parent = self._relay_tails.end(conversation_id, self.db.transactions)
                 if parent is None:
                     parent = self._open_branch_end(cur, conversation_id, history)
                 role = history[-1]["role"]  # the user's, or a tool's result
                 message_id = store.add_message(cur, conversation_id, role, text, parent)
-                # The model is asked now, while the turn is committed: asked before the lookup,
-                # its request's Python took turns with it (1-2 ms later through the proxy).
-                opening = Opening(backend, model, history, params, self._another_host)
         except BaseException:
             self._end_turn(conversation_id)
             abandon(opening, backend)

@@ -107,12 +107,13 @@ class HistoryService:
         """The most recently active conversations whose title or visible messages contain
         `text`, ignoring case.
 
-        The conversations' words (search_words) name the ones that can match; a needle that is
-        one word (or part of one) is answered from them alone, and any other from the folded
-        text of those few. Too many (a common word or phrase): the folded text is scanned,
-        recent weeks first, widening only while fewer than SEARCH_LIMIT conversations match, so
-        a common word costs a small scan. Either way the answer is the same: `total` and
-        `complete` count the matches within the window such a scan would stop at.
+        Recent weeks are searched first, in the folded text (kept in order of activity, so a
+        window skips the rest): a common word fills SEARCH_LIMIT there. Otherwise the
+        conversations' words (search_words) name the ones that can match: a needle that is one
+        word (or part of one) is answered from them alone, any other from the folded text of
+        those few. Too many of those: the scan widens, skipping windows unlikely to fill. Either
+        way the answer is the scan's: `total` and `complete` count the matches within the window
+        it stops at.
         """
         needle = text.strip()
         if not needle:
@@ -122,11 +123,16 @@ class HistoryService:
             newest = queries.newest_activity(cur)
             if newest is None:
                 return SearchResult([], 0, complete=True)
-            found = matches_by_words(cur, needle, filters)
-            if found is None:
-                matches, total, complete = scanned_matches(cur, needle, filters, newest)
-            else:
-                matches, total, complete = within_windows(found, newest)
+            matches, total, complete = scanned_matches(cur, needle, filters, newest, 0, 0)
+            if not complete and total < SEARCH_LIMIT:
+                found = matches_by_words(cur, needle, filters)
+                if found is not None:
+                    matches, total, complete = within_windows(found, newest)
+                else:
+                    widened = next_window(0, total)
+                    matches, total, complete = scanned_matches(
+                        cur, needle, filters, newest, widened
+                    )
             texts = queries.message_texts(cur, [m.first for m in matches if m.first is not None])
         hits = [m.hit(snippet(texts.get(m.first, m.title), needle)) for m in matches]
         return SearchResult(hits, total, complete)
@@ -268,16 +274,21 @@ def within_windows(matches: list[Match], newest: datetime) -> tuple[list[Match],
 
 
 def scanned_matches(
-    cur: duckdb.DuckDBPyConnection, needle: str, filters: Filters, newest: datetime
+    cur: duckdb.DuckDBPyConnection,
+    needle: str,
+    filters: Filters,
+    newest: datetime,
+    index: int,
+    last: int | None = None,
 ) -> tuple[list[Match], int, bool]:
-    """The matches in the folded text, recent weeks first (the text is kept in order of
-    activity, so a window skips the rest): the hits, total and whether all was searched."""
-    index = 0
+    """The matches in the folded text, from SEARCH_WINDOWS[index] on, widening while fewer than
+    SEARCH_LIMIT match, up to SEARCH_WINDOWS[last] (all of them when None): the hits, the total
+    in the last window searched and whether that was the whole history."""
     while True:
         window = SEARCH_WINDOWS[index]
         since = None if window is None else newest - window
         rows = queries.search_since(cur, needle, filters, since, SEARCH_LIMIT)
-        if since is None or len(rows) >= SEARCH_LIMIT:
+        if since is None or len(rows) >= SEARCH_LIMIT or index == last:
             break
         index = next_window(index, len(rows))
     matches = [Match(*row[:5]) for row in rows]

@@ -165,6 +165,8 @@ def test_many_candidates_for_a_phrase_fall_back_to_the_scan(
         return search_since(cur, needle, filters, since, limit)
 
     monkeypatch.setattr(history_module.queries, "search_since", noting)
-    assert found(services, "striped zebra") == ["two", "one"] and scans
+    assert found(services, "striped zebra") == ["two", "one"]
+    assert len(scans) == 2 and scans[-1] is None  # the week, then everything
     scans.clear()
-    assert found(services, "zebra") == ["two", "one"] and not scans  # one word: the words
+    assert found(services, "zebra") == ["two", "one"]
+    assert len(scans) == 1 and scans[0] is not None  # the week, then the words

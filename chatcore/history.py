@@ -103,7 +103,9 @@ class HistoryService:
             total = self.list_conversations(filters, sort, descending, 0, 1).total
         return ListPage(rows, total)
 
-    def search(self, text: str, filters: Filters = NO_FILTERS) -> SearchResult:
+    def search(
+        self, text: str, filters: Filters = NO_FILTERS, by_words: bool = True
+    ) -> SearchResult:
         """The most recently active conversations whose title or visible messages contain
         `text`, ignoring case.
 
@@ -113,7 +115,8 @@ class HistoryService:
         word (or part of one) is answered from them alone, any other from the folded text of
         those few. Too many of those: the scan widens, skipping windows unlikely to fill. Either
         way the answer is the scan's: `total` and `complete` count the matches within the window
-        it stops at.
+        it stops at. `by_words=False`: the scan alone, as before search_words (the benchmark's and
+        the tests' reference).
         """
         needle = text.strip()
         if not needle:
@@ -125,7 +128,7 @@ class HistoryService:
                 return SearchResult([], 0, complete=True)
             matches, total, complete = scanned_matches(cur, needle, filters, newest, 0, 0)
             if not complete and total < SEARCH_LIMIT:
-                found = matches_by_words(cur, needle, filters)
+                found = matches_by_words(cur, needle, filters) if by_words else None
                 if found is not None:
                     matches, total, complete = within_windows(found, newest)
                 else:

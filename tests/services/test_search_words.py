@@ -29,12 +29,7 @@ NO_FILTERS = Filters()
 
 def scanned(services: Services, needle: str, filters: Filters = NO_FILTERS) -> SearchResult:
     """The answer of the scan of the folded text alone (no conversation answered from words)."""
-    words_most, checked_most = history_module.WORDS_MOST, history_module.CHECKED_MOST
-    history_module.WORDS_MOST = history_module.CHECKED_MOST = 0
-    try:
-        return services.history.search(needle, filters)
-    finally:
-        history_module.WORDS_MOST, history_module.CHECKED_MOST = words_most, checked_most
+    return services.history.search(needle, filters, by_words=False)
 
 
 def assert_same_answers(services: Services, filters: Filters = NO_FILTERS) -> None:

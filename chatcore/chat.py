@@ -32,6 +32,7 @@ from chatcore.knowledge import NO_GROUNDING, Grounding, KnowledgeService
 from chatcore.logs import current_request_id, event
 from chatcore.opening import Opening
 from chatcore.params import GenerationParams
+from chatcore.relay_tails import RelayTails
 from chatcore.reply_rows import RowWriter, TurnLocks
 from chatcore.stats import BackgroundSummaries
 from chatcore.storage import conversations as store
@@ -125,6 +126,7 @@ class ReplyStream:
         # Replies ahead of this one at a busy model while it waits its turn (it yields "" then).
         self.waiting_ahead: int | None = None
         self._finished = threading.Event()  # set once the outcome is stored
+        self.stored_as = 0  # the database's transaction count once the outcome was stored
         self._db = db
         self._opening = opening  # the request to the model, already on its way
         self._backend = opening.backend
@@ -267,6 +269,7 @@ class ReplyStream:
                 attempts=reply.attempts,
             )
             store.touch_conversation(cur, reply.conversation_id)
+            self.stored_as = self._db.transaction_number
         self._log_run()
         self._finished.set()
         self._stored()
@@ -350,6 +353,7 @@ class ChatService:
         registry: Registry,
         knowledge: KnowledgeService | None = None,
         context: ContextFitter | None = None,
+        relay_tails: RelayTails | None = None,
     ) -> None:
         self.db = db
         self.registry = registry
@@ -361,6 +365,8 @@ class ChatService:
         self._rows = RowWriter(db)  # each reply's own rows, beside its first token
         self._turns = TurnLocks()  # one send at a time per conversation, until its rows are in
         self._summaries = BackgroundSummaries(db)  # Stats counts each reply in a pause
+        # where each tool's conversation ended its last turn
+        self._relay_tails = relay_tails or RelayTails()
 
     def _begin_turn(self, conversation_id: str) -> None:
         """A send's turn, from before its user's message until its reply's rows are written:
@@ -483,11 +489,9 @@ class ChatService:
         self._begin_turn(conversation_id)  # until the reply's rows are written
         try:
             with self.db.transaction() as cur:
-                exists, branch = trees.existing_open_branch(cur, conversation_id)
-                if not exists:
-                    first = next(m["content"] for m in history if m["role"] == "user")
-                    store.create_conversation(cur, conversation_id, title_from(first))
-                parent = branch[-1] if branch else None
+                parent = self._relay_tails.end(conversation_id, self.db.transactions)
+                if parent is None:
+                    parent = self._open_branch_end(cur, conversation_id, history)
                 role = history[-1]["role"]  # the user's, or a tool's result
                 message_id = store.add_message(cur, conversation_id, role, text, parent)
                 # The model is asked now, while the turn is committed: asked before the lookup,
@@ -500,11 +504,37 @@ class ChatService:
         reply = self._reply_later(
             conversation_id, backend, model, params, history, client, message_id, None
         )
-        write = self._reply_rows(reply, params, history, message_id)
+        rows = self._reply_rows(reply, params, history, message_id)
+        rows_stored_as: list[int] = []
+
+        def write(cur: store.duckdb.DuckDBPyConnection) -> tuple[int, int]:
+            written = rows(cur)
+            rows_stored_as.append(self.db.transaction_number)
+            return written
+
+        def stored() -> None:
+            self._summaries.reply_stored()
+            # the reply ends the open branch unless another write came between its two
+            if rows_stored_as and stream.stored_as == rows_stored_as[0] + 1:
+                self._relay_tails.remember(conversation_id, reply.message_id, stream.stored_as)
+
         self._rows.write(
             reply.rows, write, then=lambda: self._end_turn(conversation_id), after=reply.shown
         )
-        return ReplyStream(self.db, opening, reply, started, self._summaries.reply_stored)
+        stream = ReplyStream(self.db, opening, reply, started, stored)
+        return stream
+
+    @staticmethod
+    def _open_branch_end(
+        cur: store.duckdb.DuckDBPyConnection, conversation_id: str, history: list[ChatMessage]
+    ) -> int | None:
+        """The last message of the relayed conversation's open branch; the conversation is made
+        when it is new (None then)."""
+        exists, branch = trees.existing_open_branch(cur, conversation_id)
+        if not exists:
+            first = next(m["content"] for m in history if m["role"] == "user")
+            store.create_conversation(cur, conversation_id, title_from(first))
+        return branch[-1] if branch else None
 
     def regenerate(self, conversation_id: str, model: str, params: GenerationParams) -> ReplyStream:
         """Answer the open branch's last user message again: a sibling of the reply it had,

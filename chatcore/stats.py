@@ -59,11 +59,14 @@ def summarise_now(db: Database) -> None:
 # the proxy, a suite). They take no lock a send takes.
 PAUSE_SECONDS = 0.5
 DELAY_SECONDS = 5.0
+# Runs added per transaction: those of a burst share their rollup's recompute (rollup.Recomputes);
+# a few, so that a close waits for little.
+RUNS_PER_TRANSACTION = 16
 
 
 class BackgroundSummaries:
     """Adds each stored reply to the Stats summaries on a thread of its own, in a pause between
-    sends, one run per transaction, beside the sends' transactions. A failure leaves the runs
+    sends, a few runs per transaction, beside the sends' transactions. A failure leaves the runs
     queued for the next time (Stats' next read, which adds what is queued first, or the next
     start)."""
 
@@ -109,8 +112,8 @@ class BackgroundSummaries:
         try:
             self._db.turns.wait_for_a_pause(PAUSE_SECONDS, DELAY_SECONDS, self._is_closed)
             while not self._closed and not self._db.closed:
-                with self._db.summaries_transaction() as cur:  # one run: close waits for less
-                    if not summarise_finished(cur, at_most=1):
+                with self._db.summaries_transaction() as cur:
+                    if not summarise_finished(cur, at_most=RUNS_PER_TRANSACTION):
                         return
         except Exception:  # the database closing under it, say: the queue keeps the runs
             if not self._db.closed:

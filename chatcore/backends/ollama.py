@@ -12,13 +12,20 @@ from typing import Any
 import httpx
 import ollama
 
+from chatcore.backends.http_lines import (
+    ConnectionLostError,
+    HostUnreachableError,
+    HttpStatusError,
+    LinePoster,
+)
 from chatcore.backends.tool_calls import from_ollama
 from chatcore.errors import BackendFailed, BackendUnavailable, Busy, DashboardError, ModelNotFound
 from chatcore.params import GenerationParams
 from chatcore.types import Abilities, ChatMessage, Metrics, ModelInfo, Piece, Thinking
 
 # No read timeout: a first model load can take minutes before the first byte arrives.
-CLIENT_TIMEOUT = httpx.Timeout(None, connect=5.0)
+CONNECT_SECONDS = 5.0
+CLIENT_TIMEOUT = httpx.Timeout(None, connect=CONNECT_SECONDS)
 # Listing, status and model management: a host that hangs must not hang a page.
 ADMIN_TIMEOUT = httpx.Timeout(15.0, connect=2.0)
 ABILITIES_SECONDS = 60.0  # a model's capabilities, asked again after this (it may be re-pulled)
@@ -43,6 +50,10 @@ class OllamaBackend:
         # trust_env=False: a proxy setting must never reroute a loopback server.
         self._client = ollama.Client(host=host, timeout=CLIENT_TIMEOUT, trust_env=False)
         self._admin = ollama.Client(host=host, timeout=ADMIN_TIMEOUT, trust_env=False)
+        # Chats stream through http.client (chatcore/backends/http_lines.py), to the URL and
+        # with the headers the official client would use.
+        wire = self._client._client
+        self._chats = LinePoster(str(wire.base_url), wire.headers, CONNECT_SECONDS)
         self._abilities: dict[str, tuple[float, dict[str, Any]]] = {}  # /api/show's answers
         self._abilities_lock = threading.Lock()
 
@@ -123,14 +134,14 @@ class OllamaBackend:
     def stream_chat(
         self, model: str, messages: Sequence[ChatMessage], params: GenerationParams
     ) -> Iterator[Piece]:
-        # The client's own request, its lines as plain dicts: a pydantic ChatResponse a line was
-        # the largest cost of relaying thousands of tokens a second (the proxy's throughput).
-        stream = self._client._request(
-            dict, "POST", "/api/chat", json=chat_request(model, messages, params), stream=True
-        )
+        # Lines as plain dicts: a pydantic ChatResponse a line, then httpx's reading of each
+        # token's chunk, were the largest costs of relaying thousands of tokens a second.
+        stream = self._chats.post("/api/chat", chat_request(model, messages, params))
         try:
             with self._mapped_errors(model=model):
                 for part in stream:
+                    if failure := part.get("error"):  # the server failed mid-answer
+                        raise ollama.ResponseError(str(failure))
                     message = part.get("message") or NO_MESSAGE
                     if thinking := message.get("thinking"):  # reasoning first, in its own pieces
                         yield Thinking(thinking)
@@ -164,10 +175,17 @@ class OllamaBackend:
             raise
         except ollama.ResponseError as error:
             raise self._response_error(error, model) from error
+        except HttpStatusError as error:
+            answer = ollama.ResponseError(
+                error.text, error.status
+            )  # its message, as the client reads it
+            raise self._response_error(answer, model) from error
+        except HostUnreachableError as error:
+            raise BackendUnavailable(start_hint(self.host)) from error
         # Streaming raises a raw httpx.ConnectError, non-streaming a built-in ConnectionError.
         except (httpx.ConnectError, httpx.ConnectTimeout, ConnectionError) as error:
             raise BackendUnavailable(start_hint(self.host)) from error
-        except httpx.HTTPError as error:
+        except (httpx.HTTPError, ConnectionLostError) as error:
             # Plain words for the page; the exception's class and text stay in the log (the cause).
             raise BackendFailed(
                 f"Lost the connection to Ollama at {self.host}: it stopped answering "

@@ -12,18 +12,25 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
 import httpx
 
+from chatcore.backends.http_lines import (
+    ConnectionLostError,
+    HostUnreachableError,
+    HttpStatusError,
+    LinePoster,
+)
 from chatcore.backends.tool_calls import OpenAIToolDeltas, openai_messages
 from chatcore.errors import BackendFailed, BackendUnavailable, Busy, DashboardError, ModelNotFound
 from chatcore.params import GenerationParams
 from chatcore.types import ChatMessage, Metrics, ModelInfo, Piece, Thinking
 
 # No read timeout: a first model load can take minutes before the first byte arrives.
-CLIENT_TIMEOUT = httpx.Timeout(None, connect=5.0)
+CONNECT_SECONDS = 5.0
+CLIENT_TIMEOUT = httpx.Timeout(None, connect=CONNECT_SECONDS)
 ADMIN_TIMEOUT = httpx.Timeout(15.0, connect=2.0)
 NS_PER_MS = 1_000_000
 DATA = "data:"
@@ -59,6 +66,9 @@ class OpenAIBackend:
         # trust_env=False: a proxy setting must never reroute a loopback server.
         self._client = httpx.Client(headers=headers, timeout=CLIENT_TIMEOUT, trust_env=False)
         self._admin = httpx.Client(headers=headers, timeout=ADMIN_TIMEOUT, trust_env=False)
+        # Chats stream through http.client: httpx cost 3-4 times the CPU a token
+        # (chatcore/backends/http_lines.py).
+        self._chats = LinePoster(self.host, headers, CONNECT_SECONDS)
 
     def __repr__(self) -> str:  # never the key
         return f"OpenAIBackend({self.host!r})"
@@ -66,6 +76,7 @@ class OpenAIBackend:
     def close(self) -> None:
         self._client.close()
         self._admin.close()
+        self._chats.close()
 
     def list_models(self) -> list[ModelInfo]:
         """GET /models; any failure to list is BackendUnavailable: the registry routes around it."""
@@ -104,17 +115,12 @@ class OpenAIBackend:
     def stream_body(self, model: str, body: dict[str, Any]) -> Iterator[Piece]:
         """A chat-completions request as given (the embedded engine adds llama.cpp's sampler
         fields), streamed: text pieces, then the Metrics."""
-        with self._mapped_errors(model=model):
-            request = self._client.build_request("POST", f"{self.host}/chat/completions", json=body)
-            response = self._client.send(request, stream=True)
+        lines = self._chats.lines("/chat/completions", body)
         try:
             with self._mapped_errors(model=model):
-                if response.status_code >= 400:
-                    response.read()
-                    self._raise_for_status(response, model)
-                yield from self._pieces(response.iter_lines())
+                yield from self._pieces(line.decode() for line in lines)
         finally:
-            response.close()  # closing the HTTP stream cancels generation on the server
+            lines.close()  # closing the HTTP stream cancels generation on the server
 
     def _pieces(self, lines: Iterator[str]) -> Iterator[Piece]:
         finish: str | None = None
@@ -156,10 +162,11 @@ class OpenAIBackend:
         )
 
     def _raise_for_status(self, response: httpx.Response, model: str | None) -> None:
-        status = response.status_code
-        if status < 400:
-            return
-        text = error_text(safe_json(response)) or response.reason_phrase
+        if response.status_code >= 400:
+            text = error_text(safe_json(response)) or response.reason_phrase
+            self._raise_for(response.status_code, text, model)
+
+    def _raise_for(self, status: int, text: str, model: str | None) -> NoReturn:
         if status in (401, 403):
             raise BackendFailed(f"{self.host} refused the API key ({status}): {text}")
         if status == 404 and model is not None:
@@ -176,12 +183,15 @@ class OpenAIBackend:
             yield
         except DashboardError:
             raise
-        except (httpx.ConnectError, httpx.ConnectTimeout) as error:
+        except HttpStatusError as error:
+            text = error_text(json_or_text(error.text)) or f"HTTP {error.status}"
+            self._raise_for(error.status, text, model)
+        except (httpx.ConnectError, httpx.ConnectTimeout, HostUnreachableError) as error:
             raise BackendUnavailable(
                 f"The OpenAI-compatible server at {self.host} can't be reached. "
                 "Check that it is running, then try again."
             ) from error
-        except httpx.HTTPError as error:
+        except (httpx.HTTPError, ConnectionLostError) as error:
             raise BackendFailed(  # the exception's class stays in the log (the cause)
                 f"Lost the connection to {self.host}: it stopped answering "
                 "in the middle of the reply. Try again."
@@ -239,6 +249,13 @@ def safe_json(response: httpx.Response) -> Any:
         return response.json()
     except ValueError:
         return response.text[:200]
+
+
+def json_or_text(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text[:200]
 
 
 def error_text(payload: Any) -> str:

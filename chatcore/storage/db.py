@@ -34,6 +34,9 @@ class Database:
         # transaction at a time, and none beside another change of the summaries.
         self._summaries_lock = threading.Lock()
         self.turns = TurnGate()  # sends between their two commits; copies wait for none
+        # Writing transactions ended so far (committed or rolled back) and restores: what was
+        # read at one count still holds while the count is the same (see `transaction_number`).
+        self.transactions = 0
         self._connection = open_checked(self.path)
         self.closed = False
 
@@ -51,12 +54,19 @@ class Database:
     def transaction(self, summaries: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
         """A writing transaction; `summaries`: it also changes Stats' summaries (deletes runs,
         imports them), so none of summaries_transaction's runs beside it."""
-        with (
-            self._write_lock,
-            self._summaries_lock if summaries else nullcontext(),
-            self._begun() as cur,
-        ):
-            yield cur
+        with self._write_lock, self._summaries_lock if summaries else nullcontext():
+            try:
+                with self._begun() as cur:
+                    yield cur
+            finally:
+                self.transactions += 1
+
+    @property
+    def transaction_number(self) -> int:
+        """Inside `transaction()`: the count `transactions` has once this one ended and until
+        the next writing transaction (summaries_transaction's do not count: they change only
+        Stats' summaries)."""
+        return self.transactions + 1
 
     @contextmanager
     def summaries_transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -90,6 +100,7 @@ class Database:
         nothing; on any failure that file is put back and opened again. Returns its path.
         """
         with self._write_lock, self._summaries_lock, self._lock:
+            self.transactions += 1  # everything read before is of another file
             self._connection.close()
             try:
                 aside = replace_file(self.path, source)

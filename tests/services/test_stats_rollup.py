@@ -214,6 +214,28 @@ def test_summaries_equal_a_fresh_recompute_through_random_finishes_deletes_and_i
     db.close()
 
 
+@pytest.mark.parametrize("seed", [4, 5])
+def test_a_burst_of_finished_runs_summarised_in_one_pass_equals_a_fresh_recompute(
+    db_path: Path, seed: int
+) -> None:
+    """A tool's burst: many runs of a few quarter hours finish before the summaries run, some
+    answered on another host (recomputed the slow way, between the others), all added in one
+    pass that shares the quarters' recomputes."""
+    rng = np.random.default_rng(seed)
+    db = Database(db_path)
+    start = datetime(2026, 3, 31, 23, 30, tzinfo=UTC)  # a day's and a month's end among them
+    with db.transaction() as cur:
+        started = [random_start(cur, rng, start) for _ in range(40)]
+    with db.transaction() as cur:
+        for run_id in rng.permutation(started):
+            random_finish(cur, rng, int(run_id))
+    with db.cursor() as cur:
+        queued = cur.execute("SELECT count(*) FROM run_summary_queue").fetchone()
+    assert queued is not None and queued[0] == 40
+    assert contents(db) == recomputed(db)
+    db.close()
+
+
 def random_start(cur: duckdb.DuckDBPyConnection, rng: np.random.Generator, start: datetime) -> int:
     host = str(rng.choice(list(HOSTS)))
     model = GEMMA if HOSTS[host] == "embedded" else str(rng.choice([LLAMA, QWEN]))

@@ -223,6 +223,7 @@ class Match:
 # each conversation holding its words, at a few milliseconds each: up to this many.
 WORDS_MOST = 5_000
 CHECKED_MOST = 40
+RUNS_LOOKED_UP = 4
 
 
 def matches_by_words(
@@ -233,6 +234,9 @@ def matches_by_words(
     runs, one_word = queries.needle_words(cur, needle)
     if not runs:  # punctuation alone: no word to look up
         return None
+    # Any of the runs name conversations that can match (the text then checks them): the
+    # longest few, the likeliest to be rare, keep a long needle's query short.
+    runs = sorted(set(runs), key=len, reverse=True)[:RUNS_LOOKED_UP]
     held = queries.word_matches(
         cur, needle, runs, filters, WORDS_MOST if one_word else CHECKED_MOST
     )

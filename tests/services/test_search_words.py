@@ -71,6 +71,9 @@ def test_the_words_answer_as_the_scan_does(services: Services, fake_ollama: Fake
     assert found(services, "本語") == ["delta"]  # inside a word of another script
     assert found(services, "striped zebra") == ["delta"]  # a phrase, checked in the text
     assert found(services, "zebra x_y") == []  # its words are there, the phrase is not
+    long_phrase = "Zebras: striped zebra, x_y and 日本語!"
+    assert found(services, long_phrase) == ["delta"]  # more words than are looked up
+    assert services.history.search(long_phrase) == scanned(services, long_phrase)
     assert_same_answers(services)
     assert_same_answers(services, Filters(models=("qwen3:4b",)))
     assert search_words(services) == rebuilt_words(services)

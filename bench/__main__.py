@@ -4,6 +4,7 @@ from bench import (
     api,
     bigio,
     browser,
+    browser_floor,
     compare,
     context_fit,
     embedded,
@@ -31,6 +32,7 @@ if __name__ == "__main__":
     history.main()
     trees.main()
     browser.main()
+    browser_floor.main()
     suites.main()
     embedded.main()
     knowledge.main()

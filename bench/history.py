@@ -20,6 +20,7 @@ from chatcore.storage.db import Database
 
 ROUNDS = 15
 COMMON_WORD = "anmo"  # in most conversations: the search that finds the most
+PHRASE = f"{NEEDLE} was mentioned"  # words of a few conversations, checked in their text
 
 
 def timed_ms(action: Callable[[], object], rounds: int = ROUNDS) -> float:
@@ -30,6 +31,21 @@ def timed_ms(action: Callable[[], object], rounds: int = ROUNDS) -> float:
         action()
         times.append((time.perf_counter() - started) * 1000)
     return median(times)
+
+
+def side_by_side_ms(
+    first: Callable[[], object], second: Callable[[], object], rounds: int = ROUNDS
+) -> tuple[float, float]:
+    """Both timed in turns, one after the other each round, so a load that comes and goes
+    weighs on both alike: their medians."""
+    first(), second()  # warm up
+    times: tuple[list[float], list[float]] = ([], [])
+    for _ in range(rounds):
+        for action, kept in ((first, times[0]), (second, times[1])):
+            started = time.perf_counter()
+            action()
+            kept.append((time.perf_counter() - started) * 1000)
+    return median(times[0]), median(times[1])
 
 
 def after_a_reply(db: Database, history: HistoryService, rounds: int = ROUNDS) -> float:
@@ -56,6 +72,13 @@ def measure(path: Path) -> list[tuple[str, str]]:
         opened = history.open(LONG_CONVERSATION)
         assert opened is not None and len(opened.messages) >= LONG_MESSAGES * 0.95
         assert history.search(NEEDLE).total > 0
+        assert history.search(NEEDLE) == history.search(NEEDLE, by_words=False)
+        rare_words, rare_scan = side_by_side_ms(
+            lambda: history.search(NEEDLE), lambda: history.search(NEEDLE, by_words=False)
+        )
+        phrase_words, phrase_scan = side_by_side_ms(
+            lambda: history.search(PHRASE), lambda: history.search(PHRASE, by_words=False)
+        )
         figures = {
             "list, newest first (target <= 50 ms)": timed_ms(history.list_conversations),
             "list, by tokens, one model, page 20 (<= 50 ms)": timed_ms(
@@ -64,7 +87,10 @@ def measure(path: Path) -> list[tuple[str, str]]:
                 )
             ),
             "list right after a reply (<= 50 ms)": after_a_reply(db, history),
-            f"search a rare word '{NEEDLE}' (<= 300 ms)": timed_ms(lambda: history.search(NEEDLE)),
+            f"search a rare word '{NEEDLE}' (<= 300 ms)": rare_words,
+            "  the same word, the text scanned (before search_words)": rare_scan,
+            f"search a rare phrase '{PHRASE}' (<= 300 ms)": phrase_words,
+            "  the same phrase, the text scanned (before search_words)": phrase_scan,
             f"search a common word '{COMMON_WORD}' (<= 300 ms)": timed_ms(
                 lambda: history.search(COMMON_WORD)
             ),

@@ -14,6 +14,8 @@ import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+import duckdb
+
 from chatcore.errors import InvalidInput
 from chatcore.storage import conversations as store
 from chatcore.storage import history as queries
@@ -101,13 +103,20 @@ class HistoryService:
             total = self.list_conversations(filters, sort, descending, 0, 1).total
         return ListPage(rows, total)
 
-    def search(self, text: str, filters: Filters = NO_FILTERS) -> SearchResult:
+    def search(
+        self, text: str, filters: Filters = NO_FILTERS, by_words: bool = True
+    ) -> SearchResult:
         """The most recently active conversations whose title or visible messages contain
         `text`, ignoring case.
 
-        Recent weeks are searched first and the window widens only while fewer than
-        SEARCH_LIMIT conversations match, so a common word costs a small scan and a rare one a
-        full one. The folded text is kept in order of activity, so a window skips the rest.
+        Recent weeks are searched first, in the folded text (kept in order of activity, so a
+        window skips the rest): a common word fills SEARCH_LIMIT there. Otherwise the
+        conversations' words (search_words) name the ones that can match: a needle that is one
+        word (or part of one) is answered from them alone, any other from the folded text of
+        those few. Too many of those: the scan widens, skipping windows unlikely to fill. Either
+        way the answer is the scan's: `total` and `complete` count the matches within the window
+        it stops at. `by_words=False`: the scan alone, as before search_words (the benchmark's and
+        the tests' reference).
         """
         needle = text.strip()
         if not needle:
@@ -117,20 +126,19 @@ class HistoryService:
             newest = queries.newest_activity(cur)
             if newest is None:
                 return SearchResult([], 0, complete=True)
-            index = 0
-            while True:
-                window = SEARCH_WINDOWS[index]
-                since = None if window is None else newest - window
-                rows = queries.search_since(cur, needle, filters, since, SEARCH_LIMIT)
-                if since is None or len(rows) >= SEARCH_LIMIT:
-                    break
-                index = next_window(index, len(rows))
-            texts = queries.message_texts(cur, [row[3] for row in rows if row[3] is not None])
-        hits = [
-            SearchHit(id_, title, updated, snippet(texts.get(first, title), needle), count, first)
-            for id_, title, updated, first, count, _ in rows
-        ]
-        return SearchResult(hits, rows[0][-1] if rows else 0, complete=since is None)
+            matches, total, complete = scanned_matches(cur, needle, filters, newest, 0, 0)
+            if not complete and total < SEARCH_LIMIT:
+                found = matches_by_words(cur, needle, filters) if by_words else None
+                if found is not None:
+                    matches, total, complete = within_windows(found, newest)
+                else:
+                    widened = next_window(0, total)
+                    matches, total, complete = scanned_matches(
+                        cur, needle, filters, newest, widened
+                    )
+            texts = queries.message_texts(cur, [m.first for m in matches if m.first is not None])
+        hits = [m.hit(snippet(texts.get(m.first, m.title), needle)) for m in matches]
+        return SearchResult(hits, total, complete)
 
     def open(self, conversation_id: str, through: int | None = None) -> OpenConversation | None:
         """The conversation's row and its open branch (or the branch through message `through`,
@@ -192,6 +200,106 @@ class HistoryService:
             if stale:
                 queries.write_summaries(cur, stale)
         return len(stale)
+
+
+@dataclass(frozen=True)
+class Match:
+    """A matching conversation: its first message holding the needle (None: only its title)
+    and how many do."""
+
+    id: str
+    title: str
+    updated_at: datetime
+    first: int | None
+    count: int
+
+    def hit(self, around: str) -> SearchHit:
+        return SearchHit(self.id, self.title, self.updated_at, around, self.count, self.first)
+
+
+# Up to this many conversations whose words hold a one-word needle are read from the words; more
+# (a common word) and the windowed scan, which then stops at the first week or two months, is
+# cheaper. A needle of several words (or with punctuation) is looked for in the folded text of
+# each conversation holding its words, at a few milliseconds each: up to this many.
+WORDS_MOST = 5_000
+CHECKED_MOST = 40
+RUNS_LOOKED_UP = 4
+
+
+def matches_by_words(
+    cur: duckdb.DuckDBPyConnection, needle: str, filters: Filters
+) -> list[Match] | None:
+    """Every conversation matching `needle` and `filters`, newest first, found through the
+    conversations' words; None when the words can't answer cheaply (see WORDS_MOST)."""
+    runs, one_word = queries.needle_words(cur, needle)
+    if not runs:  # punctuation alone: no word to look up
+        return None
+    # Any of the runs name conversations that can match (the text then checks them): the
+    # longest few, the likeliest to be rare, keep a long needle's query short.
+    runs = sorted(set(runs), key=len, reverse=True)[:RUNS_LOOKED_UP]
+    held = queries.word_matches(
+        cur, needle, runs, filters, WORDS_MOST if one_word else CHECKED_MOST
+    )
+    if held is None:
+        return None
+    # A one-word needle is in a conversation iff one of its words holds it; the first message is
+    # the words' first, and their count is exact when one word holds it. The rest is read from
+    # the text: every candidate for a longer needle, the shown ones holding several words.
+    if one_word:
+        unsure = [w for w in held[:SEARCH_LIMIT] if w.words > 1]
+    else:
+        unsure = [w for w in held if w.words > 0]
+    checked = queries.matching_messages(
+        cur, needle, [(w.id, w.active_at) for w in unsure if w.active_at is not None]
+    )
+    unsure_ids = {w.id for w in unsure}
+    matches = []
+    for word in held:
+        if word.id not in unsure_ids:
+            matches.append(
+                Match(word.id, word.title, word.updated_at, word.first_message, word.messages)
+            )
+        elif word.id in checked:
+            first, count = checked[word.id]
+            matches.append(Match(word.id, word.title, word.updated_at, first, count))
+        elif word.titled:  # its words hold the runs, its text not the needle: the title does
+            matches.append(Match(word.id, word.title, word.updated_at, None, 0))
+    return matches
+
+
+def within_windows(matches: list[Match], newest: datetime) -> tuple[list[Match], int, bool]:
+    """The hits, total and completeness the windowed scan gives for these matches (all of
+    them, newest first): it stops at the first window holding SEARCH_LIMIT."""
+    index = 0
+    while True:
+        window = SEARCH_WINDOWS[index]
+        since = None if window is None else newest - window
+        found = len(matches) if since is None else sum(m.updated_at >= since for m in matches)
+        if since is None or found >= SEARCH_LIMIT:
+            return matches[:SEARCH_LIMIT], found, since is None
+        index = next_window(index, found)
+
+
+def scanned_matches(
+    cur: duckdb.DuckDBPyConnection,
+    needle: str,
+    filters: Filters,
+    newest: datetime,
+    index: int,
+    last: int | None = None,
+) -> tuple[list[Match], int, bool]:
+    """The matches in the folded text, from SEARCH_WINDOWS[index] on, widening while fewer than
+    SEARCH_LIMIT match, up to SEARCH_WINDOWS[last] (all of them when None): the hits, the total
+    in the last window searched and whether that was the whole history."""
+    while True:
+        window = SEARCH_WINDOWS[index]
+        since = None if window is None else newest - window
+        rows = queries.search_since(cur, needle, filters, since, SEARCH_LIMIT)
+        if since is None or len(rows) >= SEARCH_LIMIT or index == last:
+            break
+        index = next_window(index, len(rows))
+    matches = [Match(*row[:5]) for row in rows]
+    return matches, rows[0][-1] if rows else 0, since is None
 
 
 def next_window(searched: int, found: int) -> int:

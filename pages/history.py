@@ -25,7 +25,7 @@ from ui.formatting import (
 from ui.i18n import N_, _
 from ui.messages import show_message
 from ui.safe_markdown import safe_label
-from ui.search_marks import marked_snippet
+from ui.search_marks import hit_markdown
 
 services = ui.services()
 history = services.history
@@ -242,12 +242,10 @@ def show_search(text: str, filters: Filters) -> None:
         with st.container(border=True):
             st.button(safe_label(hit.title), key=f"hit-{hit.id}", type="tertiary",
                       on_click=open_from_list, args=(hit.id, hit.message_id))  # fmt: skip
-            st.caption(
-                _("{when} · {count} matching message(s)").format(
-                    when=when(hit.updated_at), count=hit.matching_messages
-                )
+            about = _("{when} · {count} matching message(s)").format(
+                when=when(hit.updated_at), count=hit.matching_messages
             )
-            st.markdown(marked_snippet(hit.snippet, text))  # escaped, the match in bold
+            st.markdown(hit_markdown(about, hit.snippet, text))  # escaped, the match in bold
             if hit.message_id is not None:
                 jump_button(hit.id, hit.message_id)
     if (hidden := len(result.hits) - shown_hits) > 0:

@@ -28,3 +28,9 @@ def marked_snippet(snippet: str, searched: str) -> str:
         position = match.end()
     pieces.append(escaped_markdown(flat[position:]))
     return "".join(pieces)
+
+
+def hit_markdown(about: str, snippet: str, searched: str) -> str:
+    """A search hit's line about it (small and grey, as a caption) over its marked snippet, as
+    one element: each element is one more message for the browser to take and draw."""
+    return f":small[:gray[{escaped_markdown(about)}]]  \n{marked_snippet(snippet, searched)}"

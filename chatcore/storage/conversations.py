@@ -357,6 +357,7 @@ CONVERSATION_CLEANUP: list[str] = [
     # Stats' numbers of conversations (the rollup is rebuilt after these statements)
     "DELETE FROM run_conversation_numbers WHERE conversation_id IN (SELECT unnest($ids))",
     "DELETE FROM message_search WHERE conversation_id IN (SELECT unnest($ids))",
+    "DELETE FROM search_words WHERE conversation_id IN (SELECT unnest($ids))",
     "DELETE FROM conversations WHERE id IN (SELECT unnest($ids))",
     """
     DELETE FROM images i

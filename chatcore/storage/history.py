@@ -2,7 +2,8 @@
 
 The list reads a per-conversation summary (visible messages, tokens, models) kept in
 `conversation_summaries` (migration 2) instead of aggregating a million messages per request, and
-search scans `message_search`, the visible messages already lowercased. Both are refreshed here,
+search reads `search_words` (migration 19), each conversation's words, and scans `message_search`,
+the messages already lowercased, only when the words can't answer alone. All are refreshed here,
 on read, for the conversations whose `updated_at` moved since they were computed (every reply's end
 touches it), so the send path has nothing extra to do.
 """
@@ -51,6 +52,31 @@ class ConversationRow:
     client: str | None = None  # the tool that sent it through the proxies; None: the dashboard
 
 
+# Words as search_words keeps them: the runs of letters, digits, marks and underscores of the
+# folded text. Each run of a needle lies inside one of the text's wherever the needle occurs, so
+# the conversations holding a word with each of the needle's runs are all that can match it, and
+# exactly those that do when the needle is one run alone.
+NOT_WORD = r"[^\pL\pN\pM_]+"
+WORD = r"[\pL\pN\pM_]+"
+
+
+def words_insert(folded_rows: str) -> str:
+    """SQL filling search_words from `folded_rows`, a query of message_id, conversation_id,
+    active_at and folded (the lowercased text), as message_search holds them."""
+    return f"""
+        INSERT INTO search_words
+        SELECT word, conversation_id, any_value(active_at), min(message_id), count(*)
+        FROM (
+            SELECT DISTINCT message_id, conversation_id, active_at,
+                unnest(regexp_split_to_array(folded, '{NOT_WORD}')) AS word
+            FROM ({folded_rows})
+        )
+        WHERE word <> ''
+        GROUP BY conversation_id, word
+        ORDER BY any_value(active_at), conversation_id  -- in order of activity, as message_search
+        """
+
+
 def stale_conversations(cur: duckdb.DuckDBPyConnection) -> list[str]:
     rows = cur.execute(
         """
@@ -84,10 +110,11 @@ def forget_folded_text(cur: duckdb.DuckDBPyConnection, conversation_id: str) -> 
         "SELECT updated_at FROM conversation_summaries WHERE conversation_id = ?", [conversation_id]
     ).fetchone()
     if row is not None:
-        cur.execute(
-            "DELETE FROM message_search WHERE active_at = ? AND conversation_id = ?",
-            [row[0], conversation_id],
-        )
+        for table in ("message_search", "search_words"):
+            cur.execute(
+                f"DELETE FROM {table} WHERE active_at = ? AND conversation_id = ?",
+                [row[0], conversation_id],
+            )
 
 
 def write_summary_rows(cur: duckdb.DuckDBPyConnection, chosen: str, ids: str | list[str]) -> None:
@@ -96,6 +123,7 @@ def write_summary_rows(cur: duckdb.DuckDBPyConnection, chosen: str, ids: str | l
         forget_folded_text(cur, ids)
     else:
         cur.execute(f"DELETE FROM message_search WHERE conversation_id {chosen}", [ids])
+        cur.execute(f"DELETE FROM search_words WHERE conversation_id {chosen}", [ids])
     cur.execute(f"DELETE FROM conversation_summaries WHERE conversation_id {chosen}", [ids])
     # appended in order of activity: the newest rows stay together at the end for search windows
     cur.execute(
@@ -108,6 +136,13 @@ def write_summary_rows(cur: duckdb.DuckDBPyConnection, chosen: str, ids: str | l
         """,
         [ids],
     )
+    folded_rows = f"""
+        SELECT m.id AS message_id, m.conversation_id, c.updated_at AS active_at,
+            lower(m.content) AS folded
+        FROM messages m JOIN conversations c ON c.id = m.conversation_id
+        WHERE m.conversation_id {chosen}
+        """
+    cur.execute(words_insert(folded_rows), [ids])
     cur.execute(
         f"""
         INSERT INTO conversation_summaries
@@ -160,6 +195,84 @@ def search_since(
         """,
         [*window, needle, needle, *params, *window, limit],
     ).fetchall()
+
+
+def needle_words(cur: duckdb.DuckDBPyConnection, needle: str) -> tuple[list[str], bool]:
+    """The needle's runs as search_words splits text, and whether it is one run alone."""
+    row = cur.execute(
+        "SELECT list_filter(regexp_split_to_array(lower(?), ?), lambda run: run <> ''),"
+        " regexp_full_match(lower(?), ?)",
+        [needle, NOT_WORD, needle, WORD],
+    ).fetchone()
+    return (list(row[0]), bool(row[1])) if row is not None else ([], False)
+
+
+@dataclass(frozen=True)
+class WordMatch:
+    """A conversation whose words hold each of a needle's runs, or whose title holds it."""
+
+    id: str
+    title: str
+    updated_at: datetime
+    active_at: datetime | None  # its rows' time in message_search (None: only the title)
+    first_message: int | None  # the first message holding a word with a run
+    messages: int  # the messages holding each word, summed: exact when `words` is 1
+    words: int  # how many of its words hold a run
+    titled: bool  # the title holds the needle
+
+
+def word_matches(
+    cur: duckdb.DuckDBPyConnection, needle: str, runs: list[str], filters: Filters, most: int
+) -> list[WordMatch] | None:
+    """Every conversation matching `filters` whose words hold each of `runs` (the needle's) or
+    whose title holds the needle, newest first; None when there are more than `most`."""
+    where, params = filter_clause(filters)
+    any_run = " OR ".join("contains(word, ?)" for _ in runs)
+    every_run = " AND ".join("bool_or(contains(word, ?))" for _ in runs)
+    rows = cur.execute(
+        f"""
+        WITH held AS (
+            SELECT conversation_id, any_value(active_at) AS active_at,
+                min(first_message) AS first_message, sum(messages) AS messages, count(*) AS words
+            FROM search_words WHERE {any_run}
+            GROUP BY conversation_id HAVING {every_run}
+        )
+        SELECT c.id, c.title, c.updated_at, h.active_at, h.first_message,
+            coalesce(h.messages, 0), coalesce(h.words, 0), contains(lower(c.title), lower(?))
+        FROM conversations c
+        JOIN conversation_summaries s ON s.conversation_id = c.id
+        LEFT JOIN held h ON h.conversation_id = c.id
+        WHERE (h.conversation_id IS NOT NULL OR contains(lower(c.title), lower(?))) AND {where}
+        ORDER BY c.updated_at DESC, c.id LIMIT ?
+        """,
+        [*runs, *runs, needle, needle, *params, most + 1],
+    ).fetchall()
+    return None if len(rows) > most else [WordMatch(*row) for row in rows]
+
+
+def matching_messages(
+    cur: duckdb.DuckDBPyConnection, needle: str, conversations: list[tuple[str, datetime]]
+) -> dict[str, tuple[int, int]]:
+    """The first message holding `needle` and how many do, in each of these conversations
+    (id, active_at) that has one. The folded rows of each are found by their time, so DuckDB
+    reads only the blocks written then, not all the text."""
+    if not conversations:
+        return {}
+    one = (
+        "SELECT conversation_id, message_id FROM message_search"
+        " WHERE active_at = ? AND conversation_id = ? AND contains(folded, lower(?))"
+    )
+    params: list[object] = []
+    for conversation_id, active_at in conversations:
+        params += [active_at, conversation_id, needle]
+    rows = cur.execute(
+        f"""
+        SELECT conversation_id, min(message_id), count(*)
+        FROM ({" UNION ALL ".join([one] * len(conversations))}) GROUP BY conversation_id
+        """,
+        params,
+    ).fetchall()
+    return {conversation_id: (first, count) for conversation_id, first, count in rows}
 
 
 def message_texts(cur: duckdb.DuckDBPyConnection, message_ids: list[int]) -> dict[int, str]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import duckdb
 
-from chatcore.storage import rollup
+from chatcore.storage import history, rollup
 
 UNTAGGED = (
     "NOT regexp_matches(regexp_extract(model, '[^/]*$'), '[:@]') "
@@ -515,6 +515,24 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             "ALTER TABLE runs ADD COLUMN context_summarised INTEGER NOT NULL DEFAULT 0",
             "CREATE INDEX runs_conversation ON runs (conversation_id)",
             "CREATE INDEX runs_message ON runs (message_id)",
+        ],
+    ),
+    (
+        19,
+        "History's search words: each conversation's words, where they first occur and how often",
+        [
+            # Kept beside message_search by chatcore/storage/history.py; filled here from it,
+            # so a rare word stops costing a read of all the folded text from the first search.
+            """
+            CREATE TABLE search_words (
+                word VARCHAR NOT NULL,
+                conversation_id VARCHAR NOT NULL,
+                active_at TIMESTAMPTZ NOT NULL,  -- as message_search's: the summary's updated_at
+                first_message BIGINT NOT NULL,  -- the conversation's first message holding it
+                messages INTEGER NOT NULL  -- how many of the conversation's messages hold it
+            )
+            """,
+            history.words_insert("SELECT * FROM message_search"),
         ],
     ),
 ]

@@ -59,7 +59,9 @@ def test_search_opens_a_conversation_with_its_metrics(app_env, fake_ollama: Fake
     assert [b.label for b in at.button if b.key and b.key.startswith("hit-")] == [
         "A story about a Quokka please"
     ]
-    assert "A story about a **Quokka** please" in [m.value for m in at.markdown]
+    hits = [m.value for m in at.markdown if "matching message" in m.value]
+    assert len(hits) == 1 and hits[0].endswith("  \nA story about a **Quokka** please")
+    assert "1 matching message\\(s\\)" in hits[0]  # its line about it, in the same element
     button(at, "hit-beta").click().run()
     assert not at.exception
     assert at.title[0].value == "A story about a Quokka please"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ui.search_marks import marked_snippet
+from ui.search_marks import hit_markdown, marked_snippet
 
 
 def test_every_match_is_bold_whatever_its_case() -> None:
@@ -24,3 +24,11 @@ def test_markdown_links_images_html_and_streamlit_directives_stay_text() -> None
 
 def test_no_match_leaves_the_escaped_text() -> None:
     assert marked_snippet("Title only (no match)", "zebra") == "Title only \\(no match\\)"
+
+
+def test_a_hit_is_its_line_about_it_over_the_snippet_in_one_element() -> None:
+    shown = hit_markdown("2026-11-30 22:10 · 2 matching message(s)", "a [quokka](x)", "quokka")
+    about, snippet = shown.split("  \n")
+    assert about.startswith(":small[:gray[") and about.endswith("]]")
+    assert "\\(s\\)" in about and "\\:" in about  # its own text escaped too
+    assert snippet == "a \\[**quokka**\\]\\(x\\)"

@@ -157,8 +157,11 @@ def test_a_common_word_searches_recent_weeks_first(
 def test_a_rare_word_skips_the_windows_it_would_not_fill(
     services: Services, fake_ollama: FakeOllama, monkeypatch
 ) -> None:
-    """A week that finds a tenth of SEARCH_LIMIT won't fill sixty days: the whole history next."""
+    """A week that finds a tenth of SEARCH_LIMIT won't fill sixty days: the whole history next.
+
+    The scan of the folded text, as a word in more conversations than WORDS_MOST gets it."""
     monkeypatch.setattr(history_module, "SEARCH_LIMIT", 10)
+    monkeypatch.setattr(history_module, "WORDS_MOST", 0)
     services.chat.send("recent", "a rare wombat", "llama3.2", PARAMS).consume()
     services.chat.send("older", "another wombat", "llama3.2", PARAMS).consume()
     with services.db.transaction() as cur:

@@ -70,3 +70,16 @@ def table_rows(services: Services) -> dict[str, list[tuple[Any, ...]]]:
                 """
             ).fetchall(),
         }
+
+
+def otters_old_and_new(services: Services, *more: tuple[str, str]) -> None:
+    """Five conversations saying "otters": old-1 and old-2 a hundred days old, new-1 to new-3
+    recent; `more` (id, text) are sent before the old ones are aged (ids old-*: aged too)."""
+    sent = [(name, f"otters in {name}") for name in ("old-1", "old-2", "new-1", "new-2", "new-3")]
+    for name, text in [*sent, *more]:
+        services.chat.send(name, text, "llama3.2", PARAMS).consume()
+    with services.db.transaction() as cur:
+        cur.execute(
+            "UPDATE conversations SET updated_at = updated_at - INTERVAL 100 DAY "
+            "WHERE id LIKE 'old-%'"
+        )

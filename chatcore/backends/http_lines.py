@@ -22,6 +22,9 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
+# Connecting gives up after this; reading never does: a first model load can take minutes
+# before the first byte arrives.
+CONNECT_SECONDS = 5.0
 KEPT_CONNECTIONS = 4  # idle connections kept per host (replies at once beyond that reconnect)
 # Headers of the official client that do not apply here: http.client neither decompresses nor
 # manages the connection header itself.

@@ -13,6 +13,7 @@ import httpx
 import ollama
 
 from chatcore.backends.http_lines import (
+    CONNECT_SECONDS,
     ConnectionLostError,
     HostUnreachableError,
     HttpStatusError,
@@ -23,9 +24,7 @@ from chatcore.errors import BackendFailed, BackendUnavailable, Busy, DashboardEr
 from chatcore.params import GenerationParams
 from chatcore.types import Abilities, ChatMessage, Metrics, ModelInfo, Piece, Thinking
 
-# No read timeout: a first model load can take minutes before the first byte arrives.
-CONNECT_SECONDS = 5.0
-CLIENT_TIMEOUT = httpx.Timeout(None, connect=CONNECT_SECONDS)
+CLIENT_TIMEOUT = httpx.Timeout(None, connect=CONNECT_SECONDS)  # as the chats' (http_lines)
 # Listing, status and model management: a host that hangs must not hang a page.
 ADMIN_TIMEOUT = httpx.Timeout(15.0, connect=2.0)
 ABILITIES_SECONDS = 60.0  # a model's capabilities, asked again after this (it may be re-pulled)

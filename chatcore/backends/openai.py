@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from chatcore.backends.http_lines import (
+    CONNECT_SECONDS,
     ConnectionLostError,
     HostUnreachableError,
     HttpStatusError,
@@ -28,9 +29,7 @@ from chatcore.errors import BackendFailed, BackendUnavailable, Busy, DashboardEr
 from chatcore.params import GenerationParams
 from chatcore.types import ChatMessage, Metrics, ModelInfo, Piece, Thinking
 
-# No read timeout: a first model load can take minutes before the first byte arrives.
-CONNECT_SECONDS = 5.0
-CLIENT_TIMEOUT = httpx.Timeout(None, connect=CONNECT_SECONDS)
+CLIENT_TIMEOUT = httpx.Timeout(None, connect=CONNECT_SECONDS)  # as the chats' (http_lines)
 ADMIN_TIMEOUT = httpx.Timeout(15.0, connect=2.0)
 NS_PER_MS = 1_000_000
 DATA = "data:"

@@ -15,7 +15,8 @@ from chatcore.storage import conversations as store
 from chatcore.storage.history import write_summary_rows
 from testkit.compare_data import finished_round
 from testkit.fake_ollama import FakeOllama
-from testkit.history_data import PARAMS, varied_history
+from testkit.history_data import PARAMS, otters_old_and_new, varied_history
+from testkit.search_scans import recorded_scans
 
 
 def fresh_summaries(services: Services) -> list[tuple[object, ...]]:
@@ -136,14 +137,7 @@ def test_a_common_word_searches_recent_weeks_first(
     services: Services, fake_ollama: FakeOllama, monkeypatch
 ) -> None:
     monkeypatch.setattr(history_module, "SEARCH_LIMIT", 2)
-    for name in ("old-1", "old-2", "new-1", "new-2", "new-3"):
-        services.chat.send(name, f"otters in {name}", "llama3.2", PARAMS).consume()
-    services.chat.send("old-3", "a rare wombat", "llama3.2", PARAMS).consume()
-    with services.db.transaction() as cur:
-        cur.execute(
-            "UPDATE conversations SET updated_at = updated_at - INTERVAL 100 DAY "
-            "WHERE id LIKE 'old-%'"
-        )
+    otters_old_and_new(services, ("old-3", "a rare wombat"))
     common = services.history.search("otters")
     assert [h.id for h in common.hits] == ["new-3", "new-2"]
     assert not common.complete and common.total == 3  # the recent window's matches
@@ -167,14 +161,7 @@ def test_a_rare_word_skips_the_windows_it_would_not_fill(
     with services.db.transaction() as cur:
         cur.execute("UPDATE conversations SET updated_at = updated_at - INTERVAL 30 DAY "
                     "WHERE id = 'older'")  # fmt: skip
-    searched: list[object] = []
-    search_since = history_module.queries.search_since
-
-    def noting(cur, needle, filters, since, limit):  # type: ignore[no-untyped-def]
-        searched.append(since)
-        return search_since(cur, needle, filters, since, limit)
-
-    monkeypatch.setattr(history_module.queries, "search_since", noting)
+    searched = recorded_scans(monkeypatch)
     rare = services.history.search("wombat")
     assert [h.id for h in rare.hits] == ["recent", "older"] and rare.complete
     assert len(searched) == 2 and searched[-1] is None  # the week, then everything

@@ -13,7 +13,8 @@ from chatcore.history import Filters, SearchResult
 from chatcore.services import Services
 from chatcore.storage.history import write_summary_rows
 from testkit.fake_ollama import FakeOllama
-from testkit.history_data import PARAMS, varied_history
+from testkit.history_data import PARAMS, otters_old_and_new, varied_history
+from testkit.search_scans import recorded_scans
 
 # words, parts of words, phrases, punctuation, other scripts and cases; some match nothing
 NEEDLES = [
@@ -134,13 +135,7 @@ def test_windows_and_completeness_stay_as_the_scan_gives_them(
     services: Services, fake_ollama: FakeOllama, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(history_module, "SEARCH_LIMIT", 2)
-    for name in ("old-1", "old-2", "new-1", "new-2", "new-3"):
-        services.chat.send(name, f"otters in {name}", "llama3.2", PARAMS).consume()
-    with services.db.transaction() as cur:
-        cur.execute(
-            "UPDATE conversations SET updated_at = updated_at - INTERVAL 100 DAY "
-            "WHERE id LIKE 'old-%'"
-        )
+    otters_old_and_new(services)
     common = services.history.search("otters")
     assert [h.id for h in common.hits] == ["new-3", "new-2"]
     assert not common.complete and common.total == 3  # the recent window's, as the scan's
@@ -155,14 +150,7 @@ def test_many_candidates_for_a_phrase_fall_back_to_the_scan(
     monkeypatch.setattr(history_module, "CHECKED_MOST", 1)
     for name in ("one", "two"):
         services.chat.send(name, "striped zebra here", "llama3.2", PARAMS).consume()
-    scans: list[object] = []
-    search_since = history_module.queries.search_since
-
-    def noting(cur, needle, filters, since, limit):  # type: ignore[no-untyped-def]
-        scans.append(since)
-        return search_since(cur, needle, filters, since, limit)
-
-    monkeypatch.setattr(history_module.queries, "search_since", noting)
+    scans = recorded_scans(monkeypatch)
     assert found(services, "striped zebra") == ["two", "one"]
     assert len(scans) == 2 and scans[-1] is None  # the week, then everything
     scans.clear()

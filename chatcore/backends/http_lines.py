@@ -2,10 +2,10 @@
 
 Reading a reply through httpx cost about 53 µs of CPU a token (each token comes in an HTTP chunk
 of its own, and each chunk passes through h11's events and httpx's decoders, four generators
-deep); http.client's buffered readline costs about 15 µs (one process reading a fast loopback
-server, /tmp figures in README). On a 2-core machine that CPU is the difference between the
-proxy keeping up with a fast server or not. Only the chat streams come here; everything else
-stays with the official client.
+deep); http.client's buffered readline costs 8-15 µs (one process reading the same fast loopback
+stream both ways in turns; see the README's gateway section). On a 2-core machine that CPU is
+the difference between the proxy keeping up with a fast server or not. Only the chat streams
+come here; everything else stays with the official client.
 
 Connections are kept for the next reply (a loopback connect is cheap, a remote one is a round
 trip): a connection goes back to the pool only after its answer was read to the end; a reply

@@ -15,7 +15,6 @@ import ollama
 from chatcore.backends.http_lines import (
     CONNECT_SECONDS,
     ConnectionLostError,
-    HostUnreachableError,
     HttpStatusError,
     LinePoster,
 )
@@ -174,14 +173,11 @@ class OllamaBackend:
             raise
         except ollama.ResponseError as error:
             raise self._response_error(error, model) from error
-        except HttpStatusError as error:
-            answer = ollama.ResponseError(
-                error.text, error.status
-            )  # its message, as the client reads it
+        except HttpStatusError as error:  # the body read for its message, as the client does
+            answer = ollama.ResponseError(error.text, error.status)
             raise self._response_error(answer, model) from error
-        except HostUnreachableError as error:
-            raise BackendUnavailable(start_hint(self.host)) from error
-        # Streaming raises a raw httpx.ConnectError, non-streaming a built-in ConnectionError.
+        # httpx raises ConnectError; the official client's non-streaming calls and the chats
+        # (http_lines' HostUnreachableError) a built-in ConnectionError.
         except (httpx.ConnectError, httpx.ConnectTimeout, ConnectionError) as error:
             raise BackendUnavailable(start_hint(self.host)) from error
         except (httpx.HTTPError, ConnectionLostError) as error:

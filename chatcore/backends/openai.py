@@ -162,7 +162,7 @@ class OpenAIBackend:
 
     def _raise_for_status(self, response: httpx.Response, model: str | None) -> None:
         if response.status_code >= 400:
-            text = error_text(safe_json(response)) or response.reason_phrase
+            text = error_text(json_or_text(response.text)) or response.reason_phrase
             self._raise_for(response.status_code, text, model)
 
     def _raise_for(self, status: int, text: str, model: str | None) -> NoReturn:
@@ -243,14 +243,8 @@ def nanoseconds(milliseconds: Any) -> int | None:
     return round(milliseconds * NS_PER_MS)
 
 
-def safe_json(response: httpx.Response) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        return response.text[:200]
-
-
 def json_or_text(text: str) -> Any:
+    """An error body's JSON, or its first characters when it is not JSON."""
     try:
         return json.loads(text)
     except ValueError:

@@ -693,7 +693,6 @@ class Recomputes:
         if self.may_hit:
             ids = ", ".join(str(run_id) for run_id in self.may_hit)
             cur.execute(f"INSERT INTO run_context_hits {context_hit_rows(f'id IN ({ids})')}")
-        self.quarters, self.days, self.may_hit = set(), set(), []
 
 
 def recompute_quarter(cur: duckdb.DuckDBPyConnection, quarter: int) -> None:

@@ -473,18 +473,22 @@ class ChatService:
         model: str,
         params: GenerationParams,
         client: str,
+        accepted: Callable[[], None] = lambda: None,
     ) -> ReplyStream:
         """A chat a tool sent through the proxies: the model gets `messages` as they came; the
         newest (a user's) is stored as the turn, in a conversation of `client`'s that the same
         opening message continues (an editor resending its growing chat lands in one place).
 
-        Raises InvalidInput, ModelNotFound or BackendUnavailable before anything is written.
+        Raises InvalidInput, ModelNotFound or BackendUnavailable before anything is written,
+        and before `accepted` is called: a server may start its answer then (its headers go
+        out while the turn is written).
         """
         started = time.perf_counter()
         history = valid_messages(messages)
         text = history[-1]["content"]
         conversation_id = relayed_conversation_id(client, history)
         backend, model = self._resolve(model)
+        accepted()
         opening: Opening | None = None
         self._begin_turn(conversation_id)  # until the reply's rows are written
         try:

@@ -17,10 +17,12 @@ for Stats; `tools` too, and the model's tool calls come back in the client's pro
 from __future__ import annotations
 
 import json
+import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime
+from json.encoder import encode_basestring  # ensure_ascii=False's, in C
 from typing import Any, TypeVar
 
 import anyio
@@ -30,12 +32,13 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from chatcore.api import tool_calls
-from chatcore.api.errors import status_for
+from chatcore.api.errors import UNEXPECTED, status_for
 from chatcore.api.passthrough import relayed
 from chatcore.api.security import AccessGuard, token_matches
 from chatcore.api.streaming import PieceBatches
-from chatcore.chat import Reply, ReplyStream
+from chatcore.chat import Reply, ReplyStream, described
 from chatcore.errors import DashboardError, InvalidInput
+from chatcore.logs import event as log_event
 from chatcore.params import MAX_TOKENS_LIMIT, GenerationParams
 from chatcore.services import Services
 from chatcore.types import ChatMessage, ModelInfo, RunStatus, Thinking
@@ -122,13 +125,17 @@ class ProxyApp:
         origins: Sequence[str],
         token: str | None,
         error_body: Callable[[str], dict[str, Any]],
+        stream_error: Callable[[str], bytes],
         client_tokens: Sequence[tuple[str, str]] = (),
     ) -> None:
+        """`error_body`: an error answer's body; `stream_error`: how a streamed answer that
+        already began ends in error, in the client's protocol."""
         self.services = services
         self.client_tokens = list(client_tokens)
         self.api = FastAPI(title=title, docs_url=None, redoc_url=None, openapi_url=None)
         self._threads = anyio.CapacityLimiter(PROXY_THREADS)
         self.error_body = error_body
+        self.stream_error = stream_error
         self.api.add_middleware(
             CORSMiddleware,
             allow_origins=list(origins),
@@ -157,24 +164,27 @@ class ProxyApp:
     async def relay(
         self, request: Request, model: Any, messages: list[ChatMessage], params: GenerationParams
     ) -> ReplyStream:
-        return await self.in_thread(self._sender(request, model, messages, params))
+        send = self._sender(request, model, messages, params)
+        return await self.in_thread(lambda: send(lambda: None))
 
     async def relay_batches(
         self, request: Request, model: Any, messages: list[ChatMessage], params: GenerationParams
     ) -> PieceBatches:
-        """A streamed relay: sent and read on one worker thread (PieceBatches.opened)."""
-        return await PieceBatches.opened(
-            self._sender(request, model, messages, params), self.in_thread
-        )
+        """A streamed relay, sent and read on one worker thread: the response starts once the
+        request is found good (PieceBatches.accepted), while the user's turn is written."""
+        send = self._sender(request, model, messages, params)
+        return await PieceBatches.accepted(send, self.in_thread)
 
     def _sender(
         self, request: Request, model: Any, messages: list[ChatMessage], params: GenerationParams
-    ) -> Callable[[], ReplyStream]:
+    ) -> Callable[[Callable[[], None]], ReplyStream]:
+        """The relay to run on a worker thread, given what to call once the request is found
+        good (ChatService.relay's `accepted`)."""
         if not isinstance(model, str) or not model:
             raise InvalidInput("`model` names the model to answer with.")
         client = self.client_of(request)
         chat = self.services().chat
-        return lambda: chat.relay(messages, model, params, client)
+        return lambda accepted: chat.relay(messages, model, params, client, accepted)
 
     def client_of(self, request: Request) -> str:
         """The label of the client's token (CHAT_API_TOKENS), else its User-Agent's product."""
@@ -192,14 +202,14 @@ class ProxyApp:
         pieces: Callable[[list[str]], bytes],
         tail: Callable[[Reply], bytes],
     ) -> StreamingResponse:
-        return RelayedResponse(batches, media_type, head, pieces, tail)
+        return RelayedResponse(batches, media_type, head, pieces, tail, self.stream_error)
 
 
 class RelayedResponse(StreamingResponse):
     """A relayed reply in the client's own protocol: `head`, the pieces of each batch, then
-    `tail` with the stored outcome. Pieces travel in batches (chatcore/api/streaming.py);
-    however the response ends, the reply is closed, so a client that hangs up leaves it stored
-    as stopped."""
+    `tail` with the stored outcome (or `failed`, when the turn could not be stored after the
+    answer began). Pieces travel in batches (chatcore/api/streaming.py); however the response
+    ends, the reply is closed, so a client that hangs up leaves it stored as stopped."""
 
     def __init__(
         self,
@@ -208,9 +218,10 @@ class RelayedResponse(StreamingResponse):
         head: Callable[[], bytes],
         pieces: Callable[[list[str]], bytes],
         tail: Callable[[Reply], bytes],
+        failed: Callable[[str], bytes],
     ) -> None:
         self.batches = batches
-        self.head, self.pieces, self.tail = head, pieces, tail
+        self.head, self.pieces, self.tail, self.failed = head, pieces, tail, failed
         super().__init__(self.chunks(), media_type=media_type)
 
     async def chunks(self) -> AsyncIterator[bytes]:
@@ -218,7 +229,10 @@ class RelayedResponse(StreamingResponse):
         async for batch in self.batches:
             if written := self.pieces(batch):
                 yield written
-        yield self.tail(self.batches.stream.reply)
+        if self.batches.failure is not None:
+            yield self.failed(failure_text(self.batches.failure))
+        else:
+            yield self.tail(self.batches.stream.reply)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
@@ -227,6 +241,15 @@ class RelayedResponse(StreamingResponse):
             with anyio.CancelScope(shield=True):
                 await self.body_iterator.aclose()  # type: ignore[attr-defined]
                 await self.batches.close()
+
+
+def failure_text(error: BaseException) -> str:
+    """What a client is told of a relay that failed after its answer began (its turn could not
+    be stored): the dashboard's own words, or for anything else a pointer to the log."""
+    if isinstance(error, DashboardError):
+        return str(error)
+    log_event("relay.failed", logging.ERROR, cause=described(error))
+    return UNEXPECTED
 
 
 # --- the Ollama-compatible API ---
@@ -293,7 +316,13 @@ def create_ollama_proxy(
     client_tokens: Sequence[tuple[str, str]] = (),
 ) -> FastAPI:
     proxy = ProxyApp(
-        services, "Ollama-compatible proxy", origins, token, ollama_error, client_tokens
+        services,
+        "Ollama-compatible proxy",
+        origins,
+        token,
+        ollama_error,
+        lambda message: line(ollama_error(message)),
+        client_tokens,
     )
     api = proxy.api
 
@@ -405,30 +434,35 @@ def ollama_lines(model: Any, kind: str) -> Callable[[list[str]], bytes]:
     """Ollama's line for each piece of a batch: `message` (chat) or `response` (generate),
     reasoning under `thinking`. Only the text is encoded per piece: the rest of a line is the
     same for the whole batch (one timestamp), at thousands of pieces a second."""
-    start = b'{"model": ' + dumped(model) + b', "created_at": '
+    start = '{"model": ' + text_json(model) + ', "created_at": '
     answer, reasoning = (
         (
-            b'"message": {"role": "assistant", "content": ',
-            b'"message": {"role": "assistant", "content": "", "thinking": ',
+            '"message": {"role": "assistant", "content": ',
+            '"message": {"role": "assistant", "content": "", "thinking": ',
         )
         if kind == "message"
-        else (b'"response": ', b'"response": "", "thinking": ')
+        else ('"response": ', '"response": "", "thinking": ')
     )
-    end = b'}, "done": false}\n' if kind == "message" else b', "done": false}\n'
+    end = '}, "done": false}\n' if kind == "message" else ', "done": false}\n'
 
     def lines(batch: list[str]) -> bytes:
-        head = start + dumped(now_iso()) + b", "
-        return b"".join(
-            head + (reasoning if piece.__class__ is Thinking else answer) + dumped(piece) + end
-            for piece in batch
-            if piece  # an empty piece (queued at a busy model) sends nothing
-        )
+        head = start + encode_basestring(now_iso()) + ", "
+        return "".join(
+            [
+                head
+                + (reasoning if piece.__class__ is Thinking else answer)
+                + encode_basestring(piece)
+                + end
+                for piece in batch
+                if piece  # an empty piece (queued at a busy model) sends nothing
+            ]
+        ).encode()
 
     return lines
 
 
-def dumped(value: Any) -> bytes:
-    return json.dumps(value, ensure_ascii=False).encode()
+def text_json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)
 
 
 def ollama_whole(reply: Reply, payload: dict[str, Any]) -> JSONResponse:
@@ -490,17 +524,22 @@ def openai_events(
     """A server-sent event per piece of a batch: `delta.content`, or `delta.reasoning_content`
     for reasoning (as vLLM, SGLang and llama.cpp send it). The event's constant parts are
     encoded once; only the text is encoded per piece."""
-    before, after = dumped(chunk({})).split(b'"delta": {}')
-    before = b"data: " + before + b'"delta": {'
-    after = b"}" + after + b"\n\n"
-    answer, reasoning = b'"content": ', b'"reasoning_content": '
+    before, after = text_json(chunk({})).split('"delta": {}')
+    before = "data: " + before + '"delta": {'
+    after = "}" + after + "\n\n"
+    answer, reasoning = '"content": ', '"reasoning_content": '
 
     def events(batch: list[str]) -> bytes:
-        return b"".join(
-            before + (reasoning if piece.__class__ is Thinking else answer) + dumped(piece) + after
-            for piece in batch
-            if piece  # an empty piece (queued at a busy model) sends nothing
-        )
+        return "".join(
+            [
+                before
+                + (reasoning if piece.__class__ is Thinking else answer)
+                + encode_basestring(piece)
+                + after
+                for piece in batch
+                if piece  # an empty piece (queued at a busy model) sends nothing
+            ]
+        ).encode()
 
     return events
 
@@ -513,7 +552,13 @@ def create_openai_proxy(
     client_tokens: Sequence[tuple[str, str]] = (),
 ) -> FastAPI:
     proxy = ProxyApp(
-        services, "OpenAI-compatible proxy", origins, token, openai_error, client_tokens
+        services,
+        "OpenAI-compatible proxy",
+        origins,
+        token,
+        openai_error,
+        lambda message: event(openai_error(message)) + b"data: [DONE]\n\n",
+        client_tokens,
     )
     api = proxy.api
 

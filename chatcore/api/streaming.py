@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -29,11 +30,14 @@ class PieceBatches:
     def __init__(self, stream: ReplyStream | None, in_thread: InThread) -> None:
         self.stream: ReplyStream = stream  # type: ignore[assignment]  # set by opened() if None
         self._in_thread = in_thread
-        self._pending: list[str] = []
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
+        # The worker appends and the loop pops: a deque's ends are safe from two threads without
+        # a lock, which cost the worker two calls a piece.
+        self._pending: deque[str] = deque()
+        self._signalled = False  # the loop was woken for what is pending and has not taken it
+        self._stopped = False  # a plain flag, read once a piece (an Event's is_set is a call)
         self._taken = threading.Event()  # the loop wrote a token (the first one matters)
         self._finished = False
+        self.failure: BaseException | None = None  # what ended it after `accepted` let go
         self._worker: asyncio.Future[Any] | None = None
         self._wake = asyncio.Event()
 
@@ -42,32 +46,55 @@ class PieceBatches:
         """The batches of the reply `send` starts, sent and read by one worker thread: the
         loop waits for the send (its errors are raised here, before any response), and the
         first piece is read meanwhile instead of after another hop to a thread."""
+        return await cls.accepted(lambda _accept: send(), in_thread)
+
+    @classmethod
+    async def accepted(
+        cls, send: Callable[[Callable[[], None]], ReplyStream], in_thread: InThread
+    ) -> PieceBatches:
+        """As `opened`, but the loop goes on as soon as `send` calls the callback it is given
+        (the request was found good: nothing is written yet), so the response's start overlaps
+        the writing of the user's turn. What `send` raises before that is raised here; after
+        it, it is the batches' `failure`, for the response to end with."""
         loop = asyncio.get_running_loop()
         batches = cls(None, in_thread)
-        sent: asyncio.Future[ReplyStream] = loop.create_future()
+        ready: asyncio.Future[None] = loop.create_future()
+        told = False
 
-        def deliver(result: ReplyStream | BaseException) -> None:
-            if sent.done():
+        def deliver(error: BaseException | None) -> None:
+            if ready.done():
                 return
-            if isinstance(result, BaseException):
-                sent.set_exception(result)
+            if error is not None:
+                ready.set_exception(error)
             else:
-                sent.set_result(result)
+                ready.set_result(None)
+
+        def accept() -> None:
+            nonlocal told
+            if not told:
+                told = True
+                loop.call_soon_threadsafe(deliver, None)
 
         def work() -> None:
             try:
-                batches.stream = send()
-            except BaseException as error:  # raised by the loop, in the request's handler
-                loop.call_soon_threadsafe(deliver, error)
+                batches.stream = send(accept)
+            except BaseException as error:
+                if not told:  # raised by the loop, in the request's handler
+                    loop.call_soon_threadsafe(deliver, error)
+                    return
+                batches.failure = error
+                batches._finished = True
+                with contextlib.suppress(RuntimeError):
+                    loop.call_soon_threadsafe(batches._wake.set)
                 return
-            loop.call_soon_threadsafe(deliver, batches.stream)
+            accept()
             batches._pump(loop, batches._wake)
 
         batches._worker = asyncio.ensure_future(in_thread(work))
         try:
-            await sent
+            await ready
         except asyncio.CancelledError:  # the client left before the reply began: stop it
-            batches._stop.set()
+            batches._stopped = True
             batches._taken.set()
             raise
         return batches
@@ -81,9 +108,7 @@ class PieceBatches:
             while True:
                 await wake.wait()
                 wake.clear()
-                with self._lock:
-                    batch, self._pending = self._pending, []
-                    finished = self._finished
+                batch, finished = self._take()
                 if batch:
                     yield batch  # back here once the batch is written
                     if any(batch):  # the first token is out: the worker may go on
@@ -96,29 +121,35 @@ class PieceBatches:
 
     async def close(self) -> None:
         """Stop the reply (stored as stopped unless it ended) and wait for the worker."""
-        self._stop.set()
+        self._stopped = True
         self._taken.set()  # a worker waiting on a first token nobody will write goes on
         if self._worker is not None:
             await asyncio.shield(self._worker)
         else:
             await self._in_thread(self.stream.close)
 
+    def _take(self) -> tuple[list[str], bool]:
+        """What has arrived, and whether the worker had finished before it was taken. The
+        flag is cleared first: a piece appended after it wakes the loop again."""
+        self._signalled = False
+        finished = self._finished  # read before taking: a finished worker appended all
+        pending = self._pending
+        return [pending.popleft() for _ in range(len(pending))], finished
+
     def _pump(self, loop: asyncio.AbstractEventLoop, wake: asyncio.Event) -> None:
-        lock, stop, taken = self._lock, self._stop, self._taken
+        append, taken = self._pending.append, self._taken
         try:
             for piece in self.stream:
-                with lock:
-                    self._pending.append(piece)
-                    first = len(self._pending) == 1
-                if first:  # the loop took everything before: wake it for this one
+                append(piece)
+                if not self._signalled:  # the loop took everything before: wake it for this one
+                    self._signalled = True
                     loop.call_soon_threadsafe(wake.set)
                     if piece and not taken.is_set():  # the reply's first token: hand it over
                         taken.wait(HANDOFF_SECONDS)
-                if stop.is_set():
+                if self._stopped:
                     break
         finally:
             self.stream.close()  # in this thread: the generator is never run from two at once
-            with lock:
-                self._finished = True
+            self._finished = True
             with contextlib.suppress(RuntimeError):  # the loop is gone: nobody to wake
                 loop.call_soon_threadsafe(wake.set)

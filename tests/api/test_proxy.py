@@ -136,6 +136,29 @@ def test_a_host_killed_behind_the_proxy_goes_unnoticed(
         other.stop()
 
 
+def test_a_turn_that_cannot_be_stored_ends_the_streamed_answer_in_error(
+    services: Services, proxy: str
+) -> None:
+    """A streamed answer starts once the request is found good, while the user's turn is
+    written: when that write fails, the answer ends in an error in the client's protocol, with
+    no reply text before it, and nothing is stored."""
+    with services.db.cursor() as cur:  # a real failure: the turn's table is gone
+        cur.execute("ALTER TABLE open_branches RENAME TO branches_elsewhere")
+    ask = [{"role": "user", "content": "Hi"}]
+    with pytest.raises(ollama.ResponseError, match="log has the details") as failed:
+        for part in ollama.Client(host=f"{proxy}/ollama").chat("llama3.2", ask, stream=True):
+            assert not part.message.content
+    assert failed.value.status_code == -1  # a line of the answer, not a refusal
+    client = openai.OpenAI(base_url=f"{proxy}/v1", api_key="unused", max_retries=0)
+    with pytest.raises(openai.APIError, match="log has the details"):
+        for chunk in client.chat.completions.create(model="llama3.2", messages=ask, stream=True):  # type: ignore[arg-type]
+            assert not (chunk.choices and chunk.choices[0].delta.content)
+    with services.db.cursor() as cur:
+        cur.execute("ALTER TABLE branches_elsewhere RENAME TO open_branches")
+        assert cur.execute("SELECT count(*) FROM messages").fetchone() == (0,)
+        assert cur.execute("SELECT count(*) FROM runs").fetchone() == (0,)
+
+
 def test_bad_requests_and_foreign_hosts_are_refused(proxy: str) -> None:
     no_model = httpx.post(f"{proxy}/ollama/api/chat", json={"messages": []}, trust_env=False)
     assert no_model.status_code == 422 and "error" in no_model.json()

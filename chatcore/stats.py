@@ -78,7 +78,8 @@ class BackgroundSummaries:
         self._start_lock = threading.Lock()
 
     def reply_stored(self) -> None:
-        """A reply's outcome is stored: its run waits in the queue."""
+        """A reply's outcome is stored: its run waits in the queue, for a pause after it."""
+        self._db.turns.reply_ended()
         self._due.set()
         with self._start_lock:
             if self._thread is None and not self._closed:

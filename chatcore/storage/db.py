@@ -126,31 +126,39 @@ class TurnGate:
         self._changed = threading.Condition()
         self._in_flight = 0
         self._quiet = 0  # copies holding the gate shut
-        self._last_entered = float("-inf")  # time.monotonic() of the newest turn
+        self._last_busy = float("-inf")  # time.monotonic() of the newest turn or reply's end
 
     def enter(self) -> None:
         with self._changed:
             while self._quiet:
                 self._changed.wait()
             self._in_flight += 1
-            self._last_entered = time.monotonic()  # a wait for a pause sees it when it wakes
+            self._last_busy = time.monotonic()  # a wait for a pause sees it when it wakes
 
     def leave(self) -> None:
         with self._changed:
             self._in_flight -= 1
             self._changed.notify_all()
 
+    def reply_ended(self) -> None:
+        """A reply's outcome is stored: a pause is counted from here too. A tool sends its next
+        request as soon as it has the answer, and Stats' summary of the reply, run just then,
+        took the interpreter from that request on its way to the first token."""
+        with self._changed:
+            self._last_busy = time.monotonic()
+
     def wait_for_a_pause(
         self, seconds: float, at_most: float, given_up: Callable[[], bool]
     ) -> None:
-        """Return once no turn is in flight and none has begun for `seconds`, or after
+        """Return once no turn is in flight and none has begun (nor a reply ended) for
+        `seconds`, or after
         `at_most` seconds of turns without such a pause, or when `given_up()` says so (checked
         whenever a turn ends, and on `poke`)."""
         deadline = time.monotonic() + at_most
         with self._changed:
             while not given_up():
                 now = time.monotonic()
-                paused_at = self._last_entered + seconds if not self._in_flight else now + seconds
+                paused_at = self._last_busy + seconds if not self._in_flight else now + seconds
                 if paused_at <= now or deadline <= now:
                     return
                 self._changed.wait(min(paused_at, deadline) - now)

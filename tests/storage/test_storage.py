@@ -172,6 +172,10 @@ def test_work_that_can_wait_waits_for_a_pause_in_the_turns_but_not_for_ever(
     started = time.monotonic()
     gate.wait_for_a_pause(0.3, 30, lambda: False)  # until nothing began for 0.3 s
     assert 0.2 <= time.monotonic() - started < 5
+    gate.reply_ended()  # a tool's next request comes just after its answer: not in a pause
+    started = time.monotonic()
+    gate.wait_for_a_pause(0.3, 30, lambda: False)
+    assert 0.2 <= time.monotonic() - started < 5
     db.close()
 
 

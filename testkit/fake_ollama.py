@@ -119,6 +119,11 @@ class FakeOllama:
             with contextlib.suppress(OSError):
                 connection.shutdown(socket.SHUT_RDWR)
 
+    @property
+    def open_connections(self) -> int:
+        """Connections a client holds open to it now (kept alive between requests too)."""
+        return len(self._connections)
+
     def model(self, name: str) -> FakeModel | None:
         bare = name if ":" in name else f"{name}:latest"
         return next((m for m in self.models if m.name in (name, bare)), None)

@@ -61,6 +61,7 @@ class LinePoster:
         self._connect_timeout = connect_timeout
         self._idle: list[http.client.HTTPConnection] = []
         self._lock = threading.Lock()
+        self._closed = False  # a reply still streaming then closes its connection at its end
 
     def post(self, path: str, body: dict[str, Any]) -> Iterator[dict[str, Any]]:
         """The answer's non-empty lines, parsed (NDJSON); raises as `lines` does."""
@@ -94,7 +95,9 @@ class LinePoster:
             self._done_with(connection, response, finished)
 
     def close(self) -> None:
+        """Close the kept connections; one in use is closed when its answer ends."""
         with self._lock:
+            self._closed = True
             idle, self._idle = self._idle, []
         for connection in idle:
             connection.close()
@@ -155,7 +158,7 @@ class LinePoster:
             connection.close()
             return
         with self._lock:
-            if len(self._idle) < KEPT_CONNECTIONS:
+            if not self._closed and len(self._idle) < KEPT_CONNECTIONS:
                 self._idle.append(connection)
                 return
         connection.close()

@@ -55,6 +55,12 @@ class OllamaBackend:
         self._abilities: dict[str, tuple[float, dict[str, Any]]] = {}  # /api/show's answers
         self._abilities_lock = threading.Lock()
 
+    def close(self) -> None:
+        """Close its connections to the host (it was removed, or the app stops)."""
+        self._client.close()
+        self._admin.close()
+        self._chats.close()
+
     def list_models(self) -> list[ModelInfo]:
         with self._mapped_errors(model=None):
             listing = self._admin.list()

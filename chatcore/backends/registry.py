@@ -62,6 +62,8 @@ class Registry:
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
+        for backend in list(self.backends):
+            close_backend(backend)
 
     # --- which backends there are ---
 
@@ -71,9 +73,14 @@ class Registry:
                 self.backends.append(backend)
 
     def remove(self, host: str) -> None:
+        """Stop routing to `host`, and close its backend's connections (a reply it is still
+        streaming goes on to its end)."""
         with self._lock:
+            gone = [b for b in self.backends if b.host == host]
             self.backends = [b for b in self.backends if b.host != host]
             self._listings.pop(host, None)
+        for backend in gone:
+            close_backend(backend)
 
     def backend_for(self, host: str) -> Backend | None:
         return next((b for b in self.backends if b.host == host), None)
@@ -259,3 +266,9 @@ def stream_ended(backend: Backend, error: BaseException | None = None) -> None:
 def same_model(listed: str, asked: str) -> bool:
     """Ollama treats `llama3.2` and `llama3.2:latest` as the same model."""
     return listed == asked or (":" not in asked and listed == f"{asked}:latest")
+
+
+def close_backend(backend: Backend) -> None:
+    """Its connections closed, for a backend that keeps any (the embedded engine keeps none)."""
+    if (close := getattr(backend, "close", None)) is not None:
+        close()

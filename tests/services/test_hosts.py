@@ -138,6 +138,21 @@ def test_send_routes_from_a_cached_listing(two_hosts, host_a, host_b) -> None:
     assert len(host_b.chat_requests()) == 3
 
 
+def test_a_removed_host_has_its_kept_connections_closed(host_a, host_b, db_path) -> None:
+    services = open_services(Settings(host_a.url, db_path, 0, embedded=False))
+    try:
+        services.hosts.add(host_b.url)
+        assert answered_by(services, "gemma3:1b") == host_b.url
+        assert host_b.open_connections  # kept for the next reply
+        services.hosts.remove(host_b.url)
+        deadline = time.monotonic() + 5
+        while host_b.open_connections and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert host_b.open_connections == 0
+    finally:
+        services.close()
+
+
 def test_host_status_shows_version_and_latency(two_hosts, host_a, host_b) -> None:
     statuses = two_hosts.hosts.statuses()
     assert [(s.host.url, s.reachable, s.version) for s in statuses] == [

@@ -60,7 +60,13 @@ NOT_WORD = r"[^\pL\pN\pM_]+"
 WORD = r"[\pL\pN\pM_]+"
 
 
-def words_insert(folded_rows: str) -> str:
+# On text of ASCII alone the same words, by a pattern RE2 compiles in microseconds: the Unicode
+# classes above cost about 5 ms to compile, once a statement, more than splitting a
+# conversation's text (a reply's refresh reads one conversation).
+ASCII_NOT_WORD = r"\W+"
+
+
+def words_insert(folded_rows: str, not_word: str = NOT_WORD) -> str:
     """SQL filling search_words from `folded_rows`, a query of message_id, conversation_id,
     active_at and folded (the lowercased text), as message_search holds them."""
     return f"""
@@ -68,7 +74,7 @@ def words_insert(folded_rows: str) -> str:
         SELECT word, conversation_id, any_value(active_at), min(message_id), count(*)
         FROM (
             SELECT DISTINCT message_id, conversation_id, active_at,
-                unnest(regexp_split_to_array(folded, '{NOT_WORD}')) AS word
+                unnest(regexp_split_to_array(folded, '{not_word}')) AS word
             FROM ({folded_rows})
         )
         WHERE word <> ''
@@ -98,9 +104,9 @@ def write_summaries(cur: duckdb.DuckDBPyConnection, conversation_ids: list[str])
     """(Re)compute these conversations' summaries and folded text from their messages and runs."""
     if len(conversation_ids) <= FEW_STALE:
         for conversation_id in conversation_ids:
-            write_summary_rows(cur, "= ?", conversation_id)
+            write_one_summary(cur, conversation_id)
     else:
-        write_summary_rows(cur, "IN (SELECT unnest(?))", conversation_ids)
+        write_many_summaries(cur, conversation_ids)
 
 
 def forget_folded_text(cur: duckdb.DuckDBPyConnection, conversation_id: str) -> None:
@@ -117,32 +123,62 @@ def forget_folded_text(cur: duckdb.DuckDBPyConnection, conversation_id: str) -> 
             )
 
 
-def write_summary_rows(cur: duckdb.DuckDBPyConnection, chosen: str, ids: str | list[str]) -> None:
-    """The rows of the conversations whose id matches `chosen` (SQL taking `ids`)."""
-    if isinstance(ids, str):
-        forget_folded_text(cur, ids)
-    else:
-        cur.execute(f"DELETE FROM message_search WHERE conversation_id {chosen}", [ids])
-        cur.execute(f"DELETE FROM search_words WHERE conversation_id {chosen}", [ids])
-    cur.execute(f"DELETE FROM conversation_summaries WHERE conversation_id {chosen}", [ids])
-    # appended in order of activity: the newest rows stay together at the end for search windows
-    cur.execute(
-        f"""
-        INSERT INTO message_search
-        SELECT m.id, m.conversation_id, c.updated_at, lower(m.content)
-        FROM messages m JOIN conversations c ON c.id = m.conversation_id
-        WHERE m.conversation_id {chosen}  -- every branch: search finds text on any of them
-        ORDER BY c.updated_at, m.id
-        """,
-        [ids],
-    )
-    folded_rows = f"""
+def folded_rows(chosen: str) -> str:
+    """Each message of the conversations whose id matches `chosen`, lowercased, with the time
+    of its conversation's last activity; every branch: search finds text on any of them."""
+    return f"""
         SELECT m.id AS message_id, m.conversation_id, c.updated_at AS active_at,
             lower(m.content) AS folded
         FROM messages m JOIN conversations c ON c.id = m.conversation_id
         WHERE m.conversation_id {chosen}
         """
-    cur.execute(words_insert(folded_rows), [ids])
+
+
+# message_search is appended in order of activity: the newest rows stay together at its end, for
+# search's windows of the last week or two months.
+IN_ORDER_OF_ACTIVITY = " ORDER BY active_at, message_id"
+
+
+def write_one_summary(cur: duckdb.DuckDBPyConnection, conversation_id: str) -> None:
+    """One conversation's rows, as a reply's end leaves it stale: its folded text (which says
+    how many messages it has, and whether they are ASCII alone) and words, then its summary
+    from its runs, added up here (DuckDB plans a list aggregate slower than it reads them)."""
+    forget_folded_text(cur, conversation_id)
+    cur.execute("DELETE FROM conversation_summaries WHERE conversation_id = ?", [conversation_id])
+    folded = cur.execute(
+        f"INSERT INTO message_search {folded_rows('= ?')}{IN_ORDER_OF_ACTIVITY} "
+        "RETURNING strlen(folded) = length(folded)",  # bytes = characters: ASCII alone
+        [conversation_id],
+    ).fetchall()
+    not_word = ASCII_NOT_WORD if all(ascii for (ascii,) in folded) else NOT_WORD
+    cur.execute(words_insert(folded_rows("= ?"), not_word), [conversation_id])
+    runs = cur.execute(
+        "SELECT model, coalesce(prompt_tokens, 0) + coalesce(completion_tokens, 0), client "
+        "FROM runs WHERE conversation_id = ?",
+        [conversation_id],
+    ).fetchall()
+    clients = [client for _, _, client in runs if client is not None]
+    cur.execute(
+        "INSERT INTO conversation_summaries SELECT id, updated_at, ?, ?, ?, ? "
+        "FROM conversations WHERE id = ?",
+        [
+            len(folded),
+            sum(tokens for _, tokens, _ in runs),
+            sorted({model for model, _, _ in runs}),
+            max(clients, default=None),
+            conversation_id,
+        ],
+    )
+
+
+def write_many_summaries(cur: duckdb.DuckDBPyConnection, ids: list[str]) -> None:
+    """The rows of many conversations at once (an import, the first build), in bulk."""
+    chosen = "IN (SELECT unnest(?))"
+    cur.execute(f"DELETE FROM message_search WHERE conversation_id {chosen}", [ids])
+    cur.execute(f"DELETE FROM search_words WHERE conversation_id {chosen}", [ids])
+    cur.execute(f"DELETE FROM conversation_summaries WHERE conversation_id {chosen}", [ids])
+    cur.execute(f"INSERT INTO message_search {folded_rows(chosen)}{IN_ORDER_OF_ACTIVITY}", [ids])
+    cur.execute(words_insert(folded_rows(chosen)), [ids])
     cur.execute(
         f"""
         INSERT INTO conversation_summaries

@@ -12,7 +12,7 @@ from chatcore.errors import InvalidInput
 from chatcore.history import Filters, snippet
 from chatcore.services import Services
 from chatcore.storage import conversations as store
-from chatcore.storage.history import write_summary_rows
+from chatcore.storage.history import write_many_summaries
 from testkit.compare_data import finished_round
 from testkit.fake_ollama import FakeOllama
 from testkit.history_data import PARAMS, otters_old_and_new, varied_history
@@ -27,7 +27,7 @@ def fresh_summaries(services: Services) -> list[tuple[object, ...]]:
         ids = [r[0] for r in cur.execute("SELECT id FROM conversations").fetchall()]
         cur.execute("DELETE FROM conversation_summaries")
         cur.execute("DELETE FROM message_search")
-        write_summary_rows(cur, "IN (SELECT unnest(?))", ids)  # the bulk path
+        write_many_summaries(cur, ids)  # the bulk path
         rows = derived_rows(cur)
         cur.execute("ROLLBACK")
     return rows

@@ -11,7 +11,7 @@ import pytest
 from chatcore import history as history_module
 from chatcore.history import Filters, SearchResult
 from chatcore.services import Services
-from chatcore.storage.history import write_summary_rows
+from chatcore.storage.history import write_many_summaries
 from testkit.fake_ollama import FakeOllama
 from testkit.history_data import PARAMS, otters_old_and_new, varied_history
 from testkit.search_scans import recorded_scans
@@ -53,7 +53,7 @@ def rebuilt_words(services: Services) -> list[tuple[object, ...]]:
         ids = [r[0] for r in cur.execute("SELECT id FROM conversations").fetchall()]
         for table in ("conversation_summaries", "message_search", "search_words"):
             cur.execute(f"DELETE FROM {table}")
-        write_summary_rows(cur, "IN (SELECT unnest(?))", ids)
+        write_many_summaries(cur, ids)
         rows = cur.execute("SELECT * FROM search_words ORDER BY ALL").fetchall()
         cur.execute("ROLLBACK")
     return rows

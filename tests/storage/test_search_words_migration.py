@@ -7,7 +7,7 @@ from pathlib import Path
 
 from chatcore.storage import migrations
 from chatcore.storage.db import Database
-from chatcore.storage.history import write_summary_rows
+from chatcore.storage.history import write_many_summaries
 
 MESSAGES = [
     ("c1", "user", "Tell me about Quokkas, please!"),
@@ -30,7 +30,7 @@ def test_migration_19_fills_the_words_from_the_folded_text(db_path: Path) -> Non
                 "INSERT INTO messages (conversation_id, role, content) VALUES (?, ?, ?)",
                 [conversation_id, role, content],
             )
-        write_summary_rows(cur, "IN (SELECT unnest(?))", ["c1", "c2"])
+        write_many_summaries(cur, ["c1", "c2"])
     kept = words(db)
     assert ("quokkas", "c1") in [row[:2] for row in kept]
     assert [row[4] for row in kept if row[0] == "quokka"] == [1]  # messages holding it

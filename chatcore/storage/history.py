@@ -10,6 +10,7 @@ touches it), so the send path has nothing extra to do.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any, Literal
@@ -64,6 +65,7 @@ WORD = r"[\pL\pN\pM_]+"
 # classes above cost about 5 ms to compile, once a statement, more than splitting a
 # conversation's text (a reply's refresh reads one conversation).
 ASCII_NOT_WORD = r"\W+"
+ASCII_RUN = re.compile(r"[A-Za-z0-9_]+")  # a run of WORD in ASCII text
 
 
 def words_insert(folded_rows: str, not_word: str = NOT_WORD) -> str:
@@ -234,7 +236,11 @@ def search_since(
 
 
 def needle_words(cur: duckdb.DuckDBPyConnection, needle: str) -> tuple[list[str], bool]:
-    """The needle's runs as search_words splits text, and whether it is one run alone."""
+    """The needle's runs as search_words splits text, and whether it is one run alone: for an
+    ASCII needle in Python, the same runs without DuckDB compiling its Unicode classes (10 ms)."""
+    if needle.isascii():
+        folded = needle.lower()
+        return ASCII_RUN.findall(folded), ASCII_RUN.fullmatch(folded) is not None
     row = cur.execute(
         "SELECT list_filter(regexp_split_to_array(lower(?), ?), lambda run: run <> ''),"
         " regexp_full_match(lower(?), ?)",

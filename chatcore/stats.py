@@ -113,7 +113,7 @@ class BackgroundSummaries:
         try:
             self._db.turns.wait_for_a_pause(PAUSE_SECONDS, DELAY_SECONDS, self._is_closed)
             while not self._closed and not self._db.closed:
-                with self._db.summaries_transaction() as cur:
+                with self._db.summaries_transaction(yielding=True) as cur:
                     if not summarise_finished(cur, at_most=RUNS_PER_TRANSACTION):
                         return
         except Exception:  # the database closing under it, say: the queue keeps the runs

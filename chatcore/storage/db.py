@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -69,12 +70,14 @@ class Database:
         return self.transactions + 1
 
     @contextmanager
-    def summaries_transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+    def summaries_transaction(self, yielding: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
         """A transaction that writes only Stats' summaries and their queue: beside the other
         writers (no row of theirs is touched, so DuckDB sees no conflict), so that a send never
-        waits for the 20 statements of a finished run's summary."""
+        waits for the 20 statements of a finished run's summary. `yielding`: each statement
+        waits while a send's turn is in flight (work in the background: a summary's pass is
+        tens of milliseconds, and a turn's commit beside it took twice as long)."""
         with self._summaries_lock, self._begun() as cur:
-            yield cur
+            yield YieldingCursor(cur, self.turns) if yielding else cur  # type: ignore[misc]
 
     @contextmanager
     def _begun(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -139,6 +142,13 @@ class TurnGate:
         with self._changed:
             self._in_flight -= 1
             self._changed.notify_all()
+
+    def wait_while_in_flight(self, at_most: float) -> None:
+        """Return once no turn is in flight, or after `at_most` seconds."""
+        deadline = time.monotonic() + at_most
+        with self._changed:
+            while self._in_flight and (left := deadline - time.monotonic()) > 0:
+                self._changed.wait(left)
 
     def reply_ended(self) -> None:
         """A reply's outcome is stored: a pause is counted from here too. A tool sends its next
@@ -278,3 +288,22 @@ def process_name(pid: str) -> str:
     except OSError:
         return ""
     return f": {cmdline.decode(errors='replace')[:120]}" if cmdline else ""
+
+
+YIELD_AT_MOST = 1.0  # seconds a background statement waits for the turns in flight
+
+
+class YieldingCursor:
+    """A cursor whose statements each wait while a send's turn is in flight (TurnGate): work
+    that can wait goes between the sends' commits, a statement at a time."""
+
+    def __init__(self, cursor: duckdb.DuckDBPyConnection, turns: TurnGate) -> None:
+        self._cursor = cursor
+        self._turns = turns
+
+    def execute(self, query: str, parameters: object = None) -> duckdb.DuckDBPyConnection:
+        self._turns.wait_while_in_flight(YIELD_AT_MOST)
+        return self._cursor.execute(query, parameters)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._cursor, name)

@@ -179,6 +179,25 @@ def test_work_that_can_wait_waits_for_a_pause_in_the_turns_but_not_for_ever(
     db.close()
 
 
+def test_work_in_the_background_lets_a_turn_in_flight_go_first(db_path: Path) -> None:
+    db = Database(db_path)
+    done = threading.Event()
+
+    def summarise() -> None:
+        with db.summaries_transaction(yielding=True) as cur:
+            cur.execute("SELECT count(*) FROM runs").fetchone()
+        done.set()
+
+    db.turns.enter()  # a send between its user's message and its reply's rows
+    worker = threading.Thread(target=summarise)
+    worker.start()
+    assert not done.wait(0.3)  # its statement waits for the turn
+    db.turns.leave()
+    assert done.wait(5)
+    worker.join()
+    db.close()
+
+
 def test_stats_summaries_are_written_beside_a_send_in_its_transaction(db_path: Path) -> None:
     db = Database(db_path)
     with db.transaction() as cur:

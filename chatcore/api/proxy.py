@@ -35,13 +35,13 @@ from chatcore.api import tool_calls
 from chatcore.api.errors import UNEXPECTED, status_for
 from chatcore.api.passthrough import relayed
 from chatcore.api.security import AccessGuard, token_matches
-from chatcore.api.streaming import PieceBatches
+from chatcore.api.streaming import PieceBatches, framed
 from chatcore.chat import Reply, ReplyStream, described
 from chatcore.errors import DashboardError, InvalidInput
 from chatcore.logs import event as log_event
 from chatcore.params import MAX_TOKENS_LIMIT, GenerationParams
 from chatcore.services import Services
-from chatcore.types import ChatMessage, ModelInfo, RunStatus, Thinking
+from chatcore.types import ChatMessage, ModelInfo, RunStatus
 
 T = TypeVar("T")
 ServicesProvider = Callable[[], Services]
@@ -446,17 +446,7 @@ def ollama_lines(model: Any, kind: str) -> Callable[[list[str]], bytes]:
     end = '}, "done": false}\n' if kind == "message" else ', "done": false}\n'
 
     def lines(batch: list[str]) -> bytes:
-        head = start + encode_basestring(now_iso()) + ", "
-        return "".join(
-            [
-                head
-                + (reasoning if piece.__class__ is Thinking else answer)
-                + encode_basestring(piece)
-                + end
-                for piece in batch
-                if piece  # an empty piece (queued at a busy model) sends nothing
-            ]
-        ).encode()
+        return framed(batch, start + encode_basestring(now_iso()) + ", ", answer, reasoning, end)
 
     return lines
 
@@ -530,16 +520,7 @@ def openai_events(
     answer, reasoning = '"content": ', '"reasoning_content": '
 
     def events(batch: list[str]) -> bytes:
-        return "".join(
-            [
-                before
-                + (reasoning if piece.__class__ is Thinking else answer)
-                + encode_basestring(piece)
-                + after
-                for piece in batch
-                if piece  # an empty piece (queued at a busy model) sends nothing
-            ]
-        ).encode()
+        return framed(batch, before, answer, reasoning, after)
 
     return events
 

@@ -11,7 +11,6 @@ import base64
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import datetime
-from json.encoder import encode_basestring  # ensure_ascii=False's, in C
 from typing import Annotated, Any, Literal, TypeVar
 
 import anyio
@@ -29,7 +28,7 @@ from chatcore.api.request_log import RequestLog
 from chatcore.api.schemas import MetricsOut, metrics_out
 from chatcore.api.search import search_routes
 from chatcore.api.security import AccessGuard
-from chatcore.api.streaming import PieceBatches
+from chatcore.api.streaming import PieceBatches, framed
 from chatcore.api.suites import suite_routes
 from chatcore.api.transfer import DOWNLOAD_PREFIX, transfer_routes
 from chatcore.backups import Backup
@@ -48,7 +47,6 @@ from chatcore.types import (
     ModelInfo,
     RunStatus,
     StoredMessage,
-    Thinking,
 )
 
 SEED_DEFAULT_MODEL = "llama2"  # the seed's ModelParams default
@@ -368,24 +366,13 @@ def ndjson(payload: dict[str, Any]) -> bytes:
 # --- streaming ---
 
 
-# A piece's line as ndjson() writes it, from templates: only the text is encoded per piece, by
-# json's own string encoder (json.dumps with ensure_ascii=False builds an encoder per call, and
-# that was the API's largest cost at thousands of pieces a second), and each batch is made bytes
-# once.
+# A piece's line as ndjson() writes it, from templates (chatcore/api/streaming.py's `framed`).
 ANSWER_LINE, THINKING_LINE, LINE_END = '{"content": ', '{"thinking": ', ', "done": false}\n'
 
 
 def piece_lines(batch: list[str]) -> bytes:
     """A line per piece of a batch; an empty piece (queued at a busy model) sends nothing."""
-    return "".join(
-        [
-            (THINKING_LINE if piece.__class__ is Thinking else ANSWER_LINE)
-            + encode_basestring(piece)
-            + LINE_END
-            for piece in batch
-            if piece
-        ]
-    ).encode()
+    return framed(batch, "", ANSWER_LINE, THINKING_LINE, LINE_END)
 
 
 class ReplyStreamResponse(StreamingResponse):

@@ -14,9 +14,11 @@ import contextlib
 import threading
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
+from json.encoder import encode_basestring  # ensure_ascii=False's, in C
 from typing import Any
 
 from chatcore.chat import ReplyStream
+from chatcore.types import Thinking
 
 FLUSH_SECONDS = 0.004  # after a batch, wait this long for the next pieces to gather
 # After the reply's first token the worker waits (releasing the GIL) until the loop has written
@@ -153,3 +155,21 @@ class PieceBatches:
             self._finished = True
             with contextlib.suppress(RuntimeError):  # the loop is gone: nobody to wake
                 loop.call_soon_threadsafe(wake.set)
+
+
+def framed(batch: list[str], before: str, answer: str, reasoning: str, after: str) -> bytes:
+    """Each piece of a batch in its protocol's frame: `before`, then `answer` or `reasoning` by
+    its kind, its text as a JSON string, then `after`; made bytes once for the batch. Only the
+    text is encoded per piece, by json's own C string encoder: `json.dumps(text,
+    ensure_ascii=False)` builds an encoder a call, 1.4 µs a piece against 0.16. An empty piece
+    (queued at a busy model) sends nothing."""
+    return "".join(
+        [
+            before
+            + (reasoning if piece.__class__ is Thinking else answer)
+            + encode_basestring(piece)
+            + after
+            for piece in batch
+            if piece
+        ]
+    ).encode()

@@ -73,10 +73,12 @@ class Database:
     def summaries_transaction(self, yielding: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
         """A transaction that writes only Stats' summaries and their queue: beside the other
         writers (no row of theirs is touched, so DuckDB sees no conflict), so that a send never
-        waits for the 20 statements of a finished run's summary. `yielding`: each statement
-        waits while a send's turn is in flight (work in the background: a summary's pass is
-        tens of milliseconds, and a turn's commit beside it took twice as long)."""
+        waits for the 20 statements of a finished run's summary. `yielding` (work in the
+        background): each statement waits while a send's turn is in flight, so that a turn's
+        commit does not share the interpreter and DuckDB with a pass that takes about 60 ms of
+        statements for one run."""
         with self._summaries_lock, self._begun() as cur:
+            # a YieldingCursor is used as a cursor is (execute, then the cursor's own methods)
             yield YieldingCursor(cur, self.turns) if yielding else cur  # type: ignore[misc]
 
     @contextmanager
@@ -161,9 +163,8 @@ class TurnGate:
         self, seconds: float, at_most: float, given_up: Callable[[], bool]
     ) -> None:
         """Return once no turn is in flight and none has begun (nor a reply ended) for
-        `seconds`, or after
-        `at_most` seconds of turns without such a pause, or when `given_up()` says so (checked
-        whenever a turn ends, and on `poke`)."""
+        `seconds`, or after `at_most` seconds of turns without such a pause, or when
+        `given_up()` says so (checked whenever a turn ends, and on `poke`)."""
         deadline = time.monotonic() + at_most
         with self._changed:
             while not given_up():

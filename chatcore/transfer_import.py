@@ -270,7 +270,7 @@ def images_in(file: IO[bytes], version: int) -> Iterator[tuple[str, ImageV2]]:
         return
     file.seek(0)
     try:
-        for sha256, document in ijson.kvitems(file, "images"):
+        for sha256, document in ijson.kvitems(file, "images", use_float=True):
             try:
                 yield sha256, ImageV2.model_validate_json(json.dumps(document))
             except ValidationError as error:

@@ -104,3 +104,12 @@ def test_one_value_changed_anywhere_in_a_real_export_imports_whole_or_not_at_all
     outcome = import_outcome(services, json.dumps(mutated, ensure_ascii=False).encode())
     if outcome == "imported":  # back to empty for the next example
         services.history.delete([c["id"] for c in mutated["conversations"]])
+
+
+def test_a_number_where_an_image_belongs_is_refused(
+    services: Services, real_export: dict[str, Any]
+) -> None:
+    """Found by the test above: ijson reads a decimal number as a Decimal, which the image's
+    check could not turn back into JSON (a TypeError, not a refusal)."""
+    mutated = replaced(real_export, ("images",), {"": 0.0})
+    assert import_outcome(services, json.dumps(mutated).encode()) == "refused"

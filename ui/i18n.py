@@ -80,17 +80,25 @@ def current_language() -> str:
     if in_url in LANGUAGES:
         state[LANGUAGE_KEY] = in_url
     elif LANGUAGE_KEY not in state:
-        state[LANGUAGE_KEY] = browser_language()
+        if (detected := browser_language()) is None:
+            # A run that does not know the browser's language (Streamlit starts some without
+            # it) draws in English but does not decide: the next run that knows it does.
+            _last_used[0] = ENGLISH
+            return ENGLISH
+        state[LANGUAGE_KEY] = detected
     _last_used[0] = state[LANGUAGE_KEY]
     return _last_used[0]
 
 
-def browser_language() -> str:
-    """Chinese for any zh-* browser (Simplified is the catalog there is), English otherwise."""
+def browser_language() -> str | None:
+    """Chinese for any zh-* browser (Simplified is the catalog there is), English otherwise;
+    None when the run was not told the browser's language."""
     try:
-        locale = st.context.locale or ""
+        locale = st.context.locale
     except AttributeError:  # outside a browser session (AppTest without a locale)
-        locale = ""
+        return None
+    if locale is None:
+        return None
     return CHINESE if locale.lower().startswith("zh") else ENGLISH
 
 
@@ -107,7 +115,7 @@ def keep_language_in_address() -> None:
     language = st.session_state.get(LANGUAGE_KEY)
     if not language or st.query_params.get(URL_KEY) == language:
         return
-    if language == browser_language():
+    if language == (browser_language() or ENGLISH):  # a browser that did not say: English
         st.query_params.pop(URL_KEY, None)
     else:
         st.query_params[URL_KEY] = language

@@ -18,7 +18,7 @@ import http.client
 import json
 import ssl
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -29,6 +29,8 @@ KEPT_CONNECTIONS = 4  # idle connections kept per host (replies at once beyond t
 # Headers of the official client that do not apply here: http.client neither decompresses nor
 # manages the connection header itself.
 DROPPED_HEADERS = {"accept-encoding", "connection", "content-length", "host"}
+BLOCK_BYTES = 65536  # read at most this much of a chunked answer at once
+DECODER = json.JSONDecoder()
 
 
 class HostUnreachableError(ConnectionError):
@@ -65,12 +67,11 @@ class LinePoster:
 
     def post(self, path: str, body: dict[str, Any]) -> Iterator[dict[str, Any]]:
         """The answer's non-empty lines, parsed (NDJSON); raises as `lines` does."""
-        loads = json.loads
         lines = self.lines(path, body)
         try:
             for line in lines:
                 if line.strip():
-                    yield loads(line)
+                    yield parsed(line)
         finally:
             lines.close()
 
@@ -83,11 +84,14 @@ class LinePoster:
         try:
             if response.status >= 400:
                 raise HttpStatusError(response.status, read_text(response))
-            readline = response.readline
-            while line := readline():
-                yield line
-            if not read_to_its_end(response):
-                raise ConnectionLostError("The connection closed before the answer's end.")
+            if response.chunked:
+                yield from chunked_lines(response)
+            else:
+                readline = response.readline
+                while line := readline():
+                    yield line
+                if not read_to_its_end(response):
+                    raise ConnectionLostError("The connection closed before the answer's end.")
             finished = True
         except (OSError, http.client.HTTPException) as error:
             raise ConnectionLostError(str(error) or type(error).__name__) from error
@@ -171,12 +175,71 @@ def request(
     return connection.getresponse()
 
 
+def chunked_lines(response: http.client.HTTPResponse) -> Iterator[bytes]:
+    """The lines of a chunked answer, each with its newline (the last may have none), read in
+    blocks of whatever has arrived. http.client's readline parses the chunk framing a line at a
+    time, through five methods: 8.7 µs of the send path's 18 a token (a chunk a token, as
+    Ollama flushes them), against about 1 here. The answer is closed after its last chunk, so
+    its connection can be kept; a cut before it raises ConnectionLostError."""
+    read = response.fp.read1
+    raw = b""  # received, not yet parsed: chunk sizes and data
+    start = 0  # where the next chunk's size line begins in `raw`
+    partial = b""  # a line's beginning whose newline is still to come
+    while True:
+        end = raw.find(b"\r\n", start)
+        if end < 0:
+            raw = raw[start:] + receive(read)
+            start = 0
+            continue
+        size = chunk_size(raw[start:end])
+        if size == 0:
+            break
+        begins, start = end + 2, end + 4 + size
+        while len(raw) < start:  # the chunk's data and its CRLF, not all here yet
+            raw += receive(read)
+        data = raw[begins : start - 2]
+        if partial:
+            data, partial = partial + data, b""
+        if data[-1:] == b"\n" and data.count(b"\n") == 1:  # a line a chunk: the usual case
+            yield data
+            continue
+        *complete, partial = data.split(b"\n")
+        for line in complete:
+            yield line + b"\n"
+    while raw.find(b"\r\n\r\n", end) < 0:  # the trailer section's end, after the last chunk
+        raw += receive(read)
+    if partial:
+        yield partial
+    response.close()  # read whole: its connection may serve the next request
+
+
+def chunk_size(line: bytes) -> int:
+    try:
+        return int(line.split(b";", 1)[0], 16)
+    except ValueError:
+        raise ConnectionLostError(f"A malformed chunk size in the answer: {line[:40]!r}") from None
+
+
+def receive(read: Callable[[int], bytes]) -> bytes:
+    block = read(BLOCK_BYTES)
+    if not block:
+        raise ConnectionLostError("The connection closed before the answer's end.")
+    return block
+
+
+def parsed(line: bytes) -> Any:
+    """One JSON line: the decoder's own scan, without json.loads' detection of the bytes'
+    encoding and its whitespace checks around it (1.6 µs a line against 4.4)."""
+    text = line.decode().strip()
+    value, end = DECODER.raw_decode(text)
+    if end != len(text):
+        raise json.JSONDecodeError("Extra data", text, end)
+    return value
+
+
 def read_to_its_end(response: http.client.HTTPResponse) -> bool:
-    """Whether the answer came whole: readline gives b"" at a connection cut mid-answer too.
-    A chunked answer ends with its last (empty) chunk, after which http.client sets
-    `chunk_left` to None (a cut leaves it at 0); a sized one has nothing of its length left."""
-    if response.chunked:
-        return response.isclosed() and response.chunk_left is None
+    """Whether an unchunked answer came whole: readline gives b"" at a connection cut
+    mid-answer too; a sized one has nothing of its length left."""
     if response.length:
         return False
     response.read()  # nothing left to read: this closes it, and frees its connection

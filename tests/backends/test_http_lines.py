@@ -8,7 +8,9 @@ import json
 import socket
 import socketserver
 import threading
+import time
 from collections.abc import Iterator
+from itertools import pairwise
 
 import pytest
 
@@ -45,7 +47,8 @@ class Scripted(socketserver.ThreadingTCPServer):
 
     def __init__(self) -> None:
         super().__init__(("127.0.0.1", 0), Handler)
-        self.script: list[tuple[bytes, bool]] = []
+        # bytes written at once, or a list of parts written a few milliseconds apart
+        self.script: list[tuple[bytes | list[bytes], bool]] = []
         self.connections = 0
         self.bodies: list[bytes] = []
 
@@ -70,8 +73,11 @@ class Handler(socketserver.StreamRequestHandler):
                     length = int(value)
             self.server.bodies.append(request + self.rfile.read(length))
             answer, close_after = self.server.script.pop(0)
-            self.wfile.write(answer)
-            self.wfile.flush()
+            for part in answer if isinstance(answer, list) else [answer]:
+                self.wfile.write(part)
+                self.wfile.flush()
+                if isinstance(answer, list):
+                    time.sleep(0.005)  # its own packet: the reader meets a part at a time
             if close_after:
                 self.request.shutdown(socket.SHUT_RDWR)
                 return
@@ -149,4 +155,75 @@ def test_an_answer_left_early_closes_its_connection(server: Scripted) -> None:
     lines.close()  # a stopped reply: the host must see the connection go
     assert list(chats.post("/api/chat", {})) == LINES
     assert server.connections == 2
+    chats.close()
+
+
+def framed_anyhow(body: bytes, cuts: list[int], trailer: bytes = b"") -> bytes:
+    """`body` in chunks cut at `cuts` (so lines split across chunks and share them), with a
+    chunk extension on the first and `trailer` after the last: all HTTP/1.1 allows."""
+    bounds = [0, *sorted({c for c in cuts if 0 < c < len(body)}), len(body)]
+    pieces = [body[a:b] for a, b in pairwise(bounds)]
+    chunks = b"".join(
+        b"%x%s\r\n%s\r\n" % (len(piece), b";ext=1" if i == 0 else b"", piece)
+        for i, piece in enumerate(pieces)
+    )
+    head = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+    return head + chunks + b"0\r\n" + trailer + b"\r\n"
+
+
+SSE = b'data: {"n": 1}\n\ndata: {"n": 2}\n\ndata: [DONE]\n\n'
+
+
+@pytest.mark.parametrize(
+    "cuts", [[], [3], [7, 8, 9, 10], list(range(1, len(SSE))), [16, 17, 30]], ids=str
+)
+def test_lines_come_whole_however_the_chunks_cut_them(server: Scripted, cuts: list[int]) -> None:
+    server.script = [
+        (framed_anyhow(SSE, cuts, b"X-Checksum: 1\r\n"), False),
+        (chunked(LINES), False),
+    ]
+    chats = poster(server)
+    assert list(chats.lines("/v1/chat/completions", {})) == [
+        b'data: {"n": 1}\n',
+        b"\n",
+        b'data: {"n": 2}\n',
+        b"\n",
+        b"data: [DONE]\n",
+        b"\n",
+    ]
+    assert list(chats.post("/api/chat", {})) == LINES  # the same connection, read to its end
+    assert server.connections == 1
+    chats.close()
+
+
+def test_a_last_line_without_its_newline_still_comes(server: Scripted) -> None:
+    server.script = [(framed_anyhow(b'{"n": 1}\n{"done": true}', [5]), False)]
+    assert list(poster(server).post("/api/chat", {})) == [{"n": 1}, {"done": True}]
+
+
+def test_a_malformed_chunk_size_is_a_lost_connection(server: Scripted) -> None:
+    head = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+    server.script = [(head + b'9\r\n{"n": 1}\n\r\nzz\r\n', True)]
+    received: list[dict[str, object]] = []
+    with pytest.raises(ConnectionLostError, match="chunk size"):
+        for line in poster(server).post("/api/chat", {}):
+            received.append(line)
+    assert received == [{"n": 1}]
+
+
+def test_a_line_that_is_not_json_is_refused(server: Scripted) -> None:
+    server.script = [(chunked([])[:-5] + b'9\r\n{"n": 1}x\r\n0\r\n\r\n', False)]
+    with pytest.raises(json.JSONDecodeError):
+        list(poster(server).post("/api/chat", {}))
+
+
+def test_lines_come_whole_when_the_answer_arrives_a_few_bytes_at_a_time(server: Scripted) -> None:
+    answer = framed_anyhow(SSE, [10, 20, 21, 40])
+    head = answer.index(b"\r\n\r\n") + 4
+    parts = [answer[:head]] + [answer[i : i + 3] for i in range(head, len(answer), 3)]
+    server.script = [(parts, False), (chunked(LINES), False)]
+    chats = poster(server)
+    assert b"".join(chats.lines("/v1/chat/completions", {})) == SSE
+    assert list(chats.post("/api/chat", {})) == LINES
+    assert server.connections == 1
     chats.close()

@@ -47,6 +47,7 @@ from chatcore.types import (
     ModelInfo,
     RunStatus,
     StoredMessage,
+    Thinking,
 )
 
 SEED_DEFAULT_MODEL = "llama2"  # the seed's ModelParams default
@@ -371,14 +372,31 @@ ANSWER_LINE, THINKING_LINE, LINE_END = '{"content": ', '{"thinking": ', ', "done
 
 
 def piece_lines(batch: list[str]) -> bytes:
-    """A line per piece of a batch; an empty piece (queued at a busy model) sends nothing."""
-    return framed(batch, "", ANSWER_LINE, THINKING_LINE, LINE_END)
+    """A line per run of one kind in a batch (its pieces joined); an empty piece (queued at a
+    busy model) sends nothing."""
+    return framed(joined_by_kind(batch), "", ANSWER_LINE, THINKING_LINE, LINE_END)
+
+
+def joined_by_kind(batch: list[str]) -> list[str]:
+    """The pieces that arrived together, joined where they are of one kind: reasoning, then
+    the answer, as a model sends them (so usually one piece, at most two)."""
+    if not any(piece.__class__ is Thinking for piece in batch):
+        return ["".join(batch)]
+    runs: list[list[str]] = []
+    for piece in batch:
+        if runs and (runs[-1][0].__class__ is Thinking) == (piece.__class__ is Thinking):
+            runs[-1].append(piece)
+        else:
+            runs.append([piece])
+    return [
+        Thinking("".join(run)) if run[0].__class__ is Thinking else "".join(run) for run in runs
+    ]
 
 
 class ReplyStreamResponse(StreamingResponse):
-    """A reply as NDJSON: `{"thinking": ..., "done": false}` per piece of reasoning and
-    `{"content": ..., "done": false}` per piece of the answer, then the stored outcome with
-    `"done": true`. However the response ends (done, client gone, cancelled before it began),
+    """A reply as NDJSON: `{"thinking": ..., "done": false}` for reasoning and
+    `{"content": ..., "done": false}` for the answer, a line per kind of what arrived together,
+    then the stored outcome with `"done": true`. However the response ends (done, client gone, cancelled before it began),
     the reply stream is closed, so a reply cut short is stored as stopped."""
 
     media_type = "application/x-ndjson"
@@ -395,9 +413,9 @@ class ReplyStreamResponse(StreamingResponse):
         super().__init__(self.lines())
 
     async def lines(self) -> AsyncIterator[bytes]:
-        # A line per piece, but the pieces that arrived together in one write: reasoning as
-        # {"thinking": ...}, the answer as {"content": ...}. An empty piece (queued at a busy
-        # model) is a chance to notice a client gone, and sends nothing.
+        # The pieces that arrived together, in one write: reasoning as {"thinking": ...}, the
+        # answer as {"content": ...}. An empty piece (queued at a busy model) is a chance to
+        # notice a client gone, and sends nothing.
         async for batch in self.batches:
             if lines := piece_lines(batch):
                 yield lines
@@ -471,9 +489,10 @@ def create_api(
     async def chat(request: ChatRequest) -> Any:
         """Send a message and get the reply. An unknown conversation_id creates that conversation.
 
-        With `"stream": true` the answer is NDJSON: `{"thinking": ..., "done": false}` per
-        piece of reasoning, `{"content": ..., "done": false}` per piece of the answer, then the
-        whole reply as without streaming, with `"done": true`. A client that hangs up
+        With `"stream": true` the answer is NDJSON: `{"thinking": ..., "done": false}` for
+        reasoning and `{"content": ..., "done": false}` for the answer, as the text arrives (the
+        first token at once, then what came in the last few milliseconds, a line per kind), then
+        the whole reply as without streaming, with `"done": true`. A client that hangs up
         mid-stream leaves the reply stored as stopped. `images` go to a vision model; any other
         model gets 422 before anything is stored.
         """

@@ -96,7 +96,8 @@ def test_streamed_lines_keep_thinking_apart_from_content(client: TestClient) -> 
     content = [line["content"] for line in pieces if "content" in line]
     assert "".join(thinking) == REASONING and "".join(content) == "It is 4."
     assert all(("thinking" in line) != ("content" in line) for line in pieces)
-    assert pieces.index(next(p for p in pieces if "content" in p)) == len(thinking)
+    kinds = ["thinking" if "thinking" in line else "content" for line in pieces]
+    assert kinds == sorted(kinds, reverse=True)  # all the reasoning, then the answer
     assert lines[-1]["done"] and lines[-1]["thinking"] == REASONING
 
 

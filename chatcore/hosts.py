@@ -20,7 +20,7 @@ from chatcore.backends.ollama import OllamaBackend
 from chatcore.backends.openai import OpenAIBackend, api_base, masked
 from chatcore.backends.registry import Registry
 from chatcore.config import Settings, normalise_host
-from chatcore.errors import DashboardError, InvalidInput
+from chatcore.errors import DashboardError, InvalidInput, NotFound
 from chatcore.storage import hosts as store
 from chatcore.storage.db import Database
 
@@ -107,6 +107,8 @@ class Hosts:
     def remove(self, url: str) -> None:
         if url in self._configured:
             raise InvalidHost(f"{url} comes from OLLAMA_HOST / OLLAMA_HOSTS; change it there.")
+        if url not in {h.url for h in self.all()}:
+            raise NotFound(f"No host {url} was added.")
         with self._db.transaction() as cur:
             store.remove_host(cur, url)
             store.remove_openai_host(cur, url)

@@ -72,7 +72,10 @@ def add_openai_host() -> None:
 
 
 def remove_host(url: str) -> None:
-    services.hosts.remove(url)
+    try:
+        services.hosts.remove(url)
+    except DashboardError as error:  # removed meanwhile (another tab, the REST API)
+        components.hold_error("host-error", error)
     st.session_state.pop("models-host", None)
     ui.models_changed()
 

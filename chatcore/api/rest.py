@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.types import Receive, Scope, Send
 
 from chatcore.api.errors import add_error_handlers, error_response
+from chatcore.api.hosts import host_routes
 from chatcore.api.presets import preset_routes
 from chatcore.api.pulls import pull_routes
 from chatcore.api.request_log import RequestLog
@@ -396,8 +397,9 @@ def joined_by_kind(batch: list[str]) -> list[str]:
 class ReplyStreamResponse(StreamingResponse):
     """A reply as NDJSON: `{"thinking": ..., "done": false}` for reasoning and
     `{"content": ..., "done": false}` for the answer, a line per kind of what arrived together,
-    then the stored outcome with `"done": true`. However the response ends (done, client gone, cancelled before it began),
-    the reply stream is closed, so a reply cut short is stored as stopped."""
+    then the stored outcome with `"done": true`. However the response ends (done, client gone,
+    cancelled before it began), the reply stream is closed, so a reply cut short is stored as
+    stopped."""
 
     media_type = "application/x-ndjson"
 
@@ -656,6 +658,7 @@ def create_api(
 
     api.include_router(suite_routes(services))
     api.include_router(preset_routes(services))
+    api.include_router(host_routes(services))
     api.include_router(search_routes(services))
     api.include_router(pull_routes(services))
     api.include_router(transfer_routes(services))

@@ -29,6 +29,7 @@ from chatcore.api.request_log import RequestLog
 from chatcore.api.schemas import MetricsOut, metrics_out
 from chatcore.api.search import search_routes
 from chatcore.api.security import AccessGuard
+from chatcore.api.stats import stats_routes
 from chatcore.api.streaming import PieceBatches, framed
 from chatcore.api.suites import suite_routes
 from chatcore.api.transfer import DOWNLOAD_PREFIX, transfer_routes
@@ -658,6 +659,7 @@ def create_api(
 
     api.include_router(suite_routes(services))
     api.include_router(preset_routes(services))
+    api.include_router(stats_routes(services))
     api.include_router(host_routes(services))
     api.include_router(search_routes(services))
     api.include_router(pull_routes(services))

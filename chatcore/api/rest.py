@@ -21,6 +21,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.types import Receive, Scope, Send
 
+from chatcore.api.compare import compare_routes
 from chatcore.api.errors import add_error_handlers, error_response
 from chatcore.api.hosts import host_routes
 from chatcore.api.presets import preset_routes
@@ -659,6 +660,7 @@ def create_api(
 
     api.include_router(suite_routes(services))
     api.include_router(preset_routes(services))
+    api.include_router(compare_routes(services))
     api.include_router(stats_routes(services))
     api.include_router(host_routes(services))
     api.include_router(search_routes(services))

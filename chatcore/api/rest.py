@@ -24,6 +24,7 @@ from starlette.types import Receive, Scope, Send
 from chatcore.api.compare import compare_routes
 from chatcore.api.errors import add_error_handlers, error_response
 from chatcore.api.hosts import host_routes
+from chatcore.api.model_actions import model_routes
 from chatcore.api.presets import preset_routes
 from chatcore.api.pulls import pull_routes
 from chatcore.api.request_log import RequestLog
@@ -663,6 +664,7 @@ def create_api(
     api.include_router(compare_routes(services))
     api.include_router(stats_routes(services))
     api.include_router(host_routes(services))
+    api.include_router(model_routes(services))
     api.include_router(search_routes(services))
     api.include_router(pull_routes(services))
     api.include_router(transfer_routes(services))

@@ -32,7 +32,7 @@ def second_ollama() -> Iterator[FakeOllama]:
 
 
 @pytest.fixture
-def vllm() -> Iterator[FakeOpenAI]:
+def keyed_vllm() -> Iterator[FakeOpenAI]:
     server = FakeOpenAI([FakeModel("qwen3-32b", reply="Served by vLLM.")], api_key=KEY).start()
     yield server
     server.stop()
@@ -69,9 +69,11 @@ def test_an_ollama_host_added_joins_the_models_and_leaves_when_removed(
 
 
 def test_an_openai_server_is_added_with_its_key_never_shown_whole(
-    client: TestClient, vllm: FakeOpenAI
+    client: TestClient, keyed_vllm: FakeOpenAI
 ) -> None:
-    added = client.post("/api/hosts", json={"url": vllm.url, "kind": "openai", "api_key": KEY})
+    added = client.post(
+        "/api/hosts", json={"url": keyed_vllm.url, "kind": "openai", "api_key": KEY}
+    )
     assert added.status_code == 201, added.text
     assert added.json()["kind"] == "openai" and added.json()["reachable"] is True
     assert added.json()["api_key"] == "…9f3c"
@@ -83,10 +85,10 @@ def test_an_openai_server_is_added_with_its_key_never_shown_whole(
 
 
 def test_a_key_named_by_its_environment_variable_is_shown_by_name(
-    client: TestClient, vllm: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+    client: TestClient, keyed_vllm: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("VLLM_KEY", KEY)
-    body = {"url": vllm.url, "kind": "openai", "api_key": "$VLLM_KEY"}
+    body = {"url": keyed_vllm.url, "kind": "openai", "api_key": "$VLLM_KEY"}
     added = client.post("/api/hosts", json=body)
     assert added.status_code == 201 and added.json()["api_key"] == "$VLLM_KEY"
     assert added.json()["reachable"] is True

@@ -407,6 +407,17 @@ def test_openapi_docs_are_served_at_api_docs(client: TestClient) -> None:
         "/export",
         "/export/download/{ticket}",
         "/import",
+        # the Models page's hosts and model actions (chatcore/api/hosts.py, model_actions.py)
+        "/hosts",
+        "/models/running",
+        "/models/card",
+        "/models/load",
+        "/models/unload",
+        # the Stats page (chatcore/api/stats.py) and the Compare page (chatcore/api/compare.py)
+        "/stats",
+        "/compare",
+        "/compare/{round_id}/vote",
+        "/compare/standings",
     }
 
 

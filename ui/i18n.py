@@ -81,8 +81,8 @@ def current_language() -> str:
         state[LANGUAGE_KEY] = in_url
     elif LANGUAGE_KEY not in state:
         if (detected := browser_language()) is None:
-            # A run that does not know the browser's language (Streamlit starts some without
-            # it) draws in English but does not decide: the next run that knows it does.
+            # A run told no browser language (AppTest's, say) draws in English but does not
+            # decide: a later run that knows it does.
             _last_used[0] = ENGLISH
             return ENGLISH
         state[LANGUAGE_KEY] = detected

@@ -25,14 +25,13 @@ from chatcore.compare import BEST, MAX_MODELS, MIN_MODELS, Column, Standing, val
 from chatcore.errors import InvalidInput, NotFound
 from chatcore.params import GenerationParams
 from chatcore.services import Services
-from chatcore.types import RunStatus, canonical_model
+from chatcore.types import FINISHED, canonical_model
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"description": "Unknown model or compare round"},
     422: {"description": "Invalid input: nothing was stored"},
     503: {"description": "The backend or the database is not available"},
 }
-FINISHED = (RunStatus.COMPLETE, RunStatus.STOPPED, RunStatus.ERROR)
 
 
 class CompareIn(BaseModel):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import asdict, replace
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
@@ -185,22 +185,8 @@ def stats_out(
     table's rows under the page's column names (context hits' `total` once, not on every row)."""
     hits = report.context_hits
     return StatsOut(
-        filter=FilterOut(
-            start=f.start,
-            end=f.end,
-            models=list(f.models),
-            backends=list(f.backends),
-            hosts=list(f.hosts),
-            clients=list(f.clients),
-        ),
-        choices=ChoicesOut(
-            models=choices.models,
-            backends=choices.backends,
-            hosts=choices.hosts,
-            clients=choices.clients,
-            first_day=choices.first_day,
-            last_day=choices.last_day,
-        ),
+        filter=FilterOut(**asdict(f)),
+        choices=ChoicesOut(**asdict(choices)),
         grain=report.grain,  # type: ignore[arg-type]  # "hour" or "day"
         headline=HeadlineOut(**records(report.headline)[0]),
         per_model=[PerModelRow(**row) for row in records(report.per_model)],
